@@ -1,0 +1,106 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let package = Package(
+    name: "RoboSim",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Messaging", targets: ["Messaging"]),
+        .library(name: "SimServer", targets: ["SimServer"]),
+        .library(name: "ClientKit", targets: ["ClientKit"]),
+        .executable(name: "sim-server", targets: ["sim-server"]),
+        .executable(name: "simctl", targets: ["simctl"]),
+        .executable(name: "sim-bench", targets: ["sim-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // System-library shims: each is imported by exactly one Swift module.
+        .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ"),
+        .target(
+            name: "CMuJoCo",
+            path: "Sources/CMuJoCo",
+            linkerSettings: [.linkedLibrary("mujoco")]
+        ),
+
+        // Messaging: ROS 2-style topics and services over ZeroMQ with protobuf payloads.
+        .target(
+            name: "Messaging",
+            dependencies: [
+                "CZeroMQ",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Messaging"
+        ),
+
+        // The engine as a library, and its thin executable.
+        .target(
+            name: "SimServer",
+            dependencies: [
+                "Messaging",
+                "CMuJoCo",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/SimServer/SimServer"
+        ),
+        .executableTarget(
+            name: "sim-server",
+            dependencies: [
+                "SimServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/SimServer/sim-server"
+        ),
+
+        // Clients: the shared client library and one thin executable per client.
+        .target(
+            name: "ClientKit",
+            dependencies: [
+                "Messaging",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Clients/ClientKit"
+        ),
+        .executableTarget(
+            name: "simctl",
+            dependencies: [
+                "ClientKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/Clients/simctl"
+        ),
+
+        .executableTarget(
+            name: "sim-bench",
+            dependencies: [
+                "Messaging",
+                "CZeroMQ",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/sim-bench"
+        ),
+
+        .testTarget(
+            name: "MessagingTests",
+            dependencies: ["Messaging", "CZeroMQ"],
+            path: "Tests/MessagingTests",
+            resources: []
+        ),
+        .testTarget(
+            name: "SimServerTests",
+            dependencies: ["SimServer", "Messaging", "ClientKit"],
+            path: "Tests/SimServerTests"
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

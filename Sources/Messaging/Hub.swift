@@ -1,0 +1,134 @@
+import Foundation
+import Logging
+import SwiftProtobuf
+import Synchronization
+
+/// The message hub `sim-server` hosts: an XSUB/XPUB forwarder for topics, a ROUTER for services,
+/// and the graph (nodes, topics, services, statistics) behind `/graph/list`.
+///
+/// All sockets belong to one hub thread. Other threads register services (`serve`) and answer
+/// calls through `ServiceResponder`s; both are thread-safe.
+public final class Hub: Sendable {
+    /// The configuration the hub was created with.
+    public let configuration: HubConfiguration
+    /// The endpoints actually bound (ports resolved when the configuration asked for `*`).
+    public let serviceEndpoint: String
+    public let subscribeEndpoint: String
+    public let publishEndpoint: String
+
+    let logger: Logger
+    let services = Mutex<[String: RegisteredService]>([:])
+    let wakeup = WakeupPipe()
+    let sink: ReplySink
+    let running = Atomic<Bool>(false)
+    private let stopped = Mutex<Bool>(true)
+    private let stoppedCondition = NSCondition()
+    // Invariant: `core` is touched only by the hub thread once `start()` has run (before that, by init).
+    let core: HubCore
+
+    struct RegisteredService: Sendable {
+        let type: ServiceType
+        let handler: ServiceHandler
+    }
+
+    /// Binds the three sockets. Throws `HubError` naming the endpoint when one cannot be bound.
+    public init(configuration: HubConfiguration, context: ZMQContext = .shared, logger: Logger = Logger(label: "robosim.hub")) throws(HubError) {
+        self.configuration = configuration
+        self.logger = logger
+        self.sink = ReplySink(wakeup: wakeup)
+        do {
+            core = try HubCore(configuration: configuration, context: context)
+        } catch {
+            throw HubError("cannot listen: \(error)")
+        }
+        serviceEndpoint = core.router.lastEndpoint
+        subscribeEndpoint = core.xpub.lastEndpoint
+        publishEndpoint = core.xsub.lastEndpoint
+        core.hub = self
+        registerBuiltins()
+    }
+
+    /// Starts the hub thread. Calling it twice does nothing.
+    public func start() {
+        guard !running.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        stopped.withLock { $0 = false }
+        let thread = Thread { [self] in
+            core.run()
+            stoppedCondition.lock()
+            stopped.withLock { $0 = true }
+            stoppedCondition.broadcast()
+            stoppedCondition.unlock()
+        }
+        thread.name = "robosim.hub"
+        thread.start()
+        logger.info("hub listening", metadata: [
+            "hub.services": "\(serviceEndpoint)", "hub.subscribe": "\(subscribeEndpoint)", "hub.publish": "\(publishEndpoint)",
+        ])
+    }
+
+    /// Stops the hub thread and closes its sockets; returns when it has. Idempotent.
+    public func shutdown() {
+        running.store(false, ordering: .releasing)
+        wakeup.wake()
+        stoppedCondition.lock()
+        while !stopped.withLock({ $0 }) { stoppedCondition.wait() }
+        stoppedCondition.unlock()
+    }
+
+    // MARK: Services
+
+    /// Registers (or replaces) a service. The handler runs on the hub thread: answer inline when
+    /// quick, or keep the responder and answer from another thread.
+    public func serve(_ name: String, type: ServiceType, handler: @escaping ServiceHandler) throws(Names.Violation) {
+        try Names.validateTopic(name)
+        services.withLock { $0[name] = RegisteredService(type: type, handler: handler) }
+    }
+
+    /// Registers a service answered inline on the hub thread by a typed function.
+    public func serve<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+        _ name: String, type: ServiceType, _ body: @escaping @Sendable (Request) throws(ServiceError) -> Response
+    ) throws(Names.Violation) {
+        try serve(name, type: type) { request, responder in
+            do throws(ServiceError) {
+                let decoded = try request.decode(Request.self)
+                responder.succeed(try body(decoded))
+            } catch {
+                responder.fail(error)
+            }
+        }
+    }
+
+    /// Names of the registered services, sorted.
+    public var serviceNames: [String] { services.withLock { $0.keys.sorted() } }
+
+    /// A `/sim/describe` answer holding what the hub knows: endpoints, services, version.
+    /// Servers that host a simulation extend it.
+    public func baseDescription() -> Robosim_DescribeResponse {
+        var d = Robosim_DescribeResponse()
+        d.subscribeEndpoint = subscribeEndpoint
+        d.publishEndpoint = publishEndpoint
+        d.services = serviceNames
+        d.version = RoboSimVersion.string
+        return d
+    }
+
+    private func registerBuiltins() {
+        let core = self.core
+        try! serve("/graph/list", type: .graphList) { (_: Robosim_GraphListRequest) throws(ServiceError) in
+            core.graphList()
+        }
+        try! serve("/graph/announce", type: .announce) { (info: Robosim_NodeInfo) throws(ServiceError) in
+            try core.announce(info)
+            return Robosim_Empty()
+        }
+        try! serve("/sim/describe", type: .describe) { [weak self] (_: Robosim_DescribeRequest) throws(ServiceError) in
+            guard let self else { throw .unavailable("shutting down") }
+            return self.baseDescription()
+        }
+    }
+}
+
+/// The RoboSim version string reported by `/sim/describe`.
+public enum RoboSimVersion {
+    public static let string = "0.1.0"
+}

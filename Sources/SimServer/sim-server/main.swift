@@ -1,0 +1,96 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Messaging
+import ServiceLifecycle
+import SimServer
+
+@main
+struct SimServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sim-server",
+        abstract: "Load a scene and serve N parallel MuJoCo environments over ZeroMQ.",
+        discussion: """
+            Topics and services follow ROS 2 naming; clients find the data endpoints with /sim/describe.
+
+            Examples:
+              sim-server                                   # Scenes/tbar_push, 1 env, realtime
+              sim-server Scenes/cartpole --envs 64 --mode lockstep
+              sim-server --listen tcp://0.0.0.0:7700       # reachable from other hosts/containers
+              SIM_SERVER=tcp://127.0.0.1:7800 sim-server   # address from the environment
+            """)
+
+    @Argument(help: "Scene directory.")
+    var scene: String = "Scenes/tbar_push"
+
+    @Option(help: "Number of parallel environments.")
+    var envs: Int = 1
+
+    @Option(help: "realtime or lockstep.")
+    var mode: String = "realtime"
+
+    @Option(help: "Real-time factor in realtime mode (0: as fast as possible).")
+    var rtf: Double = 1
+
+    @Option(help: "Service address (ROUTER); XPUB and XSUB take the next two ports. Default: SIM_SERVER, else tcp://127.0.0.1:7700.")
+    var listen: String?
+
+    @Option(name: .customLong("server"), help: ArgumentHelp("Same as --listen.", visibility: .hidden))
+    var server: String?
+
+    @Option(name: .customLong("plugin-path"), help: "Directory with plugin libraries (repeatable).")
+    var pluginPaths: [String] = []
+
+    @Option(help: "Base seed of every environment's randomness.")
+    var seed: UInt64 = 0
+
+    @Option(name: .customLong("clock-rate"), help: "/clock rate in Hz.")
+    var clockRate: Double = 100
+
+    @Option(name: .customLong("max-frame-bytes"), help: "Largest message frame accepted, in bytes.")
+    var maxFrameBytes: Int = 64 << 20
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard envs >= 1 else { throw ValidationError("--envs must be at least 1") }
+        guard SimServerConfiguration.Mode(rawValue: mode) != nil else { throw ValidationError("--mode must be realtime or lockstep") }
+        guard rtf >= 0, rtf.isFinite else { throw ValidationError("--rtf must be a finite number >= 0") }
+        guard clockRate > 0, clockRate <= 10_000 else { throw ValidationError("--clock-rate must be in (0, 10000]") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level '\(logLevel)'") }
+        guard maxFrameBytes >= 1024 else { throw ValidationError("--max-frame-bytes must be at least 1024") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "sim-server")
+        var config = SimServerConfiguration()
+        config.scene = scene
+        config.envCount = envs
+        config.mode = SimServerConfiguration.Mode(rawValue: mode)!
+        config.realTimeFactor = rtf
+        config.listen = listen ?? server ?? Node.defaultServer
+        config.pluginPaths = pluginPaths
+        config.seed = seed
+        config.clockRateHz = clockRate
+        config.maxFrameBytes = maxFrameBytes
+
+        let simServer: SimServer
+        do {
+            simServer = try SimServer(configuration: config, logger: logger)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: simServer)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+    }
+}

@@ -1,0 +1,50 @@
+"""RoboSim Python client: ROS 2-style topics and services of a RoboSim server over ZeroMQ + protobuf.
+
+    >>> import robosim
+    >>> with robosim.Client() as client:                      # doctest: +SKIP
+    ...     print(client.describe().scene)
+    ...     sub = client.subscribe("/clock", "rosgraph_msgs/msg/Clock")
+    ...     sub.wait_connected()
+    ...     print(sub.recv(timeout=2.0).clock.sec)
+
+Generated messages live in :mod:`robosim.msgs` (``from robosim.msgs.std_msgs import msg_pb2``);
+:func:`type_name` and :func:`message_class` map between them and ROS type names.
+"""
+
+from . import msgs
+from .client import (
+    DEFAULT_SERVER,
+    Client,
+    ClosedError,
+    ProtocolError,
+    Publisher,
+    ServiceError,
+    Subscription,
+)
+from .types import (
+    all_type_names,
+    is_valid_topic_name,
+    message_class,
+    type_name,
+    validate_topic_name,
+    validate_type_name,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_SERVER",
+    "Client",
+    "ClosedError",
+    "ProtocolError",
+    "Publisher",
+    "ServiceError",
+    "Subscription",
+    "all_type_names",
+    "is_valid_topic_name",
+    "message_class",
+    "msgs",
+    "type_name",
+    "validate_topic_name",
+    "validate_type_name",
+]
