@@ -92,9 +92,8 @@ let package = Package(
 
         .testTarget(
             name: "MessagingTests",
-            dependencies: ["Messaging", "CZeroMQ"],
-            path: "Tests/MessagingTests",
-            resources: []
+            dependencies: ["Messaging", "CZeroMQ", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/MessagingTests"
         ),
         .testTarget(
             name: "SimServerTests",

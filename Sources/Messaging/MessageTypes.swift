@@ -5,10 +5,12 @@ public func rosTypeName(of type: any SwiftProtobuf.Message.Type) -> String {
     rosTypeName(protoName: type.protoMessageName)
 }
 
-/// `package.Name` -> `package/msg/Name`.
+/// `package.Name` -> `package/msg/Name`; a nested `package.Outer.Inner` -> `package/msg/OuterInner`.
 public func rosTypeName(protoName: String) -> String {
-    guard let dot = protoName.lastIndex(of: ".") else { return protoName }
-    return protoName[..<dot].replacingOccurrences(of: ".", with: "_") + "/msg/" + protoName[protoName.index(after: dot)...]
+    let parts = protoName.split(separator: ".")
+    let package = parts.prefix { $0.first?.isLowercase ?? false }
+    let name = parts.dropFirst(package.count)
+    return package.joined(separator: "_") + "/msg/" + name.joined()
 }
 
 /// Every message type of `Protos/`, by ROS type name, for tools that decode by name (simctl, the hub).

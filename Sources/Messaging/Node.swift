@@ -56,7 +56,14 @@ public final class Node: Sendable {
     /// Creates a publisher. Throws when the topic name breaks the ROS 2 rules.
     public func advertise<M: SwiftProtobuf.Message>(_ topic: String, _ type: M.Type = M.self, qos: QoS = .standard) throws(Names.Violation) -> Publisher<M> {
         try Names.validateTopic(topic)
-        return core.advertise(topic: topic, qos: qos)
+        return Publisher(raw: core.advertise(topic: topic, typeName: rosTypeName(of: M.self), qos: qos))
+    }
+
+    /// Creates a publisher of serialized payloads of the type named `typeName` (`pkg/msg/Name`).
+    public func advertiseRaw(_ topic: String, typeName: String, qos: QoS = .standard) throws(Names.Violation) -> RawPublisher {
+        try Names.validateTopic(topic)
+        try Names.validateType(typeName)
+        return core.advertise(topic: topic, typeName: typeName, qos: qos)
     }
 
     /// Subscribes to `topic`, decoding messages as `M` (messages of another type are dropped and counted).

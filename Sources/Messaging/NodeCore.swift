@@ -81,15 +81,15 @@ final class NodeCore: @unchecked Sendable {
 
     // MARK: Tables (any thread)
 
-    func advertise<M: SwiftProtobuf.Message>(topic: String, qos: QoS) -> Publisher<M> {
+    func advertise(topic: String, typeName: String, qos: QoS) -> RawPublisher {
         let counters = EndpointCounters()
         let socket: PublishSocket = if case .sensorData = qos { sensorPublisher } else { reliablePublisher }
         tables.withLock { t in
-            t.publishers.append((topic, rosTypeName(of: M.self), qos, counters))
+            t.publishers.append((topic, typeName, qos, counters))
             t.changed = true
         }
         wakeup.wake()
-        return Publisher(topic: topic, qos: qos, socket: socket, counters: counters)
+        return RawPublisher(topic: topic, typeName: typeName, qos: qos, socket: socket, counters: counters)
     }
 
     func add(topic: String, typeName: String?, qos: QoS) -> SubscriptionCore {

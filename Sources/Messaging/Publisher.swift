@@ -3,9 +3,32 @@ import Synchronization
 
 /// Publishes messages of one type on one topic. Thread-safe; `publish` never blocks.
 public final class Publisher<M: SwiftProtobuf.Message>: Sendable {
+    /// The untyped publisher underneath.
+    public let raw: RawPublisher
+
+    init(raw: RawPublisher) { self.raw = raw }
+
     /// The topic name.
+    public var topic: String { raw.topic }
+
+    /// Publishes one message. Returns false when it was dropped.
+    @discardableResult
+    public func publish(_ message: M) -> Bool {
+        guard let payload: [UInt8] = try? message.serializedBytes() else {
+            raw.counters.dropped.add(1, ordering: .relaxed)
+            return false
+        }
+        return raw.publish(serialized: payload)
+    }
+
+    /// Messages published so far.
+    public var published: UInt64 { raw.published }
+}
+
+/// Publishes serialized payloads of a type given by name (tools, bridges). Thread-safe, never blocks.
+public final class RawPublisher: Sendable {
     public let topic: String
-    /// The ROS type name of `M`.
+    /// The ROS type name sent in the type frame.
     public let typeName: String
     public let qos: QoS
     private let topicFrame: [UInt8]
@@ -13,9 +36,9 @@ public final class Publisher<M: SwiftProtobuf.Message>: Sendable {
     let socket: PublishSocket
     let counters: EndpointCounters
 
-    init(topic: String, qos: QoS, socket: PublishSocket, counters: EndpointCounters) {
+    init(topic: String, typeName: String, qos: QoS, socket: PublishSocket, counters: EndpointCounters) {
         self.topic = topic
-        self.typeName = rosTypeName(of: M.self)
+        self.typeName = typeName
         self.qos = qos
         self.topicFrame = Array(topic.utf8)
         self.typeFrame = Array(typeName.utf8)
@@ -23,17 +46,7 @@ public final class Publisher<M: SwiftProtobuf.Message>: Sendable {
         self.counters = counters
     }
 
-    /// Publishes one message. Returns false when it was dropped (high-water mark reached).
-    @discardableResult
-    public func publish(_ message: M) -> Bool {
-        guard let payload: [UInt8] = try? message.serializedBytes() else {
-            counters.dropped.add(1, ordering: .relaxed)
-            return false
-        }
-        return publish(serialized: payload)
-    }
-
-    /// Publishes an already serialized `M`.
+    /// Publishes an already serialized message. Returns false when it was dropped.
     @discardableResult
     public func publish(serialized payload: [UInt8]) -> Bool {
         let sent = socket.send(topic: topicFrame, type: typeFrame, payload: payload)

@@ -12,8 +12,9 @@ The wire protocol is described in ``docs/wire-protocol.md``. In short:
 
 ZeroMQ's "slow joiner": a subscription (or a publisher's connection) takes a few milliseconds to reach
 the server; messages published before that are not delivered to it. Use
-:meth:`Subscription.wait_connected` after subscribing, and do not rely on the very first message of a
-fresh publisher arriving.
+:meth:`Subscription.wait_connected` after subscribing and :meth:`Publisher.wait_matching` before the
+first messages that matter; both are best effort, so do not rely on the very first message of a fresh
+publisher arriving.
 """
 
 from __future__ import annotations
@@ -382,6 +383,27 @@ class Publisher:
             else:
                 self._dropped += 1
         return sent
+
+    def wait_matching(self, timeout: float = 5.0, settle: float = 0.05) -> bool:
+        """Waits until the server reports a live subscription to :attr:`topic`; True if one came in time.
+
+        ZeroMQ drops what a PUB socket sends before a subscription has reached it. This polls
+        ``/graph/list`` until the hub counts a subscription matching the topic, then waits ``settle``
+        seconds more for that subscription to travel on from the hub to this client (best effort).
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            try:
+                graph = self._client.graph(timeout=remaining)
+            except TimeoutError:
+                return False
+            if any(t.name == self.topic and t.subscriber_connections > 0 for t in graph.topics):
+                time.sleep(settle)
+                return True
+            time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
 
     def close(self) -> None:
         """Stops publishing; the topic disappears from this node's announcements."""

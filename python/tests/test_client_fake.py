@@ -99,6 +99,7 @@ def test_pub_sub_exact_topic_and_type(client):
     sub = client.subscribe("/chatter", std_msgs.String, qos="reliable")
     assert sub.wait_connected(5.0)
     pub = client.publisher("/chatter", std_msgs.String)
+    assert pub.wait_matching(5.0)
     publish_until(pub, std_msgs.String(data="hello"), sub)
     assert sub.recv(timeout=1.0).data == "hello"
     assert sub.received == 1
@@ -175,7 +176,15 @@ def test_announcements_heartbeat_and_leaving(fake):
     client.publisher("/said", std_msgs.String)
     time.sleep(0.7)
     client.close()
-    mine = [n for n in fake.announced() if n.name == "py_graph_test"]
+
+    def mine_until_leaving():
+        nodes = [n for n in fake.announced() if n.name == "py_graph_test"]
+        return nodes if nodes and nodes[-1].leaving else None
+
+    deadline = time.monotonic() + 3.0
+    while (mine := mine_until_leaving()) is None:  # the fake hub handles it asynchronously
+        assert time.monotonic() < deadline, "no leaving announcement"
+        time.sleep(0.02)
     assert len(mine) >= 4  # the synchronous one, the change(s), heartbeats, leaving
     assert mine[0].pid > 0 and mine[0].heartbeat_s == pytest.approx(0.2)
     assert any([s.topic for s in n.subscriptions] == ["/seen"] and [p.topic for p in n.publishers] == ["/said"]
@@ -194,6 +203,13 @@ def test_closed_client_refuses_work(fake):
         client.call("/test/echo", b"")
     with pytest.raises(robosim.ClosedError):
         client.subscribe("/a", std_msgs.String)
+
+
+def test_wait_matching_times_out_without_subscriber(client):
+    pub = client.publisher("/nobody_listens", std_msgs.String)
+    start = time.monotonic()
+    assert not pub.wait_matching(0.3)
+    assert time.monotonic() - start < 2.0
 
 
 def test_subscribe_and_publisher_validate(client):

@@ -299,8 +299,9 @@ def test_simctl_pub_to_python(client, server):
     got = drain(sub, timeout=0.5)
     assert got, f"no message from simctl topic pub; stderr: {err}"
     assert all(m.data == "hi" for m in got)
-    # simctl's own slow joiner may cost it the first few, but most of the 50 must arrive.
-    assert 25 <= len(got) <= 50, len(got)
+    # simctl waits for our subscription (--wait-matching) and then 50 ms for it to reach its PUB
+    # socket; on a loaded machine that may cost it the first few, but most of the 50 must arrive.
+    assert 40 <= len(got) <= 50, len(got)
     assert sub.dropped == 0
 
 
@@ -309,6 +310,7 @@ def test_simctl_pub_to_python(client, server):
 def test_python_to_simctl_echo(client, server):
     pub = client.publisher("/py_chatter", std_msgs.String)
     proc = simctl(server, "topic", "echo", "/py_chatter", "--count", "3", "--json")
+    assert pub.wait_matching(10.0), "simctl topic echo's subscription never reached the hub"
     sent = 0
     deadline = time.monotonic() + 30.0
     try:
