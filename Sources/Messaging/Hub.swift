@@ -15,6 +15,11 @@ public final class Hub: Sendable {
     public let serviceEndpoint: String
     public let subscribeEndpoint: String
     public let publishEndpoint: String
+    /// `inproc://` endpoints of the same sockets, for nodes in this process (`Node(name:hub:)`):
+    /// their messages skip TCP and the kernel entirely.
+    public let localEndpoints: (service: String, subscribe: String, publish: String)
+    /// The context the hub's sockets (and its `inproc://` endpoints) belong to.
+    public let context: ZMQContext
 
     let logger: Logger
     let services = Mutex<[String: RegisteredService]>([:])
@@ -36,14 +41,21 @@ public final class Hub: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.sink = ReplySink(wakeup: wakeup)
+        self.context = context
+        let local: HubConfiguration?
+        if configuration.serviceEndpoint.hasPrefix("inproc://") {
+            local = nil
+            localEndpoints = (configuration.serviceEndpoint, configuration.subscribeEndpoint, configuration.publishEndpoint)
+        } else {
+            local = try HubConfiguration(listen: "inproc://robosim-hub-\(UUID().uuidString)")
+            localEndpoints = (local!.serviceEndpoint, local!.subscribeEndpoint, local!.publishEndpoint)
+        }
         do {
-            core = try HubCore(configuration: configuration, context: context)
+            core = try HubCore(configuration: configuration, context: context, local: local)
         } catch {
             throw HubError("cannot listen: \(error)")
         }
-        serviceEndpoint = core.router.lastEndpoint
-        subscribeEndpoint = core.xpub.lastEndpoint
-        publishEndpoint = core.xsub.lastEndpoint
+        (serviceEndpoint, subscribeEndpoint, publishEndpoint) = core.bound
         core.hub = self
         registerBuiltins()
     }

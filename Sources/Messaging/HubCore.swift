@@ -9,6 +9,8 @@ final class HubCore: @unchecked Sendable {
     let xpub: ZMQSocket
     let xsub: ZMQSocket
     let configuration: HubConfiguration
+    /// The endpoints bound from the configuration (ports resolved).
+    let bound: (service: String, subscribe: String, publish: String)
     weak var hub: Hub?
 
     var topics = TopicTable()
@@ -28,7 +30,7 @@ final class HubCore: @unchecked Sendable {
     /// Messages forwarded per burst before the loop looks at the other sockets.
     static let burst = 1024
 
-    init(configuration: HubConfiguration, context: ZMQContext) throws(ZMQError) {
+    init(configuration: HubConfiguration, context: ZMQContext, local: HubConfiguration?) throws(ZMQError) {
         self.configuration = configuration
         let hardLimit = Int64(configuration.maxFrameBytes) * 4
         router = try ZMQSocket(context, .router)
@@ -43,6 +45,12 @@ final class HubCore: @unchecked Sendable {
         try xsub.setMaxMessageSize(hardLimit)
         try xsub.setHighWaterMarks(send: configuration.highWaterMark, receive: configuration.highWaterMark)
         try xsub.bind(configuration.publishEndpoint)
+        bound = (router.lastEndpoint, xpub.lastEndpoint, xsub.lastEndpoint)
+        if let local {
+            try router.bind(local.serviceEndpoint)
+            try xpub.bind(local.subscribeEndpoint)
+            try xsub.bind(local.publishEndpoint)
+        }
     }
 
     static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
@@ -107,8 +115,7 @@ final class HubCore: @unchecked Sendable {
                 if frames != 3 { droppedMalformed += 1; continue }
                 if oversize { droppedOversize += 1; continue }
                 guard let index = entryIndex(topic: topic, type: type) else { droppedMalformed += 1; continue }
-                topics[index].messages += 1
-                topics[index].bytes += UInt64(payload.count)
+                topics.count(index, bytes: payload.count)
                 _ = try topic.send(to: xpub, flags: [.sendMore, .dontWait])
                 _ = try type.send(to: xpub, flags: [.sendMore, .dontWait])
                 _ = try payload.send(to: xpub, flags: .dontWait)

@@ -45,10 +45,20 @@ public final class Node: Sendable {
         core.start()
     }
 
-    /// Joins the graph of an in-process hub (no discovery round trip; works with `inproc://` hubs
-    /// sharing `context`).
-    public convenience init(name: String, hub: Hub, context: ZMQContext = .shared, heartbeat: Double = 1) throws(ServiceError) {
-        try self.init(name: name, server: hub.serviceEndpoint, context: context, heartbeat: heartbeat)
+    /// Joins the graph of a hub in this process over its `inproc://` endpoints: no discovery round
+    /// trip, no TCP. This is how the server publishes its own topics.
+    public init(name: String, hub: Hub, heartbeat: Double = 1, logger: Logger = Logger(label: "robosim.node")) throws(ServiceError) {
+        self.name = name
+        self.server = hub.localEndpoints.service
+        client = try ServiceClient(server: hub.localEndpoints.service, context: hub.context)
+        do {
+            core = try NodeCore(
+                name: name, server: hub.localEndpoints.service, subscribeEndpoint: hub.localEndpoints.subscribe,
+                publishEndpoint: hub.localEndpoints.publish, context: hub.context, heartbeat: heartbeat, logger: logger)
+        } catch {
+            throw .unavailable("cannot connect to the in-process hub: \(error)")
+        }
+        core.start()
     }
 
     deinit { core.close() }

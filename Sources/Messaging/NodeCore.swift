@@ -21,7 +21,11 @@ final class NodeCore: @unchecked Sendable {
     private let threadDone = Mutex<Bool>(true)
 
     private struct Tables {
-        var subscriptions: [String: [SubscriptionCore]] = [:]
+        var subscriptions: [String: [SubscriptionCore]] = [:] {
+            didSet { index = ByteKeyedTable(subscriptions) }
+        }
+        /// `subscriptions` keyed by the topic's bytes, for the I/O thread.
+        var index = ByteKeyedTable<[SubscriptionCore]>([:])
         var publishers: [(topic: String, type: String, qos: QoS, counters: EndpointCounters)] = []
         /// SUBSCRIBE/UNSUBSCRIBE to apply on the I/O thread.
         var pending: [(prefix: String, subscribe: Bool)] = []
@@ -29,6 +33,8 @@ final class NodeCore: @unchecked Sendable {
         var closed = false
     }
     private let tables = Mutex(Tables())
+    /// Type-frame strings seen by the I/O thread (I/O thread only).
+    private let typeNames = TypeNameCache()
 
     init(name: String, server: String, subscribeEndpoint: String, publishEndpoint: String, context: ZMQContext,
          heartbeat: Double, logger: Logger) throws(ZMQError) {
@@ -187,6 +193,7 @@ final class NodeCore: @unchecked Sendable {
     }
 
     private func receive(_ topic: ZMQMessage, _ type: ZMQMessage, _ payload: ZMQMessage, _ extra: ZMQMessage) {
+        let index = tables.withLock { $0.index }
         for _ in 0..<HubCore.burst {
             do {
                 guard try topic.receive(from: sub, flags: .dontWait) else { return }
@@ -195,11 +202,20 @@ final class NodeCore: @unchecked Sendable {
                     while try extra.receive(from: sub), extra.more {}
                     continue
                 }
-                let name = topic.string
-                guard let targets = tables.withLock({ $0.subscriptions[name] }) else { continue }
-                let typeName = type.string
-                let bytes = payload.bytes
-                for t in targets { t.deliver(typeName: typeName, payload: bytes) }
+                // Exact topic match by bytes (ZeroMQ matched a prefix); no allocation for topics
+                // this node does not want.
+                guard let targets = topic.withBytes({ index.lookup($0) }) else { continue }
+                var typeName: String?
+                var data: Data?
+                for t in targets {
+                    guard type.withBytes({ t.accepts(type: $0) }) else {
+                        t.refuse()
+                        continue
+                    }
+                    if typeName == nil { typeName = typeNames.name(type) }
+                    if data == nil { data = payload.takeData() }
+                    t.deliver(typeName: typeName!, payload: data!)
+                }
             } catch {
                 return
             }

@@ -1,3 +1,4 @@
+import Foundation
 import SwiftProtobuf
 import Synchronization
 
@@ -5,7 +6,8 @@ import Synchronization
 public struct RawMessage: Sendable {
     public let topic: String
     public let typeName: String
-    public let payload: [UInt8]
+    /// The serialized message (large payloads reference ZeroMQ's buffer without a copy).
+    public let payload: Data
 }
 
 /// The receiving end of one subscription, fed by the node's I/O thread. Applies the QoS queue.
@@ -14,37 +16,40 @@ final class SubscriptionCore: Sendable {
     /// Expected type name, or nil to accept any type (tools like `simctl topic echo`).
     let typeName: String?
     let qos: QoS
+    let topicBytes: [UInt8]
+    let typeBytes: [UInt8]?
     let counters = EndpointCounters()
-    let stream: AsyncStream<RawMessage>
-    private let continuation: AsyncStream<RawMessage>.Continuation
+    let queue: MessageQueue
 
     init(topic: String, typeName: String?, qos: QoS) {
         self.topic = topic
         self.typeName = typeName
         self.qos = qos
-        let policy: AsyncStream<RawMessage>.Continuation.BufferingPolicy =
-            switch qos {
-            case .sensorData(let d): .bufferingNewest(max(1, d))
-            case .reliable(let d): .bufferingOldest(max(1, d))
-            }
-        (stream, continuation) = AsyncStream.makeStream(of: RawMessage.self, bufferingPolicy: policy)
+        self.topicBytes = Array(topic.utf8)
+        self.typeBytes = typeName.map { Array($0.utf8) }
+        queue = switch qos {
+        case .sensorData(let d): MessageQueue(depth: d, keepNewest: true)
+        case .reliable(let d): MessageQueue(depth: d, keepNewest: false)
+        }
     }
 
-    /// Called on the node's I/O thread with a message whose topic matched exactly.
-    func deliver(typeName received: String, payload: [UInt8]) {
-        if let typeName, typeName != received {
-            counters.dropped.add(1, ordering: .relaxed)
-            return
-        }
+    /// True when a message with this type frame is for this subscription.
+    func accepts(type: UnsafeRawBufferPointer) -> Bool {
+        typeBytes.map { $0.elementsEqual(type) } ?? true
+    }
+
+    /// Counts a message refused for its type.
+    func refuse() { counters.dropped.add(1, ordering: .relaxed) }
+
+    /// Called on the node's I/O thread with a message whose topic and type matched.
+    func deliver(typeName received: String, payload: Data) {
         counters.messages.add(1, ordering: .relaxed)
-        switch continuation.yield(RawMessage(topic: topic, typeName: received, payload: payload)) {
-        case .dropped: counters.dropped.add(1, ordering: .relaxed)
-        case .enqueued, .terminated: break
-        @unknown default: break
+        if queue.push(RawMessage(topic: topic, typeName: received, payload: payload)) == .dropped {
+            counters.dropped.add(1, ordering: .relaxed)
         }
     }
 
-    func finish() { continuation.finish() }
+    func finish() { queue.finish() }
 }
 
 /// Messages of type `M` on one topic, as an `AsyncSequence`. Messages that fail to decode, carry
@@ -71,10 +76,9 @@ public final class Subscription<M: SwiftProtobuf.Message>: AsyncSequence, Sendab
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         let owner: Subscription<M>
-        var base: AsyncStream<RawMessage>.AsyncIterator
 
         public mutating func next() async -> M? {
-            while let raw = await base.next() {
+            while let raw = await owner.core.queue.next() {
                 if let m = try? M(serializedBytes: raw.payload) { return m }
                 owner.core.counters.dropped.add(1, ordering: .relaxed)
             }
@@ -83,7 +87,7 @@ public final class Subscription<M: SwiftProtobuf.Message>: AsyncSequence, Sendab
     }
 
     public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(owner: self, base: core.stream.makeAsyncIterator())
+        AsyncIterator(owner: self)
     }
 }
 
@@ -106,11 +110,10 @@ public final class RawSubscription: AsyncSequence, Sendable {
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         let owner: RawSubscription
-        var base: AsyncStream<RawMessage>.AsyncIterator
-        public mutating func next() async -> RawMessage? { await base.next() }
+        public mutating func next() async -> RawMessage? { await owner.core.queue.next() }
     }
 
     public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(owner: self, base: core.stream.makeAsyncIterator())
+        AsyncIterator(owner: self)
     }
 }

@@ -38,6 +38,14 @@ struct TopicTable {
         return i
     }
 
+    /// Counts one forwarded message of `bytes` payload bytes.
+    mutating func count(_ i: Int, bytes: Int) {
+        entries.withUnsafeMutableBufferPointer { e in
+            e[i].messages &+= 1
+            e[i].bytes &+= UInt64(bytes)
+        }
+    }
+
     subscript(i: Int) -> Entry {
         get { entries[i] }
         _modify { yield &entries[i] }

@@ -20,6 +20,9 @@ public final class ZMQSocket {
     }
 
     let handle: UnsafeMutableRawPointer
+    /// The libzmq socket pointer, for libzmq calls this wrapper does not cover (`zmq_proxy`).
+    /// The ownership rule still holds: one thread at a time.
+    public var unsafeHandle: UnsafeMutableRawPointer { handle }
     /// The context this socket belongs to (kept alive as long as the socket).
     public let context: ZMQContext
     public let kind: Kind
@@ -109,35 +112,28 @@ public final class ZMQSocket {
     /// Sends one frame from raw bytes. Returns false when `.dontWait` was given and it would block.
     @discardableResult
     public func send(_ bytes: UnsafeRawBufferPointer, flags: Flags = []) throws(ZMQError) -> Bool {
-        let rc = zmq_send(handle, bytes.baseAddress, bytes.count, flags.rawValue)
-        if rc < 0 {
-            let e = ZMQError("zmq_send")
-            if e.wouldBlock { return false }
-            throw e
-        }
-        return true
+        try check(zmq_send(handle, bytes.baseAddress, bytes.count, flags.rawValue))
     }
 
     /// Sends one frame.
     @discardableResult
-    public func send(_ bytes: some ContiguousBytes, flags: Flags = []) throws(ZMQError) -> Bool {
-        // withUnsafeBytes is rethrows-untyped; route the typed error out by hand.
-        var result: Result<Bool, ZMQError> = .success(true)
-        bytes.withUnsafeBytes { buffer in
-            do { result = .success(try send(buffer, flags: flags)) } catch let e as ZMQError { result = .failure(e) } catch {}
-        }
-        return try result.get()
+    public func send(_ bytes: [UInt8], flags: Flags = []) throws(ZMQError) -> Bool {
+        try check(bytes.withUnsafeBytes { zmq_send(handle, $0.baseAddress, $0.count, flags.rawValue) })
     }
 
     /// Sends one frame holding a string's UTF-8 bytes.
     @discardableResult
     public func send(_ string: String, flags: Flags = []) throws(ZMQError) -> Bool {
         var s = string
-        var result: Result<Bool, ZMQError> = .success(true)
-        s.withUTF8 { utf8 in
-            do { result = .success(try send(UnsafeRawBufferPointer(utf8), flags: flags)) } catch let e as ZMQError { result = .failure(e) } catch {}
-        }
-        return try result.get()
+        return try check(s.withUTF8 { zmq_send(handle, $0.baseAddress, $0.count, flags.rawValue) })
+    }
+
+    @inline(__always)
+    private func check(_ rc: Int32) throws(ZMQError) -> Bool {
+        if rc >= 0 { return true }
+        let e = ZMQError("zmq_send")
+        if e.wouldBlock { return false }
+        throw e
     }
 
     /// Sends a multipart message. With `.dontWait`, returns false if the first frame would block
@@ -184,16 +180,23 @@ public final class ZMQSocket {
 /// One ZeroMQ frame held in a `zmq_msg_t` (no copy on receive or forward). Reusable: each receive
 /// replaces the content. Owned by one thread.
 public final class ZMQMessage {
-    var msg = zmq_msg_t()
+    // A stable heap address for libzmq, and no dynamic exclusivity checks on the hot path.
+    private let msg: UnsafeMutablePointer<zmq_msg_t>
 
-    public init() { zmq_msg_init(&msg) }
+    public init() {
+        msg = .allocate(capacity: 1)
+        zmq_msg_init(msg)
+    }
 
-    deinit { zmq_msg_close(&msg) }
+    deinit {
+        zmq_msg_close(msg)
+        msg.deallocate()
+    }
 
     /// Receives the next frame into this message, replacing its content. Returns false when
     /// `.dontWait` was given and nothing is waiting.
     public func receive(from socket: ZMQSocket, flags: ZMQSocket.Flags = []) throws(ZMQError) -> Bool {
-        if zmq_msg_recv(&msg, socket.handle, flags.rawValue) < 0 {
+        if zmq_msg_recv(msg, socket.handle, flags.rawValue) < 0 {
             let e = ZMQError("zmq_msg_recv")
             if e.wouldBlock { return false }
             throw e
@@ -204,7 +207,7 @@ public final class ZMQMessage {
     /// Sends this frame (its content moves to ZeroMQ; the message becomes empty).
     /// Returns false when `.dontWait` was given and it would block.
     public func send(to socket: ZMQSocket, flags: ZMQSocket.Flags = []) throws(ZMQError) -> Bool {
-        if zmq_msg_send(&msg, socket.handle, flags.rawValue) < 0 {
+        if zmq_msg_send(msg, socket.handle, flags.rawValue) < 0 {
             let e = ZMQError("zmq_msg_send")
             if e.wouldBlock { return false }
             throw e
@@ -213,26 +216,35 @@ public final class ZMQMessage {
     }
 
     /// True when more frames of the same message follow this one.
-    public var more: Bool { get { zmq_msg_more(&msg) != 0 } }
+    public var more: Bool { zmq_msg_more(msg) != 0 }
 
     /// Size of the frame in bytes.
-    public var count: Int { get { zmq_msg_size(&msg) } }
+    public var count: Int { zmq_msg_size(msg) }
 
     /// Read-only access to the frame's bytes.
     public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        let size = zmq_msg_size(&msg)
-        guard size > 0, let data = zmq_msg_data(&msg) else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        let size = zmq_msg_size(msg)
+        guard size > 0, let data = zmq_msg_data(msg) else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
         return try body(UnsafeRawBufferPointer(start: data, count: size))
     }
 
     /// A copy of the frame's bytes.
-    public var bytes: [UInt8] { get { withBytes { Array($0) } } }
+    public var bytes: [UInt8] { withBytes { Array($0) } }
 
     /// The frame's bytes as UTF-8 text (invalid sequences repaired).
-    public var string: String { get { withBytes { String(decoding: $0, as: UTF8.self) } } }
+    public var string: String { withBytes { String(decoding: $0, as: UTF8.self) } }
 
-    /// Makes this message share `other`'s content (ZeroMQ reference counting, no copy).
-    public func copy(from other: inout ZMQMessage) {
-        zmq_msg_copy(&msg, &other.msg)
+    /// The frame's bytes as `Data`. Frames of `zeroCopyThreshold` bytes or more are handed over
+    /// without a copy: the message's buffer moves into the `Data` and this message becomes empty.
+    public func takeData(zeroCopyThreshold: Int = 16 << 10) -> Data {
+        let size = zmq_msg_size(msg)
+        guard size >= zeroCopyThreshold else { return withBytes { Data($0) } }
+        let owner = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 1)
+        zmq_msg_init(owner)
+        zmq_msg_move(owner, msg)
+        return Data(bytesNoCopy: zmq_msg_data(owner), count: size, deallocator: .custom { _, _ in
+            zmq_msg_close(owner)
+            owner.deallocate()
+        })
     }
 }

@@ -49,7 +49,7 @@ public final class SimServer: Service, Sendable {
         hub.start()
         let node: Node
         do {
-            node = try Node(name: "sim_server", server: Self.localAddress(hub.serviceEndpoint), heartbeat: 1)
+            node = try Node(name: "sim_server", hub: hub)
         } catch {
             hub.shutdown()
             throw error
@@ -83,11 +83,6 @@ public final class SimServer: Service, Sendable {
             }
             return t
         }
-    }
-
-    /// A bound wildcard address as a connectable local one (`tcp://0.0.0.0:7700` → `tcp://127.0.0.1:7700`).
-    static func localAddress(_ endpoint: String) -> String {
-        Endpoints.resolve(endpoint, server: "tcp://127.0.0.1:0")
     }
 }
 
