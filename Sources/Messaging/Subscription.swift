@@ -75,10 +75,11 @@ public final class Subscription<M: SwiftProtobuf.Message>: AsyncSequence, Sendab
     public var dropped: UInt64 { core.counters.dropped.load(ordering: .relaxed) }
 
     public struct AsyncIterator: AsyncIteratorProtocol {
+        let queue: MessageQueue
         let owner: Subscription<M>
 
         public mutating func next() async -> M? {
-            while let raw = await owner.core.queue.next() {
+            while let raw = await queue.next() {
                 if let m = try? M(serializedBytes: raw.payload) { return m }
                 owner.core.counters.dropped.add(1, ordering: .relaxed)
             }
@@ -87,7 +88,7 @@ public final class Subscription<M: SwiftProtobuf.Message>: AsyncSequence, Sendab
     }
 
     public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(owner: self)
+        AsyncIterator(queue: core.queue, owner: self)
     }
 }
 
@@ -109,11 +110,12 @@ public final class RawSubscription: AsyncSequence, Sendable {
     public var dropped: UInt64 { core.counters.dropped.load(ordering: .relaxed) }
 
     public struct AsyncIterator: AsyncIteratorProtocol {
+        let queue: MessageQueue
         let owner: RawSubscription
-        public mutating func next() async -> RawMessage? { await owner.core.queue.next() }
+        public mutating func next() async -> RawMessage? { await queue.next() }
     }
 
     public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(owner: self)
+        AsyncIterator(queue: core.queue, owner: self)
     }
 }

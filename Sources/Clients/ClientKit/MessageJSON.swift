@@ -22,7 +22,7 @@ public enum MessageJSON {
     }
 
     /// Decodes a serialized payload of the message type named `typeName`.
-    public static func decode(typeName: String, payload: [UInt8]) throws(Failure) -> any SwiftProtobuf.Message {
+    public static func decode(typeName: String, payload: some SwiftProtobufContiguousBytes) throws(Failure) -> any SwiftProtobuf.Message {
         guard let type = MessageTypes.type(named: typeName) else { throw Failure(description: "unknown message type '\(typeName)'") }
         do { return try type.init(serializedBytes: payload) } catch {
             throw Failure(description: "payload is not a valid \(typeName)")
