@@ -97,7 +97,11 @@ let package = Package(
         ),
         .testTarget(
             name: "SimServerTests",
-            dependencies: ["SimServer", "Messaging", "ClientKit"],
+            dependencies: [
+                "SimServer", "Messaging",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Tests/SimServerTests"
         ),
     ],

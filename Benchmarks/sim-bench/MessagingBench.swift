@@ -23,7 +23,7 @@ struct MessagingBench: AsyncParsableCommand {
     @Option(help: "Repetitions of each measurement; the median is reported.")
     var repeats: Int = 3
 
-    @Option(help: "Messages in flight: the publisher waits for the receiver beyond this (credit-based flow control).")
+    @Option(help: "Messages in flight (at most 64 MiB): the publisher waits for the receiver beyond this (credit-based flow control).")
     var window: Int = 500
 
     func run() async throws {
@@ -92,8 +92,9 @@ struct MessagingBench: AsyncParsableCommand {
     /// `window` messages in flight (credit-based flow control, below every high-water mark, so
     /// nothing is dropped and a spinning publisher does not starve the receiving side of CPU);
     /// then, until `done` is set, the one-byte end marker every 10 ms.
-    func startPublisher(seconds: Double, payload: [UInt8], received: Flag, done: Flag, send: @escaping @Sendable ([UInt8]) -> Void) {
-        let window = self.window
+    func startPublisher(_ label: String, seconds: Double, payload: [UInt8], received: Flag, done: Flag, send: @escaping @Sendable ([UInt8]) -> Void) {
+        // At most `--window` messages and 64 MiB in flight.
+        let window = min(self.window, max(8, (64 << 20) / max(1, payload.count)))
         let thread = Thread {
             let end = monotonic() + seconds
             var sent = 0
@@ -106,7 +107,7 @@ struct MessagingBench: AsyncParsableCommand {
                 let giveUp = monotonic() + 1
                 while sent - received.value.load(ordering: .acquiring) > window, monotonic() < giveUp { usleep(20) }
                 if monotonic() >= giveUp {
-                    FileHandle.standardError.write(Data("warning: a message was lost (sent \(sent), received \(received.value.load(ordering: .acquiring))); this figure is low\n".utf8))
+                    FileHandle.standardError.write(Data("warning: \(label) \(payload.count) B: a message was lost (sent \(sent), received \(received.value.load(ordering: .acquiring))); this figure is low\n".utf8))
                 }
             }
             while done.value.load(ordering: .acquiring) == 0 {
@@ -136,7 +137,7 @@ struct MessagingBench: AsyncParsableCommand {
         let done = Flag(), received = Flag()
         let owned = Owned(pub)
         let header = frames > 1 ? [[UInt8]](repeating: Array("/bench".utf8), count: frames - 1) : []
-        startPublisher(seconds: seconds, payload: [UInt8](repeating: 7, count: size), received: received, done: done) { bytes in
+        startPublisher("raw PUB->SUB", seconds: seconds, payload: [UInt8](repeating: 7, count: size), received: received, done: done) { bytes in
             for h in header { _ = try? owned.value.send(h, flags: .sendMore) }
             _ = try? owned.value.send(bytes)
         }
@@ -190,7 +191,7 @@ struct MessagingBench: AsyncParsableCommand {
         while try sub.receiveMultipart(flags: .dontWait) != nil {}
         let done = Flag(), received = Flag()
         let owned = Owned(pub)
-        startPublisher(seconds: seconds, payload: [UInt8](repeating: 7, count: size), received: received, done: done) { bytes in
+        startPublisher("raw zmq_proxy", seconds: seconds, payload: [UInt8](repeating: 7, count: size), received: received, done: done) { bytes in
             _ = try? owned.value.send(topic, flags: .sendMore)
             _ = try? owned.value.send(type, flags: .sendMore)
             _ = try? owned.value.send(bytes)
@@ -237,7 +238,7 @@ struct MessagingBench: AsyncParsableCommand {
         probe.cancel()
         try await Task.sleep(for: .milliseconds(50))
         let done = Flag(), received = Flag()
-        startPublisher(seconds: seconds, payload: [UInt8](repeating: 7, count: size), received: received, done: done) { bytes in
+        startPublisher("hub", seconds: seconds, payload: [UInt8](repeating: 7, count: size), received: received, done: done) { bytes in
             publisher.publish(serialized: bytes)
         }
         var tally = Tally()

@@ -40,7 +40,7 @@ public enum MessageJSON {
     public static func pretty(_ message: any SwiftProtobuf.Message) -> String {
         let line = compact(message)
         guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)),
-              let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+              let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         else { return line }
         return String(decoding: data, as: UTF8.self)
     }

@@ -1,0 +1,82 @@
+import Foundation
+import Logging
+import Messaging
+import ServiceLifecycle
+import SimServer
+import Testing
+
+@Suite(.serialized) struct SimServerTests {
+    static func quietLogger() -> Logger {
+        var logger = Logger(label: "test.sim-server")
+        logger.logLevel = .warning
+        return logger
+    }
+
+    /// Runs a SimServer in a ServiceGroup, hands a connected client to `body`, then shuts it down
+    /// gracefully and checks that `run()` returned.
+    static func withServer(_ configure: (inout SimServerConfiguration) -> Void = { _ in },
+                           _ body: @Sendable (SimServer, ServiceClient) async throws -> Void) async throws {
+        var config = SimServerConfiguration()
+        config.listen = "tcp://127.0.0.1:*"
+        configure(&config)
+        let server = try SimServer(configuration: config, logger: quietLogger())
+        let group = ServiceGroup(configuration: .init(services: [.init(service: server)], logger: quietLogger()))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            let client = try ServiceClient(server: server.hub.serviceEndpoint, timeout: 5)
+            do {
+                try await body(server, client)
+            } catch {
+                await group.triggerGracefulShutdown()
+                throw error
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    @Test func describeReportsTheConfiguration() async throws {
+        try await Self.withServer({ $0.scene = "Scenes/cartpole"; $0.envCount = 8; $0.mode = .lockstep }) { server, client in
+            let d = try client.describe()
+            #expect(d.scene == "cartpole")
+            #expect(d.envCount == 8)
+            #expect(d.mode == "lockstep")
+            #expect(d.version.contains("MuJoCo 2.2.2") && d.version.contains("libzmq 4.3"))
+            #expect(d.subscribeEndpoint == server.hub.subscribeEndpoint)
+            #expect(d.publishEndpoint == server.hub.publishEndpoint)
+            #expect(d.services.contains("/sim/describe") && d.services.contains("/graph/list"))
+            #expect(d.topics.map(\.name) == ["/clock"])
+            #expect(d.topics.first?.type == "rosgraph_msgs/msg/Clock")
+        }
+    }
+
+    @Test func clockAdvancesInRealtime() async throws {
+        try await Self.withServer({ $0.clockRateHz = 200; $0.realTimeFactor = 2 }) { server, _ in
+            let node = try Node(name: "clock_watcher", server: server.hub.serviceEndpoint)
+            defer { node.close() }
+            let clock = try node.subscribe("/clock", RosgraphMsgs_Clock.self, qos: .reliable())
+            var times: [Double] = []
+            for await tick in clock {
+                times.append(tick.clock.seconds)
+                if times.count == 20 { break }
+            }
+            #expect(times == times.sorted())
+            #expect(times.last! > times.first!)
+            // 19 periods of 5 ms wall time at real-time factor 2: about 0.19 s of sim time.
+            #expect(times.last! - times.first! > 0.05)
+            #expect(try node.client.graph().nodes.contains { $0.name == "sim_server" })
+        }
+    }
+
+    @Test func badListenAddressIsAOneLineError() throws {
+        var config = SimServerConfiguration()
+        config.listen = "udp://127.0.0.1:1"
+        #expect(throws: HubError.self) { _ = try SimServer(configuration: config, logger: Self.quietLogger()) }
+    }
+
+    @Test func timeConversions() {
+        let t = BuiltinInterfaces_Time(seconds: 12.25)
+        #expect(t.sec == 12 && t.nanosec == 250_000_000)
+        #expect(t.seconds == 12.25)
+    }
+}

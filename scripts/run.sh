@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The main job: starts sim-server on the default scene (Scenes/tbar_push) and drives it headless.
+# Today (messaging foundation) that means: start the server, show what it serves, echo /clock,
+# and stop it cleanly. Physics, episodes and LeRobot recording (sim-collect) build on this.
+# Usage: scripts/run.sh [--keep]   (--keep: leave the server running in the foreground)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+bin=$(swift build --show-bin-path)
+server=${SIM_SERVER:-tcp://127.0.0.1:7700}
+export SIM_SERVER=$server
+
+"$bin/sim-server" --listen "$server" &
+pid=$!
+trap 'kill -INT $pid 2>/dev/null || true' EXIT
+for _ in $(seq 50); do
+  "$bin/simctl" service call /sim/describe --timeout 0.2 >/dev/null 2>&1 && break
+  sleep 0.1
+done
+echo "== sim-server at $server"
+"$bin/simctl" service call /sim/describe
+echo "== services"; "$bin/simctl" service list -t
+echo "== /clock"; "$bin/simctl" topic echo /clock --count 3 --json --wait 5
+echo "== topics"; "$bin/simctl" topic list -t
+echo "== nodes"; "$bin/simctl" node list
+if [ "${1:-}" = "--keep" ]; then
+  trap - EXIT
+  echo "sim-server running (pid $pid); Ctrl-C stops it" >&2
+  wait $pid
+else
+  kill -INT $pid
+  wait $pid
+  echo "sim-server stopped cleanly" >&2
+fi

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs what is missing, builds, runs the Swift tests
+# (Swift Testing, over real sockets and processes) and the Python tests (pytest, against the real
+# sim-server and simctl binaries).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+scripts/setup.sh --no-build
+echo "test: swift build" >&2
+swift build 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Write|Linking|Applying)' >&2
+echo "test: swift test" >&2
+swift test 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Write|Linking|Applying)'
+echo "test: pytest" >&2
+ROBOSIM_REQUIRE_SERVER=1 ROBOSIM_BIN_DIR="$(swift build --show-bin-path)" .venv/bin/python -m pytest python/tests -q -rs
