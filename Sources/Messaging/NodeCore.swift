@@ -14,6 +14,8 @@ final class NodeCore: @unchecked Sendable {
     private let reliablePublisher: PublishSocket
     let name: String
     let heartbeat: Double
+    private let pid = UInt32(ProcessInfo.processInfo.processIdentifier)
+    private let host = ProcessInfo.processInfo.hostName
     private let logger: Logger
     private let wakeup = WakeupPipe()
     private let running = Atomic<Bool>(false)
@@ -130,8 +132,8 @@ final class NodeCore: @unchecked Sendable {
     func makeInfo(leaving: Bool) -> Robosim_NodeInfo {
         var info = Robosim_NodeInfo()
         info.name = name
-        info.pid = UInt32(ProcessInfo.processInfo.processIdentifier)
-        info.host = ProcessInfo.processInfo.hostName
+        info.pid = pid
+        info.host = host
         info.heartbeatS = heartbeat
         info.leaving = leaving
         tables.withLock { t in
