@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // PluginAPI is its own package with a dynamic product: the server and plugin libraries share it.
+        .package(path: "Sources/Plugins/PluginAPI"),
     ],
     targets: [
         // System-library shims: each is imported by exactly one Swift module.
@@ -38,12 +40,22 @@ let package = Package(
             path: "Sources/Messaging"
         ),
 
+        // Plugins compiled into the server.
+        .target(
+            name: "BuiltinPlugins",
+            dependencies: [.product(name: "PluginAPI", package: "PluginAPI")],
+            path: "Sources/Plugins/BuiltinPlugins"
+        ),
+
         // The engine as a library, and its thin executable.
         .target(
             name: "SimServer",
             dependencies: [
                 "Messaging",
                 "CMuJoCo",
+                "BuiltinPlugins",
+                .product(name: "PluginAPI", package: "PluginAPI"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -98,7 +110,8 @@ let package = Package(
         .testTarget(
             name: "SimServerTests",
             dependencies: [
-                "SimServer", "Messaging",
+                "SimServer", "Messaging", "BuiltinPlugins",
+                .product(name: "PluginAPI", package: "PluginAPI"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -7,6 +7,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 scripts/setup.sh --no-build
+echo "test: scenes (MuJoCo 2.2.2 loads and steps every scene)" >&2
+scripts/check-scenes.sh >&2
 echo "test: swift build" >&2
 swift build 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Write|Linking|Applying)' >&2
 echo "test: swift test" >&2

@@ -26,6 +26,8 @@ public final class Hub: Sendable {
     let wakeup = WakeupPipe()
     let sink: ReplySink
     let running = Atomic<Bool>(false)
+    /// Live subscription prefixes (a copy the hub thread refreshes on every change).
+    let subscriptionPrefixes = Mutex<[String]>([])
     private let stopped = Mutex<Bool>(true)
     private let stoppedCondition = NSCondition()
     // Invariant: `core` is touched only by the hub thread once `start()` has run (before that, by init).
@@ -108,6 +110,13 @@ public final class Hub: Sendable {
                 responder.fail(error)
             }
         }
+    }
+
+    /// True when some subscriber's ZeroMQ subscription matches `topic`, so a message published on
+    /// it now would be delivered. Lets a publisher skip building messages nobody receives.
+    /// Thread-safe and cheap (a lock and a prefix scan over the live subscriptions).
+    public func hasSubscribers(_ topic: String) -> Bool {
+        subscriptionPrefixes.withLock { $0.contains { topic.hasPrefix($0) } }
     }
 
     /// Names of the registered services, sorted.

@@ -156,6 +156,8 @@ final class HubCore: @unchecked Sendable {
                 } else if let n = subscriptions[prefix] {
                     subscriptions[prefix] = n > 1 ? n - 1 : nil
                 }
+                let prefixes = Array(subscriptions.keys)
+                hub?.subscriptionPrefixes.withLock { $0 = prefixes }
                 try xsub.send(frames[0], flags: .dontWait)
             } catch {
                 if !error.terminated { hub?.logger.warning("hub subscription forward failed", metadata: ["hub.error": "\(error)"]) }

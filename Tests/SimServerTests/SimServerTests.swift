@@ -20,6 +20,9 @@ import Testing
         config.listen = "tcp://127.0.0.1:*"
         configure(&config)
         let server = try SimServer(configuration: config, logger: quietLogger())
+        // Start on the calling thread: the server's threads then answer even while the test's
+        // blocking calls hold the (2-thread) cooperative pool.
+        try server.start()
         let group = ServiceGroup(configuration: .init(services: [.init(service: server)], logger: quietLogger()))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
@@ -45,8 +48,12 @@ import Testing
             #expect(d.subscribeEndpoint == server.hub.subscribeEndpoint)
             #expect(d.publishEndpoint == server.hub.publishEndpoint)
             #expect(d.services.contains("/sim/describe") && d.services.contains("/graph/list"))
-            #expect(d.topics.map(\.name) == ["/clock"])
-            #expect(d.topics.first?.type == "rosgraph_msgs/msg/Clock")
+            #expect(d.topics.first?.name == "/clock" && d.topics.first?.type == "rosgraph_msgs/msg/Clock")
+            #expect(d.topics.contains { $0.name == "/env_7/joint_states" && $0.type == "sensor_msgs/msg/JointState" && $0.rateHz == 30 })
+            #expect(d.topics.contains { $0.name == "/env_7/episode" })
+            #expect(d.observationSize == 4 && d.actionSize == 1)
+            #expect(d.actionLow == [-1] && d.actionHigh == [1])
+            #expect(d.decimation == 2 && abs(d.physicsDt - 1.0 / 120) < 1e-15)
         }
     }
 

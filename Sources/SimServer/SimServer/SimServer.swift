@@ -1,100 +1,125 @@
+import BuiltinPlugins
 import CMuJoCo
 import Foundation
 import Logging
 import Messaging
+import PluginAPI
 import ServiceLifecycle
 import Synchronization
 
-/// The simulation server: hosts the hub, answers `/sim/describe`, publishes `/clock`.
-/// A `Service` for swift-service-lifecycle: `run()` returns after graceful shutdown.
+/// The simulation server: loads a scene, hosts the hub, runs the world on its step loop, answers
+/// the `/sim/*` services and publishes topics. A `Service` for swift-service-lifecycle: `run()`
+/// returns after graceful shutdown.
 public final class SimServer: Service, Sendable {
     public let configuration: SimServerConfiguration
     public let hub: Hub
+    public let scene: Scene
+    let world: World
+    let leases: LeaseTable
     private let logger: Logger
-    private let started = DispatchTime.now()
-    private let simTime = Mutex<Double>(0)
+    // Invariant: set once in run() before services that read it can be called, read-only after.
+    private let loop = Mutex<StepLoop?>(nil)
 
-    /// Binds the hub's sockets. Throws `HubError` with a one-line reason (bad address, port in use).
-    public init(configuration: SimServerConfiguration, context: ZMQContext = .shared, logger: Logger = Logger(label: "robosim.server")) throws(HubError) {
+    /// Loads the scene and its plugins and binds the hub's sockets. Throws `SceneError` (file,
+    /// place, problem), `PluginLoadError` or `HubError`, each a one-line reason.
+    public init(configuration: SimServerConfiguration, registry: PluginRegistry = PluginRegistry(),
+                context: ZMQContext = .shared, logger: Logger = Logger(label: "robosim.server")) throws {
         self.configuration = configuration
         self.logger = logger
+        robosim_mj_install_handlers()
+        scene = try Scene(directory: configuration.scene)
+        BuiltinPlugins.register(into: registry)
+        for path in configuration.pluginPaths { try PluginLoader.loadAll(in: path, into: registry, logger: logger) }
+        guard let taskType = registry.tasks[scene.manifest.task] else {
+            throw SceneError(file: scene.manifestPath, place: "task",
+                             problem: "no task plugin '\(scene.manifest.task)' (available: \(registry.tasks.keys.sorted().joined(separator: ", ")))")
+        }
+        let envCount = configuration.envCount ?? scene.manifest.defaultEnvs
+        world = try World(scene: scene, taskType: taskType, envCount: envCount, seed: configuration.seed,
+                          threads: configuration.threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        leases = LeaseTable(envCount: envCount)
         var hubConfiguration = try HubConfiguration(listen: configuration.listen)
         hubConfiguration.maxFrameBytes = configuration.maxFrameBytes
         hub = try Hub(configuration: hubConfiguration, context: context, logger: logger)
-        robosim_mj_install_handlers()
-        try! hub.serve("/sim/describe", type: .describe) { [weak self] (_: Robosim_DescribeRequest) throws(ServiceError) in
-            guard let self else { throw .unavailable("shutting down") }
-            return self.describe()
-        }
+        try registerServices()
     }
+
+    func loopIfRunning() -> StepLoop? { loop.withLock { $0 } }
+
+    /// Number of environments.
+    public var envCount: Int { world.envs.count }
 
     /// The `/sim/describe` answer.
     public func describe() -> Robosim_DescribeResponse {
         var d = hub.baseDescription()
-        d.scene = configuration.sceneName
-        d.envCount = UInt32(configuration.envCount)
+        d.scene = scene.manifest.name
+        d.envCount = UInt32(world.envs.count)
         d.mode = configuration.mode.rawValue
-        d.simTime = simTime.withLock { $0 }
+        d.observationSize = UInt32(world.observationSize)
+        d.actionSize = UInt32(world.actionSize)
+        d.actionLow = world.actionLow
+        d.actionHigh = world.actionHigh
+        d.physicsDt = world.configuration.physicsDt
+        d.decimation = UInt32(world.configuration.decimation)
+        d.simTime = loop.withLock { $0.map { Double(bitPattern: $0.simTimeBits.load(ordering: .relaxed)) } } ?? 0
         d.version = "\(RoboSimVersion.string) (MuJoCo \(String(cString: mj_versionString())), libzmq \(ZMQContext.libraryVersion))"
-        var clock = Robosim_TopicInfo()
-        clock.name = "/clock"
-        clock.type = rosTypeName(of: RosgraphMsgs_Clock.self)
-        clock.rateHz = configuration.clockRateHz
-        d.topics = [clock]
+        func topic<M: SwiftProtobuf.Message>(_ name: String, _ type: M.Type, _ rate: Double) -> Robosim_TopicInfo {
+            var t = Robosim_TopicInfo()
+            t.name = name
+            t.type = rosTypeName(of: type)
+            t.rateHz = rate
+            return t
+        }
+        d.topics = [topic("/clock", RosgraphMsgs_Clock.self, configuration.clockRateHz)]
+        let jointRate = scene.manifest.topicRatesHz["joint_states"] ?? 30
+        for i in 0..<world.envs.count {
+            d.topics.append(topic("\(Names.env(i))/joint_states", SensorMsgs_JointState.self, jointRate))
+            d.topics.append(topic("\(Names.env(i))/episode", Robosim_EpisodeEvent.self, 0))
+        }
         return d
     }
 
-    /// Starts the hub, publishes `/clock` until graceful shutdown, then stops everything.
-    public func run() async throws {
-        hub.start()
-        let node: Node
-        do {
-            node = try Node(name: "sim_server", hub: hub)
-        } catch {
-            hub.shutdown()
-            throw error
-        }
-        let clock = try node.advertise("/clock", RosgraphMsgs_Clock.self, qos: .standard)
-        logger.info("sim-server ready", metadata: [
-            "sim.scene": "\(configuration.sceneName)", "sim.envs": "\(configuration.envCount)", "sim.mode": "\(configuration.mode.rawValue)",
-        ])
-        let period = 1 / max(configuration.clockRateHz, 0.1)
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                let t = self.advanceTime()
-                var m = RosgraphMsgs_Clock()
-                m.clock = .init(seconds: t)
-                clock.publish(m)
-                try? await Task.sleep(for: .seconds(period))
+    /// Starts the hub, the server's node and the step loop on their own threads; returns when the
+    /// server answers calls. Idempotent. `run()` calls it; tests may call it first.
+    public func start() throws {
+        try loop.withLock { current in
+            guard current == nil else { return }
+            hub.start()
+            do {
+                let node = try Node(name: "sim_server", hub: hub)
+                let publisher = try StepPublisher(node: node, hub: hub, world: world, clockRateHz: configuration.clockRateHz,
+                                                  jointStateRateHz: scene.manifest.topicRatesHz["joint_states"] ?? 30)
+                let stepLoop = StepLoop(world: world, mode: configuration.mode, realTimeFactor: configuration.realTimeFactor,
+                                        node: node, publisher: publisher, logger: logger)
+                stepLoop.start()
+                current = stepLoop
+            } catch {
+                hub.shutdown()
+                throw error
             }
         }
-        logger.info("sim-server shutting down")
-        node.close()
+        logger.info("sim-server ready", metadata: [
+            "sim.scene": "\(scene.manifest.name)", "sim.envs": "\(world.envs.count)", "sim.mode": "\(configuration.mode.rawValue)",
+            "sim.threads": "\(world.threads)",
+        ])
+    }
+
+    /// Stops the step loop (queued calls get `UNAVAILABLE`), the node and the hub. Idempotent.
+    public func stop() {
+        let stepLoop = loop.withLock { $0 }
+        stepLoop?.stop()
+        stepLoop?.node.close()
         hub.shutdown()
     }
 
-    /// Sim time: in realtime mode it follows the wall clock times the real-time factor.
-    /// (Physics stepping arrives with the engine; lockstep time stays until stepped.)
-    private func advanceTime() -> Double {
-        simTime.withLock { t in
-            if configuration.mode == .realtime {
-                let wall = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
-                t = wall * (configuration.realTimeFactor > 0 ? configuration.realTimeFactor : 1)
-            }
-            return t
-        }
+    /// Starts (if not yet started), runs until graceful shutdown (SIGINT/SIGTERM through the
+    /// ServiceGroup) or cancellation, then stops.
+    public func run() async throws {
+        try start()
+        try? await gracefulShutdown()
+        logger.info("sim-server shutting down")
+        stop()
     }
 }
 
-extension BuiltinInterfaces_Time {
-    /// A time from seconds.
-    public init(seconds: Double) {
-        self.init()
-        let whole = seconds.rounded(.down)
-        sec = Int32(clamping: Int64(whole))
-        nanosec = UInt32(min(999_999_999, max(0, ((seconds - whole) * 1e9).rounded())))
-    }
-
-    /// Seconds as a double.
-    public var seconds: Double { Double(sec) + Double(nanosec) / 1e9 }
-}
+import SwiftProtobuf

@@ -12,8 +12,10 @@ public struct SimServerConfiguration: Sendable {
 
     /// Scene directory (default `Scenes/tbar_push`).
     public var scene: String = "Scenes/tbar_push"
-    /// Number of parallel environments (default 1).
-    public var envCount: Int = 1
+    /// Number of parallel environments (default: the manifest's `default_envs`).
+    public var envCount: Int?
+    /// Worker threads stepping environments (default: one per core). Results do not depend on it.
+    public var threads: Int?
     public var mode: Mode = .realtime
     /// Real-time factor in realtime mode (default 1; 0 runs as fast as possible).
     public var realTimeFactor: Double = 1

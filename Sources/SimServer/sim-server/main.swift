@@ -23,8 +23,11 @@ struct SimServerCommand: AsyncParsableCommand {
     @Argument(help: "Scene directory.")
     var scene: String = "Scenes/tbar_push"
 
-    @Option(help: "Number of parallel environments.")
-    var envs: Int = 1
+    @Option(help: "Number of parallel environments (default: the scene manifest's default_envs).")
+    var envs: Int?
+
+    @Option(help: "Worker threads stepping environments (default: one per core). Results do not depend on it.")
+    var threads: Int?
 
     @Option(help: "realtime or lockstep.")
     var mode: String = "realtime"
@@ -54,7 +57,8 @@ struct SimServerCommand: AsyncParsableCommand {
     var logLevel: String = "info"
 
     func validate() throws {
-        guard envs >= 1 else { throw ValidationError("--envs must be at least 1") }
+        if let envs, envs < 1 || envs > 100_000 { throw ValidationError("--envs must be in 1...100000") }
+        if let threads, threads < 1 || threads > 1024 { throw ValidationError("--threads must be in 1...1024") }
         guard SimServerConfiguration.Mode(rawValue: mode) != nil else { throw ValidationError("--mode must be realtime or lockstep") }
         guard rtf >= 0, rtf.isFinite else { throw ValidationError("--rtf must be a finite number >= 0") }
         guard clockRate > 0, clockRate <= 10_000 else { throw ValidationError("--clock-rate must be in (0, 10000]") }
@@ -73,6 +77,7 @@ struct SimServerCommand: AsyncParsableCommand {
         var config = SimServerConfiguration()
         config.scene = scene
         config.envCount = envs
+        config.threads = threads
         config.mode = SimServerConfiguration.Mode(rawValue: mode)!
         config.realTimeFactor = rtf
         config.listen = listen ?? server ?? Node.defaultServer
@@ -85,7 +90,9 @@ struct SimServerCommand: AsyncParsableCommand {
         do {
             simServer = try SimServer(configuration: config, logger: logger)
         } catch {
-            throw ValidationError("\(error)")
+            // One line naming the file, the place and the problem; exit code 1.
+            FileHandle.standardError.write(Data("sim-server: \(error)\n".utf8))
+            throw ExitCode.failure
         }
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: simServer)],

@@ -1,0 +1,76 @@
+import PluginAPI
+
+/// Isaac Lab's Cartpole direct task (`Isaac-Cartpole-Direct-v0`), on MuJoCo.
+///
+/// - Observation (4): pole angle (rad), pole angular velocity (rad/s), cart position (m), cart
+///   velocity (m/s), in that order.
+/// - Action (1) in -1...1, scaled by `action_scale` (default 100) to a force in newtons on the cart.
+/// - Reward terms (unweighted value × weight): `alive` (1 while not terminated) × 1,
+///   `terminated` (1 on failure) × -2, `pole_pos` (angle²) × -1, `cart_vel` (|v|) × -0.01,
+///   `pole_vel` (|ω|) × -0.005; weights from the manifest's `rew_*` parameters.
+/// - Terminated when |cart position| > `max_cart_pos` (default 3 m) or |pole angle| > π/2.
+/// - Reset: pole angle uniform in `reset.pole_angle` (default ±0.25π), cart at `reset.cart_position`.
+///
+/// Model names: slide joint `slider_to_cart`, hinge `cart_to_pole`, actuator `cart_force`.
+public final class CartpoleTask: TaskPlugin {
+    public static let name = "cartpole"
+
+    let cart: ModelView.Joint
+    let pole: ModelView.Joint
+    let actuator: Int
+    let actionScale: Double
+    let maxCartPosition: Double
+    let poleAngleRange: ClosedRange<Double>
+    let cartPositionRange: ClosedRange<Double>
+    public let rewardTerms: [RewardTerm]
+
+    public init(model: ModelView, configuration: TaskConfiguration) throws(PluginError) {
+        cart = try model.joint("slider_to_cart")
+        pole = try model.joint("cart_to_pole")
+        actuator = try model.actuator("cart_force")
+        let p = configuration
+        actionScale = p.parameter("action_scale", default: 100)
+        maxCartPosition = p.parameter("max_cart_pos", default: 3)
+        poleAngleRange = p.range("pole_angle", default: -0.25 * Double.pi...0.25 * Double.pi)
+        cartPositionRange = p.range("cart_position", default: 0...0)
+        rewardTerms = [
+            RewardTerm("alive", weight: p.parameter("rew_alive", default: 1)),
+            RewardTerm("terminated", weight: p.parameter("rew_terminated", default: -2)),
+            RewardTerm("pole_pos", weight: p.parameter("rew_pole_pos", default: -1)),
+            RewardTerm("cart_vel", weight: p.parameter("rew_cart_vel", default: -0.01)),
+            RewardTerm("pole_vel", weight: p.parameter("rew_pole_vel", default: -0.005)),
+        ]
+    }
+
+    public var observationSize: Int { 4 }
+    public var actionSize: Int { 1 }
+
+    public func reset(_ env: EnvView, random: inout RandomSource) {
+        env.qpos[cart.qposAddress] = random.uniform(cartPositionRange)
+        env.qpos[pole.qposAddress] = random.uniform(poleAngleRange)
+        env.qvel[cart.dofAddress] = 0
+        env.qvel[pole.dofAddress] = 0
+    }
+
+    public func preStep(_ env: EnvView, action: UnsafeBufferPointer<Double>) {
+        env.ctrl[actuator] = action[0] * actionScale
+    }
+
+    public func observe(_ env: EnvView, into o: UnsafeMutableBufferPointer<Double>) {
+        o[0] = env.qpos[pole.qposAddress]
+        o[1] = env.qvel[pole.dofAddress]
+        o[2] = env.qpos[cart.qposAddress]
+        o[3] = env.qvel[cart.dofAddress]
+    }
+
+    public func postStep(_ env: EnvView, observation o: UnsafeMutableBufferPointer<Double>, terms: UnsafeMutableBufferPointer<Double>) -> StepStatus {
+        observe(env, into: o)
+        let failed = abs(o[2]) > maxCartPosition || abs(o[0]) > Double.pi / 2
+        terms[0] = failed ? 0 : 1
+        terms[1] = failed ? 1 : 0
+        terms[2] = o[0] * o[0]
+        terms[3] = abs(o[3])
+        terms[4] = abs(o[1])
+        return StepStatus(terminated: failed, success: false)
+    }
+}

@@ -1,0 +1,48 @@
+import PluginAPI
+
+/// A task-less scene: direct actuator control, for scenes whose task logic lives in a client or is
+/// still to come.
+///
+/// - Observation (nq + nv): every generalized position, then every velocity.
+/// - Action (nu) in -1...1 per actuator, mapped linearly onto its control range (or passed through
+///   when the actuator has none).
+/// - No reward terms; never terminates (episodes end at the time limit).
+/// - Reset: the model's initial state (`qpos0`), unchanged.
+public final class JointControlTask: TaskPlugin {
+    public static let name = "joint_control"
+
+    let nq: Int, nv: Int, nu: Int
+    let ranges: [ClosedRange<Double>?]
+
+    public init(model: ModelView, configuration: TaskConfiguration) throws(PluginError) {
+        nq = model.nq
+        nv = model.nv
+        nu = model.nu
+        ranges = model.controlRanges
+    }
+
+    public var observationSize: Int { nq + nv }
+    public var actionSize: Int { nu }
+
+    public func reset(_ env: EnvView, random: inout RandomSource) {}
+
+    public func preStep(_ env: EnvView, action: UnsafeBufferPointer<Double>) {
+        for a in 0..<nu {
+            if let r = ranges[a] {
+                env.ctrl[a] = r.lowerBound + (action[a] + 1) / 2 * (r.upperBound - r.lowerBound)
+            } else {
+                env.ctrl[a] = action[a]
+            }
+        }
+    }
+
+    public func observe(_ env: EnvView, into o: UnsafeMutableBufferPointer<Double>) {
+        for i in 0..<nq { o[i] = env.qpos[i] }
+        for i in 0..<nv { o[nq + i] = env.qvel[i] }
+    }
+
+    public func postStep(_ env: EnvView, observation: UnsafeMutableBufferPointer<Double>, terms: UnsafeMutableBufferPointer<Double>) -> StepStatus {
+        observe(env, into: observation)
+        return StepStatus()
+    }
+}

@@ -1,0 +1,21 @@
+/// The plugin API version. A plugin records the version it was compiled against (this property is
+/// inlined into the plugin); the server refuses a plugin whose version differs from its own.
+public enum PluginAPIVersion {
+    @inlinable public static var current: Int { 1 }
+}
+
+/// A plugin failed to configure or to load: a one-line reason for the user.
+public struct PluginError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// A named reward term and its weight; the reward is the weighted sum of the terms' values.
+public struct RewardTerm: Sendable, Equatable {
+    public let name: String
+    public let weight: Double
+    public init(_ name: String, weight: Double) {
+        self.name = name
+        self.weight = weight
+    }
+}

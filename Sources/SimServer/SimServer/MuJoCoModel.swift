@@ -1,0 +1,53 @@
+import CMuJoCo
+import Foundation
+import PluginAPI
+
+/// A compiled MuJoCo model: immutable once loaded and shared by every environment.
+final class MuJoCoModel: @unchecked Sendable {
+    // Invariant: never written after init; MuJoCo only reads a model while stepping.
+    let pointer: UnsafeMutablePointer<mjModel>
+
+    /// Loads an MJCF (or URDF) file. Throws a `SceneError` with MuJoCo's message (it names the line).
+    init(path: String) throws(SceneError) {
+        robosim_mj_install_handlers()
+        var error = [CChar](repeating: 0, count: 1000)
+        guard let m = mj_loadXML(path, nil, &error, Int32(error.count)) else {
+            let message = String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw SceneError(file: path, place: nil, problem: message.isEmpty ? "MuJoCo could not load the model" : message)
+        }
+        pointer = m
+    }
+
+    deinit { mj_deleteModel(pointer) }
+
+    var timestep: Double { pointer.pointee.opt.timestep }
+
+    func name(_ type: mjtObj, _ id: Int) -> String? {
+        guard let c = mj_id2name(pointer, Int32(type.rawValue), Int32(id)) else { return nil }
+        return String(cString: c)
+    }
+
+    /// The plugin-facing view of this model.
+    func view() -> ModelView {
+        let m = pointer.pointee
+        var joints: [String: ModelView.Joint] = [:]
+        for j in 0..<Int(m.njnt) {
+            guard let n = name(mjOBJ_JOINT, j) else { continue }
+            let limited = m.jnt_limited[j] != 0
+            let range = limited ? m.jnt_range[2 * j]...max(m.jnt_range[2 * j], m.jnt_range[2 * j + 1]) : nil
+            joints[n] = ModelView.Joint(index: j, kind: ModelView.Joint.Kind(rawValue: Int(m.jnt_type[j])) ?? .hinge,
+                                        qposAddress: Int(m.jnt_qposadr[j]), dofAddress: Int(m.jnt_dofadr[j]), range: range)
+        }
+        func names(_ type: mjtObj, _ count: Int32) -> [String: Int] {
+            var out: [String: Int] = [:]
+            for i in 0..<Int(count) { if let n = name(type, i) { out[n] = i } }
+            return out
+        }
+        let controlRanges: [ClosedRange<Double>?] = (0..<Int(m.nu)).map { a in
+            m.actuator_ctrllimited[a] != 0 ? m.actuator_ctrlrange[2 * a]...max(m.actuator_ctrlrange[2 * a], m.actuator_ctrlrange[2 * a + 1]) : nil
+        }
+        return ModelView(nq: Int(m.nq), nv: Int(m.nv), nu: Int(m.nu), nbody: Int(m.nbody), nsite: Int(m.nsite),
+                         timestep: m.opt.timestep, joints: joints, actuators: names(mjOBJ_ACTUATOR, m.nu),
+                         bodies: names(mjOBJ_BODY, m.nbody), sites: names(mjOBJ_SITE, m.nsite), controlRanges: controlRanges)
+    }
+}

@@ -1,0 +1,157 @@
+import Foundation
+
+/// A scene folder: the MJCF model and its manifest `scene.json`. Plain values.
+public struct Scene: Sendable {
+    /// One camera of the manifest.
+    public struct Camera: Sendable, Decodable, Equatable {
+        public var name: String
+        public var width: Int
+        public var height: Int
+        public var rateHz: Double
+        public var fovy: Double?
+        public var depth: Bool?
+    }
+
+    /// The manifest as written (`scene.json`, snake_case keys).
+    public struct Manifest: Sendable, Decodable {
+        public var name: String
+        public var description: String?
+        public var model: String
+        public var robot: String
+        public var task: String
+        public var physicsDt: Double
+        public var decimation: Int
+        public var episodeLengthS: Double
+        public var defaultEnvs: Int
+        public var cameras: [Camera]
+        public var topicRatesHz: [String: Double]
+        public var reset: [String: [Double]]
+        public var parameters: [String: Double]
+    }
+
+    /// The scene folder, as given (relative paths stay relative, so messages name what the user typed).
+    public let path: String
+    public let manifest: Manifest
+
+    /// The manifest file's path.
+    public var manifestPath: String { path + "/scene.json" }
+    /// The model file's path.
+    public var modelPath: String { path + "/" + manifest.model }
+
+    /// Reset ranges as closed ranges.
+    public var resetRanges: [String: ClosedRange<Double>] {
+        manifest.reset.compactMapValues { $0.count == 2 ? $0[0]...$0[1] : nil }
+    }
+
+    /// Reads and checks `DIR/scene.json`. Throws a `SceneError` naming the file, the place and the problem.
+    public init(directory: String) throws(SceneError) {
+        path = directory.hasSuffix("/") && directory.count > 1 ? String(directory.dropLast()) : directory
+        let file = URL(fileURLWithPath: path + "/scene.json")
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw SceneError(file: path, place: nil, problem: "no such scene folder")
+        }
+        let data: Data
+        do { data = try Data(contentsOf: file) } catch {
+            throw SceneError(file: path + "/scene.json", place: nil, problem: "cannot read the manifest (\(error.localizedDescription))")
+        }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        do {
+            manifest = try decoder.decode(Manifest.self, from: data)
+        } catch let error as DecodingError {
+            throw SceneError(file: path + "/scene.json", place: Self.place(of: error, in: data), problem: Self.problem(of: error, data: data))
+        } catch {
+            throw SceneError(file: path + "/scene.json", place: nil, problem: "\(error)")
+        }
+        try validate(file: path + "/scene.json")
+    }
+
+    private func validate(file: String) throws(SceneError) {
+        let m = manifest
+        func fail(_ place: String, _ problem: String) -> SceneError { SceneError(file: file, place: place, problem: problem) }
+        guard m.physicsDt > 0, m.physicsDt.isFinite else { throw fail("physics_dt", "must be a positive number of seconds") }
+        guard m.decimation >= 1 else { throw fail("decimation", "must be at least 1") }
+        guard m.episodeLengthS > 0 else { throw fail("episode_length_s", "must be positive") }
+        guard m.defaultEnvs >= 1 else { throw fail("default_envs", "must be at least 1") }
+        for (name, r) in m.reset where r.count != 2 || !(r[0] <= r[1]) || !r[0].isFinite || !r[1].isFinite {
+            throw fail("reset.\(name)", "must be [low, high] with low <= high")
+        }
+        for (name, rate) in m.topicRatesHz where !(rate > 0 && rate <= 1000) {
+            throw fail("topic_rates_hz.\(name)", "must be in (0, 1000]")
+        }
+        for (i, c) in m.cameras.enumerated() where c.width < 1 || c.height < 1 || !(c.rateHz > 0) {
+            throw fail("cameras[\(i)]", "width, height and rate_hz must be positive")
+        }
+        guard FileManager.default.fileExists(atPath: modelPath) else {
+            throw fail("model", "model file '\(m.model)' not found in \(path)")
+        }
+    }
+
+    private static func problem(of error: DecodingError, data: Data) -> String {
+        // For a syntax error the JSON parser itself says where (line and column).
+        if case .dataCorrupted(let c) = error, c.codingPath.isEmpty {
+            do { _ = try JSONSerialization.jsonObject(with: data) } catch {
+                let ns = error as NSError
+                let text = "\(ns.userInfo[NSDebugDescriptionErrorKey] ?? ns.localizedDescription)"
+                return "invalid JSON: " + Self.withLineAndColumn(text, in: data)
+            }
+        }
+        return switch error {
+        case .keyNotFound(let key, _): "missing key '\(snake(key.stringValue))'"
+        case .typeMismatch(let type, _): "expected \(type)"
+        case .valueNotFound(let type, _): "expected \(type), found null"
+        case .dataCorrupted(let context):
+            (context.underlyingError.map { "\(($0 as NSError).userInfo[NSDebugDescriptionErrorKey] ?? $0)" }) ?? context.debugDescription
+        @unknown default: "\(error)"
+        }
+    }
+
+    private static func place(of error: DecodingError, in data: Data) -> String? {
+        let path: [any CodingKey]
+        switch error {
+        case .keyNotFound(_, let c), .typeMismatch(_, let c), .valueNotFound(_, let c), .dataCorrupted(let c): path = c.codingPath
+        @unknown default: return nil
+        }
+        guard !path.isEmpty else { return nil }
+        return path.map { $0.intValue.map { "[\($0)]" } ?? snake($0.stringValue) }.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+    }
+
+    /// Rewrites "around character N" as "at line L, column C" (people read lines).
+    private static func withLineAndColumn(_ text: String, in data: Data) -> String {
+        guard let range = text.range(of: #"character \d+"#, options: .regularExpression),
+              let offset = Int(text[range].dropFirst("character ".count)), offset <= data.count
+        else { return text }
+        var line = 1, column = 1
+        for byte in data.prefix(offset) {
+            if byte == UInt8(ascii: "\n") { line += 1; column = 1 } else { column += 1 }
+        }
+        return text.replacingCharacters(in: range, with: "line \(line), column \(column)")
+    }
+
+    private static func snake(_ s: String) -> String {
+        var out = ""
+        for c in s {
+            if c.isUppercase { out += "_" + c.lowercased() } else { out.append(c) }
+        }
+        return out
+    }
+}
+
+/// A scene that cannot be loaded: `FILE: PLACE: PROBLEM` on one line.
+public struct SceneError: Error, CustomStringConvertible, Sendable {
+    public let file: String
+    public let place: String?
+    public let problem: String
+
+    public init(file: String, place: String?, problem: String) {
+        self.file = file
+        self.place = place
+        self.problem = problem
+    }
+
+    public var description: String {
+        let oneLine = problem.replacingOccurrences(of: "\n", with: " ")
+        return place.map { "\(file): \($0): \(oneLine)" } ?? "\(file): \(oneLine)"
+    }
+}

@@ -1,0 +1,161 @@
+import Foundation
+import Logging
+import Messaging
+import Synchronization
+
+/// The engine thread: owns the world, applies queued commands (service calls) between control
+/// steps, advances physics in realtime mode, and publishes what each step produced.
+/// I/O threads never touch the world; they enqueue commands here.
+final class StepLoop: @unchecked Sendable {
+    // Invariant: `world`, `simTime` and the publish counters are used only by the loop thread.
+    enum Command {
+        case step(ids: [Int], actions: [Double], responder: ServiceResponder)
+        case reset(ids: [Int], seed: UInt64?, responder: ServiceResponder)
+    }
+
+    let world: World
+    let mode: SimServerConfiguration.Mode
+    /// The server's node (publishes through `publisher`); closed by the server after `stop()`.
+    let node: Node
+    private let publisher: StepPublisher
+    private let logger: Logger
+    private let queue = Mutex<[Command]>([])
+    private let wake = NSCondition()
+    private let running = Atomic<Bool>(false)
+    private let finished = Atomic<Bool>(true)
+    let paused = Atomic<Bool>(false)
+    /// Real-time factor (realtime mode): stored as the bit pattern of a Double.
+    private let realTimeFactorBits = Atomic<UInt64>(1.0.bitPattern)
+    /// Sim time of the loop: control steps taken times the control period (seconds).
+    private(set) var simTime = 0.0
+    let simTimeBits = Atomic<UInt64>(0)
+
+    init(world: World, mode: SimServerConfiguration.Mode, realTimeFactor: Double, node: Node, publisher: StepPublisher, logger: Logger) {
+        self.world = world
+        self.node = node
+        self.mode = mode
+        self.publisher = publisher
+        self.logger = logger
+        realTimeFactorBits.store(realTimeFactor.bitPattern, ordering: .relaxed)
+    }
+
+    var realTimeFactor: Double {
+        get { Double(bitPattern: realTimeFactorBits.load(ordering: .relaxed)) }
+        set { realTimeFactorBits.store(newValue.bitPattern, ordering: .relaxed); signal() }
+    }
+
+    func enqueue(_ command: Command) {
+        queue.withLock { $0.append(command) }
+        signal()
+    }
+
+    private func signal() {
+        wake.lock()
+        wake.signal()
+        wake.unlock()
+    }
+
+    func start() {
+        running.store(true, ordering: .releasing)
+        finished.store(false, ordering: .releasing)
+        let thread = Thread { [self] in
+            loop()
+            finished.store(true, ordering: .releasing)
+            signal()
+        }
+        thread.name = "robosim.steploop"
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+
+    func stop() {
+        running.store(false, ordering: .releasing)
+        signal()
+        wake.lock()
+        while !finished.load(ordering: .acquiring) { _ = wake.wait(until: Date().addingTimeInterval(0.05)) }
+        wake.unlock()
+    }
+
+    private func loop() {
+        let allEnvs = Array(0..<world.envs.count)
+        let zeroActions = [Double](repeating: 0, count: world.envs.count * world.actionSize)
+        var nextTick = Date()
+        while running.load(ordering: .acquiring) {
+            let commands = queue.withLock { q in
+                defer { q.removeAll(keepingCapacity: true) }
+                return q
+            }
+            for command in commands { handle(command) }
+            guard mode == .realtime, !paused.load(ordering: .relaxed) else {
+                wait(until: nil)
+                continue
+            }
+            let rtf = realTimeFactor
+            if rtf > 0 {
+                let now = Date()
+                if now < nextTick {
+                    wait(until: nextTick)
+                    continue
+                }
+                let period = world.configuration.controlDt / rtf
+                nextTick = max(nextTick.addingTimeInterval(period), now.addingTimeInterval(-period))
+            }
+            advance(allEnvs, actions: zeroActions)
+        }
+        // Answer what is still queued.
+        for command in queue.withLock({ q in defer { q.removeAll() }; return q }) {
+            switch command {
+            case .step(_, _, let r), .reset(_, _, let r): r.fail(.unavailable("the server is shutting down"))
+            }
+        }
+    }
+
+    /// Sleeps until a command arrives, or `deadline`.
+    private func wait(until deadline: Date?) {
+        wake.lock()
+        if queue.withLock({ $0.isEmpty }) && running.load(ordering: .acquiring) {
+            _ = wake.wait(until: deadline ?? Date().addingTimeInterval(0.1))
+        }
+        wake.unlock()
+    }
+
+    private func advance(_ ids: [Int], actions: [Double]) {
+        world.step(ids, actions: actions)
+        simTime += world.configuration.controlDt
+        simTimeBits.store(simTime.bitPattern, ordering: .relaxed)
+        publisher.publish(world: world, stepped: ids, simTime: simTime)
+    }
+
+    private func handle(_ command: Command) {
+        switch command {
+        case .step(let ids, let actions, let responder):
+            advance(ids, actions: actions)
+            responder.succeed(stepResponse(ids))
+        case .reset(let ids, let seed, let responder):
+            world.reset(ids, seed: seed)
+            publisher.publishEvents(world: world, envs: ids, simTime: simTime)
+            var r = Robosim_ResetResponse()
+            r.observations.reserveCapacity(ids.count * world.observationSize)
+            for i in ids { r.observations.append(contentsOf: world.envs[i].observation) }
+            responder.succeed(r)
+        }
+    }
+
+    private func stepResponse(_ ids: [Int]) -> Robosim_StepResponse {
+        var r = Robosim_StepResponse()
+        r.observations.reserveCapacity(ids.count * world.observationSize)
+        r.rewards.reserveCapacity(ids.count)
+        for i in ids {
+            let env = world.envs[i]
+            r.observations.append(contentsOf: env.observation)
+            r.rewards.append(env.reward)
+            r.terminated.append(env.terminated)
+            r.truncated.append(env.truncated)
+            if let final = env.finalObservation {
+                r.finalObservations.append(contentsOf: final)
+                r.finalEnvIds.append(UInt32(i))
+            }
+        }
+        return r
+    }
+}

@@ -1,0 +1,172 @@
+import CMuJoCo
+import Dispatch
+import Foundation
+import Messaging
+import PluginAPI
+
+/// N environments of one scene: one compiled model shared by all, one MuJoCo data per env, a task
+/// plugin, and a worker pool that steps disjoint envs in parallel. Results do not depend on the
+/// env count, the env's position in a batch, or the thread count: each env's randomness comes
+/// from (seed, env index, episode index) only.
+///
+/// Owned by the step loop: call it from one thread at a time.
+final class World: @unchecked Sendable {
+    // Invariant: used by the step loop thread only; it lends envs to workers inside `step`.
+    let model: MuJoCoModel
+    let view: ModelView
+    let task: any TaskPlugin
+    let configuration: TaskConfiguration
+    let envs: [Env]
+    /// Worker threads for a batch (1: step on the calling thread).
+    var threads: Int
+    /// Control steps per episode before truncation.
+    let maxSteps: Int
+    let actionLow: [Double]
+    let actionHigh: [Double]
+    let weights: [Double]
+    /// Index of the keyframe named "home", or -1.
+    let homeKeyframe: Int32
+
+    init(scene: Scene, taskType: any TaskPlugin.Type, envCount: Int, seed: UInt64, threads: Int) throws(SceneError) {
+        model = try MuJoCoModel(path: scene.modelPath)
+        view = model.view()
+        homeKeyframe = mj_name2id(model.pointer, Int32(mjOBJ_KEY.rawValue), "home")
+        let manifest = scene.manifest
+        guard abs(model.timestep - manifest.physicsDt) <= 1e-12 * max(1, manifest.physicsDt) else {
+            throw SceneError(file: scene.manifestPath, place: "physics_dt",
+                             problem: "\(manifest.physicsDt) differs from the model's timestep \(model.timestep)")
+        }
+        configuration = TaskConfiguration(
+            scene: manifest.name, envCount: envCount, physicsDt: manifest.physicsDt, decimation: manifest.decimation,
+            episodeLength: manifest.episodeLengthS, resetRanges: scene.resetRanges, parameters: manifest.parameters)
+        do {
+            task = try taskType.init(model: view, configuration: configuration)
+        } catch {
+            throw SceneError(file: scene.manifestPath, place: "task", problem: "\(manifest.task): \(error)")
+        }
+        actionLow = task.actionLow
+        actionHigh = task.actionHigh
+        weights = task.rewardTerms.map(\.weight)
+        maxSteps = max(1, Int((manifest.episodeLengthS / configuration.controlDt).rounded()))
+        self.threads = max(1, threads)
+        let (obs, act, terms, m) = (task.observationSize, task.actionSize, task.rewardTerms.count, model)
+        envs = (0..<envCount).map { Env(index: $0, model: m, observationSize: obs, actionSize: act, termCount: terms, seed: seed) }
+        for env in envs { startEpisode(env, reason: nil) }
+        for env in envs { env.events.removeAll() }
+    }
+
+    var observationSize: Int { task.observationSize }
+    var actionSize: Int { task.actionSize }
+
+    // MARK: Reset
+
+    /// Resets `ids`; with a seed, each env's run restarts from (seed, env index) at episode 0.
+    func reset(_ ids: [Int], seed: UInt64?) {
+        for i in ids {
+            let env = envs[i]
+            if let seed {
+                env.runSeed = seed
+                env.episode = 0
+            } else {
+                env.episode &+= 1
+            }
+            endEpisode(env, reason: "reset")
+            startEpisode(env, reason: nil)
+        }
+    }
+
+    private func startEpisode(_ env: Env, reason: String?) {
+        // Episodes start from the model's keyframe "home" when it has one, else from qpos0.
+        if homeKeyframe >= 0 {
+            mj_resetDataKeyframe(model.pointer, env.data, homeKeyframe)
+        } else {
+            mj_resetData(model.pointer, env.data)
+        }
+        var random = RandomSource(seed: env.runSeed, env: env.index, episode: env.episode)
+        env.episodeSeed = RandomSource.episodeSeed(seed: env.runSeed, env: env.index, episode: env.episode)
+        task.reset(env.view(model), random: &random)
+        mj_forward(model.pointer, env.data)
+        env.data.pointee.time = 0
+        env.steps = 0
+        env.episodeReturn = 0
+        env.observation.withUnsafeMutableBufferPointer { task.observe(env.view(model), into: $0) }
+        env.events.append(event(env, kind: .started, reason: ""))
+    }
+
+    private func endEpisode(_ env: Env, reason: String) {
+        guard env.steps > 0 || reason != "reset" else { return }
+        env.events.append(event(env, kind: .ended, reason: reason))
+    }
+
+    private func event(_ env: Env, kind: Robosim_EpisodeEvent.Kind, reason: String) -> Robosim_EpisodeEvent {
+        var e = Robosim_EpisodeEvent()
+        e.kind = kind
+        e.envID = UInt32(env.index)
+        e.episodeIndex = env.episode
+        e.seed = env.episodeSeed
+        e.success = env.success
+        e.return = env.episodeReturn
+        e.reason = reason
+        e.steps = UInt64(env.steps)
+        return e
+    }
+
+    // MARK: Step
+
+    /// One control step for each env in `ids` with its action (env-major, `actionSize` each; the
+    /// caller has checked sizes and finiteness). Envs whose episode ended are reset; their final
+    /// observation is kept in `finalObservation`.
+    func step(_ ids: [Int], actions: [Double]) {
+        let n = ids.count
+        let workers = min(threads, n)
+        if workers <= 1 {
+            for k in 0..<n { stepOne(envs[ids[k]], actions: actions, offset: k * actionSize) }
+            return
+        }
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            var k = w
+            while k < n {
+                stepOne(envs[ids[k]], actions: actions, offset: k * actionSize)
+                k += workers
+            }
+        }
+    }
+
+    private func stepOne(_ env: Env, actions: [Double], offset: Int) {
+        env.finalObservation = nil
+        env.success = false
+        for j in 0..<actionSize { env.action[j] = min(max(actions[offset + j], actionLow[j]), actionHigh[j]) }
+        env.action.withUnsafeBufferPointer { task.preStep(env.view(model), action: $0) }
+        let rc = env.error.withUnsafeMutableBufferPointer {
+            robosim_mj_step_guarded(model.pointer, env.data, Int32(configuration.decimation), $0.baseAddress, Int32($0.count))
+        }
+        env.steps += 1
+        if rc != 0 || env.diverged(model) {
+            env.reward = 0
+            env.terminated = false
+            env.truncated = true
+            env.finalObservation = env.observation
+            endEpisode(env, reason: "diverged")
+            env.episode &+= 1
+            startEpisode(env, reason: nil)
+            return
+        }
+        mj_kinematics(model.pointer, env.data)
+        let status = env.observation.withUnsafeMutableBufferPointer { obs in
+            env.terms.withUnsafeMutableBufferPointer { terms in task.postStep(env.view(model), observation: obs, terms: terms) }
+        }
+        var reward = 0.0
+        for (w, t) in zip(weights, env.terms) { reward += w * t }
+        env.reward = reward
+        env.episodeReturn += reward
+        env.terminated = status.terminated
+        env.success = status.success
+        env.truncated = !status.terminated && env.steps >= maxSteps
+        if env.terminated || env.truncated {
+            env.finalObservation = env.observation
+            endEpisode(env, reason: env.terminated ? "terminated" : "truncated")
+            env.episode &+= 1
+            startEpisode(env, reason: nil)
+        }
+    }
+}

@@ -1,0 +1,168 @@
+import Foundation
+import Messaging
+import Testing
+@testable import SimServer
+
+/// /sim/step, /sim/reset, leases and parameters over real sockets, in lockstep mode.
+@Suite(.serialized) struct LockstepTests {
+    typealias Server = SimServerTests
+
+    static func lockstep(_ config: inout SimServerConfiguration) {
+        config.scene = "Scenes/cartpole"
+        config.mode = .lockstep
+        config.envCount = 4
+    }
+
+    static func step(_ client: ServiceClient, lease: String = "", ids: [UInt32] = [], actions: [Double]) throws(ServiceError) -> Robosim_StepResponse {
+        var r = Robosim_StepRequest()
+        r.lease = lease
+        r.envIds = ids
+        r.actions = actions
+        return try client.call("/sim/step", r)
+    }
+
+    @Test func stepResetAndAutoReset() async throws {
+        try await Server.withServer(Self.lockstep) { _, client in
+            var reset = Robosim_ResetRequest()
+            reset.seed = 5
+            let r0: Robosim_ResetResponse = try client.call("/sim/reset", reset)
+            #expect(r0.observations.count == 16)
+            let again: Robosim_ResetResponse = try client.call("/sim/reset", reset)
+            #expect(again.observations == r0.observations)   // same seed, same start
+
+            var finals = 0
+            for _ in 0..<300 {
+                let s = try Self.step(client, actions: [0, 0, 0, 0])
+                #expect(s.observations.count == 16 && s.rewards.count == 4 && s.terminated.count == 4 && s.truncated.count == 4)
+                #expect(s.finalObservations.count == 4 * s.finalEnvIds.count)
+                finals += s.finalEnvIds.count
+                for id in s.finalEnvIds { #expect(s.terminated[Int(id)] || s.truncated[Int(id)]) }
+            }
+            #expect(finals >= 4)   // every uncontrolled pole fell at least once
+        }
+    }
+
+    @Test func badRequestsGetClearErrorsAndChangeNothing() async throws {
+        try await Server.withServer(Self.lockstep) { _, client in
+            let cases: [(Robosim_StepRequest, Robosim_ErrorCode, String)] = [
+                (.with { $0.actions = [0, 0, 0] }, .invalidArgument, "expected 4 actions"),
+                (.with { $0.actions = [0, .nan, 0, 0] }, .invalidArgument, "must be finite"),
+                (.with { $0.actions = [.infinity, 0, 0, 0] }, .invalidArgument, "must be finite"),
+                (.with { $0.envIds = [9]; $0.actions = [0] }, .invalidArgument, "out of range"),
+                (.with { $0.envIds = [1, 1]; $0.actions = [0, 0] }, .invalidArgument, "given twice"),
+                (.with { $0.lease = "nope"; $0.actions = [0] }, .failedPrecondition, "expired or unknown"),
+            ]
+            for (request, code, text) in cases {
+                do {
+                    let _: Robosim_StepResponse = try client.call("/sim/step", request)
+                    Issue.record("accepted \(request)")
+                } catch {
+                    #expect((error as? ServiceError)?.code == code && ((error as? ServiceError)?.message ?? "").contains(text), "\(error)")
+                }
+            }
+            do {
+                _ = try client.call("/sim/step", payload: [0x07, 0x07])
+                Issue.record("accepted garbage")
+            } catch {
+                #expect((error as? ServiceError)?.code == .invalidArgument)
+            }
+            // The server still steps.
+            let last = try Self.step(client, actions: [0, 0, 0, 0])
+            #expect(last.rewards.count == 4)
+        }
+    }
+
+    @Test func twoClientsLeaseDisjointEnvsAtOnce() async throws {
+        try await Server.withServer(Self.lockstep) { server, _ in
+            let endpoint = server.hub.serviceEndpoint
+            // Two clients, each on its own thread, lease two envs and step them concurrently.
+            let results = try await withThrowingTaskGroup(of: (String, [UInt32], Int).self) { group in
+                for name in ["alice", "bob"] {
+                    group.addTask {
+                        let client = try ServiceClient(server: endpoint, timeout: 10)
+                        var l = Robosim_LeaseRequest()
+                        l.count = 2
+                        l.clientName = name
+                        let lease: Robosim_LeaseResponse = try client.call("/sim/lease", l)
+                        var steps = 0
+                        for _ in 0..<100 {
+                            let s = try Self.step(client, lease: lease.lease, actions: [0.1, -0.1])
+                            steps += s.rewards.count == 2 ? 1 : 0
+                        }
+                        return (lease.lease, lease.envIds, steps)
+                    }
+                }
+                var out: [(String, [UInt32], Int)] = []
+                for try await r in group { out.append(r) }
+                return out
+            }
+            #expect(results.count == 2)
+            #expect(results.allSatisfy { $0.2 == 100 })
+            #expect(Set(results[0].1).isDisjoint(with: results[1].1))
+            #expect(Set(results.flatMap(\.1)) == [0, 1, 2, 3])
+            // Everything is leased now: a third client cannot lease, nor step leased envs without a lease.
+            let client = try ServiceClient(server: endpoint, timeout: 5)
+            do {
+                let _: Robosim_LeaseResponse = try client.call("/sim/lease", Robosim_LeaseRequest.with { $0.count = 1 })
+                Issue.record("leased an env twice")
+            } catch {
+                #expect((error as? ServiceError)?.code == .resourceExhausted)
+            }
+            do {
+                _ = try Self.step(client, ids: [results[0].1[0]], actions: [0])
+                Issue.record("stepped another client's env")
+            } catch {
+                #expect((error as? ServiceError)?.code == .failedPrecondition)
+            }
+            // Release one lease: its envs are free again.
+            let _: Robosim_Empty = try client.call("/sim/release", Robosim_ReleaseRequest.with { $0.lease = results[0].0 })
+            let freed: Robosim_LeaseResponse = try client.call("/sim/lease", Robosim_LeaseRequest.with { $0.envIds = results[0].1 })
+            #expect(freed.envIds == results[0].1.sorted())
+        }
+    }
+
+    @Test func leaseExpiresWhenItsClientGoesSilent() async throws {
+        try await Server.withServer(Self.lockstep) { _, client in
+            let lease: Robosim_LeaseResponse = try client.call("/sim/lease", Robosim_LeaseRequest.with {
+                $0.envIds = [0, 1]
+                $0.ttlS = 0.3
+                $0.clientName = "flaky"
+            })
+            _ = try Self.step(client, lease: lease.lease, actions: [0, 0])   // keeps it alive
+            try await Task.sleep(for: .milliseconds(600))
+            do {
+                _ = try Self.step(client, lease: lease.lease, actions: [0, 0])
+                Issue.record("an expired lease still worked")
+            } catch {
+                #expect((error as? ServiceError)?.code == .failedPrecondition && ((error as? ServiceError)?.message ?? "").contains("expired"))
+            }
+            let other: Robosim_LeaseResponse = try client.call("/sim/lease", Robosim_LeaseRequest.with { $0.envIds = [0, 1] })
+            #expect(other.envIds == [0, 1])
+        }
+    }
+
+    @Test func parameters() async throws {
+        try await Server.withServer { _, client in
+            let all: Robosim_GetParametersResponse = try client.call("/sim/get_parameters", Robosim_GetParametersRequest())
+            #expect(all.parameters.contains { $0.name == "real_time_factor" && $0.value == "1.0" })
+            let set: Robosim_SetParametersResponse = try client.call("/sim/set_parameters", Robosim_SetParametersRequest.with {
+                $0.parameters = [.with { $0.name = "real_time_factor"; $0.value = "0" }]
+            })
+            #expect(set.parameters.map(\.value) == ["0.0"])
+            for (name, value, code) in [("real_time_factor", "-1", Robosim_ErrorCode.invalidArgument), ("mode", "lockstep", .invalidArgument), ("gravity", "0", .notFound)] {
+                do {
+                    let _: Robosim_SetParametersResponse = try client.call("/sim/set_parameters", Robosim_SetParametersRequest.with {
+                        $0.parameters = [.with { $0.name = name; $0.value = value }]
+                    })
+                    Issue.record("set \(name)=\(value)")
+                } catch {
+                    #expect((error as? ServiceError)?.code == code)
+                }
+            }
+            let _: Robosim_Empty = try client.call("/sim/pause", Robosim_Empty())
+            let paused: Robosim_GetParametersResponse = try client.call("/sim/get_parameters", Robosim_GetParametersRequest.with { $0.names = ["paused"] })
+            #expect(paused.parameters.first?.value == "true")
+            let _: Robosim_Empty = try client.call("/sim/resume", Robosim_Empty())
+        }
+    }
+}
