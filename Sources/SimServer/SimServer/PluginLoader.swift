@@ -16,24 +16,32 @@ enum PluginLoader {
     typealias VersionFunction = @convention(c) () -> Int32
     typealias RegisterFunction = @convention(c) (UnsafeMutableRawPointer) -> Void
 
-    /// Loads every `lib*.so` in `directory`.
+    /// Loads every plugin library (`lib*.so` exporting the entry points) in `directory`; other
+    /// libraries there (a plugin's own dependencies, PluginAPI itself) are skipped. A folder with
+    /// no plugin at all is an error: the user named it for a reason.
     static func loadAll(in directory: String, into registry: PluginRegistry, logger: Logger) throws {
         let files: [String]
         do { files = try FileManager.default.contentsOfDirectory(atPath: directory) } catch {
-            throw PluginLoadError(description: "\(directory): cannot list plugin folder (\(error.localizedDescription))")
+            throw PluginLoadError(description: "\(directory): cannot list the plugin folder (\(error.localizedDescription))")
         }
-        for file in files.sorted() where file.hasPrefix("lib") && file.hasSuffix(".so") {
-            try load(URL(fileURLWithPath: directory).appendingPathComponent(file).path, into: registry, logger: logger)
+        var loaded = 0
+        for file in files.sorted() where file.hasPrefix("lib") && file.hasSuffix(".so") && file != "libPluginAPI.so" {
+            if try load(directory + "/" + file, into: registry, logger: logger) { loaded += 1 }
         }
+        if loaded == 0 { throw PluginLoadError(description: "\(directory): no RoboSim plugin library (lib*.so exporting robosim_register_plugins) found") }
     }
 
-    /// Loads one library, checks its API version, and lets it register its plugins.
-    static func load(_ path: String, into registry: PluginRegistry, logger: Logger) throws {
+    /// Loads one library, checks its API version, and lets it register its plugins. Returns false
+    /// (and unloads it) when the library is not a RoboSim plugin.
+    @discardableResult
+    static func load(_ path: String, into registry: PluginRegistry, logger: Logger) throws -> Bool {
         guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
             throw PluginLoadError(description: "\(path): \(String(cString: dlerror()))")
         }
         guard let versionSymbol = dlsym(handle, "robosim_plugin_api_version") else {
-            throw PluginLoadError(description: "\(path): not a RoboSim plugin (no robosim_plugin_api_version symbol)")
+            logger.debug("not a plugin, skipped", metadata: ["sim.plugin": "\(path)"])
+            dlclose(handle)
+            return false
         }
         let version = unsafeBitCast(versionSymbol, to: VersionFunction.self)()
         guard version == PluginAPIVersion.current else {
@@ -46,5 +54,6 @@ enum PluginLoader {
         unsafeBitCast(registerSymbol, to: RegisterFunction.self)(registry.opaque)
         let added = Set(registry.tasks.keys).subtracting(before)
         logger.info("plugin loaded", metadata: ["sim.plugin": "\(path)", "sim.tasks": "\(added.sorted())"])
+        return true
     }
 }

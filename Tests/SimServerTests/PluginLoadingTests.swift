@@ -1,0 +1,86 @@
+import Foundation
+import Logging
+import PluginAPI
+import Testing
+@testable import SimServer
+
+/// External plugins: the sample plugin package is built as a real dynamic library and loaded.
+@Suite(.serialized) struct PluginLoadingTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    @discardableResult
+    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = arguments
+        p.currentDirectoryURL = URL(fileURLWithPath: root)
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// Builds Examples/SamplePlugin (against Sources/Plugins/PluginAPI) and returns its products folder.
+    static func buildSample() throws -> String {
+        let scratch = root + "/.build-plugin-sample"
+        let build = try run(["swift", "build", "--package-path", "Examples/SamplePlugin", "--scratch-path", scratch])
+        #expect(build.status == 0, "\(build.output)")
+        return scratch + "/debug"
+    }
+
+    static func server(scene: String, plugins: [String]) throws -> SimServer {
+        var config = SimServerConfiguration()
+        config.scene = root + "/" + scene
+        config.listen = "tcp://127.0.0.1:*"
+        config.mode = .lockstep
+        config.pluginPaths = plugins
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        return try SimServer(configuration: config, logger: logger)
+    }
+
+    @Test func sampleDynamicPluginIsBuiltLoadedAndSteps() throws {
+        let folder = try Self.buildSample()
+        #expect(FileManager.default.fileExists(atPath: folder + "/libSampleTaskPlugin.so"))
+        let server = try Self.server(scene: "Scenes/test/pendulum_hold", plugins: [folder])
+        let world = server.world
+        #expect(type(of: world.task).name == "pendulum_hold")
+        #expect(world.observationSize == 3 && world.actionSize == 1)
+        #expect(world.task.rewardTerms.map(\.name) == ["error", "effort"])
+        // Targets come from the plugin's seeded reset: different per env, within the manifest range.
+        let targets = world.envs.map { $0.observation[2] }
+        #expect(Set(targets).count == world.envs.count && targets.allSatisfy { abs($0) <= 1 })
+        world.step(Array(0..<world.envs.count), actions: [Double](repeating: 0.5, count: world.envs.count))
+        for env in world.envs {
+            #expect(env.observation[1] > 0)   // positive torque turned the pendulum
+            #expect(abs(env.reward - (-abs(env.observation[0]) - 0.01 * 0.25)) < 1e-9)
+        }
+    }
+
+    @Test func mismatchedAPIVersionIsRefusedWithAClearError() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("robosim-plugin-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "int robosim_plugin_api_version(void) { return 999; }\nvoid robosim_register_plugins(void *r) {}\n"
+            .write(toFile: dir + "/old.c", atomically: true, encoding: .utf8)
+        let cc = try Self.run(["cc", "-shared", "-fPIC", "-o", dir + "/libOldPlugin.so", dir + "/old.c"])
+        #expect(cc.status == 0, "\(cc.output)")
+        do {
+            _ = try Self.server(scene: "Scenes/test/pendulum", plugins: [dir])
+            Issue.record("loaded a plugin built for API 999")
+        } catch {
+            #expect("\(error)" == "\(dir)/libOldPlugin.so: built for plugin API 999, this server has API \(PluginAPIVersion.current); rebuild the plugin")
+        }
+    }
+
+    @Test func folderWithoutPluginsOrMissingIsAnError() throws {
+        let empty = FileManager.default.temporaryDirectory.appendingPathComponent("robosim-plugin-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: empty) }
+        #expect(throws: PluginLoadError.self) { try Self.server(scene: "Scenes/test/pendulum", plugins: [empty]) }
+        #expect(throws: PluginLoadError.self) { try Self.server(scene: "Scenes/test/pendulum", plugins: [empty + "/nope"]) }
+    }
+}
