@@ -88,6 +88,21 @@ public final class Node: Sendable {
         return RawSubscription(core: core.add(topic: topic, typeName: typeName, qos: qos), node: core)
     }
 
+    /// Calls `handler` on the node's I/O thread with every message of type `M` on `topic`.
+    /// Messages of another type are dropped and counted; the handler gets only decodable ones.
+    /// Keep the handler quick: it runs on the thread that drains this node's socket.
+    public func onMessage<M: SwiftProtobuf.Message>(
+        _ topic: String, _ type: M.Type = M.self, handler: @escaping @Sendable (M) -> Void
+    ) throws(Names.Violation) -> CallbackSubscription {
+        try Names.validateTopic(topic)
+        let subscription = core.add(topic: topic, typeName: rosTypeName(of: M.self), qos: .standard) { raw in
+            guard let m = try? M(serializedBytes: raw.payload) else { return false }
+            handler(m)
+            return true
+        }
+        return CallbackSubscription(core: subscription, node: core)
+    }
+
     /// The announcement this node sends to the hub.
     public var info: Robosim_NodeInfo { core.makeInfo(leaving: false) }
 

@@ -100,8 +100,8 @@ final class NodeCore: @unchecked Sendable {
         return RawPublisher(topic: topic, typeName: typeName, qos: qos, socket: socket, counters: counters)
     }
 
-    func add(topic: String, typeName: String?, qos: QoS) -> SubscriptionCore {
-        let core = SubscriptionCore(topic: topic, typeName: typeName, qos: qos)
+    func add(topic: String, typeName: String?, qos: QoS, handler: (@Sendable (RawMessage) -> Bool)? = nil) -> SubscriptionCore {
+        let core = SubscriptionCore(topic: topic, typeName: typeName, qos: qos, handler: handler)
         let closed = tables.withLock { t in
             if t.closed { return true }
             if t.subscriptions[topic] == nil { t.pending.append((topic, true)) }

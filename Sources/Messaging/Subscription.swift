@@ -20,9 +20,13 @@ final class SubscriptionCore: Sendable {
     let typeBytes: [UInt8]?
     let counters = EndpointCounters()
     let queue: MessageQueue
+    /// When set, messages go to this handler on the node's I/O thread instead of the queue; it
+    /// returns false for a message it could not use (counted as a drop).
+    let handler: (@Sendable (RawMessage) -> Bool)?
 
-    init(topic: String, typeName: String?, qos: QoS) {
+    init(topic: String, typeName: String?, qos: QoS, handler: (@Sendable (RawMessage) -> Bool)? = nil) {
         self.topic = topic
+        self.handler = handler
         self.typeName = typeName
         self.qos = qos
         self.topicBytes = Array(topic.utf8)
@@ -44,6 +48,10 @@ final class SubscriptionCore: Sendable {
     /// Called on the node's I/O thread with a message whose topic and type matched.
     func deliver(typeName received: String, payload: Data) {
         counters.messages.add(1, ordering: .relaxed)
+        if let handler {
+            if !handler(RawMessage(topic: topic, typeName: received, payload: payload)) { counters.dropped.add(1, ordering: .relaxed) }
+            return
+        }
         if queue.push(RawMessage(topic: topic, typeName: received, payload: payload)) == .dropped {
             counters.dropped.add(1, ordering: .relaxed)
         }
@@ -118,4 +126,23 @@ public final class RawSubscription: AsyncSequence, Sendable {
     public func makeAsyncIterator() -> AsyncIterator {
         AsyncIterator(queue: core.queue, owner: self)
     }
+}
+
+/// A subscription whose messages are handed to a function on the node's I/O thread, as they
+/// arrive (no queue, no task). For quick work only, such as validating a command and queueing it.
+/// Ends when released or when the node closes.
+public final class CallbackSubscription: Sendable {
+    let core: SubscriptionCore
+    private let node: NodeCore
+
+    init(core: SubscriptionCore, node: NodeCore) {
+        self.core = core
+        self.node = node
+    }
+
+    deinit { node.remove(core) }
+
+    public var topic: String { core.topic }
+    public var received: UInt64 { core.counters.messages.load(ordering: .relaxed) }
+    public var dropped: UInt64 { core.counters.dropped.load(ordering: .relaxed) }
 }

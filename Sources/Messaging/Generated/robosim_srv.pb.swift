@@ -97,6 +97,29 @@ public nonisolated struct Robosim_DescribeResponse: Sendable {
 
   public var simTime: Double = 0
 
+  /// Commands received on the command topics, per topic: accepted and rejected by the safety layer.
+  public var commands: [Robosim_CommandStatistics] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// What the safety layer did with the commands of one topic (e.g. /env_3/action).
+public nonisolated struct Robosim_CommandStatistics: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var topic: String = String()
+
+  public var accepted: UInt64 = 0
+
+  public var rejected: UInt64 = 0
+
+  /// why the most recent rejected command was refused
+  public var lastRejection: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -485,7 +508,7 @@ nonisolated extension Robosim_DescribeRequest: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Robosim_DescribeResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DescribeResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}scene\0\u{3}env_count\0\u{1}mode\0\u{3}observation_size\0\u{3}action_size\0\u{3}action_low\0\u{3}action_high\0\u{1}topics\0\u{1}services\0\u{3}subscribe_endpoint\0\u{3}publish_endpoint\0\u{1}version\0\u{3}physics_dt\0\u{1}decimation\0\u{3}sim_time\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}scene\0\u{3}env_count\0\u{1}mode\0\u{3}observation_size\0\u{3}action_size\0\u{3}action_low\0\u{3}action_high\0\u{1}topics\0\u{1}services\0\u{3}subscribe_endpoint\0\u{3}publish_endpoint\0\u{1}version\0\u{3}physics_dt\0\u{1}decimation\0\u{3}sim_time\0\u{1}commands\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -508,6 +531,7 @@ nonisolated extension Robosim_DescribeResponse: SwiftProtobuf.Message, SwiftProt
       case 13: try { try decoder.decodeSingularDoubleField(value: &self.physicsDt) }()
       case 14: try { try decoder.decodeSingularUInt32Field(value: &self.decimation) }()
       case 15: try { try decoder.decodeSingularDoubleField(value: &self.simTime) }()
+      case 16: try { try decoder.decodeRepeatedMessageField(value: &self.commands) }()
       default: break
       }
     }
@@ -559,6 +583,9 @@ nonisolated extension Robosim_DescribeResponse: SwiftProtobuf.Message, SwiftProt
     if self.simTime.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.simTime, fieldNumber: 15)
     }
+    if !self.commands.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.commands, fieldNumber: 16)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -578,6 +605,52 @@ nonisolated extension Robosim_DescribeResponse: SwiftProtobuf.Message, SwiftProt
     if lhs.physicsDt != rhs.physicsDt {return false}
     if lhs.decimation != rhs.decimation {return false}
     if lhs.simTime != rhs.simTime {return false}
+    if lhs.commands != rhs.commands {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Robosim_CommandStatistics: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CommandStatistics"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}topic\0\u{1}accepted\0\u{1}rejected\0\u{3}last_rejection\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.topic) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.accepted) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.rejected) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.lastRejection) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.topic.isEmpty {
+      try visitor.visitSingularStringField(value: self.topic, fieldNumber: 1)
+    }
+    if self.accepted != 0 {
+      try visitor.visitSingularUInt64Field(value: self.accepted, fieldNumber: 2)
+    }
+    if self.rejected != 0 {
+      try visitor.visitSingularUInt64Field(value: self.rejected, fieldNumber: 3)
+    }
+    if !self.lastRejection.isEmpty {
+      try visitor.visitSingularStringField(value: self.lastRejection, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Robosim_CommandStatistics, rhs: Robosim_CommandStatistics) -> Bool {
+    if lhs.topic != rhs.topic {return false}
+    if lhs.accepted != rhs.accepted {return false}
+    if lhs.rejected != rhs.rejected {return false}
+    if lhs.lastRejection != rhs.lastRejection {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

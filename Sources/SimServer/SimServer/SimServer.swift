@@ -19,6 +19,10 @@ public final class SimServer: Service, Sendable {
     private let logger: Logger
     // Invariant: set once in run() before services that read it can be called, read-only after.
     private let loop = Mutex<StepLoop?>(nil)
+    /// Command topics, checked by the safety layer and held for the step loop.
+    let inbox: CommandInbox
+    // Invariant: written once in start() under `loop`'s lock; keeps the command subscriptions alive.
+    private let commandSubscriptions = Mutex<[CallbackSubscription]>([])
 
     /// Loads the scene and its plugins and binds the hub's sockets. Throws `SceneError` (file,
     /// place, problem), `PluginLoadError` or `HubError`, each a one-line reason.
@@ -38,6 +42,7 @@ public final class SimServer: Service, Sendable {
         world = try World(scene: scene, taskType: taskType, envCount: envCount, seed: configuration.seed,
                           threads: configuration.threads ?? ProcessInfo.processInfo.activeProcessorCount)
         leases = LeaseTable(envCount: envCount)
+        inbox = CommandInbox(envCount: envCount, actionLow: world.actionLow, actionHigh: world.actionHigh, mode: configuration.mode)
         var hubConfiguration = try HubConfiguration(listen: configuration.listen)
         hubConfiguration.maxFrameBytes = configuration.maxFrameBytes
         hub = try Hub(configuration: hubConfiguration, context: context, logger: logger)
@@ -70,11 +75,13 @@ public final class SimServer: Service, Sendable {
             t.rateHz = rate
             return t
         }
+        d.commands = inbox.statistics()
         d.topics = [topic("/clock", RosgraphMsgs_Clock.self, configuration.clockRateHz)]
         let jointRate = scene.manifest.topicRatesHz["joint_states"] ?? 30
         for i in 0..<world.envs.count {
             d.topics.append(topic("\(Names.env(i))/joint_states", SensorMsgs_JointState.self, jointRate))
             d.topics.append(topic("\(Names.env(i))/episode", Robosim_EpisodeEvent.self, 0))
+            d.topics.append(topic("\(Names.env(i))/action", Robosim_Action.self, 0))
         }
         return d
     }
@@ -89,8 +96,14 @@ public final class SimServer: Service, Sendable {
                 let node = try Node(name: "sim_server", hub: hub)
                 let publisher = try StepPublisher(node: node, hub: hub, world: world, clockRateHz: configuration.clockRateHz,
                                                   jointStateRateHz: scene.manifest.topicRatesHz["joint_states"] ?? 30)
+                let inbox = self.inbox
+                let subscriptions = try (0..<world.envs.count).map { i throws(Names.Violation) in
+                    let topic = "\(Names.env(i))/action"
+                    return try node.onMessage(topic, Robosim_Action.self) { inbox.submitAction(env: i, topic: topic, data: $0.data) }
+                }
+                commandSubscriptions.withLock { $0 = subscriptions }
                 let stepLoop = StepLoop(world: world, mode: configuration.mode, realTimeFactor: configuration.realTimeFactor,
-                                        node: node, publisher: publisher, logger: logger)
+                                        node: node, inbox: inbox, publisher: publisher, logger: logger)
                 stepLoop.start()
                 current = stepLoop
             } catch {

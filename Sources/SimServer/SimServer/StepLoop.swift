@@ -17,6 +17,7 @@ final class StepLoop: @unchecked Sendable {
     let mode: SimServerConfiguration.Mode
     /// The server's node (publishes through `publisher`); closed by the server after `stop()`.
     let node: Node
+    let inbox: CommandInbox
     private let publisher: StepPublisher
     private let logger: Logger
     private let queue = Mutex<[Command]>([])
@@ -30,9 +31,11 @@ final class StepLoop: @unchecked Sendable {
     private(set) var simTime = 0.0
     let simTimeBits = Atomic<UInt64>(0)
 
-    init(world: World, mode: SimServerConfiguration.Mode, realTimeFactor: Double, node: Node, publisher: StepPublisher, logger: Logger) {
+    init(world: World, mode: SimServerConfiguration.Mode, realTimeFactor: Double, node: Node, inbox: CommandInbox,
+         publisher: StepPublisher, logger: Logger) {
         self.world = world
         self.node = node
+        self.inbox = inbox
         self.mode = mode
         self.publisher = publisher
         self.logger = logger
@@ -78,7 +81,7 @@ final class StepLoop: @unchecked Sendable {
 
     private func loop() {
         let allEnvs = Array(0..<world.envs.count)
-        let zeroActions = [Double](repeating: 0, count: world.envs.count * world.actionSize)
+        var actions = [Double](repeating: 0, count: world.envs.count * world.actionSize)
         var nextTick = Date()
         while running.load(ordering: .acquiring) {
             let commands = queue.withLock { q in
@@ -100,7 +103,9 @@ final class StepLoop: @unchecked Sendable {
                 let period = world.configuration.controlDt / rtf
                 nextTick = max(nextTick.addingTimeInterval(period), now.addingTimeInterval(-period))
             }
-            advance(allEnvs, actions: zeroActions)
+            // Realtime: each env holds the latest action that passed the safety layer (zeros until one comes).
+            inbox.latestActions(into: &actions)
+            advance(allEnvs, actions: actions)
         }
         // Answer what is still queued.
         for command in queue.withLock({ q in defer { q.removeAll() }; return q }) {

@@ -1,0 +1,56 @@
+import Foundation
+import Messaging
+import Testing
+@testable import SimServer
+
+/// Commands on topics pass the safety layer: rejected ones are counted with a reason and never applied.
+@Suite(.serialized) struct SafetyTests {
+    @Test func inboxChecksAndHoldsActions() {
+        let inbox = CommandInbox(envCount: 2, actionLow: [-1, -2], actionHigh: [1, 2], mode: .realtime)
+        #expect(inbox.rejection(ofAction: [0.5, -2]) == nil)
+        #expect(inbox.rejection(ofAction: [0.5]) == "expected 2 values, got 1")
+        #expect(inbox.rejection(ofAction: [.nan, 0]) == "value 0 is nan; commands must be finite")
+        #expect(inbox.rejection(ofAction: [0, -.infinity]) == "value 1 is -inf; commands must be finite")
+        #expect(inbox.rejection(ofAction: [1.5, 0]) == "value 0 = 1.5 is outside the action bounds [-1.0, 1.0]")
+        inbox.submitAction(env: 1, topic: "/env_1/action", data: [0.25, 1])
+        inbox.submitAction(env: 1, topic: "/env_1/action", data: [9, 9])       // rejected: the held one stays
+        var buffer = [Double](repeating: 0, count: 4)
+        inbox.latestActions(into: &buffer)
+        #expect(buffer == [0, 0, 0.25, 1])
+        let stats = inbox.statistics()
+        #expect(stats.count == 1 && stats[0].accepted == 1 && stats[0].rejected == 1)
+        #expect(stats[0].lastRejection.contains("outside the action bounds"))
+        let lockstep = CommandInbox(envCount: 1, actionLow: [-1], actionHigh: [1], mode: .lockstep)
+        #expect(lockstep.rejection(ofAction: [0]) == "lockstep mode: actions come through /sim/step")
+    }
+
+    @Test func actionTopicCountersOverSockets() async throws {
+        try await SimServerTests.withServer({ $0.scene = "Scenes/cartpole"; $0.envCount = 2; $0.realTimeFactor = 1 }) { server, client in
+            let node = try Node(name: "commander", server: server.hub.serviceEndpoint)
+            defer { node.close() }
+            let publisher = try node.advertise("/env_0/action", Robosim_Action.self)
+            func stats() throws -> Robosim_CommandStatistics? {
+                try client.describe().commands.first { $0.topic == "/env_0/action" }
+            }
+            // The subscription takes a moment to reach this publisher: send a good action until counted.
+            let good = Robosim_Action.with { $0.data = [0.5] }
+            let deadline = Date().addingTimeInterval(5)
+            while (try stats()?.accepted ?? 0) == 0 && Date() < deadline {
+                publisher.publish(good)
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let accepted = try #require(try stats()).accepted
+            #expect(accepted >= 1)
+            for bad in [[Double.nan], [2.0], [0.1, 0.2]] { publisher.publish(.with { $0.data = bad }) }
+            var seen: Robosim_CommandStatistics?
+            for _ in 0..<250 {
+                seen = try stats()
+                if seen?.rejected == 3 { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(seen?.rejected == 3)
+            #expect(seen?.accepted == accepted)
+            #expect(seen?.lastRejection == "expected 1 values, got 2")
+        }
+    }
+}
