@@ -9,6 +9,7 @@
 
 Generated messages live in :mod:`robosim.msgs` (``from robosim.msgs.std_msgs import msg_pb2``);
 :func:`type_name` and :func:`message_class` map between them and ROS type names.
+:mod:`robosim.gym` (which needs ``gymnasium``) is a Gymnasium vector env over ``/sim/step``.
 """
 
 from . import msgs
@@ -31,6 +32,15 @@ from .types import (
 )
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # `robosim.gym` (the Gymnasium VectorEnv) needs gymnasium; it is imported only when asked for.
+    if name == "gym":
+        import importlib
+
+        return importlib.import_module(".gym", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "DEFAULT_SERVER",

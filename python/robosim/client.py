@@ -463,7 +463,8 @@ class Client:
 
         ``request`` is a protobuf message (or raw bytes, sent as they are; None sends an empty payload).
         ``response_type`` (a class or type name) defaults to the service's registered response type,
-        looked up in ``/graph/list``. Raises :class:`ServiceError` on an ``error`` reply,
+        looked up in ``/graph/list``; ``response_type=bytes`` returns the payload undecoded (for callers
+        that parse it themselves). Raises :class:`ServiceError` on an ``error`` reply,
         ``TimeoutError`` when no reply comes within ``timeout`` seconds (default: the client's), and
         :class:`ProtocolError` on a reply that breaks the protocol.
         """
@@ -477,6 +478,8 @@ class Client:
             raise TypeError(f"request must be a protobuf message or bytes, not {type(request).__name__}")
         status, body = self._call_raw(service, payload, timeout)
         if status == _STATUS_OK:
+            if response_type is bytes:
+                return body
             cls = (_as_message_class(response_type) if response_type is not None
                    else self._response_type(service, timeout))
             try:

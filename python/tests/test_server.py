@@ -8,6 +8,7 @@ scene, realtime, so that ``/clock`` ticks).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -71,18 +72,16 @@ def _free_port_triple() -> int:
     raise RuntimeError("no three consecutive free ports")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """Starts sim-server on free ports, waits for /sim/describe, stops it with SIGINT (exit code 0)."""
+@contextlib.contextmanager
+def run_server(tmp_path_factory, *args: str):
+    """Starts sim-server with ``args`` on free ports, waits for /sim/describe, yields a :class:`Server`,
+    then stops it with SIGINT and checks that it exits with code 0."""
     port = _free_port_triple()
     address = f"tcp://127.0.0.1:{port}"
     log = tmp_path_factory.mktemp("sim_server") / "sim-server.log"
-    args = [str(SIM_SERVER)]
-    if os.environ.get("ROBOSIM_TEST_SCENE"):
-        args.append(os.environ["ROBOSIM_TEST_SCENE"])
-    args += ["--listen", address, "--mode", os.environ.get("ROBOSIM_TEST_MODE", "realtime")]
+    argv = [str(SIM_SERVER), *args, "--listen", address]
     with open(log, "wb") as log_file:
-        process = subprocess.Popen(args, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(argv, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT)
     srv = Server(address, process, log)
     try:
         deadline = time.monotonic() + 120
@@ -107,6 +106,17 @@ def server(tmp_path_factory):
                 process.wait()
                 pytest.fail(f"sim-server did not stop within 30 s of SIGINT:\n{srv.log_tail()}")
     assert process.returncode == 0, f"sim-server exited with {process.returncode}:\n{srv.log_tail()}"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """Starts sim-server on free ports, waits for /sim/describe, stops it with SIGINT (exit code 0)."""
+    args = []
+    if os.environ.get("ROBOSIM_TEST_SCENE"):
+        args.append(os.environ["ROBOSIM_TEST_SCENE"])
+    args += ["--mode", os.environ.get("ROBOSIM_TEST_MODE", "realtime")]
+    with run_server(tmp_path_factory, *args) as srv:
+        yield srv
 
 
 @pytest.fixture

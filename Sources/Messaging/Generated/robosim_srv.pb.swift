@@ -180,11 +180,21 @@ public nonisolated struct Robosim_ResetRequest: Sendable {
 
   public var envIds: [UInt32] = []
 
-  public var seed: UInt64 = 0
+  /// Set: each env's run of episodes restarts from (seed, env index). Unset: each env starts its next episode.
+  public var seed: UInt64 {
+    get {_seed ?? 0}
+    set {_seed = newValue}
+  }
+  /// Returns true if `seed` has been explicitly set.
+  public var hasSeed: Bool {self._seed != nil}
+  /// Clears the value of `seed`. Subsequent reads from it will return its default value.
+  public mutating func clearSeed() {self._seed = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _seed: UInt64? = nil
 }
 
 public nonisolated struct Robosim_ResetResponse: Sendable {
@@ -778,29 +788,33 @@ nonisolated extension Robosim_ResetRequest: SwiftProtobuf.Message, SwiftProtobuf
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.lease) }()
       case 2: try { try decoder.decodeRepeatedUInt32Field(value: &self.envIds) }()
-      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.seed) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self._seed) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.lease.isEmpty {
       try visitor.visitSingularStringField(value: self.lease, fieldNumber: 1)
     }
     if !self.envIds.isEmpty {
       try visitor.visitPackedUInt32Field(value: self.envIds, fieldNumber: 2)
     }
-    if self.seed != 0 {
-      try visitor.visitSingularUInt64Field(value: self.seed, fieldNumber: 3)
-    }
+    try { if let v = self._seed {
+      try visitor.visitSingularUInt64Field(value: v, fieldNumber: 3)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Robosim_ResetRequest, rhs: Robosim_ResetRequest) -> Bool {
     if lhs.lease != rhs.lease {return false}
     if lhs.envIds != rhs.envIds {return false}
-    if lhs.seed != rhs.seed {return false}
+    if lhs._seed != rhs._seed {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

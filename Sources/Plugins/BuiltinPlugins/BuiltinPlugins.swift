@@ -6,5 +6,6 @@ public enum BuiltinPlugins {
     public static func register(into registry: PluginRegistry) {
         registry.register(task: CartpoleTask.self)
         registry.register(task: JointControlTask.self)
+        registry.register(task: ObjectTrackerTask.self)
     }
 }

@@ -51,8 +51,7 @@ extension SimServer {
             do throws(ServiceError) {
                 let r = try request.decode(Robosim_ResetRequest.self)
                 let ids = try self.leases.authorize(lease: r.lease, ids: try Self.checkedIDs(r.envIds, envCount: self.envCount))
-                // proto3 cannot tell "seed 0" from "no seed": 0 means "continue with the next episode".
-                try self.stepLoop().enqueue(.reset(ids: ids, seed: r.seed == 0 ? nil : r.seed, responder: responder))
+                try self.stepLoop().enqueue(.reset(ids: ids, seed: r.hasSeed ? r.seed : nil, responder: responder))
             } catch {
                 responder.fail(error)
             }

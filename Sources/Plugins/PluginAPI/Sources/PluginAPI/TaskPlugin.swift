@@ -69,6 +69,10 @@ public protocol TaskPlugin: AnyObject, Sendable {
     var actionHigh: [Double] { get }
     /// Reward terms and weights (default none: reward 0).
     var rewardTerms: [RewardTerm] { get }
+    /// The body whose pose is `/env_i/robot/pose` (end effector or mobile base; default none).
+    var robotBody: String? { get }
+    /// Bodies published on `/env_i/objects` (the task's objects; default none).
+    var objectBodies: [String] { get }
 
     func reset(_ env: EnvView, random: inout RandomSource)
     func preStep(_ env: EnvView, action: UnsafeBufferPointer<Double>)
@@ -82,6 +86,8 @@ extension TaskPlugin {
     public var actionLow: [Double] { Array(repeating: -1, count: actionSize) }
     public var actionHigh: [Double] { Array(repeating: 1, count: actionSize) }
     public var rewardTerms: [RewardTerm] { [] }
+    public var robotBody: String? { nil }
+    public var objectBodies: [String] { [] }
     public func preStep(_ env: EnvView, action: UnsafeBufferPointer<Double>) {}
 }
 

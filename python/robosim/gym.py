@@ -1,0 +1,377 @@
+"""Gymnasium vector environment over a RoboSim server's ``/sim/step`` (lockstep mode).
+
+    >>> from robosim.gym import RoboSimVectorEnv
+    >>> envs = RoboSimVectorEnv("tcp://127.0.0.1:7700", num_envs=8)   # doctest: +SKIP
+    >>> obs, infos = envs.reset(seed=1)                                # doctest: +SKIP
+    >>> obs, rewards, terminated, truncated, infos = envs.step(envs.action_space.sample())  # doctest: +SKIP
+    >>> envs.close()                                                   # doctest: +SKIP
+
+One :class:`RoboSimVectorEnv` drives a set of the server's envs (by default it leases them, so that
+two trainers on one server never step each other's envs). Each ``step`` is one ``/sim/step`` call for
+all of them; the server steps them in parallel and resets the envs whose episode ended within the
+same call, so the env uses Gymnasium's ``SAME_STEP`` autoreset mode: the observation returned for
+such an env is the first of its new episode, and the last one of the finished episode is in
+``infos["final_obs"][i]`` (an object array, ``None`` elsewhere) with ``infos["_final_obs"][i]`` set.
+
+This module is the only part of :mod:`robosim` that needs ``gymnasium`` (``pip install 'robosim[gym]'``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from .client import Client, ClosedError, ProtocolError, ServiceError
+from .msgs.robosim import srv_pb2 as _srv
+
+__all__ = ["RoboSimVectorEnv"]
+
+_UINT64_MAX = 2**64 - 1
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+# StepRequest.actions is field 3, `repeated double` (packed): key byte (3 << 3) | 2.
+_ACTIONS_KEY = bytes([(3 << 3) | 2])
+
+
+def _read_varint(buf: bytes, pos: int) -> Tuple[int, int]:
+    result = shift = 0
+    while True:
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, pos
+        shift += 7
+        if shift >= 64:
+            raise ValueError("varint too long")
+
+
+class _Step:
+    """The arrays of a ``StepResponse`` (obs and final_obs flat, as on the wire)."""
+
+    __slots__ = ("observations", "rewards", "terminated", "truncated", "final_observations", "final_env_ids")
+
+
+def _parse_step_response(buf: bytes) -> _Step:
+    """Decodes a ``robosim.StepResponse`` straight into numpy arrays.
+
+    The server writes every repeated field packed, once: then the arrays are read with
+    ``np.frombuffer`` (faster than going through protobuf's repeated fields). Anything else that a
+    protobuf encoder may legally write (unpacked or split fields, multi-byte bools, unknown fields)
+    goes through the generated ``StepResponse`` instead, with the same result.
+    """
+    try:
+        spans = [None, None, None, None, None, None, None]
+        pos, end = 0, len(buf)
+        while pos < end:
+            key = buf[pos]
+            if key & 7 != 2 or not 1 <= key >> 3 <= 6 or spans[key >> 3] is not None:
+                raise ValueError("not the packed layout")
+            length = buf[pos + 1]
+            pos += 2
+            if length >= 0x80:
+                length, pos = _read_varint(buf, pos - 1)
+            if pos + length > end:
+                raise ValueError("truncated")
+            spans[key >> 3] = (pos, length)
+            pos += length
+        out = _Step()
+        doubles = []
+        for span in (spans[1], spans[2], spans[5]):
+            if span is None:
+                doubles.append(np.zeros(0))
+            elif span[1] % 8:
+                raise ValueError("partial double")
+            else:
+                doubles.append(np.frombuffer(buf, "<f8", span[1] >> 3, span[0]).astype(np.float64))
+        out.observations, out.rewards, out.final_observations = doubles
+        flags = []
+        for span in (spans[3], spans[4]):
+            if span is None:
+                flags.append(np.zeros(0, np.bool_))
+            else:
+                if buf[span[0]:span[0] + span[1]].strip(b"\x00\x01"):
+                    raise ValueError("multi-byte bool")
+                flags.append(np.frombuffer(buf, np.uint8, span[1], span[0]).astype(np.bool_))
+        out.terminated, out.truncated = flags
+        ids: List[int] = []
+        if spans[6] is not None:
+            pos, stop = spans[6][0], spans[6][0] + spans[6][1]
+            while pos < stop:
+                value, pos = _read_varint(buf, pos)
+                ids.append(value)
+            if pos != stop:
+                raise ValueError("env id runs past its field")
+        out.final_env_ids = ids
+        return out
+    except (ValueError, IndexError):
+        pass
+    try:
+        r = _srv.StepResponse.FromString(buf)
+    except Exception as exc:
+        raise ProtocolError(f"/sim/step: reply does not decode as robosim.StepResponse: {exc}") from None
+    out = _Step()
+    out.observations = np.asarray(r.observations, dtype=np.float64)
+    out.rewards = np.asarray(r.rewards, dtype=np.float64)
+    out.terminated = np.asarray(r.terminated, dtype=np.bool_)
+    out.truncated = np.asarray(r.truncated, dtype=np.bool_)
+    out.final_observations = np.asarray(r.final_observations, dtype=np.float64)
+    out.final_env_ids = list(r.final_env_ids)
+    return out
+
+
+class RoboSimVectorEnv(VectorEnv):
+    """A :class:`gymnasium.vector.VectorEnv` whose sub-environments are envs of a RoboSim server.
+
+    Args:
+        server: the server's service address (``tcp://host:port``), or a connected
+            :class:`robosim.Client` (which is then not closed by :meth:`close`). None: ``$SIM_SERVER``,
+            else ``tcp://127.0.0.1:7700``.
+        num_envs: how many envs to drive; None: all of the server's envs.
+        lease: lease the envs (``/sim/lease``), so that no other client can step them; False drives
+            envs ``0 .. num_envs-1`` without a lease (refused by the server if someone else leased one).
+        client_name: the name the lease is taken under (shown in errors to other clients).
+        ttl_s: the lease expires when this env has not called ``reset``/``step`` for this long.
+        timeout: seconds to wait for each service reply.
+
+    Observations are ``float64`` arrays ``(num_envs, observation_size)``, exactly as the server
+    computed them; actions are ``(num_envs, action_size)`` and the server clips each component to
+    ``[action_low, action_high]``. Rewards are ``float64``, terminations and truncations ``bool``.
+
+    ``reset(seed=s)`` restarts every env's run of episodes from ``(s, env index on the server)``, so
+    the same seed and actions give the same trajectories.
+    ``options={"reset_mask": mask}`` resets only the envs where ``mask`` is True (the others keep
+    their current observation). Other option keys are ignored.
+    """
+
+    metadata: Dict[str, Any] = {"autoreset_mode": AutoresetMode.SAME_STEP}
+
+    def __init__(self, server: Union[str, Client, None] = None, num_envs: Optional[int] = None,
+                 lease: bool = True, client_name: str = "robosim.gym", ttl_s: float = 30.0,
+                 timeout: float = 10.0):
+        self.metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
+        self.render_mode = None
+        self.closed = False
+        self.lease: str = ""
+        self._owns_client = not isinstance(server, Client)
+        self._client: Client = Client(server, name=client_name, timeout=timeout) if self._owns_client else server
+        try:
+            self._setup(num_envs, lease, client_name, ttl_s)
+        except BaseException:
+            self._shutdown()
+            self.closed = True
+            raise
+
+    def _setup(self, num_envs: Optional[int], lease: bool, client_name: str, ttl_s: float) -> None:
+        d = self._client.describe()
+        self.description = d
+        if d.mode != "lockstep":
+            raise ValueError(f"RoboSimVectorEnv needs a server in lockstep mode (sim-server --mode lockstep); "
+                             f"{self._client.server} runs in {d.mode or 'unknown'} mode")
+        env_count = int(d.env_count)
+        if num_envs is None:
+            num_envs = env_count
+        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)):
+            raise TypeError(f"num_envs must be an int or None, not {type(num_envs).__name__}")
+        num_envs = int(num_envs)
+        if not 1 <= num_envs <= env_count:
+            raise ValueError(f"num_envs must be between 1 and {env_count} (the server's env count), got {num_envs}")
+        if lease:
+            response = self._client.call(
+                "/sim/lease", _srv.LeaseRequest(count=num_envs, client_name=client_name, ttl_s=float(ttl_s)),
+                _srv.LeaseResponse)
+            self.lease = response.lease
+            ids = list(response.env_ids)
+            if len(ids) != num_envs:
+                raise ProtocolError(f"/sim/lease gave {len(ids)} envs, {num_envs} asked")
+        else:
+            ids = list(range(num_envs))
+
+        self.num_envs = num_envs
+        #: The server's indices of the envs this vector env drives, in order.
+        self.env_ids: Tuple[int, ...] = tuple(ids)
+        self._position = {env_id: i for i, env_id in enumerate(ids)}
+        self.observation_size = int(d.observation_size)
+        self.action_size = int(d.action_size)
+
+        low = np.full(self.action_size, -np.inf) if not d.action_low else np.asarray(d.action_low, np.float64)
+        high = np.full(self.action_size, np.inf) if not d.action_high else np.asarray(d.action_high, np.float64)
+        if low.shape != (self.action_size,) or high.shape != (self.action_size,):
+            raise ProtocolError(f"/sim/describe: action_low/action_high have {low.size}/{high.size} values, "
+                                f"action_size is {self.action_size}")
+        self.single_observation_space = spaces.Box(-np.inf, np.inf, (self.observation_size,), np.float64)
+        self.single_action_space = spaces.Box(low, high, (self.action_size,), np.float64)
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+
+        # Every StepRequest starts with the same lease and env ids; the actions are appended as one
+        # packed field (protobuf concatenation merges fields, so this is a valid StepRequest).
+        self._step_prefix = _srv.StepRequest(lease=self.lease, env_ids=ids).SerializeToString()
+        self._obs = np.zeros((num_envs, self.observation_size), np.float64)
+        self._obs_count = num_envs * self.observation_size
+
+    # -- Gymnasium API ------------------------------------------------------------------------------
+    def reset(self, *, seed: Union[int, Sequence[Optional[int]], None] = None,
+              options: Optional[Dict[str, Any]] = None) -> Tuple[np.ndarray, Dict[str, Any]]:
+        """Resets the envs (``/sim/reset``) and returns ``(observations, {})``.
+
+        ``seed``: None continues each env with its next episode; an int ``s >= 0`` restarts each env's
+        run from ``(s, its index on the server)``; a list gives one seed (or None) per env.
+        """
+        self._check_open()
+        n = self.num_envs
+        if seed is None or isinstance(seed, (int, np.integer)):
+            seeds: List[Optional[int]] = [seed] * n
+            if seed is not None:
+                self._check_seed(seed)
+                super().reset(seed=int(seed))  # seeds self.np_random like Gymnasium's own vector envs
+        else:
+            seeds = list(seed)
+            if len(seeds) != n:
+                raise ValueError(f"seed list has {len(seeds)} entries, expected one per env ({n})")
+            for s in seeds:
+                if s is not None:
+                    self._check_seed(s)
+
+        mask = np.ones(n, dtype=bool)
+        if options and options.get("reset_mask") is not None:
+            mask = np.asarray(options["reset_mask"])
+            if mask.dtype != np.bool_ or mask.shape != (n,):
+                raise ValueError(f"options['reset_mask'] must be a bool array of shape ({n},), "
+                                 f"got {mask.dtype} {mask.shape}")
+
+        self._obs = self._obs.copy()  # step() handed out the previous array; do not change it
+        groups: Dict[Optional[int], List[int]] = {}
+        for i in range(n):
+            if mask[i]:
+                groups.setdefault(None if seeds[i] is None else int(seeds[i]), []).append(i)
+        for wire_seed, positions in groups.items():
+            ids = [self.env_ids[i] for i in positions]
+            request = _srv.ResetRequest(lease=self.lease, env_ids=ids)
+            if wire_seed is not None:
+                request.seed = wire_seed   # proto3 optional: an explicit 0 is sent too
+            response = self._client.call("/sim/reset", request, _srv.ResetResponse)
+            obs = np.asarray(response.observations, dtype=np.float64)
+            if obs.size != len(ids) * self.observation_size:
+                raise ProtocolError(f"/sim/reset returned {obs.size} observation values, "
+                                    f"expected {len(ids)} x {self.observation_size}")
+            self._obs[positions] = obs.reshape(len(ids), self.observation_size)
+        return self._obs.copy(), {}
+
+    def step(self, actions: Any) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Dict[str, Any]]:
+        """One control step of every env (``/sim/step``); envs whose episode ends reset in the same call.
+
+        Returns ``(observations, rewards, terminated, truncated, infos)``; for the envs that reset,
+        ``infos["final_obs"][i]`` holds the last observation of the finished episode and
+        ``infos["_final_obs"][i]`` is True (likewise ``final_info``/``_final_info``, with no content).
+        """
+        if self._client is None:
+            raise ClosedError("RoboSimVectorEnv is closed")
+        try:
+            a = np.asarray(actions, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"actions must be numbers of shape {self.action_space.shape}: {exc}") from None
+        if a.shape != self.action_space.shape:
+            raise ValueError(f"actions must have shape {self.action_space.shape} (num_envs={self.num_envs}, "
+                             f"action_size={self.action_size}), got {a.shape}")
+        data = np.ascontiguousarray(a, dtype="<f8").tobytes()
+        payload = self._step_prefix + _ACTIONS_KEY + _varint(len(data)) + data
+        r = _parse_step_response(self._client.call("/sim/step", payload, bytes))
+
+        n = self.num_envs
+        obs, rewards, terminated, truncated = r.observations, r.rewards, r.terminated, r.truncated
+        if obs.size != self._obs_count or rewards.size != n or terminated.size != n or truncated.size != n:
+            raise ProtocolError(f"/sim/step returned {obs.size} observation values, {rewards.size} rewards, "
+                                f"{terminated.size}/{truncated.size} terminated/truncated flags for {n} envs")
+        obs = obs.reshape(n, self.observation_size)
+        self._obs = obs
+
+        infos: Dict[str, Any] = {}
+        if r.final_env_ids:
+            count = len(r.final_env_ids)
+            final = r.final_observations
+            if final.size != count * self.observation_size:
+                raise ProtocolError(f"/sim/step returned {final.size} final observation values for {count} envs")
+            final = final.reshape(count, self.observation_size)
+            final_obs = np.full(n, None, dtype=object)
+            mask = np.zeros(n, dtype=np.bool_)
+            for k, env_id in enumerate(r.final_env_ids):
+                i = self._position.get(env_id)
+                if i is None:
+                    raise ProtocolError(f"/sim/step returned a final observation of env {env_id}, "
+                                        f"not one of {self.env_ids}")
+                final_obs[i] = final[k]
+                mask[i] = True
+            infos["final_obs"] = final_obs
+            infos["_final_obs"] = mask
+            infos["final_info"] = {}
+            infos["_final_info"] = mask.copy()
+        return obs, rewards, terminated, truncated, infos
+
+    def close_extras(self, **kwargs: Any) -> None:
+        """Releases the lease and closes the client (if this env created it)."""
+        self._shutdown()
+
+    # -- helpers ------------------------------------------------------------------------------------
+    @property
+    def client(self) -> Client:
+        """The :class:`robosim.Client` this env talks through."""
+        return self._client
+
+    def _check_open(self) -> None:
+        if self._client is None:
+            raise ClosedError("RoboSimVectorEnv is closed")
+
+    @staticmethod
+    def _check_seed(seed: Any) -> None:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"seed must be an int, not {type(seed).__name__}")
+        if not 0 <= seed <= _UINT64_MAX:
+            raise ValueError(f"seed must be between 0 and 2**64-1, got {seed}")
+
+    def _shutdown(self) -> None:
+        client = getattr(self, "_client", None)
+        if client is None:
+            return
+        lease, self.lease = self.lease, ""
+        if lease and not client.closed:
+            try:
+                client.call("/sim/release", _srv.ReleaseRequest(lease=lease), _srv.Empty)
+            except (ServiceError, TimeoutError, ClosedError, ProtocolError):
+                pass  # expired already, or the server is gone: nothing left to release
+        if self._owns_client:
+            client.close()
+        self._client = None  # type: ignore[assignment]
+
+    def __enter__(self) -> "RoboSimVectorEnv":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            if not getattr(self, "closed", True):
+                self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        server = self._client.server if getattr(self, "_client", None) is not None else "closed"
+        return f"RoboSimVectorEnv({server!r}, num_envs={getattr(self, 'num_envs', None)}, env_ids={getattr(self, 'env_ids', ())})"
