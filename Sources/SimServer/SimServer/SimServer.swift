@@ -77,9 +77,15 @@ public final class SimServer: Service, Sendable {
         }
         d.commands = inbox.statistics()
         d.topics = [topic("/clock", RosgraphMsgs_Clock.self, configuration.clockRateHz)]
-        let jointRate = scene.manifest.topicRatesHz["joint_states"] ?? 30
+        let rates = scene.manifest.topicRatesHz
+        let mobile = scene.manifest.robot == "diff_drive" && world.task.robotBody != nil
         for i in 0..<world.envs.count {
-            d.topics.append(topic("\(Names.env(i))/joint_states", SensorMsgs_JointState.self, jointRate))
+            let ns = Names.env(i)
+            d.topics.append(topic("\(ns)/joint_states", SensorMsgs_JointState.self, rates["joint_states"] ?? 30))
+            d.topics.append(topic("\(ns)/tf", Tf2Msgs_TFMessage.self, rates["tf"] ?? 30))
+            if world.task.robotBody != nil { d.topics.append(topic("\(ns)/robot/pose", GeometryMsgs_PoseStamped.self, rates["robot_pose"] ?? 30)) }
+            if mobile { d.topics.append(topic("\(ns)/odom", NavMsgs_Odometry.self, rates["odom"] ?? 30)) }
+            if !world.task.objectBodies.isEmpty { d.topics.append(topic("\(ns)/objects", Robosim_ObjectArray.self, rates["objects"] ?? 30)) }
             d.topics.append(topic("\(Names.env(i))/episode", Robosim_EpisodeEvent.self, 0))
             d.topics.append(topic("\(Names.env(i))/action", Robosim_Action.self, 0))
         }
@@ -94,8 +100,7 @@ public final class SimServer: Service, Sendable {
             hub.start()
             do {
                 let node = try Node(name: "sim_server", hub: hub)
-                let publisher = try StepPublisher(node: node, hub: hub, world: world, clockRateHz: configuration.clockRateHz,
-                                                  jointStateRateHz: scene.manifest.topicRatesHz["joint_states"] ?? 30)
+                let publisher = try StepPublisher(node: node, hub: hub, world: world, scene: scene, clockRateHz: configuration.clockRateHz)
                 let inbox = self.inbox
                 let subscriptions = try (0..<world.envs.count).map { i throws(Names.Violation) in
                     let topic = "\(Names.env(i))/action"

@@ -2,36 +2,55 @@ import Foundation
 import Messaging
 import PluginAPI
 
-/// Publishes what the world produced, at the configured rates in sim time: `/clock`,
-/// `/env_i/joint_states`, `/env_i/episode`. Called on the step loop thread only.
+/// Publishes what the world produced, at the configured rates in sim time: `/clock`, and per env
+/// `joint_states`, `tf`, `robot/pose`, `odom` (mobile robots), `objects` and `episode` events.
+/// A per-env message is built only when someone subscribes to its topic.
+/// Called on the step loop thread only.
 final class StepPublisher: @unchecked Sendable {
     // Invariant: used by the step loop thread only (publishers themselves are thread-safe).
-    private let node: Node
+
+    /// One env's publishers.
+    struct EnvTopics {
+        let jointStates: Publisher<SensorMsgs_JointState>
+        let tf: Publisher<Tf2Msgs_TFMessage>
+        let robotPose: Publisher<GeometryMsgs_PoseStamped>
+        let odom: Publisher<NavMsgs_Odometry>
+        let objects: Publisher<Robosim_ObjectArray>
+        let episode: Publisher<Robosim_EpisodeEvent>
+    }
+
+    /// Control steps between two messages of a topic (from its rate in sim time).
+    struct Every {
+        var jointStates = 1, tf = 1, robotPose = 1, odom = 1, objects = 1
+    }
+
     private let hub: Hub
     private let clock: Publisher<RosgraphMsgs_Clock>
-    private let jointStates: [Publisher<SensorMsgs_JointState>]
-    private let episodes: [Publisher<Robosim_EpisodeEvent>]
-    private let jointNames: [String]
-    private let joints: [ModelView.Joint]
-    private var clockPeriod: Double
+    private let topics: [EnvTopics]
+    let every: Every
+    let bodies: BodyFrames
+    private let clockPeriod: Double
     private var nextClock = 0.0
-    private var jointStateEvery: Int
 
-    init(node: Node, hub: Hub, world: World, clockRateHz: Double, jointStateRateHz: Double) throws(Names.Violation) {
-        self.node = node
+    init(node: Node, hub: Hub, world: World, scene: Scene, clockRateHz: Double) throws(Names.Violation) {
         self.hub = hub
         clock = try node.advertise("/clock", RosgraphMsgs_Clock.self, qos: .standard)
-        jointStates = try (0..<world.envs.count).map { i throws(Names.Violation) in
-            try node.advertise("\(Names.env(i))/joint_states", SensorMsgs_JointState.self, qos: .sensor)
+        topics = try (0..<world.envs.count).map { i throws(Names.Violation) in
+            let ns = Names.env(i)
+            return EnvTopics(
+                jointStates: try node.advertise("\(ns)/joint_states", qos: .sensor),
+                tf: try node.advertise("\(ns)/tf", qos: .sensor),
+                robotPose: try node.advertise("\(ns)/robot/pose", qos: .sensor),
+                odom: try node.advertise("\(ns)/odom", qos: .sensor),
+                objects: try node.advertise("\(ns)/objects", qos: .sensor),
+                episode: try node.advertise("\(ns)/episode", qos: .standard))
         }
-        episodes = try (0..<world.envs.count).map { i throws(Names.Violation) in
-            try node.advertise("\(Names.env(i))/episode", Robosim_EpisodeEvent.self, qos: .standard)
-        }
-        let named = world.view.joints.filter { $0.value.kind == .hinge || $0.value.kind == .slide }.sorted { $0.value.index < $1.value.index }
-        jointNames = named.map(\.key)
-        joints = named.map(\.value)
+        let rates = scene.manifest.topicRatesHz
+        func every(_ name: String) -> Int { max(1, Int((1 / ((rates[name] ?? 30) * world.configuration.controlDt)).rounded())) }
+        self.every = Every(jointStates: every("joint_states"), tf: every("tf"), robotPose: every("robot_pose"),
+                           odom: every("odom"), objects: every("objects"))
+        bodies = BodyFrames(world: world, mobile: scene.manifest.robot == "diff_drive")
         clockPeriod = 1 / clockRateHz
-        jointStateEvery = max(1, Int((1 / (jointStateRateHz * world.configuration.controlDt)).rounded()))
     }
 
     func publish(world: World, stepped ids: [Int], simTime: Double) {
@@ -43,15 +62,21 @@ final class StepPublisher: @unchecked Sendable {
         }
         let stamp = BuiltinInterfaces_Time(seconds: simTime)
         for i in ids {
-            let env = world.envs[i]
-            if env.steps % jointStateEvery == 0, hub.hasSubscribers(jointStates[i].topic) {
-                let view = env.view(world.model)
-                var js = SensorMsgs_JointState()
-                js.header.stamp = stamp
-                js.name = jointNames
-                js.position = joints.map { view.qpos[$0.qposAddress] }
-                js.velocity = joints.map { view.qvel[$0.dofAddress] }
-                jointStates[i].publish(js)
+            let env = world.envs[i], t = topics[i], step = env.steps
+            if step % every.jointStates == 0, hub.hasSubscribers(t.jointStates.topic) {
+                t.jointStates.publish(bodies.jointState(env, world, stamp))
+            }
+            if step % every.tf == 0, hub.hasSubscribers(t.tf.topic) {
+                t.tf.publish(bodies.transforms(env, world, stamp))
+            }
+            if bodies.robot != nil, step % every.robotPose == 0, hub.hasSubscribers(t.robotPose.topic) {
+                t.robotPose.publish(bodies.robotPose(env, world, stamp))
+            }
+            if bodies.mobile, step % every.odom == 0, hub.hasSubscribers(t.odom.topic) {
+                t.odom.publish(bodies.odometry(env, world, stamp))
+            }
+            if !bodies.objects.isEmpty, step % every.objects == 0, hub.hasSubscribers(t.objects.topic) {
+                t.objects.publish(bodies.objectArray(env, world, stamp))
             }
         }
         publishEvents(world: world, envs: ids, simTime: simTime)
@@ -62,7 +87,7 @@ final class StepPublisher: @unchecked Sendable {
         for i in ids where !world.envs[i].events.isEmpty {
             for var e in world.envs[i].events {
                 e.header.stamp = stamp
-                episodes[i].publish(e)
+                topics[i].episode.publish(e)
             }
             world.envs[i].events.removeAll(keepingCapacity: true)
         }
