@@ -54,3 +54,24 @@ import Testing
         }
     }
 }
+
+@Suite struct DriveSafetyTests {
+    @Test func cmdVelIsCheckedAgainstTheDriveLimits() {
+        let inbox = CommandInbox(envCount: 1, actionLow: [-1, -1], actionHigh: [1, 1], mode: .realtime)
+        let limits = CommandInbox.DriveLimits(linear: 0.26, angular: 1.82)
+        func twist(_ v: Double, _ w: Double, sideways: Double = 0) -> GeometryMsgs_Twist {
+            .with { $0.linear.x = v; $0.angular.z = w; $0.linear.y = sideways }
+        }
+        #expect(inbox.rejection(ofTwist: twist(0.2, -1), limits: limits) == nil)
+        #expect(inbox.rejection(ofTwist: twist(0.3, 0), limits: limits) == "linear.x = 0.3 m/s exceeds the limit 0.26 m/s")
+        #expect(inbox.rejection(ofTwist: twist(0, 2), limits: limits) == "angular.z = 2.0 rad/s exceeds the limit 1.82 rad/s")
+        #expect(inbox.rejection(ofTwist: twist(0, 0, sideways: 0.1), limits: limits) == "a differential drive takes linear.x and angular.z only")
+        #expect(inbox.rejection(ofTwist: twist(.nan, 0), limits: limits) == "velocities must be finite")
+        inbox.submitTwist(env: 0, topic: "/env_0/cmd_vel", twist: twist(0.13, 0.91), limits: limits)
+        inbox.submitTwist(env: 0, topic: "/env_0/cmd_vel", twist: twist(1, 0), limits: limits)
+        var actions = [0.0, 0.0]
+        inbox.latestActions(into: &actions)
+        #expect(abs(actions[0] - 0.5) < 1e-12 && abs(actions[1] - 0.5) < 1e-12)
+        #expect(inbox.statistics().first.map { ($0.accepted, $0.rejected) } ?? (0, 0) == (1, 1))
+    }
+}

@@ -36,7 +36,37 @@ final class CommandInbox: Sendable {
 
     /// Called on an I/O thread for a message on `/env_<env>/action`.
     func submitAction(env: Int, topic: String, data: [Double]) {
-        let reason = rejection(ofAction: data)
+        record(env: env, topic: topic, action: data, rejection: rejection(ofAction: data))
+    }
+
+    /// Velocity limits of a differential drive: the manifest's `max_linear_velocity` (m/s) and
+    /// `max_angular_velocity` (rad/s), which are also the task's action scales.
+    struct DriveLimits: Sendable {
+        let linear: Double
+        let angular: Double
+    }
+
+    /// The safety layer's verdict on a `cmd_vel` twist for a differential drive.
+    func rejection(ofTwist t: GeometryMsgs_Twist, limits: DriveLimits) -> String? {
+        if mode == .lockstep { return "lockstep mode: actions come through /sim/step" }
+        let all = [t.linear.x, t.linear.y, t.linear.z, t.angular.x, t.angular.y, t.angular.z]
+        guard all.allSatisfy(\.isFinite) else { return "velocities must be finite" }
+        guard abs(t.linear.y) < 1e-9, abs(t.linear.z) < 1e-9, abs(t.angular.x) < 1e-9, abs(t.angular.y) < 1e-9 else {
+            return "a differential drive takes linear.x and angular.z only"
+        }
+        guard abs(t.linear.x) <= limits.linear else { return "linear.x = \(t.linear.x) m/s exceeds the limit \(limits.linear) m/s" }
+        guard abs(t.angular.z) <= limits.angular else { return "angular.z = \(t.angular.z) rad/s exceeds the limit \(limits.angular) rad/s" }
+        return nil
+    }
+
+    /// Called on an I/O thread for a message on `/env_<env>/cmd_vel`: an accepted twist becomes the
+    /// env's action (fractions of the limits).
+    func submitTwist(env: Int, topic: String, twist: GeometryMsgs_Twist, limits: DriveLimits) {
+        let reason = rejection(ofTwist: twist, limits: limits)
+        record(env: env, topic: topic, action: [twist.linear.x / limits.linear, twist.angular.z / limits.angular], rejection: reason)
+    }
+
+    private func record(env: Int, topic: String, action data: [Double], rejection reason: String?) {
         state.withLock { s in
             var stats = s.statistics[topic] ?? Robosim_CommandStatistics.with { $0.topic = topic }
             if let reason {

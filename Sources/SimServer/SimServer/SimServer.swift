@@ -51,6 +51,15 @@ public final class SimServer: Service, Sendable {
 
     func loopIfRunning() -> StepLoop? { loop.withLock { $0 } }
 
+    /// For differential-drive scenes whose action is (forward speed, turn rate) as fractions of the
+    /// manifest's limits: the limits `cmd_vel` is checked against. Nil for other robots.
+    var driveLimits: CommandInbox.DriveLimits? {
+        guard scene.manifest.robot == "diff_drive", world.actionSize == 2,
+              let linear = scene.manifest.parameters["max_linear_velocity"], let angular = scene.manifest.parameters["max_angular_velocity"]
+        else { return nil }
+        return CommandInbox.DriveLimits(linear: linear, angular: angular)
+    }
+
     /// Number of environments.
     public var envCount: Int { world.envs.count }
 
@@ -102,9 +111,17 @@ public final class SimServer: Service, Sendable {
                 let node = try Node(name: "sim_server", hub: hub)
                 let publisher = try StepPublisher(node: node, hub: hub, world: world, scene: scene, clockRateHz: configuration.clockRateHz)
                 let inbox = self.inbox
-                let subscriptions = try (0..<world.envs.count).map { i throws(Names.Violation) in
-                    let topic = "\(Names.env(i))/action"
-                    return try node.onMessage(topic, Robosim_Action.self) { inbox.submitAction(env: i, topic: topic, data: $0.data) }
+                var subscriptions: [CallbackSubscription] = []
+                let drive = driveLimits
+                for i in 0..<world.envs.count {
+                    let action = "\(Names.env(i))/action"
+                    subscriptions.append(try node.onMessage(action, Robosim_Action.self) { inbox.submitAction(env: i, topic: action, data: $0.data) })
+                    if let drive {
+                        let cmdVel = "\(Names.env(i))/cmd_vel"
+                        subscriptions.append(try node.onMessage(cmdVel, GeometryMsgs_Twist.self) {
+                            inbox.submitTwist(env: i, topic: cmdVel, twist: $0, limits: drive)
+                        })
+                    }
                 }
                 commandSubscriptions.withLock { $0 = subscriptions }
                 let stepLoop = StepLoop(world: world, mode: configuration.mode, realTimeFactor: configuration.realTimeFactor,
