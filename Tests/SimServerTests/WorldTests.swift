@@ -104,3 +104,28 @@ import Testing
         w.step([0, 1], actions: [Double](repeating: 0, count: 2 * w.actionSize))
     }
 }
+
+@Suite struct ResetTests {
+    /// A reset leaves nothing of the env's history behind: after different pasts, the same seed
+    /// and actions give bit-identical trajectories.
+    @Test(arguments: ["Scenes/cartpole", "Scenes/object_tracker", "Scenes/tbar_push"])
+    func resetForgetsHistory(scene: String) throws {
+        func run(_ w: World) -> [UInt64] {
+            w.reset([0], seed: 11)
+            var out = w.envs[0].observation.map(\.bitPattern)
+            for step in 0..<60 {
+                let actions = (0..<w.actionSize).map { j in WorldTests.action(env: j, step: step) }
+                w.step([0], actions: actions)
+                out += (w.envs[0].observation + [w.envs[0].reward]).map(\.bitPattern)
+            }
+            return out
+        }
+        let fresh = try WorldTests.world(scene, envs: 1, threads: 1)
+        let used = try WorldTests.world(scene, envs: 1, threads: 1)
+        for step in 0..<150 {
+            let actions = (0..<used.actionSize).map { j in WorldTests.action(env: 7 + j, step: step) }
+            used.step([0], actions: actions)
+        }
+        #expect(run(fresh) == run(used))
+    }
+}

@@ -77,11 +77,7 @@ final class World: @unchecked Sendable {
 
     private func startEpisode(_ env: Env, reason: String?) {
         // Episodes start from the model's keyframe "home" when it has one, else from qpos0.
-        if homeKeyframe >= 0 {
-            mj_resetDataKeyframe(model.pointer, env.data, homeKeyframe)
-        } else {
-            mj_resetData(model.pointer, env.data)
-        }
+        robosim_mj_reset(model.pointer, env.data, homeKeyframe)
         var random = RandomSource(seed: env.runSeed, env: env.index, episode: env.episode)
         env.episodeSeed = RandomSource.episodeSeed(seed: env.runSeed, env: env.index, episode: env.episode)
         task.reset(env.view(model), random: &random)
