@@ -92,12 +92,21 @@ let package = Package(
             path: "Sources/Clients/simctl"
         ),
 
+        // Benchmarks, and the raw MuJoCo C loop they compare the engine with.
+        .target(
+            name: "CBenchReference",
+            path: "Benchmarks/CBenchReference",
+            linkerSettings: [.linkedLibrary("mujoco"), .linkedLibrary("pthread")]
+        ),
         .executableTarget(
             name: "sim-bench",
             dependencies: [
                 "Messaging",
                 "CZeroMQ",
+                "SimServer",
+                "CBenchReference",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/sim-bench"
         ),

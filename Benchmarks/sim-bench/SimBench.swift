@@ -10,8 +10,9 @@ struct SimBench: AsyncParsableCommand {
             Build in release mode for figures worth recording:
               swift run -c release sim-bench messaging
               swift run -c release sim-bench messaging --sizes 100,1048576 --seconds 3
+              swift run -c release sim-bench physics
             """,
-        subcommands: [MessagingBench.self])
+        subcommands: [MessagingBench.self, PhysicsBench.self])
 }
 
 /// Formats a rate with SI suffixes.
