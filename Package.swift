@@ -119,7 +119,7 @@ let package = Package(
         .testTarget(
             name: "SimServerTests",
             dependencies: [
-                "SimServer", "Messaging", "BuiltinPlugins",
+                "SimServer", "Messaging", "BuiltinPlugins", "ClientKit",
                 .product(name: "PluginAPI", package: "PluginAPI"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

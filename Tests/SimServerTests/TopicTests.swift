@@ -1,3 +1,4 @@
+import ClientKit
 import Foundation
 import Messaging
 import Testing
@@ -7,7 +8,7 @@ import Testing
 @Suite(.serialized) struct TopicTests {
     static func first<M: SwiftProtobuf.Message>(_ node: Node, _ topic: String, _ type: M.Type, count: Int = 1) async throws -> [M] {
         let subscription = try node.subscribe(topic, type, qos: .reliable())
-        let got = try await ClientKitFreeDeadline.run(10) {
+        let got = try await withDeadline(10) {
             var out: [M] = []
             for await m in subscription {
                 out.append(m)
@@ -48,22 +49,6 @@ import Testing
             let stamps = states.map(\.header.stamp.seconds)
             for (a, b) in zip(stamps, stamps.dropFirst()) { #expect(abs((b - a) - 0.04) < 1e-6, "\(stamps)") }
             #expect(states[0].name.contains("follower_left_wheel"))
-        }
-    }
-}
-
-/// A deadline helper for these tests (ClientKit's lives in another module).
-enum ClientKitFreeDeadline {
-    static func run<T: Sendable>(_ seconds: Double, _ body: @escaping @Sendable () async throws -> T) async throws -> T? {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: .seconds(seconds))
-                return nil
-            }
-            let first = try await group.next()!
-            group.cancelAll()
-            return first
         }
     }
 }
