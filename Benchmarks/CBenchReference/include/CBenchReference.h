@@ -24,7 +24,7 @@ const char* cbench_mujoco_version(void);
 /// Bytes of the model's mjData stack arena (nstack mjtNums), which mj_resetData clears.
 long cbench_stack_bytes(const cbench_model* model);
 
-/// Mean wall time in seconds of one env reset as the engine does it (mj_resetData, or
+/// Mean wall time in seconds of one env reset through MuJoCo's own calls (mj_resetData, or
 /// mj_resetDataKeyframe to "home" when the model has one, then mj_forward), over `count` resets.
 double cbench_reset_seconds(const cbench_model* model, int count);
 
