@@ -58,6 +58,9 @@ struct PhysicsBench: ParsableCommand {
     @Option(help: "Attempts per measurement when other processes disturb it; the least disturbed one is kept.")
     var attempts: Int = 5
 
+    @ArgumentParser.Flag(help: "Print every measurement to standard error as it is taken.")
+    var verbose = false
+
     @Option(name: .customLong("startup-runs"), help: "Runs of the start-up measurement per scene (0: skip it).")
     var startupRuns: Int = 5
 
@@ -113,6 +116,10 @@ struct PhysicsBench: ParsableCommand {
                         envSteps += service.envSteps
                     }
                     runs.append(rates)
+                    if verbose {
+                        let line = rates.sorted { "\($0.key)" < "\($1.key)" }.map { "\($0.key) \(si($0.value))" }.joined(separator: ", ")
+                        FileHandle.standardError.write(Data("\(scene.manifest.name) \(n) envs: \(line)\n".utf8))
+                    }
                 }
                 let label = "\(scene.manifest.name) | \(n) | \(k)"
                 let endsPer1000 = String(format: "%.1f", 1000 * Double(ends) / Double(max(1, envSteps)))
