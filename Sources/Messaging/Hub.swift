@@ -119,6 +119,10 @@ public final class Hub: Sendable {
         subscriptionPrefixes.withLock { $0.contains { topic.hasPrefix($0) } }
     }
 
+    /// The live subscription prefixes, for a caller that checks many topics at once (one lock
+    /// instead of one per topic). Thread-safe.
+    public var subscriptionSnapshot: [String] { subscriptionPrefixes.withLock { $0 } }
+
     /// Names of the registered services, sorted.
     public var serviceNames: [String] { services.withLock { $0.keys.sorted() } }
 

@@ -61,21 +61,24 @@ final class StepPublisher: @unchecked Sendable {
             nextClock = simTime + clockPeriod
         }
         let stamp = BuiltinInterfaces_Time(seconds: simTime)
+        // One look at the hub's subscriptions per step, not one lock per env and topic.
+        let prefixes = hub.subscriptionSnapshot
+        func wanted(_ topic: String) -> Bool { !prefixes.isEmpty && prefixes.contains { topic.hasPrefix($0) } }
         for i in ids {
             let env = world.envs[i], t = topics[i], step = env.steps
-            if step % every.jointStates == 0, hub.hasSubscribers(t.jointStates.topic) {
+            if step % every.jointStates == 0, wanted(t.jointStates.topic) {
                 t.jointStates.publish(bodies.jointState(env, world, stamp))
             }
-            if step % every.tf == 0, hub.hasSubscribers(t.tf.topic) {
+            if step % every.tf == 0, wanted(t.tf.topic) {
                 t.tf.publish(bodies.transforms(env, world, stamp))
             }
-            if bodies.robot != nil, step % every.robotPose == 0, hub.hasSubscribers(t.robotPose.topic) {
+            if bodies.robot != nil, step % every.robotPose == 0, wanted(t.robotPose.topic) {
                 t.robotPose.publish(bodies.robotPose(env, world, stamp))
             }
-            if bodies.mobile, step % every.odom == 0, hub.hasSubscribers(t.odom.topic) {
+            if bodies.mobile, step % every.odom == 0, wanted(t.odom.topic) {
                 t.odom.publish(bodies.odometry(env, world, stamp))
             }
-            if !bodies.objects.isEmpty, step % every.objects == 0, hub.hasSubscribers(t.objects.topic) {
+            if !bodies.objects.isEmpty, step % every.objects == 0, wanted(t.objects.topic) {
                 t.objects.publish(bodies.objectArray(env, world, stamp))
             }
         }
