@@ -55,23 +55,34 @@ import Testing
     }
 }
 
-@Suite struct DriveSafetyTests {
-    @Test func cmdVelIsCheckedAgainstTheDriveLimits() {
-        let inbox = CommandInbox(envCount: 1, actionLow: [-1, -1], actionHigh: [1, 1], mode: .realtime)
-        let limits = CommandInbox.DriveLimits(linear: 0.26, angular: 1.82)
-        func twist(_ v: Double, _ w: Double, sideways: Double = 0) -> GeometryMsgs_Twist {
-            .with { $0.linear.x = v; $0.angular.z = w; $0.linear.y = sideways }
-        }
-        #expect(inbox.rejection(ofTwist: twist(0.2, -1), limits: limits) == nil)
-        #expect(inbox.rejection(ofTwist: twist(0.3, 0), limits: limits) == "linear.x = 0.3 m/s exceeds the limit 0.26 m/s")
-        #expect(inbox.rejection(ofTwist: twist(0, 2), limits: limits) == "angular.z = 2.0 rad/s exceeds the limit 1.82 rad/s")
-        #expect(inbox.rejection(ofTwist: twist(0, 0, sideways: 0.1), limits: limits) == "a differential drive takes linear.x and angular.z only")
-        #expect(inbox.rejection(ofTwist: twist(.nan, 0), limits: limits) == "velocities must be finite")
-        inbox.submitTwist(env: 0, topic: "/env_0/cmd_vel", twist: twist(0.13, 0.91), limits: limits)
-        inbox.submitTwist(env: 0, topic: "/env_0/cmd_vel", twist: twist(1, 0), limits: limits)
-        var actions = [0.0, 0.0]
-        inbox.latestActions(into: &actions)
-        #expect(abs(actions[0] - 0.5) < 1e-12 && abs(actions[1] - 0.5) < 1e-12)
-        #expect(inbox.statistics().first.map { ($0.accepted, $0.rejected) } ?? (0, 0) == (1, 1))
+@Suite struct RobotCommandInboxTests {
+    @Test func robotCommandsAreCheckedHeldAndTakeOverFromActions() throws {
+        let w = try WorldTests.world("Scenes/object_tracker", envs: 2, threads: 1)
+        let safety = SafetyLayer(robot: w.robot?.spec, workspace: nil)
+        let inbox = CommandInbox(envCount: 2, actionLow: [-1, -1], actionHigh: [1, 1], mode: .realtime, safety: safety)
+        func twist(_ v: Double, _ a: Double) -> GeometryMsgs_Twist { .with { $0.linear.x = v; $0.angular.z = a } }
+        inbox.submitAction(env: 1, topic: "/env_1/action", data: [0.5, 0])
+        inbox.submit(env: 1, topic: "/env_1/cmd_vel", twist: twist(0.13, 0.91))
+        inbox.submit(env: 1, topic: "/env_1/cmd_vel", twist: twist(1, 0))          // over the limit: the held one stays
+        var actions = [Double](repeating: 0, count: 4)
+        inbox.drain(into: w.envs, actions: &actions)
+        #expect(actions == [0, 0, 0.5, 0])
+        #expect(w.envs[0].source == .none && w.envs[0].pendingCommand == nil)
+        #expect(w.envs[1].source == .robot)
+        #expect(w.envs[1].pendingCommand?.command == .twist(linear: 0.13, angular: 0.91))
+        #expect(w.envs[1].pendingCommand?.topic == "/env_1/cmd_vel")
+        // Taken once; a later action takes over again.
+        w.envs[1].pendingCommand = nil
+        inbox.submitAction(env: 1, topic: "/env_1/action", data: [0.25, 0])
+        inbox.drain(into: w.envs, actions: &actions)
+        #expect(w.envs[1].source == .action && w.envs[1].pendingCommand == nil)
+        let stats = inbox.statistics().first { $0.topic == "/env_1/cmd_vel" }
+        #expect(stats?.accepted == 1 && stats?.rejected == 1)
+        #expect(stats?.lastRejection == "linear.x = 1.0 m/s exceeds the limit 0.26 m/s")
+        // What the motion generator refuses later is counted on the same topic.
+        inbox.countRejections([("/env_1/cmd_vel", "stopped: test")])
+        #expect(inbox.statistics().first { $0.topic == "/env_1/cmd_vel" }?.rejected == 2)
+        let lockstep = CommandInbox(envCount: 1, actionLow: [-1], actionHigh: [1], mode: .lockstep, safety: safety)
+        #expect(lockstep.rejection(of: safety.command(from: twist(0.1, 0))) == "lockstep mode: actions come through /sim/step")
     }
 }

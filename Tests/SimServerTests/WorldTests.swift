@@ -11,7 +11,7 @@ import Testing
         let registry = PluginRegistry()
         BuiltinPlugins.register(into: registry)
         let task = try #require(registry.tasks[s.manifest.task])
-        return try World(scene: s, taskType: task, envCount: envs, seed: seed, threads: threads)
+        return try World(scene: s, taskType: task, robotType: registry.robots[s.manifest.robot], envCount: envs, seed: seed, threads: threads)
     }
 
     /// An action for (env, step) that does not depend on the env count.

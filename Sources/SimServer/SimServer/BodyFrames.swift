@@ -7,18 +7,23 @@ import PluginAPI
 struct BodyFrames {
     /// (index, name) of every body but the world, in model order.
     let bodies: [(index: Int, name: String)]
+    /// The body `/env_i/robot/pose` and `/env_i/odom` report (a mobile base, or the task's choice).
     let robot: (index: Int, name: String)?
+    /// The arm's tool site, which `/env_i/robot/pose` reports when the robot has one.
+    let toolSite: (index: Int, name: String)?
     let objects: [(index: Int, name: String)]
     let mobile: Bool
     let jointNames: [String]
     let joints: [ModelView.Joint]
 
-    init(world: World, mobile: Bool) {
+    init(world: World) {
         let view = world.view
+        let spec = world.robot?.spec
         bodies = view.bodies.filter { $0.value > 0 }.map { ($0.value, $0.key) }.sorted { $0.index < $1.index }
-        robot = world.task.robotBody.flatMap { name in view.bodies[name].map { ($0, name) } }
+        robot = (spec?.baseBody ?? world.task.robotBody).flatMap { name in view.bodies[name].map { ($0, name) } }
+        toolSite = spec?.endEffectorSite.flatMap { name in view.sites[name].map { ($0, name) } }
         objects = world.task.objectBodies.compactMap { name in view.bodies[name].map { ($0, name) } }
-        self.mobile = mobile && robot != nil
+        mobile = spec?.drive != nil && robot != nil
         let named = view.joints.filter { $0.value.kind == .hinge || $0.value.kind == .slide }.sorted { $0.value.index < $1.value.index }
         jointNames = named.map(\.key)
         joints = named.map(\.value)
@@ -78,9 +83,22 @@ struct BodyFrames {
         var m = GeometryMsgs_PoseStamped()
         m.header.stamp = stamp
         m.header.frameID = "world"
-        if let robot { m.pose = pose(env, robot.index) }
+        if let toolSite {
+            let d = env.data.pointee, s = toolSite.index
+            m.pose.position.x = d.site_xpos[3 * s]
+            m.pose.position.y = d.site_xpos[3 * s + 1]
+            m.pose.position.z = d.site_xpos[3 * s + 2]
+            var q = [Double](repeating: 0, count: 4)
+            q.withUnsafeMutableBufferPointer { mju_mat2Quat($0.baseAddress, d.site_xmat + 9 * s) }
+            (m.pose.orientation.w, m.pose.orientation.x, m.pose.orientation.y, m.pose.orientation.z) = (q[0], q[1], q[2], q[3])
+        } else if let robot {
+            m.pose = pose(env, robot.index)
+        }
         return m
     }
+
+    /// Whether `/env_i/robot/pose` has something to report.
+    var hasRobotPose: Bool { toolSite != nil || robot != nil }
 
     func odometry(_ env: Env, _ world: World, _ stamp: BuiltinInterfaces_Time) -> NavMsgs_Odometry {
         var m = NavMsgs_Odometry()

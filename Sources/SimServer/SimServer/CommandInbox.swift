@@ -1,29 +1,40 @@
 import Messaging
+import PluginAPI
 import Synchronization
 
-/// Commands that arrive on topics (I/O threads), checked by the safety layer, held for the step
-/// loop, which applies the latest accepted one of each env at its next pre-step. Rejected
-/// commands are counted with their reason and never applied. Thread-safe.
+/// Commands that arrive on topics (I/O threads), checked by the safety layer and held for the
+/// step loop: the latest accepted action of each env stands until another comes; a robot command
+/// (`joint_commands`, `ee_target`, `cmd_vel`) is handed to the env's motion generator at its next
+/// pre-step, and whichever of the two came last drives the env. Rejected commands are counted
+/// with their reason and never applied. Thread-safe.
 final class CommandInbox: Sendable {
     private struct State {
         var actions: [[Double]?]
+        var sources: [ControlSource]
+        var pending: [PendingCommand?]
         var statistics: [String: Robosim_CommandStatistics] = [:]
     }
     private let state: Mutex<State>
     let actionLow: [Double]
     let actionHigh: [Double]
     let mode: SimServerConfiguration.Mode
+    let safety: SafetyLayer
 
-    init(envCount: Int, actionLow: [Double], actionHigh: [Double], mode: SimServerConfiguration.Mode) {
-        state = Mutex(State(actions: Array(repeating: nil, count: envCount)))
+    init(envCount: Int, actionLow: [Double], actionHigh: [Double], mode: SimServerConfiguration.Mode,
+         safety: SafetyLayer = SafetyLayer(robot: nil, workspace: nil)) {
+        state = Mutex(State(actions: Array(repeating: nil, count: envCount), sources: Array(repeating: .none, count: envCount),
+                            pending: Array(repeating: nil, count: envCount)))
         self.actionLow = actionLow
         self.actionHigh = actionHigh
         self.mode = mode
+        self.safety = safety
     }
+
+    private static let lockstepReason = "lockstep mode: actions come through /sim/step"
 
     /// The safety layer's verdict on an action vector: nil when it may be applied, else why not.
     func rejection(ofAction data: [Double]) -> String? {
-        if mode == .lockstep { return "lockstep mode: actions come through /sim/step" }
+        if mode == .lockstep { return Self.lockstepReason }
         guard data.count == actionLow.count else { return "expected \(actionLow.count) values, got \(data.count)" }
         for (i, v) in data.enumerated() {
             guard v.isFinite else { return "value \(i) is \(v); commands must be finite" }
@@ -34,49 +45,65 @@ final class CommandInbox: Sendable {
         return nil
     }
 
+    /// The safety layer's verdict on a robot command: nil when the motion generator may take it.
+    func rejection(of command: Result<RobotCommand, CommandError>) -> String? {
+        if mode == .lockstep { return Self.lockstepReason }
+        switch command {
+        case .failure(let error): return error.description
+        case .success(let c): return safety.rejection(of: c)
+        }
+    }
+
     /// Called on an I/O thread for a message on `/env_<env>/action`.
     func submitAction(env: Int, topic: String, data: [Double]) {
-        record(env: env, topic: topic, action: data, rejection: rejection(ofAction: data))
-    }
-
-    /// Velocity limits of a differential drive: the manifest's `max_linear_velocity` (m/s) and
-    /// `max_angular_velocity` (rad/s), which are also the task's action scales.
-    struct DriveLimits: Sendable {
-        let linear: Double
-        let angular: Double
-    }
-
-    /// The safety layer's verdict on a `cmd_vel` twist for a differential drive.
-    func rejection(ofTwist t: GeometryMsgs_Twist, limits: DriveLimits) -> String? {
-        if mode == .lockstep { return "lockstep mode: actions come through /sim/step" }
-        let all = [t.linear.x, t.linear.y, t.linear.z, t.angular.x, t.angular.y, t.angular.z]
-        guard all.allSatisfy(\.isFinite) else { return "velocities must be finite" }
-        guard abs(t.linear.y) < 1e-9, abs(t.linear.z) < 1e-9, abs(t.angular.x) < 1e-9, abs(t.angular.y) < 1e-9 else {
-            return "a differential drive takes linear.x and angular.z only"
-        }
-        guard abs(t.linear.x) <= limits.linear else { return "linear.x = \(t.linear.x) m/s exceeds the limit \(limits.linear) m/s" }
-        guard abs(t.angular.z) <= limits.angular else { return "angular.z = \(t.angular.z) rad/s exceeds the limit \(limits.angular) rad/s" }
-        return nil
-    }
-
-    /// Called on an I/O thread for a message on `/env_<env>/cmd_vel`: an accepted twist becomes the
-    /// env's action (fractions of the limits).
-    func submitTwist(env: Int, topic: String, twist: GeometryMsgs_Twist, limits: DriveLimits) {
-        let reason = rejection(ofTwist: twist, limits: limits)
-        record(env: env, topic: topic, action: [twist.linear.x / limits.linear, twist.angular.z / limits.angular], rejection: reason)
-    }
-
-    private func record(env: Int, topic: String, action data: [Double], rejection reason: String?) {
+        let reason = rejection(ofAction: data)
         state.withLock { s in
-            var stats = s.statistics[topic] ?? Robosim_CommandStatistics.with { $0.topic = topic }
-            if let reason {
-                stats.rejected += 1
-                stats.lastRejection = reason
-            } else {
-                stats.accepted += 1
-                s.actions[env] = data
-            }
-            s.statistics[topic] = stats
+            count(&s, topic: topic, rejection: reason)
+            guard reason == nil else { return }
+            s.actions[env] = data
+            s.sources[env] = .action
+        }
+    }
+
+    /// Called on an I/O thread for a robot command topic.
+    func submit(env: Int, topic: String, command: Result<RobotCommand, CommandError>) {
+        let reason = rejection(of: command)
+        state.withLock { s in
+            count(&s, topic: topic, rejection: reason)
+            guard reason == nil, case .success(let c) = command else { return }
+            s.pending[env] = PendingCommand(command: c, topic: topic)
+            s.sources[env] = .robot
+        }
+    }
+
+    func submit(env: Int, topic: String, point: TrajectoryMsgs_JointTrajectoryPoint) {
+        submit(env: env, topic: topic, command: safety.command(from: point))
+    }
+
+    func submit(env: Int, topic: String, pose: GeometryMsgs_PoseStamped) {
+        submit(env: env, topic: topic, command: safety.command(from: pose))
+    }
+
+    func submit(env: Int, topic: String, twist: GeometryMsgs_Twist) {
+        submit(env: env, topic: topic, command: safety.command(from: twist))
+    }
+
+    private func count(_ s: inout State, topic: String, rejection reason: String?) {
+        var stats = s.statistics[topic] ?? Robosim_CommandStatistics.with { $0.topic = topic }
+        if let reason {
+            stats.rejected += 1
+            stats.lastRejection = reason
+        } else {
+            stats.accepted += 1
+        }
+        s.statistics[topic] = stats
+    }
+
+    /// Commands the motion generator refused or stopped (unreachable, leaving the workspace, too
+    /// fast for the given time): counted as rejections of their topic. Step loop.
+    func countRejections(_ rejections: [(topic: String, reason: String)]) {
+        state.withLock { s in
+            for r in rejections { count(&s, topic: r.topic, rejection: r.reason) }
         }
     }
 
@@ -88,6 +115,21 @@ final class CommandInbox: Sendable {
             for (env, action) in s.actions.enumerated() {
                 guard let action else { continue }
                 for j in 0..<size { buffer[env * size + j] = action[j] }
+            }
+        }
+    }
+
+    /// Before a realtime step: the latest actions into `buffer`, and each env's control source
+    /// and new robot command into the env.
+    func drain(into envs: [Env], actions buffer: inout [Double]) {
+        latestActions(into: &buffer)
+        state.withLock { s in
+            for env in envs {
+                env.source = s.sources[env.index]
+                if let p = s.pending[env.index] {
+                    env.pendingCommand = p
+                    s.pending[env.index] = nil
+                }
             }
         }
     }

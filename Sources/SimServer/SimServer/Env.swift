@@ -29,6 +29,15 @@ final class Env: @unchecked Sendable {
     var finalObservation: [Double]?
     /// Episode events produced by the last batch, published by the step loop.
     var events: [Robosim_EpisodeEvent] = []
+    /// The robot's motion generator state (nil without a robot).
+    var motion: MotionState?
+    /// What drives the robot, and a robot command from a topic not yet taken by the motion generator.
+    var source = ControlSource.none
+    var pendingCommand: PendingCommand?
+    /// Robot commands refused or stopped during the last batch (topic, reason), counted by the step loop.
+    var rejections: [(topic: String, reason: String)] = []
+    /// `/env_<i>/action`, where commands the task makes from its action are counted.
+    let actionTopic: String
 
     init(index: Int, model: MuJoCoModel, observationSize: Int, actionSize: Int, termCount: Int, seed: UInt64) {
         self.index = index
@@ -38,6 +47,7 @@ final class Env: @unchecked Sendable {
         observation = Array(repeating: 0, count: observationSize)
         terms = Array(repeating: 0, count: termCount)
         action = Array(repeating: 0, count: actionSize)
+        actionTopic = Names.env(index) + "/action"
     }
 
     deinit { mj_deleteData(data) }

@@ -12,6 +12,12 @@ public struct Scene: Sendable {
         public var depth: Bool?
     }
 
+    /// The box the robot's tool must stay in (world frame, metres).
+    public struct WorkspaceBox: Sendable, Decodable, Equatable {
+        public var min: [Double]
+        public var max: [Double]
+    }
+
     /// The manifest as written (`scene.json`, snake_case keys).
     public struct Manifest: Sendable, Decodable {
         public var name: String
@@ -27,6 +33,9 @@ public struct Scene: Sendable {
         public var topicRatesHz: [String: Double]
         public var reset: [String: [Double]]
         public var parameters: [String: Double]
+        /// Text options of the robot plugin (joint, actuator, body and site names).
+        public var robotOptions: [String: String]?
+        public var workspace: WorkspaceBox?
     }
 
     /// The scene folder, as given (relative paths stay relative, so messages name what the user typed).
@@ -41,6 +50,11 @@ public struct Scene: Sendable {
     /// Reset ranges as closed ranges.
     public var resetRanges: [String: ClosedRange<Double>] {
         manifest.reset.compactMapValues { $0.count == 2 ? $0[0]...$0[1] : nil }
+    }
+
+    /// The workspace box, when the manifest has one.
+    var workspace: Workspace? {
+        manifest.workspace.map { Workspace(min: SIMD3($0.min[0], $0.min[1], $0.min[2]), max: SIMD3($0.max[0], $0.max[1], $0.max[2])) }
     }
 
     /// Reads and checks `DIR/scene.json`. Throws a `SceneError` naming the file, the place and the problem.
@@ -79,6 +93,11 @@ public struct Scene: Sendable {
         }
         for (name, rate) in m.topicRatesHz where !(rate > 0 && rate <= 1000) {
             throw fail("topic_rates_hz.\(name)", "must be in (0, 1000]")
+        }
+        if let w = m.workspace {
+            guard w.min.count == 3, w.max.count == 3, (w.min + w.max).allSatisfy(\.isFinite), zip(w.min, w.max).allSatisfy({ $0 < $1 }) else {
+                throw fail("workspace", "min and max must be [x, y, z] in metres with min < max on every axis")
+            }
         }
         for (i, c) in m.cameras.enumerated() where c.width < 1 || c.height < 1 || !(c.rateHz > 0) {
             throw fail("cameras[\(i)]", "width, height and rate_hz must be positive")

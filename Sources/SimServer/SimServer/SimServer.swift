@@ -34,15 +34,20 @@ public final class SimServer: Service, Sendable {
         scene = try Scene(directory: configuration.scene)
         BuiltinPlugins.register(into: registry)
         for path in configuration.pluginPaths { try PluginLoader.loadAll(in: path, into: registry, logger: logger) }
+        guard let robotType = registry.robots[scene.manifest.robot] else {
+            throw SceneError(file: scene.manifestPath, place: "robot",
+                             problem: "no robot plugin '\(scene.manifest.robot)' (available: \(registry.robots.keys.sorted().joined(separator: ", ")))")
+        }
         guard let taskType = registry.tasks[scene.manifest.task] else {
             throw SceneError(file: scene.manifestPath, place: "task",
                              problem: "no task plugin '\(scene.manifest.task)' (available: \(registry.tasks.keys.sorted().joined(separator: ", ")))")
         }
         let envCount = configuration.envCount ?? scene.manifest.defaultEnvs
-        world = try World(scene: scene, taskType: taskType, envCount: envCount, seed: configuration.seed,
+        world = try World(scene: scene, taskType: taskType, robotType: robotType, envCount: envCount, seed: configuration.seed,
                           threads: configuration.threads ?? ProcessInfo.processInfo.activeProcessorCount)
         leases = LeaseTable(envCount: envCount)
-        inbox = CommandInbox(envCount: envCount, actionLow: world.actionLow, actionHigh: world.actionHigh, mode: configuration.mode)
+        inbox = CommandInbox(envCount: envCount, actionLow: world.actionLow, actionHigh: world.actionHigh, mode: configuration.mode,
+                             safety: SafetyLayer(robot: world.robot?.spec, workspace: scene.workspace))
         var hubConfiguration = try HubConfiguration(listen: configuration.listen)
         hubConfiguration.maxFrameBytes = configuration.maxFrameBytes
         hub = try Hub(configuration: hubConfiguration, context: context, logger: logger)
@@ -51,13 +56,15 @@ public final class SimServer: Service, Sendable {
 
     func loopIfRunning() -> StepLoop? { loop.withLock { $0 } }
 
-    /// For differential-drive scenes whose action is (forward speed, turn rate) as fractions of the
-    /// manifest's limits: the limits `cmd_vel` is checked against. Nil for other robots.
-    var driveLimits: CommandInbox.DriveLimits? {
-        guard scene.manifest.robot == "diff_drive", world.actionSize == 2,
-              let linear = scene.manifest.parameters["max_linear_velocity"], let angular = scene.manifest.parameters["max_angular_velocity"]
-        else { return nil }
-        return CommandInbox.DriveLimits(linear: linear, angular: angular)
+    /// The command topics of env `i` with their message types, by what the robot takes.
+    func commandTopics(_ i: Int) -> [(name: String, type: String)] {
+        let ns = Names.env(i)
+        var out = [("\(ns)/action", rosTypeName(of: Robosim_Action.self))]
+        guard let spec = world.robot?.spec else { return out }
+        if !spec.joints.isEmpty { out.append(("\(ns)/joint_commands", rosTypeName(of: TrajectoryMsgs_JointTrajectoryPoint.self))) }
+        if spec.endEffectorSite != nil { out.append(("\(ns)/ee_target", rosTypeName(of: GeometryMsgs_PoseStamped.self))) }
+        if spec.drive != nil { out.append(("\(ns)/cmd_vel", rosTypeName(of: GeometryMsgs_Twist.self))) }
+        return out
     }
 
     /// Number of environments.
@@ -87,16 +94,21 @@ public final class SimServer: Service, Sendable {
         d.commands = inbox.statistics()
         d.topics = [topic("/clock", RosgraphMsgs_Clock.self, configuration.clockRateHz)]
         let rates = scene.manifest.topicRatesHz
-        let mobile = scene.manifest.robot == "diff_drive" && world.task.robotBody != nil
+        let frames = BodyFrames(world: world)
         for i in 0..<world.envs.count {
             let ns = Names.env(i)
             d.topics.append(topic("\(ns)/joint_states", SensorMsgs_JointState.self, rates["joint_states"] ?? 30))
             d.topics.append(topic("\(ns)/tf", Tf2Msgs_TFMessage.self, rates["tf"] ?? 30))
-            if world.task.robotBody != nil { d.topics.append(topic("\(ns)/robot/pose", GeometryMsgs_PoseStamped.self, rates["robot_pose"] ?? 30)) }
-            if mobile { d.topics.append(topic("\(ns)/odom", NavMsgs_Odometry.self, rates["odom"] ?? 30)) }
+            if frames.hasRobotPose { d.topics.append(topic("\(ns)/robot/pose", GeometryMsgs_PoseStamped.self, rates["robot_pose"] ?? 30)) }
+            if frames.mobile { d.topics.append(topic("\(ns)/odom", NavMsgs_Odometry.self, rates["odom"] ?? 30)) }
             if !world.task.objectBodies.isEmpty { d.topics.append(topic("\(ns)/objects", Robosim_ObjectArray.self, rates["objects"] ?? 30)) }
             d.topics.append(topic("\(Names.env(i))/episode", Robosim_EpisodeEvent.self, 0))
-            d.topics.append(topic("\(Names.env(i))/action", Robosim_Action.self, 0))
+            for c in commandTopics(i) {
+                var t = Robosim_TopicInfo()
+                t.name = c.name
+                t.type = c.type
+                d.topics.append(t)
+            }
         }
         return d
     }
@@ -112,15 +124,22 @@ public final class SimServer: Service, Sendable {
                 let publisher = try StepPublisher(node: node, hub: hub, world: world, scene: scene, clockRateHz: configuration.clockRateHz)
                 let inbox = self.inbox
                 var subscriptions: [CallbackSubscription] = []
-                let drive = driveLimits
                 for i in 0..<world.envs.count {
-                    let action = "\(Names.env(i))/action"
-                    subscriptions.append(try node.onMessage(action, Robosim_Action.self) { inbox.submitAction(env: i, topic: action, data: $0.data) })
-                    if let drive {
-                        let cmdVel = "\(Names.env(i))/cmd_vel"
-                        subscriptions.append(try node.onMessage(cmdVel, GeometryMsgs_Twist.self) {
-                            inbox.submitTwist(env: i, topic: cmdVel, twist: $0, limits: drive)
-                        })
+                    for (name, _) in commandTopics(i) {
+                        switch name.split(separator: "/").last {
+                        case "action":
+                            subscriptions.append(try node.onMessage(name, Robosim_Action.self) { inbox.submitAction(env: i, topic: name, data: $0.data) })
+                        case "joint_commands":
+                            subscriptions.append(try node.onMessage(name, TrajectoryMsgs_JointTrajectoryPoint.self) {
+                                inbox.submit(env: i, topic: name, point: $0)
+                            })
+                        case "ee_target":
+                            subscriptions.append(try node.onMessage(name, GeometryMsgs_PoseStamped.self) { inbox.submit(env: i, topic: name, pose: $0) })
+                        case "cmd_vel":
+                            subscriptions.append(try node.onMessage(name, GeometryMsgs_Twist.self) { inbox.submit(env: i, topic: name, twist: $0) })
+                        default:
+                            break
+                        }
                     }
                 }
                 commandSubscriptions.withLock { $0 = subscriptions }

@@ -104,7 +104,7 @@ final class StepLoop: @unchecked Sendable {
                 nextTick = max(nextTick.addingTimeInterval(period), now.addingTimeInterval(-period))
             }
             // Realtime: each env holds the latest action that passed the safety layer (zeros until one comes).
-            inbox.latestActions(into: &actions)
+            inbox.drain(into: world.envs, actions: &actions)
             advance(allEnvs, actions: actions)
         }
         // Answer what is still queued.
@@ -126,6 +126,12 @@ final class StepLoop: @unchecked Sendable {
 
     private func advance(_ ids: [Int], actions: [Double]) {
         world.step(ids, actions: actions)
+        var rejections: [(topic: String, reason: String)] = []
+        for i in ids where !world.envs[i].rejections.isEmpty {
+            rejections += world.envs[i].rejections
+            world.envs[i].rejections.removeAll()
+        }
+        if !rejections.isEmpty { inbox.countRejections(rejections) }
         simTime += world.configuration.controlDt
         simTimeBits.store(simTime.bitPattern, ordering: .relaxed)
         publisher.publish(world: world, stepped: ids, simTime: simTime)
@@ -134,6 +140,7 @@ final class StepLoop: @unchecked Sendable {
     private func handle(_ command: Command) {
         switch command {
         case .step(let ids, let actions, let responder):
+            for i in ids { world.envs[i].source = .action }
             advance(ids, actions: actions)
             responder.succeed(stepResponse(ids))
         case .reset(let ids, let seed, let responder):

@@ -49,7 +49,7 @@ final class StepPublisher: @unchecked Sendable {
         func every(_ name: String) -> Int { max(1, Int((1 / ((rates[name] ?? 30) * world.configuration.controlDt)).rounded())) }
         self.every = Every(jointStates: every("joint_states"), tf: every("tf"), robotPose: every("robot_pose"),
                            odom: every("odom"), objects: every("objects"))
-        bodies = BodyFrames(world: world, mobile: scene.manifest.robot == "diff_drive")
+        bodies = BodyFrames(world: world)
         clockPeriod = 1 / clockRateHz
     }
 
@@ -72,7 +72,7 @@ final class StepPublisher: @unchecked Sendable {
             if step % every.tf == 0, wanted(t.tf.topic) {
                 t.tf.publish(bodies.transforms(env, world, stamp))
             }
-            if bodies.robot != nil, step % every.robotPose == 0, wanted(t.robotPose.topic) {
+            if bodies.hasRobotPose, step % every.robotPose == 0, wanted(t.robotPose.topic) {
                 t.robotPose.publish(bodies.robotPose(env, world, stamp))
             }
             if bodies.mobile, step % every.odom == 0, wanted(t.odom.topic) {

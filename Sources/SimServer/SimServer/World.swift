@@ -15,6 +15,8 @@ final class World: @unchecked Sendable {
     let model: MuJoCoModel
     let view: ModelView
     let task: any TaskPlugin
+    /// The scene's robot and its motion generator (nil only for worlds built without one, in tests).
+    let robot: RobotController?
     let configuration: TaskConfiguration
     let envs: [Env]
     /// Worker threads for a batch (1: step on the calling thread).
@@ -27,7 +29,8 @@ final class World: @unchecked Sendable {
     /// Index of the keyframe named "home", or -1.
     let homeKeyframe: Int32
 
-    init(scene: Scene, taskType: any TaskPlugin.Type, envCount: Int, seed: UInt64, threads: Int) throws(SceneError) {
+    init(scene: Scene, taskType: any TaskPlugin.Type, robotType: (any RobotPlugin.Type)?, envCount: Int, seed: UInt64,
+         threads: Int) throws(SceneError) {
         model = try MuJoCoModel(path: scene.modelPath)
         view = model.view()
         homeKeyframe = mj_name2id(model.pointer, Int32(mjOBJ_KEY.rawValue), "home")
@@ -44,6 +47,20 @@ final class World: @unchecked Sendable {
         } catch {
             throw SceneError(file: scene.manifestPath, place: "task", problem: "\(manifest.task): \(error)")
         }
+        if let robotType {
+            let robotConfiguration = RobotConfiguration(scene: manifest.name, envCount: envCount, controlDt: configuration.controlDt,
+                                                        parameters: manifest.parameters, options: manifest.robotOptions ?? [:])
+            do {
+                let plugin = try robotType.init(model: view, configuration: robotConfiguration)
+                robot = try RobotController(robot: plugin, model: model, view: view, workspace: scene.workspace,
+                                            controlDt: configuration.controlDt,
+                                            commandTimeout: manifest.parameters["command_timeout_s"] ?? 0.5)
+            } catch {
+                throw SceneError(file: scene.manifestPath, place: "robot", problem: "\(manifest.robot): \(error)")
+            }
+        } else {
+            robot = nil
+        }
         actionLow = task.actionLow
         actionHigh = task.actionHigh
         weights = task.rewardTerms.map(\.weight)
@@ -51,6 +68,7 @@ final class World: @unchecked Sendable {
         self.threads = max(1, threads)
         let (obs, act, terms, m) = (task.observationSize, task.actionSize, task.rewardTerms.count, model)
         envs = (0..<envCount).map { Env(index: $0, model: m, observationSize: obs, actionSize: act, termCount: terms, seed: seed) }
+        if let robot { for env in envs { env.motion = robot.makeState() } }
         for env in envs { startEpisode(env, reason: nil) }
         for env in envs { env.events.removeAll() }
     }
@@ -82,6 +100,11 @@ final class World: @unchecked Sendable {
         env.episodeSeed = RandomSource.episodeSeed(seed: env.runSeed, env: env.index, episode: env.episode)
         task.reset(env.view(model), random: &random)
         mj_forward(model.pointer, env.data)
+        if let robot, env.motion != nil {
+            robot.reset(&env.motion!, qpos: env.data.pointee.qpos)
+            env.pendingCommand = nil
+            if env.source == .robot { env.source = .none }
+        }
         env.data.pointee.time = 0
         env.steps = 0
         env.episodeReturn = 0
@@ -128,11 +151,37 @@ final class World: @unchecked Sendable {
         }
     }
 
+    /// Pre-step, after the task's: a new robot command (the task's, made from its action, or one
+    /// from a topic) goes through the controller, and the setpoint moves one control step.
+    private func driveRobot(_ robot: RobotController, _ env: Env) {
+        let view = env.view(model)
+        var fromTask = false
+        if env.source == .action {
+            if let command = env.action.withUnsafeBufferPointer({ task.robotCommand(view, action: $0) }) {
+                fromTask = true
+                if let why = robot.accept(command, topic: env.actionTopic, state: &env.motion!, data: env.data) {
+                    env.rejections.append((env.actionTopic, why))
+                }
+            }
+        } else if let pending = env.pendingCommand {
+            env.pendingCommand = nil
+            if let why = robot.accept(pending.command, topic: pending.topic, state: &env.motion!, data: env.data) {
+                env.rejections.append((pending.topic, why))
+            }
+        }
+        // Under the task's action the task's controls stand, unless it commands the robot.
+        guard env.source != .action || fromTask else { return }
+        if let why = robot.advance(&env.motion!, env: view, data: env.data) {
+            env.rejections.append((env.motion!.topic, why))
+        }
+    }
+
     private func stepOne(_ env: Env, actions: [Double], offset: Int) {
         env.finalObservation = nil
         env.success = false
         for j in 0..<actionSize { env.action[j] = min(max(actions[offset + j], actionLow[j]), actionHigh[j]) }
         env.action.withUnsafeBufferPointer { task.preStep(env.view(model), action: $0) }
+        if let robot { driveRobot(robot, env) }
         let rc = env.error.withUnsafeMutableBufferPointer {
             robosim_mj_step_guarded(model.pointer, env.data, Int32(configuration.decimation), $0.baseAddress, Int32($0.count))
         }

@@ -76,6 +76,11 @@ public protocol TaskPlugin: AnyObject, Sendable {
 
     func reset(_ env: EnvView, random: inout RandomSource)
     func preStep(_ env: EnvView, action: UnsafeBufferPointer<Double>)
+    /// Pre-step, after `preStep`: a command for the scene's robot made from the action (an arm task
+    /// whose action is an end-effector motion, say), or nil (default) when `preStep` wrote the
+    /// controls itself. The server checks it and moves the robot within its limits, as it does
+    /// for commands on the robot's command topics.
+    func robotCommand(_ env: EnvView, action: UnsafeBufferPointer<Double>) -> RobotCommand?
     /// Writes the observation and each reward term's unweighted value; returns termination and success.
     func postStep(_ env: EnvView, observation: UnsafeMutableBufferPointer<Double>, terms: UnsafeMutableBufferPointer<Double>) -> StepStatus
     /// Writes the observation only (after a reset).
@@ -89,6 +94,7 @@ extension TaskPlugin {
     public var robotBody: String? { nil }
     public var objectBodies: [String] { [] }
     public func preStep(_ env: EnvView, action: UnsafeBufferPointer<Double>) {}
+    public func robotCommand(_ env: EnvView, action: UnsafeBufferPointer<Double>) -> RobotCommand? { nil }
 }
 
 /// Where plugins register. The server creates one; built-in plugins register at start-up, dynamic
@@ -96,12 +102,19 @@ extension TaskPlugin {
 public final class PluginRegistry: @unchecked Sendable {
     // Invariant: mutated only during start-up, on one thread, before the world exists.
     public private(set) var tasks: [String: any TaskPlugin.Type] = [:]
+    public private(set) var robots: [String: any RobotPlugin.Type] = [:]
 
     public init() {}
 
     /// Registers a task type under its `name` (a later registration of the same name replaces it).
     public func register(task: any TaskPlugin.Type) {
         tasks[task.name] = task
+    }
+
+    /// Registers a robot type under `name` (default: its own `name`), so one type can serve
+    /// several scenes' robot names.
+    public func register(robot: any RobotPlugin.Type, as name: String? = nil) {
+        robots[name ?? robot.name] = robot
     }
 }
 
