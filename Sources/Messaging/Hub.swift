@@ -28,6 +28,8 @@ public final class Hub: Sendable {
     let running = Atomic<Bool>(false)
     /// Live subscription prefixes (a copy the hub thread refreshes on every change).
     let subscriptionPrefixes = Mutex<[String]>([])
+    /// Bumped after every change of `subscriptionPrefixes`.
+    let subscriptionGenerationCounter = Atomic<UInt64>(0)
     private let stopped = Mutex<Bool>(true)
     private let stoppedCondition = NSCondition()
     // Invariant: `core` is touched only by the hub thread once `start()` has run (before that, by init).
@@ -122,6 +124,10 @@ public final class Hub: Sendable {
     /// The live subscription prefixes, for a caller that checks many topics at once (one lock
     /// instead of one per topic). Thread-safe.
     public var subscriptionSnapshot: [String] { subscriptionPrefixes.withLock { $0 } }
+
+    /// Changes whenever the live subscriptions change: a caller that derived something from
+    /// `subscriptionSnapshot` after reading generation G may keep it while the generation is G.
+    public var subscriptionGeneration: UInt64 { subscriptionGenerationCounter.load(ordering: .acquiring) }
 
     /// Names of the registered services, sorted.
     public var serviceNames: [String] { services.withLock { $0.keys.sorted() } }

@@ -158,6 +158,7 @@ final class HubCore: @unchecked Sendable {
                 }
                 let prefixes = Array(subscriptions.keys)
                 hub?.subscriptionPrefixes.withLock { $0 = prefixes }
+                hub?.subscriptionGenerationCounter.add(1, ordering: .releasing)
                 try xsub.send(frames[0], flags: .dontWait)
             } catch {
                 if !error.terminated { hub?.logger.warning("hub subscription forward failed", metadata: ["hub.error": "\(error)"]) }

@@ -40,15 +40,15 @@ struct BodyFrames {
     }
 
     func pose(_ env: Env, _ b: Int) -> GeometryMsgs_Pose {
-        let d = env.data.pointee
+        let d = env.data
         var p = GeometryMsgs_Pose()
-        p.position.x = d.xpos[3 * b]
-        p.position.y = d.xpos[3 * b + 1]
-        p.position.z = d.xpos[3 * b + 2]
-        p.orientation.w = d.xquat[4 * b]
-        p.orientation.x = d.xquat[4 * b + 1]
-        p.orientation.y = d.xquat[4 * b + 2]
-        p.orientation.z = d.xquat[4 * b + 3]
+        p.position.x = d.pointee.xpos[3 * b]
+        p.position.y = d.pointee.xpos[3 * b + 1]
+        p.position.z = d.pointee.xpos[3 * b + 2]
+        p.orientation.w = d.pointee.xquat[4 * b]
+        p.orientation.x = d.pointee.xquat[4 * b + 1]
+        p.orientation.y = d.pointee.xquat[4 * b + 2]
+        p.orientation.z = d.pointee.xquat[4 * b + 3]
         return p
     }
 
@@ -84,12 +84,12 @@ struct BodyFrames {
         m.header.stamp = stamp
         m.header.frameID = "world"
         if let toolSite {
-            let d = env.data.pointee, s = toolSite.index
-            m.pose.position.x = d.site_xpos[3 * s]
-            m.pose.position.y = d.site_xpos[3 * s + 1]
-            m.pose.position.z = d.site_xpos[3 * s + 2]
+            let d = env.data, s = toolSite.index
+            m.pose.position.x = d.pointee.site_xpos[3 * s]
+            m.pose.position.y = d.pointee.site_xpos[3 * s + 1]
+            m.pose.position.z = d.pointee.site_xpos[3 * s + 2]
             var q = [Double](repeating: 0, count: 4)
-            q.withUnsafeMutableBufferPointer { mju_mat2Quat($0.baseAddress, d.site_xmat + 9 * s) }
+            q.withUnsafeMutableBufferPointer { mju_mat2Quat($0.baseAddress, d.pointee.site_xmat + 9 * s) }
             (m.pose.orientation.w, m.pose.orientation.x, m.pose.orientation.y, m.pose.orientation.z) = (q[0], q[1], q[2], q[3])
         } else if let robot {
             m.pose = pose(env, robot.index)

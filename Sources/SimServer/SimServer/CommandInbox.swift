@@ -15,6 +15,8 @@ final class CommandInbox: Sendable {
         var statistics: [String: Robosim_CommandStatistics] = [:]
     }
     private let state: Mutex<State>
+    /// Counts accepted commands, so the step loop drains only after a change.
+    private let accepted = Atomic<UInt64>(0)
     let actionLow: [Double]
     let actionHigh: [Double]
     let mode: SimServerConfiguration.Mode
@@ -62,6 +64,7 @@ final class CommandInbox: Sendable {
             guard reason == nil else { return }
             s.actions[env] = data
             s.sources[env] = .action
+            accepted.add(1, ordering: .releasing)
         }
     }
 
@@ -73,6 +76,7 @@ final class CommandInbox: Sendable {
             guard reason == nil, case .success(let c) = command else { return }
             s.pending[env] = PendingCommand(command: c, topic: topic)
             s.sources[env] = .robot
+            accepted.add(1, ordering: .releasing)
         }
     }
 
@@ -118,6 +122,9 @@ final class CommandInbox: Sendable {
             }
         }
     }
+
+    /// Changes after every accepted command: while it stays the same, a drain would change nothing.
+    var generation: UInt64 { accepted.load(ordering: .acquiring) }
 
     /// Before a realtime step: the latest actions into `buffer`, and each env's control source
     /// and new robot command into the env.

@@ -53,25 +53,28 @@ final class Env: @unchecked Sendable {
     deinit { mj_deleteData(data) }
 
     /// The plugin-facing view of this env's state; valid until the next MuJoCo call on it.
+    /// (Fields are read through the pointers: a copy of `mjData` itself would move ~50 KB.)
     func view(_ model: MuJoCoModel) -> EnvView {
-        let m = model.pointer.pointee, d = data.pointee
+        let m = model.pointer, d = data
+        let nq = Int(m.pointee.nq), nv = Int(m.pointee.nv), nu = Int(m.pointee.nu)
+        let nbody = Int(m.pointee.nbody), nsite = Int(m.pointee.nsite)
         return EnvView(
-            index: index, time: d.time,
-            qpos: UnsafeMutableBufferPointer(start: d.qpos, count: Int(m.nq)),
-            qvel: UnsafeMutableBufferPointer(start: d.qvel, count: Int(m.nv)),
-            ctrl: UnsafeMutableBufferPointer(start: d.ctrl, count: Int(m.nu)),
-            xpos: UnsafeBufferPointer(start: d.xpos, count: Int(m.nbody) * 3),
-            xquat: UnsafeBufferPointer(start: d.xquat, count: Int(m.nbody) * 4),
-            siteXpos: UnsafeBufferPointer(start: d.site_xpos, count: Int(m.nsite) * 3),
-            siteXmat: UnsafeBufferPointer(start: d.site_xmat, count: Int(m.nsite) * 9))
+            index: index, time: d.pointee.time,
+            qpos: UnsafeMutableBufferPointer(start: d.pointee.qpos, count: nq),
+            qvel: UnsafeMutableBufferPointer(start: d.pointee.qvel, count: nv),
+            ctrl: UnsafeMutableBufferPointer(start: d.pointee.ctrl, count: nu),
+            xpos: UnsafeBufferPointer(start: d.pointee.xpos, count: nbody * 3),
+            xquat: UnsafeBufferPointer(start: d.pointee.xquat, count: nbody * 4),
+            siteXpos: UnsafeBufferPointer(start: d.pointee.site_xpos, count: nsite * 3),
+            siteXmat: UnsafeBufferPointer(start: d.pointee.site_xmat, count: nsite * 9))
     }
 
     /// True when the state holds NaN or infinity, or MuJoCo raised a warning (instability, bad QACC).
     func diverged(_ model: MuJoCoModel) -> Bool {
-        let m = model.pointer.pointee, d = data.pointee
         if robosim_mj_warning_count(data) > 0 { return true }
-        for i in 0..<Int(m.nq) where !d.qpos[i].isFinite { return true }
-        for i in 0..<Int(m.nv) where !d.qvel[i].isFinite { return true }
+        let qpos = data.pointee.qpos!, qvel = data.pointee.qvel!
+        for i in 0..<Int(model.pointer.pointee.nq) where !qpos[i].isFinite { return true }
+        for i in 0..<Int(model.pointer.pointee.nv) where !qvel[i].isFinite { return true }
         return false
     }
 }

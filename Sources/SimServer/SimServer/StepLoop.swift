@@ -83,6 +83,7 @@ final class StepLoop: @unchecked Sendable {
         let allEnvs = Array(0..<world.envs.count)
         var actions = [Double](repeating: 0, count: world.envs.count * world.actionSize)
         var nextTick = Date()
+        var drained = UInt64.max
         while running.load(ordering: .acquiring) {
             let commands = queue.withLock { q in
                 defer { q.removeAll(keepingCapacity: true) }
@@ -104,7 +105,11 @@ final class StepLoop: @unchecked Sendable {
                 nextTick = max(nextTick.addingTimeInterval(period), now.addingTimeInterval(-period))
             }
             // Realtime: each env holds the latest action that passed the safety layer (zeros until one comes).
-            inbox.drain(into: world.envs, actions: &actions)
+            let generation = inbox.generation
+            if generation != drained {
+                inbox.drain(into: world.envs, actions: &actions)
+                drained = generation
+            }
             advance(allEnvs, actions: actions)
         }
         // Answer what is still queued.

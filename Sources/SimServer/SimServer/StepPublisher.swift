@@ -31,6 +31,15 @@ final class StepPublisher: @unchecked Sendable {
     let bodies: BodyFrames
     private let clockPeriod: Double
     private var nextClock = 0.0
+    /// Which per-env topics have subscribers (bit masks by `Wanted`), as of a hub subscription
+    /// generation: rebuilt only when subscriptions change, so a step with no change costs no
+    /// string work.
+    private var wanted: [UInt8]
+    private var wantedGeneration = UInt64.max
+
+    private enum Wanted {
+        static let jointStates: UInt8 = 1, tf: UInt8 = 2, robotPose: UInt8 = 4, odom: UInt8 = 8, objects: UInt8 = 16
+    }
 
     init(node: Node, hub: Hub, world: World, scene: Scene, clockRateHz: Double) throws(Names.Violation) {
         self.hub = hub
@@ -51,6 +60,24 @@ final class StepPublisher: @unchecked Sendable {
                            odom: every("odom"), objects: every("objects"))
         bodies = BodyFrames(world: world)
         clockPeriod = 1 / clockRateHz
+        wanted = Array(repeating: 0, count: world.envs.count)
+    }
+
+    private func refreshWanted() {
+        let generation = hub.subscriptionGeneration
+        guard generation != wantedGeneration else { return }
+        let prefixes = hub.subscriptionSnapshot
+        func has(_ topic: String) -> Bool { prefixes.contains { topic.hasPrefix($0) } }
+        for (i, t) in topics.enumerated() {
+            var mask: UInt8 = 0
+            if has(t.jointStates.topic) { mask |= Wanted.jointStates }
+            if has(t.tf.topic) { mask |= Wanted.tf }
+            if bodies.hasRobotPose, has(t.robotPose.topic) { mask |= Wanted.robotPose }
+            if bodies.mobile, has(t.odom.topic) { mask |= Wanted.odom }
+            if !bodies.objects.isEmpty, has(t.objects.topic) { mask |= Wanted.objects }
+            wanted[i] = mask
+        }
+        wantedGeneration = generation
     }
 
     func publish(world: World, stepped ids: [Int], simTime: Double) {
@@ -60,26 +87,24 @@ final class StepPublisher: @unchecked Sendable {
             clock.publish(m)
             nextClock = simTime + clockPeriod
         }
+        refreshWanted()
         let stamp = BuiltinInterfaces_Time(seconds: simTime)
-        // One look at the hub's subscriptions per step, not one lock per env and topic.
-        let prefixes = hub.subscriptionSnapshot
-        func wanted(_ topic: String) -> Bool { !prefixes.isEmpty && prefixes.contains { topic.hasPrefix($0) } }
-        for i in ids {
-            let env = world.envs[i], t = topics[i], step = env.steps
-            if step % every.jointStates == 0, wanted(t.jointStates.topic) {
-                t.jointStates.publish(bodies.jointState(env, world, stamp))
+        for i in ids where wanted[i] != 0 {
+            let mask = wanted[i], env = world.envs[i], step = env.steps
+            if mask & Wanted.jointStates != 0, step % every.jointStates == 0 {
+                topics[i].jointStates.publish(bodies.jointState(env, world, stamp))
             }
-            if step % every.tf == 0, wanted(t.tf.topic) {
-                t.tf.publish(bodies.transforms(env, world, stamp))
+            if mask & Wanted.tf != 0, step % every.tf == 0 {
+                topics[i].tf.publish(bodies.transforms(env, world, stamp))
             }
-            if bodies.hasRobotPose, step % every.robotPose == 0, wanted(t.robotPose.topic) {
-                t.robotPose.publish(bodies.robotPose(env, world, stamp))
+            if mask & Wanted.robotPose != 0, step % every.robotPose == 0 {
+                topics[i].robotPose.publish(bodies.robotPose(env, world, stamp))
             }
-            if bodies.mobile, step % every.odom == 0, wanted(t.odom.topic) {
-                t.odom.publish(bodies.odometry(env, world, stamp))
+            if mask & Wanted.odom != 0, step % every.odom == 0 {
+                topics[i].odom.publish(bodies.odometry(env, world, stamp))
             }
-            if !bodies.objects.isEmpty, step % every.objects == 0, wanted(t.objects.topic) {
-                t.objects.publish(bodies.objectArray(env, world, stamp))
+            if mask & Wanted.objects != 0, step % every.objects == 0 {
+                topics[i].objects.publish(bodies.objectArray(env, world, stamp))
             }
         }
         publishEvents(world: world, envs: ids, simTime: simTime)
