@@ -29,6 +29,9 @@ final class Env: @unchecked Sendable {
     var finalObservation: [Double]?
     /// Episode events produced by the last batch, published by the step loop.
     var events: [Robosim_EpisodeEvent] = []
+    /// The world's reset ranges in force, handed to the task in every view (set by
+    /// `World.setResetRanges`; each env holds its own copy, so workers never share its storage).
+    var resetRanges = ResetRanges()
 
     init(index: Int, model: MuJoCoModel, observationSize: Int, actionSize: Int, termCount: Int, seed: UInt64) {
         self.index = index
@@ -53,7 +56,8 @@ final class Env: @unchecked Sendable {
             xpos: UnsafeBufferPointer(start: d.xpos, count: Int(m.nbody) * 3),
             xquat: UnsafeBufferPointer(start: d.xquat, count: Int(m.nbody) * 4),
             siteXpos: UnsafeBufferPointer(start: d.site_xpos, count: Int(m.nsite) * 3),
-            siteXmat: UnsafeBufferPointer(start: d.site_xmat, count: Int(m.nsite) * 9))
+            siteXmat: UnsafeBufferPointer(start: d.site_xmat, count: Int(m.nsite) * 9),
+            resetRanges: resetRanges)
     }
 
     /// True when the state holds NaN or infinity, or MuJoCo raised a warning (instability, bad QACC).

@@ -26,6 +26,8 @@ final class World: @unchecked Sendable {
     let weights: [Double]
     /// Index of the keyframe named "home", or -1.
     let homeKeyframe: Int32
+    /// Reset randomization ranges in force: the manifest's until `setResetRanges` changes them.
+    private(set) var resetRanges: ResetRanges
 
     init(scene: Scene, taskType: any TaskPlugin.Type, envCount: Int, seed: UInt64, threads: Int) throws(SceneError) {
         model = try MuJoCoModel(path: scene.modelPath)
@@ -49,14 +51,26 @@ final class World: @unchecked Sendable {
         weights = task.rewardTerms.map(\.weight)
         maxSteps = max(1, Int((manifest.episodeLengthS / configuration.controlDt).rounded()))
         self.threads = max(1, threads)
+        resetRanges = ResetRanges(configuration.resetRanges)
         let (obs, act, terms, m) = (task.observationSize, task.actionSize, task.rewardTerms.count, model)
         envs = (0..<envCount).map { Env(index: $0, model: m, observationSize: obs, actionSize: act, termCount: terms, seed: seed) }
+        setResetRanges(resetRanges)
         for env in envs { startEpisode(env, reason: nil) }
         for env in envs { env.events.removeAll() }
     }
 
     var observationSize: Int { task.observationSize }
     var actionSize: Int { task.actionSize }
+
+    /// Replaces the reset ranges in force; every later episode start (reset, auto-reset) sees them
+    /// through `EnvView.range(_:default:)`. Call it between batches (step loop thread).
+    func setResetRanges(_ ranges: ResetRanges) {
+        resetRanges = ranges
+        for env in envs {
+            // A fresh dictionary per env: its reference count is then touched by one worker only.
+            env.resetRanges = ResetRanges(Dictionary(uniqueKeysWithValues: ranges.ranges.map { ($0.key, $0.value) }))
+        }
+    }
 
     // MARK: Reset
 
