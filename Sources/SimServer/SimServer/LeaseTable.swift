@@ -3,13 +3,13 @@ import Messaging
 import Synchronization
 
 /// Who may drive which envs in lockstep. A lease names a set of envs; it expires when its client
-/// has not used it for `ttl` seconds. Thread-safe.
+/// has not used it (step, reset, renew) for `ttl` seconds. Thread-safe.
 final class LeaseTable: Sendable {
     struct Lease {
         let id: String
         let client: String
         let envs: Set<Int>
-        let ttl: Double
+        var ttl: Double
         var lastSeen: Double
     }
 
@@ -47,6 +47,22 @@ final class LeaseTable: Sendable {
             return .success(lease)
         }
         return try result.get()
+    }
+
+    /// Keeps a live lease alive: refreshes its last-seen time and, when `ttl` > 0, replaces its
+    /// time-to-live (seconds). Unknown or expired leases are `NOT_FOUND`.
+    func renew(_ id: String, ttl: Double) throws(ServiceError) -> Lease {
+        let now = Self.now()
+        let renewed: Lease? = leases.withLock { table in
+            table = table.filter { now - $0.value.lastSeen <= $0.value.ttl }
+            guard var lease = table[id] else { return nil }
+            lease.lastSeen = now
+            if ttl > 0 { lease.ttl = ttl }
+            table[id] = lease
+            return lease
+        }
+        guard let renewed else { throw .notFound("no lease '\(id)' (released or expired)") }
+        return renewed
     }
 
     /// Ends a lease. Unknown or expired leases are an error.

@@ -11,9 +11,18 @@ extension SimServer {
         }
         try hub.serve("/sim/lease", type: ServiceType("robosim/srv/Lease", request: Robosim_LeaseRequest.self, response: Robosim_LeaseResponse.self)) {
             [leases, envCount] (r: Robosim_LeaseRequest) throws(ServiceError) in
-            let ids = try Self.checkedIDs(r.envIds, envCount: envCount)
             guard r.ttlS.isFinite, r.ttlS >= 0 else { throw .invalidArgument("ttl_s must be a finite number >= 0") }
-            let lease = try leases.acquire(ids: ids, count: Int(r.count), client: r.clientName.isEmpty ? "anonymous" : r.clientName, ttl: r.ttlS)
+            let lease: LeaseTable.Lease
+            if !r.lease.isEmpty {
+                // Renewal: keeps a lease alive without stepping (a trainer that pauses longer than ttl_s).
+                guard r.envIds.isEmpty, r.count == 0 else {
+                    throw .invalidArgument("give either lease (to renew it) or env_ids/count (to take a new lease), not both")
+                }
+                lease = try leases.renew(r.lease, ttl: r.ttlS)
+            } else {
+                let ids = try Self.checkedIDs(r.envIds, envCount: envCount)
+                lease = try leases.acquire(ids: ids, count: Int(r.count), client: r.clientName.isEmpty ? "anonymous" : r.clientName, ttl: r.ttlS)
+            }
             var out = Robosim_LeaseResponse()
             out.lease = lease.id
             out.envIds = lease.envs.sorted().map(UInt32.init)
