@@ -225,6 +225,31 @@ def test_service_errors_then_good_call(client):
     assert g.service_errors >= 2
 
 
+def test_client_renew_lease(client):
+    taken = client.call("/sim/lease", robosim_srv.LeaseRequest(count=1, client_name="py_renew", ttl_s=1.0),
+                        robosim_srv.LeaseResponse)
+    try:
+        time.sleep(0.6)
+        renewed = client.renew_lease(taken.lease)
+        assert renewed.lease == taken.lease and list(renewed.env_ids) == list(taken.env_ids)
+        time.sleep(0.6)  # 1.2 s after the lease was taken: alive only thanks to the renewal
+        renewed = client.renew_lease(taken.lease, ttl_s=0.2)
+        assert renewed.lease == taken.lease and list(renewed.env_ids) == list(taken.env_ids)
+        time.sleep(0.6)  # past the new, shorter TTL
+        with pytest.raises(robosim.ServiceError) as info:
+            client.renew_lease(taken.lease)
+        assert info.value.code == "NOT_FOUND" and "expired" in info.value.message
+    finally:
+        with contextlib.suppress(robosim.ServiceError):
+            client.call("/sim/release", robosim_srv.ReleaseRequest(lease=taken.lease), robosim_srv.Empty)
+    with pytest.raises(robosim.ServiceError) as info:
+        client.renew_lease("no-such-lease")
+    assert info.value.code == "NOT_FOUND"
+    for bad in ({"lease": ""}, {"lease": 7}, {"lease": "x", "ttl_s": 0}, {"lease": "x", "ttl_s": float("nan")}):
+        with pytest.raises(ValueError):
+            client.renew_lease(**bad)
+
+
 def test_malformed_frames_get_error_replies(server):
     """Raw sockets: a REQ without a request id, and a DEALER call that lacks its payload frame."""
     ctx = zmq.Context()
