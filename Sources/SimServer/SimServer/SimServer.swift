@@ -86,15 +86,15 @@ public final class SimServer: Service, Sendable {
         }
         d.commands = inbox.statistics()
         d.topics = [topic("/clock", RosgraphMsgs_Clock.self, configuration.clockRateHz)]
-        let rates = scene.manifest.topicRatesHz
+        let rates = loopParameters.rates   // in force now (`/sim/set_parameters` changes them)
         let mobile = scene.manifest.robot == "diff_drive" && world.task.robotBody != nil
         for i in 0..<world.envs.count {
             let ns = Names.env(i)
-            d.topics.append(topic("\(ns)/joint_states", SensorMsgs_JointState.self, rates["joint_states"] ?? 30))
-            d.topics.append(topic("\(ns)/tf", Tf2Msgs_TFMessage.self, rates["tf"] ?? 30))
-            if world.task.robotBody != nil { d.topics.append(topic("\(ns)/robot/pose", GeometryMsgs_PoseStamped.self, rates["robot_pose"] ?? 30)) }
-            if mobile { d.topics.append(topic("\(ns)/odom", NavMsgs_Odometry.self, rates["odom"] ?? 30)) }
-            if !world.task.objectBodies.isEmpty { d.topics.append(topic("\(ns)/objects", Robosim_ObjectArray.self, rates["objects"] ?? 30)) }
+            d.topics.append(topic("\(ns)/joint_states", SensorMsgs_JointState.self, rates["joint_states"]))
+            d.topics.append(topic("\(ns)/tf", Tf2Msgs_TFMessage.self, rates["tf"]))
+            if world.task.robotBody != nil { d.topics.append(topic("\(ns)/robot/pose", GeometryMsgs_PoseStamped.self, rates["robot_pose"])) }
+            if mobile { d.topics.append(topic("\(ns)/odom", NavMsgs_Odometry.self, rates["odom"])) }
+            if !world.task.objectBodies.isEmpty { d.topics.append(topic("\(ns)/objects", Robosim_ObjectArray.self, rates["objects"])) }
             d.topics.append(topic("\(Names.env(i))/episode", Robosim_EpisodeEvent.self, 0))
             d.topics.append(topic("\(Names.env(i))/action", Robosim_Action.self, 0))
         }

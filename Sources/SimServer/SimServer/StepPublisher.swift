@@ -22,12 +22,23 @@ final class StepPublisher: @unchecked Sendable {
     /// Control steps between two messages of a topic (from its rate in sim time).
     struct Every {
         var jointStates = 1, tf = 1, robotPose = 1, odom = 1, objects = 1
+
+        init(_ rates: TopicRates, controlDt: Double) {
+            jointStates = rates.every("joint_states", controlDt: controlDt)
+            tf = rates.every("tf", controlDt: controlDt)
+            robotPose = rates.every("robot_pose", controlDt: controlDt)
+            odom = rates.every("odom", controlDt: controlDt)
+            objects = rates.every("objects", controlDt: controlDt)
+        }
     }
 
     private let hub: Hub
     private let clock: Publisher<RosgraphMsgs_Clock>
     private let topics: [EnvTopics]
-    let every: Every
+    /// The topic rates in force (Hz of sim time) and what they come to in control steps.
+    private(set) var rates: TopicRates
+    private(set) var every: Every
+    private let controlDt: Double
     let bodies: BodyFrames
     private let clockPeriod: Double
     private var nextClock = 0.0
@@ -45,12 +56,17 @@ final class StepPublisher: @unchecked Sendable {
                 objects: try node.advertise("\(ns)/objects", qos: .sensor),
                 episode: try node.advertise("\(ns)/episode", qos: .standard))
         }
-        let rates = scene.manifest.topicRatesHz
-        func every(_ name: String) -> Int { max(1, Int((1 / ((rates[name] ?? 30) * world.configuration.controlDt)).rounded())) }
-        self.every = Every(jointStates: every("joint_states"), tf: every("tf"), robotPose: every("robot_pose"),
-                           odom: every("odom"), objects: every("objects"))
+        controlDt = world.configuration.controlDt
+        rates = TopicRates(manifest: scene.manifest.topicRatesHz)
+        every = Every(rates, controlDt: controlDt)
         bodies = BodyFrames(world: world, mobile: scene.manifest.robot == "diff_drive")
         clockPeriod = 1 / clockRateHz
+    }
+
+    /// Changes the topic rates from the next published step on (between batches).
+    func setRates(_ rates: TopicRates) {
+        self.rates = rates
+        every = Every(rates, controlDt: controlDt)
     }
 
     func publish(world: World, stepped ids: [Int], simTime: Double) {
