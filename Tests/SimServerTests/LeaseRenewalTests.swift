@@ -1,5 +1,6 @@
 import Foundation
 import Messaging
+import Synchronization
 import Testing
 @testable import SimServer
 
@@ -26,10 +27,11 @@ import Testing
 
     @Test func renewedLeaseOutlivesItsOriginalTTL() async throws {
         try await Server.withServer(LockstepTests.lockstep) { _, client in
-            let taken = try Self.lease(client) { $0.envIds = [1, 2]; $0.ttlS = 1.0; $0.clientName = "pausing_trainer" }
-            // Renew twice, each well before expiry, never stepping: 1.5 s in all, past the 1 s TTL.
-            for _ in 0..<2 {
-                try await Task.sleep(for: .milliseconds(750))
+            // Renew three times, each a second before expiry, never stepping: 3 s in all, past the 2 s TTL.
+            // (Generous margins: a loaded 2-core machine may wake a sleeping test late.)
+            let taken = try Self.lease(client) { $0.envIds = [1, 2]; $0.ttlS = 2.0; $0.clientName = "pausing_trainer" }
+            for _ in 0..<3 {
+                try await Task.sleep(for: .milliseconds(1000))
                 let renewed = try Self.lease(client) { $0.lease = taken.lease }
                 #expect(renewed.lease == taken.lease && renewed.envIds == [1, 2])
             }
@@ -69,6 +71,28 @@ import Testing
             Self.expectError(.invalidArgument, "ttl_s") { _ = try Self.lease(client) { $0.lease = live.lease; $0.ttlS = .infinity } }
             #expect(try Self.lease(client) { $0.lease = live.lease }.envIds == live.envIds)
         }
+    }
+
+    /// On a clock the test sets: a renewal before expiry moves the expiry to renewal time + TTL.
+    @Test func renewalMovesTheExpiry() throws {
+        let time = Mutex(100.0)
+        let table = LeaseTable(envCount: 2) { time.withLock { $0 } }
+        let lease = try table.acquire(ids: [1], count: 0, client: "t", ttl: 1)
+        time.withLock { $0 = 100.9 }
+        #expect(try table.renew(lease.id, ttl: 0).lastSeen == 100.9)
+        time.withLock { $0 = 101.8 }   // 1.8 s after the lease was taken, 0.9 s after the renewal
+        #expect(try table.authorize(lease: lease.id, ids: []) == [1])
+        time.withLock { $0 = 102.9 }   // 1.1 s since the last use
+        #expect(throws: ServiceError.notFound("no lease '\(lease.id)' (released or expired)")) { _ = try table.renew(lease.id, ttl: 0) }
+        #expect(try table.acquire(ids: [1], count: 0, client: "u", ttl: 1).envs == [1])
+
+        // A renewal with a TTL replaces it.
+        let other = try table.acquire(ids: [0], count: 0, client: "v", ttl: 1)
+        #expect(try table.renew(other.id, ttl: 10).ttl == 10)
+        time.withLock { $0 = 110 }
+        #expect(table.active.map(\.id).contains(other.id))
+        time.withLock { $0 = 113 }
+        #expect(!table.active.map(\.id).contains(other.id))
     }
 
     @Test func tableRenewsOnlyLiveLeases() throws {

@@ -327,9 +327,9 @@ def test_two_envs_share_a_server_and_a_third_cannot_lease(make_env, server):
 
 
 def test_renew_lease_keeps_a_pausing_trainers_envs(make_env, server):
-    env = make_env(num_envs=2, client_name="pausing_trainer", ttl_s=1.0)
+    env = make_env(num_envs=2, client_name="pausing_trainer", ttl_s=1.5)
     env.reset(seed=3)
-    for _ in range(3):  # 1.8 s without a reset or step, past the 1 s TTL: renewals keep the lease
+    for _ in range(3):  # 1.8 s without a reset or step, past the 1.5 s TTL: renewals keep the lease
         time.sleep(0.6)
         env.renew_lease()
     obs, reward, *_ = env.step(np.zeros(env.action_space.shape))

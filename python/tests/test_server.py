@@ -226,13 +226,13 @@ def test_service_errors_then_good_call(client):
 
 
 def test_client_renew_lease(client):
-    taken = client.call("/sim/lease", robosim_srv.LeaseRequest(count=1, client_name="py_renew", ttl_s=1.0),
+    taken = client.call("/sim/lease", robosim_srv.LeaseRequest(count=1, client_name="py_renew", ttl_s=1.5),
                         robosim_srv.LeaseResponse)
     try:
-        time.sleep(0.6)
+        time.sleep(0.8)
         renewed = client.renew_lease(taken.lease)
         assert renewed.lease == taken.lease and list(renewed.env_ids) == list(taken.env_ids)
-        time.sleep(0.6)  # 1.2 s after the lease was taken: alive only thanks to the renewal
+        time.sleep(0.8)  # 1.6 s after the lease was taken: alive only thanks to the renewal
         renewed = client.renew_lease(taken.lease, ttl_s=0.2)
         assert renewed.lease == taken.lease and list(renewed.env_ids) == list(taken.env_ids)
         time.sleep(0.6)  # past the new, shorter TTL
