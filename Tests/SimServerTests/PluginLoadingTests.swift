@@ -58,6 +58,13 @@ import Testing
             #expect(env.observation[1] > 0)   // positive torque turned the pendulum
             #expect(abs(env.reward - (-abs(env.observation[0]) - 0.01 * 0.25)) < 1e-9)
         }
+        // Reset ranges changed at run time reach the plugin through its EnvView at the next reset.
+        world.setResetRanges(ResetRanges(["target": 0.3...0.3, "angle": -0.1...(-0.1)]))
+        world.reset(Array(0..<world.envs.count), seed: nil)
+        for env in world.envs {
+            #expect(env.observation[2] == 0.3)                      // target
+            #expect(abs(env.observation[0] - 0.4) < 1e-12)         // target - angle
+        }
     }
 
     @Test func mismatchedAPIVersionIsRefusedWithAClearError() throws {

@@ -12,9 +12,10 @@ import Testing
 @Suite struct RobotTests {
     static func tbar(envs: Int = 1) throws -> World { try WorldTests.world("Scenes/tbar_push", envs: envs, threads: 1) }
 
-    /// The tool site's position in env `i`.
+    /// The tool site's position in env `i` (poses computed here: the scene's task reads none).
     static func tool(_ w: World, _ i: Int = 0) -> SIMD3<Double> {
         let s = w.view.sites["ee_site"]!
+        mj_kinematics(w.model.pointer, w.envs[i].data)
         let d = w.envs[i].data.pointee
         return SIMD3(d.site_xpos[3 * s], d.site_xpos[3 * s + 1], d.site_xpos[3 * s + 2])
     }

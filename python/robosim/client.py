@@ -525,6 +525,26 @@ class Client:
         self.call("/graph/announce", self._node_info(leaving=False), _robosim_srv.Empty, timeout)
         self._start_heartbeat()
 
+    def renew_lease(self, lease: str, ttl_s: Optional[float] = None,
+                    timeout: Optional[float] = None) -> _robosim_srv.LeaseResponse:
+        """Keeps a lease alive without stepping (``/sim/lease`` with ``lease`` set).
+
+        A lease expires when its envs have not been stepped, reset or renewed for its ``ttl_s``; a
+        trainer that pauses longer (evaluation, checkpointing) calls this every so often. ``ttl_s``
+        (seconds, > 0) also replaces the lease's time-to-live; None keeps it. Returns the
+        ``LeaseResponse`` with the same lease and its env ids. Raises :class:`ServiceError` with code
+        ``NOT_FOUND`` when the lease expired, was released, or never existed.
+        """
+        if not isinstance(lease, str) or not lease:
+            raise ValueError(f"lease must be a non-empty lease id (str), got {lease!r}")
+        request = _robosim_srv.LeaseRequest(lease=lease)
+        if ttl_s is not None:
+            ttl = float(ttl_s)
+            if not (math.isfinite(ttl) and ttl > 0):
+                raise ValueError(f"ttl_s must be a finite number of seconds > 0, or None, got {ttl_s!r}")
+            request.ttl_s = ttl
+        return self.call("/sim/lease", request, _robosim_srv.LeaseResponse, timeout)
+
     # -- topics -----------------------------------------------------------------------------------
     def subscribe(self, topic: str, msg_class: MessageClass, qos: Union[str, int] = "sensor",
                   depth: Optional[int] = None) -> Subscription:

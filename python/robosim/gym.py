@@ -147,7 +147,8 @@ class RoboSimVectorEnv(VectorEnv):
         lease: lease the envs (``/sim/lease``), so that no other client can step them; False drives
             envs ``0 .. num_envs-1`` without a lease (refused by the server if someone else leased one).
         client_name: the name the lease is taken under (shown in errors to other clients).
-        ttl_s: the lease expires when this env has not called ``reset``/``step`` for this long.
+        ttl_s: the lease expires when this env has not called ``reset``/``step``/``renew_lease`` for
+            this long (seconds). A trainer that pauses longer calls :meth:`renew_lease` meanwhile.
         timeout: seconds to wait for each service reply.
 
     Observations are ``float64`` arrays ``(num_envs, observation_size)``, exactly as the server
@@ -323,6 +324,21 @@ class RoboSimVectorEnv(VectorEnv):
             infos["final_info"] = {}
             infos["_final_info"] = mask.copy()
         return obs, rewards, terminated, truncated, infos
+
+    def renew_lease(self, ttl_s: Optional[float] = None) -> None:
+        """Keeps this env's lease alive without stepping, e.g. during a long evaluation or checkpoint.
+
+        ``ttl_s`` (seconds, > 0) also replaces the lease's time-to-live; None keeps it. Does nothing
+        for an env made with ``lease=False``. Raises :class:`robosim.ServiceError` (``NOT_FOUND``)
+        when the lease has already expired: the envs may then be someone else's.
+        """
+        self._check_open()
+        if not self.lease:
+            return
+        response = self._client.renew_lease(self.lease, ttl_s)
+        if response.lease != self.lease or sorted(response.env_ids) != sorted(self.env_ids):
+            raise ProtocolError(f"/sim/lease renewed {response.lease!r} with envs {list(response.env_ids)}, "
+                                f"expected {self.lease!r} with {list(self.env_ids)}")
 
     def close_extras(self, **kwargs: Any) -> None:
         """Releases the lease and closes the client (if this env created it)."""

@@ -11,6 +11,7 @@ import math
 import struct
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -323,6 +324,31 @@ def test_two_envs_share_a_server_and_a_third_cannot_lease(make_env, server):
     assert c.env_ids == b_ids
     c.reset(seed=1)
     c.step(np.zeros(c.action_space.shape))
+
+
+def test_renew_lease_keeps_a_pausing_trainers_envs(make_env, server):
+    env = make_env(num_envs=2, client_name="pausing_trainer", ttl_s=1.5)
+    env.reset(seed=3)
+    for _ in range(3):  # 1.8 s without a reset or step, past the 1.5 s TTL: renewals keep the lease
+        time.sleep(0.6)
+        env.renew_lease()
+    obs, reward, *_ = env.step(np.zeros(env.action_space.shape))
+    assert obs.shape == (2, OBS_SIZE) and reward.shape == (2,)
+    with pytest.raises(robosim.ServiceError) as info:  # still this trainer's envs
+        env.client.call("/sim/lease", robosim_srv.LeaseRequest(env_ids=list(env.env_ids)), robosim_srv.LeaseResponse)
+    assert info.value.code == "FAILED_PRECONDITION" and "pausing_trainer" in info.value.message
+
+    # A renewal may shorten the TTL; after that much silence the lease is gone and cannot be renewed.
+    env.renew_lease(ttl_s=0.3)
+    time.sleep(0.8)
+    with pytest.raises(robosim.ServiceError) as info:
+        env.renew_lease()
+    assert info.value.code == "NOT_FOUND"
+    with pytest.raises(ValueError):
+        env.renew_lease(ttl_s=-1)
+
+    unleased = make_env(num_envs=1, lease=False)
+    assert unleased.renew_lease() is None  # nothing to renew
 
 
 def test_close_is_idempotent_and_context_manager(server):

@@ -225,6 +225,31 @@ def test_service_errors_then_good_call(client):
     assert g.service_errors >= 2
 
 
+def test_client_renew_lease(client):
+    taken = client.call("/sim/lease", robosim_srv.LeaseRequest(count=1, client_name="py_renew", ttl_s=1.5),
+                        robosim_srv.LeaseResponse)
+    try:
+        time.sleep(0.8)
+        renewed = client.renew_lease(taken.lease)
+        assert renewed.lease == taken.lease and list(renewed.env_ids) == list(taken.env_ids)
+        time.sleep(0.8)  # 1.6 s after the lease was taken: alive only thanks to the renewal
+        renewed = client.renew_lease(taken.lease, ttl_s=0.2)
+        assert renewed.lease == taken.lease and list(renewed.env_ids) == list(taken.env_ids)
+        time.sleep(0.6)  # past the new, shorter TTL
+        with pytest.raises(robosim.ServiceError) as info:
+            client.renew_lease(taken.lease)
+        assert info.value.code == "NOT_FOUND" and "expired" in info.value.message
+    finally:
+        with contextlib.suppress(robosim.ServiceError):
+            client.call("/sim/release", robosim_srv.ReleaseRequest(lease=taken.lease), robosim_srv.Empty)
+    with pytest.raises(robosim.ServiceError) as info:
+        client.renew_lease("no-such-lease")
+    assert info.value.code == "NOT_FOUND"
+    for bad in ({"lease": ""}, {"lease": 7}, {"lease": "x", "ttl_s": 0}, {"lease": "x", "ttl_s": float("nan")}):
+        with pytest.raises(ValueError):
+            client.renew_lease(**bad)
+
+
 def test_malformed_frames_get_error_replies(server):
     """Raw sockets: a REQ without a request id, and a DEALER call that lacks its payload frame."""
     ctx = zmq.Context()
@@ -392,3 +417,52 @@ def test_bad_topic_names_refused(client):
             client.subscribe(bad, std_msgs.String)
         with pytest.raises(ValueError):
             client.publisher(bad, std_msgs.String)
+
+
+# -- simctl param -----------------------------------------------------------------------------------
+
+def run_simctl(server, *args, timeout: float = 30.0):
+    proc = simctl(server, *args)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"simctl {' '.join(args)} did not finish in {timeout} s: {err}")
+    return proc.returncode, out, err
+
+
+def test_simctl_param_list_get_set(client, server):
+    rc, out, err = run_simctl(server, "param", "list")
+    assert rc == 0, err
+    values = dict(line.split(" = ", 1) for line in out.splitlines())
+    assert {"real_time_factor", "mode", "rate.joint_states", "rate.tf", "rate.robot_pose", "rate.odom",
+            "rate.objects"} <= set(values)
+    ranges = sorted(name for name in values if name.startswith("reset."))
+    assert ranges, f"no reset ranges in {values}"
+    name, old_range, old_tf = ranges[0], values[ranges[0]], values["rate.tf"]
+    try:
+        rc, out, err = run_simctl(server, "param", "set", "rate.tf=12.5", f"{name}=[0.01, 0.02]")
+        assert rc == 0, err
+        assert out.splitlines() == ["rate.tf = 12.5", f"{name} = [0.01, 0.02]"]
+        rc, out, err = run_simctl(server, "param", "get", name, "rate.tf")
+        assert rc == 0, err
+        assert out.splitlines() == ["[0.01, 0.02]", "12.5"]
+        assert {t.rate_hz for t in client.describe().topics if t.name.endswith("/tf")} == {12.5}
+
+        # Errors: a one-line reason on stderr, a non-zero exit, and nothing changed (all or none).
+        for args, code in [(["set", "rate.tf=0"], "INVALID_ARGUMENT"),
+                           (["set", "rate.tf=5", "no.such=1"], "NOT_FOUND"),
+                           (["set", "rate.tf=5", f"{name}=[2, 1]"], "INVALID_ARGUMENT"),
+                           (["set", "mode=lockstep"], "INVALID_ARGUMENT"),
+                           (["get", "rate.tf", "no.such"], "NOT_FOUND")]:
+            rc, out, err = run_simctl(server, "param", *args)
+            assert rc != 0 and out == "", (args, out)
+            assert len(err.strip().splitlines()) == 1 and code in err, (args, err)
+        rc, out, err = run_simctl(server, "param", "set", "rate.tf")
+        assert rc != 0 and "is not NAME=VALUE" in err
+        rc, out, err = run_simctl(server, "param", "get", "rate.tf", name)
+        assert out.splitlines() == ["12.5", "[0.01, 0.02]"]
+    finally:
+        rc, out, err = run_simctl(server, "param", "set", f"rate.tf={old_tf}", f"{name}={old_range}")
+        assert rc == 0, err

@@ -15,9 +15,11 @@ struct SimCtl: AsyncParsableCommand {
               simctl topic hz /env_0/joint_states --duration 5
               simctl topic pub /env_0/cmd_vel geometry_msgs/msg/Twist '{"linear":{"x":0.2}}' --rate 10
               simctl service call /sim/describe '{}'
+              simctl param list
+              simctl param set rate.joint_states=60 'reset.pole_angle=[0.5, 0.5]'
               simctl node list
             """,
-        subcommands: [Topic.self, Service.self, NodeCommand.self])
+        subcommands: [Topic.self, Service.self, Param.self, NodeCommand.self])
 }
 
 /// Fails the command with a one-line reason on stderr and a non-zero exit code.

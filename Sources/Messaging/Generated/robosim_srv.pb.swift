@@ -139,6 +139,10 @@ public nonisolated struct Robosim_LeaseRequest: Sendable {
 
   public var ttlS: Double = 0
 
+  /// Set: renew this lease instead of taking a new one (refreshes its last-seen time; ttl_s > 0 also
+  /// replaces its time-to-live). env_ids and count must then be empty. Unknown or expired: NOT_FOUND.
+  public var lease: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -668,7 +672,7 @@ nonisolated extension Robosim_CommandStatistics: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Robosim_LeaseRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LeaseRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}env_ids\0\u{1}count\0\u{3}client_name\0\u{3}ttl_s\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}env_ids\0\u{1}count\0\u{3}client_name\0\u{3}ttl_s\0\u{1}lease\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -680,6 +684,7 @@ nonisolated extension Robosim_LeaseRequest: SwiftProtobuf.Message, SwiftProtobuf
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.count) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.clientName) }()
       case 4: try { try decoder.decodeSingularDoubleField(value: &self.ttlS) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.lease) }()
       default: break
       }
     }
@@ -698,6 +703,9 @@ nonisolated extension Robosim_LeaseRequest: SwiftProtobuf.Message, SwiftProtobuf
     if self.ttlS.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.ttlS, fieldNumber: 4)
     }
+    if !self.lease.isEmpty {
+      try visitor.visitSingularStringField(value: self.lease, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -706,6 +714,7 @@ nonisolated extension Robosim_LeaseRequest: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.count != rhs.count {return false}
     if lhs.clientName != rhs.clientName {return false}
     if lhs.ttlS != rhs.ttlS {return false}
+    if lhs.lease != rhs.lease {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

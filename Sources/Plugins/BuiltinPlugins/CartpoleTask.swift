@@ -9,7 +9,8 @@ import PluginAPI
 ///   `terminated` (1 on failure) × -2, `pole_pos` (angle²) × -1, `cart_vel` (|v|) × -0.01,
 ///   `pole_vel` (|ω|) × -0.005; weights from the manifest's `rew_*` parameters.
 /// - Terminated when |cart position| > `max_cart_pos` (default 3 m) or |pole angle| > π/2.
-/// - Reset: pole angle uniform in `reset.pole_angle` (default ±0.25π), cart at `reset.cart_position`.
+/// - Reset: pole angle uniform in `reset.pole_angle` (default ±0.25π), cart at `reset.cart_position`;
+///   the ranges in force at each reset (they can be changed at run time through `/sim/set_parameters`).
 ///
 /// Model names: slide joint `slider_to_cart`, hinge `cart_to_pole`, actuator `cart_force`.
 public final class CartpoleTask: TaskPlugin {
@@ -20,6 +21,7 @@ public final class CartpoleTask: TaskPlugin {
     let actuator: Int
     let actionScale: Double
     let maxCartPosition: Double
+    /// The configured reset ranges: the fallback when the env carries none.
     let poleAngleRange: ClosedRange<Double>
     let cartPositionRange: ClosedRange<Double>
     public let rewardTerms: [RewardTerm]
@@ -44,10 +46,12 @@ public final class CartpoleTask: TaskPlugin {
 
     public var observationSize: Int { 4 }
     public var actionSize: Int { 1 }
+    /// Reads only qpos and qvel.
+    public var usesPoses: Bool { false }
 
     public func reset(_ env: EnvView, random: inout RandomSource) {
-        env.qpos[cart.qposAddress] = random.uniform(cartPositionRange)
-        env.qpos[pole.qposAddress] = random.uniform(poleAngleRange)
+        env.qpos[cart.qposAddress] = random.uniform(env.range("cart_position", default: cartPositionRange))
+        env.qpos[pole.qposAddress] = random.uniform(env.range("pole_angle", default: poleAngleRange))
         env.qvel[cart.dofAddress] = 0
         env.qvel[pole.dofAddress] = 0
     }

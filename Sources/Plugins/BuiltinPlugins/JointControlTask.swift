@@ -23,6 +23,8 @@ public final class JointControlTask: TaskPlugin {
 
     public var observationSize: Int { nq + nv }
     public var actionSize: Int { nu }
+    /// Reads only qpos and qvel.
+    public var usesPoses: Bool { false }
 
     public func reset(_ env: EnvView, random: inout RandomSource) {}
 

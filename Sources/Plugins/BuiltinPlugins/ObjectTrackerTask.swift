@@ -14,8 +14,9 @@ import PluginAPI
 /// - Success (terminates) when the distance is under `success_distance` (0.2 m); failure
 ///   (terminates) beyond `failure_distance` (5 m).
 /// - Reset: follower at the origin facing +x; leader at a distance and bearing drawn from
-///   `reset.leader_distance` and `reset.leader_bearing`, heading from `reset.leader_yaw`. The leader
-///   drives a seeded wandering path: constant speed, sinusoidal turn rate.
+///   `reset.leader_distance` and `reset.leader_bearing`, heading from `reset.leader_yaw` (the ranges
+///   in force at each reset; `/sim/set_parameters` can change them). The leader drives a seeded
+///   wandering path: constant speed, sinusoidal turn rate.
 public final class ObjectTrackerTask: TaskPlugin {
     public static let name = "object_tracker"
 
@@ -29,6 +30,7 @@ public final class ObjectTrackerTask: TaskPlugin {
     let maxLinear: Double, maxAngular: Double, leaderMaxLinear: Double, leaderMaxAngular: Double
     let wheelRadius: Double, separation: Double, leaderWheelRadius: Double, leaderSeparation: Double
     let successDistance: Double, failureDistance: Double
+    /// The configured reset ranges: the fallback when the env carries none.
     let distanceRange: ClosedRange<Double>, bearingRange: ClosedRange<Double>, yawRange: ClosedRange<Double>
     let controlDt: Double
     let cameraOffset: Double
@@ -60,6 +62,8 @@ public final class ObjectTrackerTask: TaskPlugin {
 
     public var observationSize: Int { 6 }
     public var actionSize: Int { 2 }
+    /// Reads only qpos and qvel.
+    public var usesPoses: Bool { false }
     public var robotBody: String? { "follower" }
     public var objectBodies: [String] { ["leader"] }
     public var rewardTerms: [RewardTerm] {
@@ -86,8 +90,10 @@ public final class ObjectTrackerTask: TaskPlugin {
 
     public func reset(_ env: EnvView, random: inout RandomSource) {
         Self.setPlanarPose(env, follower, x: 0, y: 0, yaw: 0)
-        let d = random.uniform(distanceRange), bearing = random.uniform(bearingRange)
-        Self.setPlanarPose(env, leader, x: cameraOffset + d * cos(bearing), y: d * sin(bearing), yaw: random.uniform(yawRange))
+        let d = random.uniform(env.range("leader_distance", default: distanceRange))
+        let bearing = random.uniform(env.range("leader_bearing", default: bearingRange))
+        let yaw = random.uniform(env.range("leader_yaw", default: yawRange))
+        Self.setPlanarPose(env, leader, x: cameraOffset + d * cos(bearing), y: d * sin(bearing), yaw: yaw)
         leaders[env.index] = Leader(
             speed: random.uniform(0.3...0.8) * leaderMaxLinear,
             turnAmplitude: random.uniform(0...0.5) * leaderMaxAngular,

@@ -38,6 +38,9 @@ final class Env: @unchecked Sendable {
     var rejections: [(topic: String, reason: String)] = []
     /// `/env_<i>/action`, where commands the task makes from its action are counted.
     let actionTopic: String
+    /// The world's reset ranges in force, handed to the task in every view (set by
+    /// `World.setResetRanges`; each env holds its own copy, so workers never share its storage).
+    var resetRanges = ResetRanges()
 
     init(index: Int, model: MuJoCoModel, observationSize: Int, actionSize: Int, termCount: Int, seed: UInt64) {
         self.index = index
@@ -66,7 +69,8 @@ final class Env: @unchecked Sendable {
             xpos: UnsafeBufferPointer(start: d.pointee.xpos, count: nbody * 3),
             xquat: UnsafeBufferPointer(start: d.pointee.xquat, count: nbody * 4),
             siteXpos: UnsafeBufferPointer(start: d.pointee.site_xpos, count: nsite * 3),
-            siteXmat: UnsafeBufferPointer(start: d.pointee.site_xmat, count: nsite * 9))
+            siteXmat: UnsafeBufferPointer(start: d.pointee.site_xmat, count: nsite * 9),
+            resetRanges: resetRanges)
     }
 
     /// True when the state holds NaN or infinity, or MuJoCo raised a warning (instability, bad QACC).

@@ -3,13 +3,13 @@ import Messaging
 import Synchronization
 
 /// Who may drive which envs in lockstep. A lease names a set of envs; it expires when its client
-/// has not used it for `ttl` seconds. Thread-safe.
+/// has not used it (step, reset, renew) for `ttl` seconds. Thread-safe.
 final class LeaseTable: Sendable {
     struct Lease {
         let id: String
         let client: String
         let envs: Set<Int>
-        let ttl: Double
+        var ttl: Double
         var lastSeen: Double
     }
 
@@ -18,13 +18,20 @@ final class LeaseTable: Sendable {
     /// Lease time-to-live when the request gives none (seconds).
     static let defaultTTL = 10.0
 
-    init(envCount: Int) { self.envCount = envCount }
+    /// Seconds on a monotonic clock: `uptime` unless a test gives its own.
+    private let clock: @Sendable () -> Double
 
-    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+    init(envCount: Int, clock: @escaping @Sendable () -> Double = LeaseTable.uptime) {
+        self.envCount = envCount
+        self.clock = clock
+    }
+
+    /// Seconds since boot (monotonic).
+    @Sendable static func uptime() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
     /// Leases the given envs, or `count` free ones (lowest indices first).
     func acquire(ids: [Int], count: Int, client: String, ttl: Double) throws(ServiceError) -> Lease {
-        let now = Self.now()
+        let now = clock()
         let result: Result<Lease, ServiceError> = leases.withLock { table in
             table = table.filter { now - $0.value.lastSeen <= $0.value.ttl }
             let taken = Set(table.values.flatMap(\.envs))
@@ -49,6 +56,22 @@ final class LeaseTable: Sendable {
         return try result.get()
     }
 
+    /// Keeps a live lease alive: refreshes its last-seen time and, when `ttl` > 0, replaces its
+    /// time-to-live (seconds). Unknown or expired leases are `NOT_FOUND`.
+    func renew(_ id: String, ttl: Double) throws(ServiceError) -> Lease {
+        let now = clock()
+        let renewed: Lease? = leases.withLock { table in
+            table = table.filter { now - $0.value.lastSeen <= $0.value.ttl }
+            guard var lease = table[id] else { return nil }
+            lease.lastSeen = now
+            if ttl > 0 { lease.ttl = ttl }
+            table[id] = lease
+            return lease
+        }
+        guard let renewed else { throw .notFound("no lease '\(id)' (released or expired)") }
+        return renewed
+    }
+
     /// Ends a lease. Unknown or expired leases are an error.
     func release(_ id: String) throws(ServiceError) {
         let removed = leases.withLock { $0.removeValue(forKey: id) }
@@ -58,7 +81,7 @@ final class LeaseTable: Sendable {
     /// Checks that `lease` may drive `ids` (and refreshes it); without a lease, that none of `ids`
     /// is leased by someone else. Returns the envs to use when `ids` is empty: the lease's, or all.
     func authorize(lease id: String, ids: [Int]) throws(ServiceError) -> [Int] {
-        let now = Self.now()
+        let now = clock()
         let result: Result<[Int], ServiceError> = leases.withLock { table in
             table = table.filter { now - $0.value.lastSeen <= $0.value.ttl }
             if id.isEmpty {
@@ -83,7 +106,7 @@ final class LeaseTable: Sendable {
 
     /// Live leases (for describe and tests).
     var active: [Lease] {
-        let now = Self.now()
+        let now = clock()
         return leases.withLock { $0.values.filter { now - $0.lastSeen <= $0.ttl } }
     }
 }

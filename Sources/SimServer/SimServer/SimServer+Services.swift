@@ -11,9 +11,18 @@ extension SimServer {
         }
         try hub.serve("/sim/lease", type: ServiceType("robosim/srv/Lease", request: Robosim_LeaseRequest.self, response: Robosim_LeaseResponse.self)) {
             [leases, envCount] (r: Robosim_LeaseRequest) throws(ServiceError) in
-            let ids = try Self.checkedIDs(r.envIds, envCount: envCount)
             guard r.ttlS.isFinite, r.ttlS >= 0 else { throw .invalidArgument("ttl_s must be a finite number >= 0") }
-            let lease = try leases.acquire(ids: ids, count: Int(r.count), client: r.clientName.isEmpty ? "anonymous" : r.clientName, ttl: r.ttlS)
+            let lease: LeaseTable.Lease
+            if !r.lease.isEmpty {
+                // Renewal: keeps a lease alive without stepping (a trainer that pauses longer than ttl_s).
+                guard r.envIds.isEmpty, r.count == 0 else {
+                    throw .invalidArgument("give either lease (to renew it) or env_ids/count (to take a new lease), not both")
+                }
+                lease = try leases.renew(r.lease, ttl: r.ttlS)
+            } else {
+                let ids = try Self.checkedIDs(r.envIds, envCount: envCount)
+                lease = try leases.acquire(ids: ids, count: Int(r.count), client: r.clientName.isEmpty ? "anonymous" : r.clientName, ttl: r.ttlS)
+            }
             var out = Robosim_LeaseResponse()
             out.lease = lease.id
             out.envIds = lease.envs.sorted().map(UInt32.init)
@@ -79,28 +88,22 @@ extension SimServer {
             return out
         }
         try hub.serve("/sim/set_parameters", type: ServiceType("robosim/srv/SetParameters", request: Robosim_SetParametersRequest.self, response: Robosim_SetParametersResponse.self)) {
-            [weak self] (r: Robosim_SetParametersRequest) throws(ServiceError) in
-            guard let self else { throw .unavailable("shutting down") }
-            let loop = try self.stepLoop()
-            // Check every parameter before changing any.
-            var changes: [() -> Void] = []
-            for p in r.parameters {
-                switch p.name {
-                case "real_time_factor":
-                    guard let v = Double(p.value), v >= 0, v.isFinite else { throw .invalidArgument("real_time_factor must be a number >= 0, got '\(p.value)'") }
-                    changes.append { loop.realTimeFactor = v }
-                case "paused":
-                    guard let v = Bool(p.value) else { throw .invalidArgument("paused must be true or false, got '\(p.value)'") }
-                    changes.append { loop.paused.store(v, ordering: .relaxed) }
-                default:
-                    if self.parameters().contains(where: { $0.name == p.name }) { throw .invalidArgument("parameter '\(p.name)' is read-only") }
-                    throw .notFound("no parameter '\(p.name)'")
-                }
+            [weak self] request, responder in
+            guard let self else { return responder.fail(.unavailable("shutting down")) }
+            do throws(ServiceError) {
+                let r = try request.decode(Robosim_SetParametersRequest.self)
+                // Every parameter is checked before any changes; the step loop applies them together
+                // between two control steps and answers with their new values.
+                let changes = try self.parameterChanges(r.parameters)
+                let names = Set(r.parameters.map(\.name))
+                try self.stepLoop().enqueue(.setParameters(changes, responder: responder) { [weak self] in
+                    var out = Robosim_SetParametersResponse()
+                    out.parameters = self?.parameters().filter { names.contains($0.name) } ?? []
+                    return out
+                })
+            } catch {
+                responder.fail(error)
             }
-            for change in changes { change() }
-            var out = Robosim_SetParametersResponse()
-            out.parameters = self.parameters().filter { p in r.parameters.contains { $0.name == p.name } }
-            return out
         }
     }
 
@@ -117,32 +120,5 @@ extension SimServer {
             guard seen.insert(Int(id)).inserted else { throw .invalidArgument("env id \(id) given twice") }
         }
         return raw.map(Int.init)
-    }
-
-    /// Every parameter with its current value.
-    func parameters() -> [Robosim_Parameter] {
-        func p(_ name: String, _ value: String, _ description: String) -> Robosim_Parameter {
-            var x = Robosim_Parameter()
-            x.name = name
-            x.value = value
-            x.description_p = description
-            return x
-        }
-        let loop = loopIfRunning()
-        var out = [
-            p("real_time_factor", "\(loop?.realTimeFactor ?? configuration.realTimeFactor)", "realtime mode: sim seconds per wall second (0: as fast as possible)"),
-            p("paused", "\(loop?.paused.load(ordering: .relaxed) ?? false)", "realtime mode: physics stopped"),
-            p("mode", configuration.mode.rawValue, "realtime or lockstep (read-only)"),
-            p("env_count", "\(envCount)", "read-only"),
-            p("threads", "\(world.threads)", "worker threads (read-only)"),
-            p("physics_dt", "\(world.configuration.physicsDt)", "seconds (read-only)"),
-            p("decimation", "\(world.configuration.decimation)", "physics steps per control step (read-only)"),
-            p("episode_length_s", "\(world.configuration.episodeLength)", "read-only"),
-            p("seed", "\(configuration.seed)", "base seed (read-only)"),
-        ]
-        for (name, r) in world.configuration.resetRanges.sorted(by: { $0.key < $1.key }) {
-            out.append(p("reset.\(name)", "[\(r.lowerBound), \(r.upperBound)]", "reset randomization range (read-only)"))
-        }
-        return out
     }
 }

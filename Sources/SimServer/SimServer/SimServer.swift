@@ -93,15 +93,15 @@ public final class SimServer: Service, Sendable {
         }
         d.commands = inbox.statistics()
         d.topics = [topic("/clock", RosgraphMsgs_Clock.self, configuration.clockRateHz)]
-        let rates = scene.manifest.topicRatesHz
+        let rates = loopParameters.rates   // in force now (`/sim/set_parameters` changes them)
         let frames = BodyFrames(world: world)
         for i in 0..<world.envs.count {
             let ns = Names.env(i)
-            d.topics.append(topic("\(ns)/joint_states", SensorMsgs_JointState.self, rates["joint_states"] ?? 30))
-            d.topics.append(topic("\(ns)/tf", Tf2Msgs_TFMessage.self, rates["tf"] ?? 30))
-            if frames.hasRobotPose { d.topics.append(topic("\(ns)/robot/pose", GeometryMsgs_PoseStamped.self, rates["robot_pose"] ?? 30)) }
-            if frames.mobile { d.topics.append(topic("\(ns)/odom", NavMsgs_Odometry.self, rates["odom"] ?? 30)) }
-            if !world.task.objectBodies.isEmpty { d.topics.append(topic("\(ns)/objects", Robosim_ObjectArray.self, rates["objects"] ?? 30)) }
+            d.topics.append(topic("\(ns)/joint_states", SensorMsgs_JointState.self, rates["joint_states"]))
+            d.topics.append(topic("\(ns)/tf", Tf2Msgs_TFMessage.self, rates["tf"]))
+            if frames.hasRobotPose { d.topics.append(topic("\(ns)/robot/pose", GeometryMsgs_PoseStamped.self, rates["robot_pose"])) }
+            if frames.mobile { d.topics.append(topic("\(ns)/odom", NavMsgs_Odometry.self, rates["odom"])) }
+            if !world.task.objectBodies.isEmpty { d.topics.append(topic("\(ns)/objects", Robosim_ObjectArray.self, rates["objects"])) }
             d.topics.append(topic("\(Names.env(i))/episode", Robosim_EpisodeEvent.self, 0))
             for c in commandTopics(i) {
                 var t = Robosim_TopicInfo()

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Messaging
+import PluginAPI
 import Synchronization
 
 /// The engine thread: owns the world, applies queued commands (service calls) between control
@@ -11,6 +12,9 @@ final class StepLoop: @unchecked Sendable {
     enum Command {
         case step(ids: [Int], actions: [Double], responder: ServiceResponder)
         case reset(ids: [Int], seed: UInt64?, responder: ServiceResponder)
+        /// Checked parameter changes, applied together between two control steps; `answer` builds
+        /// the reply once they are in force.
+        case setParameters(ParameterChanges, responder: ServiceResponder, answer: @Sendable () -> Robosim_SetParametersResponse)
     }
 
     let world: World
@@ -30,6 +34,9 @@ final class StepLoop: @unchecked Sendable {
     /// Sim time of the loop: control steps taken times the control period (seconds).
     private(set) var simTime = 0.0
     let simTimeBits = Atomic<UInt64>(0)
+    /// A copy of the loop-owned parameters (topic rates, reset ranges) for other threads, updated
+    /// by the loop after each change.
+    private let applied: Mutex<LoopParameters>
 
     init(world: World, mode: SimServerConfiguration.Mode, realTimeFactor: Double, node: Node, inbox: CommandInbox,
          publisher: StepPublisher, logger: Logger) {
@@ -39,8 +46,12 @@ final class StepLoop: @unchecked Sendable {
         self.mode = mode
         self.publisher = publisher
         self.logger = logger
+        applied = Mutex(LoopParameters(rates: publisher.rates, resetRanges: world.resetRanges))
         realTimeFactorBits.store(realTimeFactor.bitPattern, ordering: .relaxed)
     }
+
+    /// The topic rates and reset ranges in force (any thread).
+    var parameters: LoopParameters { applied.withLock { $0 } }
 
     var realTimeFactor: Double {
         get { Double(bitPattern: realTimeFactorBits.load(ordering: .relaxed)) }
@@ -115,7 +126,7 @@ final class StepLoop: @unchecked Sendable {
         // Answer what is still queued.
         for command in queue.withLock({ q in defer { q.removeAll() }; return q }) {
             switch command {
-            case .step(_, _, let r), .reset(_, _, let r): r.fail(.unavailable("the server is shutting down"))
+            case .step(_, _, let r), .reset(_, _, let r), .setParameters(_, let r, _): r.fail(.unavailable("the server is shutting down"))
             }
         }
     }
@@ -155,7 +166,26 @@ final class StepLoop: @unchecked Sendable {
             r.observations.reserveCapacity(ids.count * world.observationSize)
             for i in ids { r.observations.append(contentsOf: world.envs[i].observation) }
             responder.succeed(r)
+        case .setParameters(let changes, let responder, let answer):
+            apply(changes)
+            responder.succeed(answer())
         }
+    }
+
+    /// Applies checked changes between two control steps, so none lands in the middle of a batch.
+    private func apply(_ changes: ParameterChanges) {
+        if let rtf = changes.realTimeFactor { realTimeFactor = rtf }
+        if let p = changes.paused { paused.store(p, ordering: .relaxed) }
+        if !changes.rates.isEmpty {
+            var rates = publisher.rates
+            for (name, hz) in changes.rates { rates[name] = hz }
+            publisher.setRates(rates)
+        }
+        if !changes.resetRanges.isEmpty {
+            world.setResetRanges(ResetRanges(world.resetRanges.ranges.merging(changes.resetRanges) { $1 }))
+        }
+        applied.withLock { $0 = LoopParameters(rates: publisher.rates, resetRanges: world.resetRanges) }
+        logger.info("parameters changed", metadata: ["sim.parameters": "\(changes.names.joined(separator: ","))"])
     }
 
     private func stepResponse(_ ids: [Int]) -> Robosim_StepResponse {

@@ -1,3 +1,4 @@
+import CMuJoCo
 import Foundation
 import Messaging
 import PluginAPI
@@ -22,12 +23,23 @@ final class StepPublisher: @unchecked Sendable {
     /// Control steps between two messages of a topic (from its rate in sim time).
     struct Every {
         var jointStates = 1, tf = 1, robotPose = 1, odom = 1, objects = 1
+
+        init(_ rates: TopicRates, controlDt: Double) {
+            jointStates = rates.every("joint_states", controlDt: controlDt)
+            tf = rates.every("tf", controlDt: controlDt)
+            robotPose = rates.every("robot_pose", controlDt: controlDt)
+            odom = rates.every("odom", controlDt: controlDt)
+            objects = rates.every("objects", controlDt: controlDt)
+        }
     }
 
     private let hub: Hub
     private let clock: Publisher<RosgraphMsgs_Clock>
     private let topics: [EnvTopics]
-    let every: Every
+    /// The topic rates in force (Hz of sim time) and what they come to in control steps.
+    private(set) var rates: TopicRates
+    private(set) var every: Every
+    private let controlDt: Double
     let bodies: BodyFrames
     private let clockPeriod: Double
     private var nextClock = 0.0
@@ -36,6 +48,7 @@ final class StepPublisher: @unchecked Sendable {
     /// string work.
     private var wanted: [UInt8]
     private var wantedGeneration = UInt64.max
+    private var clockWanted = false
 
     private enum Wanted {
         static let jointStates: UInt8 = 1, tf: UInt8 = 2, robotPose: UInt8 = 4, odom: UInt8 = 8, objects: UInt8 = 16
@@ -54,10 +67,9 @@ final class StepPublisher: @unchecked Sendable {
                 objects: try node.advertise("\(ns)/objects", qos: .sensor),
                 episode: try node.advertise("\(ns)/episode", qos: .standard))
         }
-        let rates = scene.manifest.topicRatesHz
-        func every(_ name: String) -> Int { max(1, Int((1 / ((rates[name] ?? 30) * world.configuration.controlDt)).rounded())) }
-        self.every = Every(jointStates: every("joint_states"), tf: every("tf"), robotPose: every("robot_pose"),
-                           odom: every("odom"), objects: every("objects"))
+        controlDt = world.configuration.controlDt
+        rates = TopicRates(manifest: scene.manifest.topicRatesHz)
+        every = Every(rates, controlDt: controlDt)
         bodies = BodyFrames(world: world)
         clockPeriod = 1 / clockRateHz
         wanted = Array(repeating: 0, count: world.envs.count)
@@ -77,20 +89,31 @@ final class StepPublisher: @unchecked Sendable {
             if !bodies.objects.isEmpty, has(t.objects.topic) { mask |= Wanted.objects }
             wanted[i] = mask
         }
+        clockWanted = has("/clock")
         wantedGeneration = generation
     }
 
+    /// Changes the topic rates from the next published step on (between batches).
+    func setRates(_ rates: TopicRates) {
+        self.rates = rates
+        every = Every(rates, controlDt: controlDt)
+    }
+
     func publish(world: World, stepped ids: [Int], simTime: Double) {
-        if simTime + 1e-12 >= nextClock {
+        refreshWanted()
+        if simTime + 1e-12 >= nextClock, clockWanted {
             var m = RosgraphMsgs_Clock()
             m.clock = .init(seconds: simTime)
             clock.publish(m)
             nextClock = simTime + clockPeriod
         }
-        refreshWanted()
         let stamp = BuiltinInterfaces_Time(seconds: simTime)
         for i in ids where wanted[i] != 0 {
             let mask = wanted[i], env = world.envs[i], step = env.steps
+            let posesDue = (mask & Wanted.tf != 0 && step % every.tf == 0) || (mask & Wanted.robotPose != 0 && step % every.robotPose == 0)
+                || (mask & Wanted.odom != 0 && step % every.odom == 0) || (mask & Wanted.objects != 0 && step % every.objects == 0)
+            // Poses of the state just reached: the world computes them only for tasks that read them.
+            if posesDue && !world.usesPoses { mj_kinematics(world.model.pointer, env.data) }
             if mask & Wanted.jointStates != 0, step % every.jointStates == 0 {
                 topics[i].jointStates.publish(bodies.jointState(env, world, stamp))
             }

@@ -28,6 +28,8 @@ final class World: @unchecked Sendable {
     let weights: [Double]
     /// Index of the keyframe named "home", or -1.
     let homeKeyframe: Int32
+    /// Reset randomization ranges in force: the manifest's until `setResetRanges` changes them.
+    private(set) var resetRanges: ResetRanges
 
     init(scene: Scene, taskType: any TaskPlugin.Type, robotType: (any RobotPlugin.Type)?, envCount: Int, seed: UInt64,
          threads: Int) throws(SceneError) {
@@ -62,19 +64,36 @@ final class World: @unchecked Sendable {
             robot = nil
         }
         actionLow = task.actionLow
+        usesPoses = task.usesPoses
         actionHigh = task.actionHigh
         weights = task.rewardTerms.map(\.weight)
         maxSteps = max(1, Int((manifest.episodeLengthS / configuration.controlDt).rounded()))
         self.threads = max(1, threads)
+        resetRanges = ResetRanges(configuration.resetRanges)
         let (obs, act, terms, m) = (task.observationSize, task.actionSize, task.rewardTerms.count, model)
         envs = (0..<envCount).map { Env(index: $0, model: m, observationSize: obs, actionSize: act, termCount: terms, seed: seed) }
         if let robot { for env in envs { env.motion = robot.makeState() } }
+        setResetRanges(resetRanges)
         for env in envs { startEpisode(env, reason: nil) }
         for env in envs { env.events.removeAll() }
     }
 
+    /// The task reads poses after a step, so the world computes them (else the publisher does,
+    /// for the envs it publishes poses of).
+    let usesPoses: Bool
+
     var observationSize: Int { task.observationSize }
     var actionSize: Int { task.actionSize }
+
+    /// Replaces the reset ranges in force; every later episode start (reset, auto-reset) sees them
+    /// through `EnvView.range(_:default:)`. Call it between batches (step loop thread).
+    func setResetRanges(_ ranges: ResetRanges) {
+        resetRanges = ranges
+        for env in envs {
+            // A fresh dictionary per env: its reference count is then touched by one worker only.
+            env.resetRanges = ResetRanges(Dictionary(uniqueKeysWithValues: ranges.ranges.map { ($0.key, $0.value) }))
+        }
+    }
 
     // MARK: Reset
 
@@ -196,7 +215,7 @@ final class World: @unchecked Sendable {
             startEpisode(env, reason: nil)
             return
         }
-        mj_kinematics(model.pointer, env.data)
+        if usesPoses { mj_kinematics(model.pointer, env.data) }
         let status = env.observation.withUnsafeMutableBufferPointer { obs in
             env.terms.withUnsafeMutableBufferPointer { terms in task.postStep(env.view(model), observation: obs, terms: terms) }
         }

@@ -7,13 +7,15 @@ import PluginAPI
 /// - Action (1) in -1...1, mapped onto the motor's control range.
 /// - Reward terms: `error` (|angle error|) weight -1, `effort` (action²) weight -0.01.
 /// - Success (and termination) when |error| < `tolerance` (default 0.05 rad) and |velocity| < 0.1.
-/// - Reset ranges: `target` (default ±1 rad), `angle` (default 0...0).
+/// - Reset ranges: `target` (default ±1 rad), `angle` (default 0...0), read at each reset (run-time
+///   changes through `/sim/set_parameters` apply from the next episode).
 public final class PendulumHoldTask: TaskPlugin {
     public static let name = "pendulum_hold"
 
     let hinge: ModelView.Joint
     let motor: Int
     let torque: ClosedRange<Double>
+    /// The configured reset ranges: the fallback when the env carries none.
     let targetRange: ClosedRange<Double>
     let angleRange: ClosedRange<Double>
     let tolerance: Double
@@ -35,8 +37,8 @@ public final class PendulumHoldTask: TaskPlugin {
     public var rewardTerms: [RewardTerm] { [RewardTerm("error", weight: -1), RewardTerm("effort", weight: -0.01)] }
 
     public func reset(_ env: EnvView, random: inout RandomSource) {
-        targets[env.index] = random.uniform(targetRange)
-        env.qpos[hinge.qposAddress] = random.uniform(angleRange)
+        targets[env.index] = random.uniform(env.range("target", default: targetRange))
+        env.qpos[hinge.qposAddress] = random.uniform(env.range("angle", default: angleRange))
     }
 
     public func preStep(_ env: EnvView, action: UnsafeBufferPointer<Double>) {

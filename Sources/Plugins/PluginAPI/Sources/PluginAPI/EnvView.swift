@@ -19,10 +19,14 @@ public struct EnvView {
     /// Site positions (nsite x 3) and orientations (nsite x 9, row-major rotation matrices).
     public let siteXpos: UnsafeBufferPointer<Double>
     public let siteXmat: UnsafeBufferPointer<Double>
+    /// The reset randomization ranges in force now (the manifest's, as changed at run time through
+    /// `/sim/set_parameters`); read them in `reset`. Empty when the caller gave none.
+    public let resetRanges: ResetRanges
 
+    /// `resetRanges` (API version 2) defaults to none, so callers written for version 1 still compile.
     public init(index: Int, time: Double, qpos: UnsafeMutableBufferPointer<Double>, qvel: UnsafeMutableBufferPointer<Double>,
                 ctrl: UnsafeMutableBufferPointer<Double>, xpos: UnsafeBufferPointer<Double>, xquat: UnsafeBufferPointer<Double>,
-                siteXpos: UnsafeBufferPointer<Double>, siteXmat: UnsafeBufferPointer<Double>) {
+                siteXpos: UnsafeBufferPointer<Double>, siteXmat: UnsafeBufferPointer<Double>, resetRanges: ResetRanges = ResetRanges()) {
         self.index = index
         self.time = time
         self.qpos = qpos
@@ -32,6 +36,14 @@ public struct EnvView {
         self.xquat = xquat
         self.siteXpos = siteXpos
         self.siteXmat = siteXmat
+        self.resetRanges = resetRanges
+    }
+
+    /// The reset range `name` in force now, or `fallback` when there is none. Read it in `reset`
+    /// (falling back to the configuration's value), so that run-time changes apply at the next reset:
+    /// `random.uniform(env.range("pole_angle", default: configuredPoleAngle))`.
+    public func range(_ name: String, default fallback: ClosedRange<Double>) -> ClosedRange<Double> {
+        resetRanges.range(name, default: fallback)
     }
 
     /// Position of body `b` in the world frame.

@@ -7,7 +7,9 @@ public struct TaskConfiguration: Sendable {
     public let decimation: Int
     /// Episode length in seconds of sim time (the server truncates episodes at this length).
     public let episodeLength: Double
-    /// Reset randomization ranges by name (the manifest's `reset`).
+    /// Reset randomization ranges by name (the manifest's `reset`), as they were at start-up. They can
+    /// change at run time (`/sim/set_parameters`): read the ranges in force in `reset` through
+    /// `EnvView.range(_:default:)`, with these as the fallback.
     public let resetRanges: [String: ClosedRange<Double>]
     /// Task parameters by name (the manifest's `parameters`).
     public let parameters: [String: Double]
@@ -52,7 +54,7 @@ public struct StepStatus: Sendable, Equatable {
 /// concurrently (a task keeps any per-environment state in storage indexed by `EnvView.index`):
 /// - configure: `init(model:configuration:)`, once;
 /// - reset(seed): `reset(_:random:)` at every episode start, after the server restored the model's
-///   initial state; write `qpos`/`qvel` here;
+///   initial state; write `qpos`/`qvel` here, drawing from the ranges in force (`env.range(_:default:)`);
 /// - pre-step: `preStep(_:action:)` before each control step; write `ctrl` from the action
 ///   (the server has already checked its size and finiteness and clipped it to the action bounds);
 /// - post-step (read only): `postStep(_:observation:terms:)` after each control step.
@@ -73,6 +75,10 @@ public protocol TaskPlugin: AnyObject, Sendable {
     var robotBody: String? { get }
     /// Bodies published on `/env_i/objects` (the task's objects; default none).
     var objectBodies: [String] { get }
+    /// Whether post-step reads body or site poses (`xpos`, `xquat`, `siteXpos`, `siteXmat`). A task
+    /// that reads only `qpos`/`qvel` says false and saves one forward-kinematics pass per step
+    /// (default true).
+    var usesPoses: Bool { get }
 
     func reset(_ env: EnvView, random: inout RandomSource)
     func preStep(_ env: EnvView, action: UnsafeBufferPointer<Double>)
@@ -93,6 +99,7 @@ extension TaskPlugin {
     public var rewardTerms: [RewardTerm] { [] }
     public var robotBody: String? { nil }
     public var objectBodies: [String] { [] }
+    public var usesPoses: Bool { true }
     public func preStep(_ env: EnvView, action: UnsafeBufferPointer<Double>) {}
     public func robotCommand(_ env: EnvView, action: UnsafeBufferPointer<Double>) -> RobotCommand? { nil }
 }

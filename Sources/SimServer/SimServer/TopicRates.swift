@@ -1,0 +1,36 @@
+/// Publication rates of the per-env topics, in Hz of sim time: the manifest's `topic_rates_hz`
+/// (default 30 each), changed at run time through `/sim/set_parameters` (`rate.<name>`). A topic
+/// goes out every `every(_:controlDt:)` control steps: its rate rounded to whole control steps.
+/// Plain values.
+struct TopicRates: Sendable, Equatable {
+    /// The topics with a rate, in the order `/sim/get_parameters` lists them.
+    static let names = ["joint_states", "tf", "robot_pose", "odom", "objects"]
+    /// Rate of a topic the manifest does not name.
+    static let defaultHz = 30.0
+    /// The largest rate (Hz); a rate must be above 0.
+    static let maxHz = 1000.0
+
+    private var hz: [String: Double]
+
+    /// The manifest's rates (names other than `names` are ignored).
+    init(manifest: [String: Double]) {
+        hz = Dictionary(uniqueKeysWithValues: Self.names.map { ($0, manifest[$0] ?? Self.defaultHz) })
+    }
+
+    /// True for a rate that `/sim/set_parameters` accepts: finite, in (0, `maxHz`].
+    static func isValid(_ rate: Double) -> Bool { rate > 0 && rate <= maxHz }
+
+    /// The rate of `name` (one of `names`) in Hz.
+    subscript(name: String) -> Double {
+        get { hz[name] ?? Self.defaultHz }
+        set {
+            precondition(Self.names.contains(name), "unknown topic rate '\(name)'")
+            hz[name] = newValue
+        }
+    }
+
+    /// Control steps between two messages of `name` at its rate: at least 1.
+    func every(_ name: String, controlDt: Double) -> Int {
+        max(1, Int((1 / (self[name] * controlDt)).rounded()))
+    }
+}
