@@ -13,5 +13,6 @@ public enum BuiltinPlugins {
         registry.register(task: CartpoleTask.self)
         registry.register(task: JointControlTask.self)
         registry.register(task: ObjectTrackerTask.self)
+        registry.register(task: TbarPushTask.self)
     }
 }
