@@ -91,6 +91,12 @@ let package = Package(
             ],
             path: "Sources/Clients/simctl"
         ),
+        // The strategist's planning: T-bar geometry, workspace summary, strategy schema and
+        // validation, the offline pushing planner, the waypoint executor (no I/O).
+        .target(
+            name: "Strategist",
+            path: "Sources/Clients/Strategist"
+        ),
 
         // Benchmarks, and the raw MuJoCo C loop they compare the engine with.
         .target(
@@ -119,7 +125,7 @@ let package = Package(
         .testTarget(
             name: "SimServerTests",
             dependencies: [
-                "SimServer", "Messaging", "BuiltinPlugins", "ClientKit",
+                "SimServer", "Messaging", "BuiltinPlugins", "ClientKit", "Strategist",
                 .product(name: "PluginAPI", package: "PluginAPI"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -134,7 +134,8 @@ static void check_tbar(const mjModel* m, mjData* d, int argc, char** argv) {
     if (!f) { FAIL("manifest parameter %s missing", key); return; }
   }
   double table = param(argc, argv, "table_height", 0.75, NULL);
-  double ee_h = param(argc, argv, "ee_height", 0.02, NULL);
+  /* the home pose holds the tool at home_ee_height (default: the pushing height ee_height) */
+  double ee_h = param(argc, argv, "home_ee_height", param(argc, argv, "ee_height", 0.02, NULL), NULL);
   int tb = id_of(m, mjOBJ_BODY, "tbar"), ee = id_of(m, mjOBJ_SITE, "ee_site"), ts = id_of(m, mjOBJ_SITE, "tslot_site");
   if (tb < 0 || ee < 0) return;
   int key = id_of(m, mjOBJ_KEY, "home");
@@ -152,8 +153,8 @@ static void check_tbar(const mjModel* m, mjData* d, int argc, char** argv) {
   double tool_z = d->site_xmat[9 * ee + 8]; /* z component of the site's z axis */
   printf("  home pose: ee_site at (%.4f, %.4f, %.4f), %.4f m above the table, tool axis z-component %.4f\n",
          tip0[0], tip0[1], tip0[2], tip0[2] - table, tool_z);
-  if (fabs(tip0[2] - table - ee_h) < 0.005) OK("home tool tip is at ee_height (%.3f m) above the table", ee_h);
-  else FAIL("home tool tip %.4f m above the table, expected ee_height %.3f", tip0[2] - table, ee_h);
+  if (fabs(tip0[2] - table - ee_h) < 0.005) OK("home tool tip is at home_ee_height (%.3f m) above the table", ee_h);
+  else FAIL("home tool tip %.4f m above the table, expected home_ee_height %.3f", tip0[2] - table, ee_h);
   if (tool_z < -0.999) OK("home tool points straight down");
   else FAIL("home tool does not point down (axis z-component %.4f)", tool_z);
   if (ts >= 0) printf("  tslot_site at (%.4f, %.4f, %.4f); tbar at (%.4f, %.4f, %.4f)\n", d->site_xpos[3 * ts], d->site_xpos[3 * ts + 1],
@@ -320,6 +321,7 @@ import json, math, os, sys
 
 KEYS = {"name", "description", "model", "robot", "task", "physics_dt", "decimation", "episode_length_s",
         "default_envs", "cameras", "topic_rates_hz", "reset", "parameters"}
+OPTIONAL_KEYS = {"robot_options", "workspace"}
 CAM_KEYS = {"name", "width", "height", "rate_hz", "fovy", "depth"}
 CAM_REQUIRED = {"name", "width", "height", "rate_hz"}
 
@@ -337,7 +339,14 @@ def main(path, strict_names):
             sys.exit(1)
     if not isinstance(m, dict):
         print(f"  FAIL: {path}: not a JSON object", file=sys.stderr); sys.exit(1)
-    missing, extra = KEYS - m.keys(), m.keys() - KEYS
+    missing, extra = KEYS - m.keys(), m.keys() - KEYS - OPTIONAL_KEYS
+    if "robot_options" in m and not (isinstance(m["robot_options"], dict) and all(isinstance(v, str) for v in m["robot_options"].values())):
+        errors.append("robot_options must map names to strings")
+    if "workspace" in m:
+        w = m["workspace"]
+        if not (isinstance(w, dict) and all(isinstance(w.get(k), list) and len(w[k]) == 3 and all(num(x) for x in w[k]) for k in ("min", "max"))
+                and all(a < b for a, b in zip(w["min"], w["max"]))):
+            errors.append("workspace must be {min: [x, y, z], max: [x, y, z]} with min < max")
     if missing: errors.append(f"missing keys {sorted(missing)}")
     if extra: errors.append(f"unknown keys {sorted(extra)}")
     if m.get("name") != folder: errors.append(f"name {m.get('name')!r} != folder {folder!r}")

@@ -27,14 +27,18 @@ import Testing
 
     @Test func renewedLeaseOutlivesItsOriginalTTL() async throws {
         try await Server.withServer(LockstepTests.lockstep) { _, client in
-            // Renew three times, each a second before expiry, never stepping: 3 s in all, past the 2 s TTL.
-            // (Generous margins: a loaded 2-core machine may wake a sleeping test late.)
-            let taken = try Self.lease(client) { $0.envIds = [1, 2]; $0.ttlS = 2.0; $0.clientName = "pausing_trainer" }
-            for _ in 0..<3 {
-                try await Task.sleep(for: .milliseconds(1000))
+            // Renew every 0.2 s, never stepping, until 4 s have passed: past the 3 s TTL. (Short
+            // gaps: a loaded 2-core machine may wake a sleeping test late, but not by 2.8 s.)
+            let taken = try Self.lease(client) { $0.envIds = [1, 2]; $0.ttlS = 3.0; $0.clientName = "pausing_trainer" }
+            let start = Date()
+            var renewals = 0
+            while Date().timeIntervalSince(start) < 4 {
+                try await Task.sleep(for: .milliseconds(200))
                 let renewed = try Self.lease(client) { $0.lease = taken.lease }
                 #expect(renewed.lease == taken.lease && renewed.envIds == [1, 2])
+                renewals += 1
             }
+            #expect(renewals >= 2)
             let s = try LockstepTests.step(client, lease: taken.lease, actions: [0, 0])
             #expect(s.rewards.count == 2)
             // Its envs are still taken.

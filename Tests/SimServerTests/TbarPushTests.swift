@@ -19,7 +19,7 @@ import Testing
             #expect(o[16] >= -0.15 - 0.1 - 1e-9 && o[16] <= -0.15 + 0.1 + 1e-9)
             #expect(abs(o[17] * o[17] + o[18] * o[18] - 1) < 1e-9)
             #expect(Array(o[19...22]) == [0.15, 0.15, 1, 0])
-            #expect(abs(o[2] - 0.77) < 0.005)   // tool tip 2 cm above the table
+            #expect(abs(o[2] - 0.77) < 0.005)   // home: tool tip 2 cm above the table
         }
         #expect(Set(a.envs.map { $0.observation[15] }).count == 4)
     }
@@ -35,7 +35,7 @@ import Testing
         #expect(env.rejections.isEmpty)
         #expect(abs((end[0] - start[0]) - 0.1) < 0.005, "moved \(end[0] - start[0]) m")
         #expect(abs(end[1] - start[1]) < 0.003)
-        #expect(abs(end[2] - 0.77) < 0.003)
+        #expect(abs(end[2] - 0.763) < 0.003)   // ee_height 1.3 cm
     }
 
     @Test func barInTheSlotSucceedsAndTerminates() throws {

@@ -1,0 +1,112 @@
+import Foundation
+
+/// A pushing strategy: which side of the T-bar to push, where, in which direction, and the tool
+/// waypoints (world frame) that approach the contact and push. The JSON shape backends answer in.
+public struct StrategyPlan: Sendable, Codable, Equatable {
+    /// "translate" or "rotate_ccw" / "rotate_cw", and the face: e.g. "stem_left", "top_front".
+    public var pushSide: String
+    public var contactPoint: [Double]
+    public var direction: [Double]
+    /// Tool tip positions [x, y, z], in order; the last is the end of the push.
+    public var waypoints: [[Double]]
+    public var rationale: String
+
+    enum CodingKeys: String, CodingKey {
+        case pushSide = "push_side", contactPoint = "contact_point", direction, waypoints, rationale
+    }
+
+    public init(pushSide: String, contactPoint: [Double], direction: [Double], waypoints: [[Double]], rationale: String) {
+        self.pushSide = pushSide
+        self.contactPoint = contactPoint
+        self.direction = direction
+        self.waypoints = waypoints
+        self.rationale = rationale
+    }
+
+    /// The JSON schema backends are asked to follow (also checked by `parse`/`validate`).
+    public static let schema = """
+        {"type": "object", "required": ["push_side", "contact_point", "direction", "waypoints", "rationale"],
+         "properties": {
+          "push_side": {"type": "string", "description": "translate | rotate_ccw | rotate_cw, then the face, e.g. translate:stem_left"},
+          "contact_point": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2, "description": "world x, y (m) on the T-bar outline"},
+          "direction": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2, "description": "push direction, world frame, into the T-bar"},
+          "waypoints": {"type": "array", "minItems": 1, "maxItems": 12, "items": {"type": "array", "items": {"type": "number"}, "minItems": 3, "maxItems": 3}, "description": "tool tip [x, y, z] (m), world frame; the last one ends the push at push height"},
+          "rationale": {"type": "string"}}}
+        """
+
+    /// The first JSON object in `text` (a model may wrap it in prose or a code fence), decoded.
+    public static func parse(_ text: String) -> Result<StrategyPlan, StrategyProblem> {
+        guard let start = text.firstIndex(of: "{") else { return .failure("the reply holds no JSON object") }
+        var depth = 0, inString = false, escaped = false
+        var end: String.Index?
+        for i in text[start...].indices {
+            let c = text[i]
+            if inString {
+                if escaped { escaped = false } else if c == "\\" { escaped = true } else if c == "\"" { inString = false }
+                continue
+            }
+            if c == "\"" { inString = true } else if c == "{" { depth += 1 } else if c == "}" {
+                depth -= 1
+                if depth == 0 { end = i; break }
+            }
+        }
+        guard let end else { return .failure("the reply's JSON object is not closed") }
+        do {
+            return .success(try JSONDecoder().decode(StrategyPlan.self, from: Data(text[start...end].utf8)))
+        } catch let DecodingError.keyNotFound(key, _) {
+            return .failure(StrategyProblem("missing field '\(key.stringValue)'"))
+        } catch let DecodingError.typeMismatch(_, context) {
+            return .failure(StrategyProblem("wrong type at \(context.codingPath.map(\.stringValue).joined(separator: "."))"))
+        } catch {
+            return .failure(StrategyProblem("invalid JSON: \(error)"))
+        }
+    }
+
+    /// Checks the plan against the schema's numeric rules and the workspace: sizes, finite
+    /// numbers, a contact on the T-bar's outline, a direction into the bar there, every waypoint
+    /// reachable and inside the workspace box, the push ending at push height. Returns the
+    /// problems (empty: valid).
+    public func problems(tbar: Pose2, limits: WorkspaceLimits, shape: TbarShape = .standard) -> [String] {
+        var out: [String] = []
+        guard contactPoint.count == 2, contactPoint.allSatisfy(\.isFinite) else { return ["contact_point must be 2 finite numbers"] }
+        guard direction.count == 2, direction.allSatisfy(\.isFinite) else { return ["direction must be 2 finite numbers"] }
+        guard (1...12).contains(waypoints.count) else { return ["waypoints must hold 1 to 12 points"] }
+        for (i, w) in waypoints.enumerated() where w.count != 3 || !w.allSatisfy(\.isFinite) {
+            out.append("waypoint \(i) must be 3 finite numbers")
+        }
+        if !out.isEmpty { return out }
+        let d = SIMD2(direction[0], direction[1])
+        guard length(d) > 1e-6 else { return ["direction must not be zero"] }
+        let unit = d / length(d)
+        let contact = SIMD2(contactPoint[0], contactPoint[1])
+        let local = tbar.toLocal(contact)
+        let offset = abs(shape.signedDistance(local))
+        if offset > 0.02 { out.append("contact_point is \(f(offset)) m from the T-bar's outline (at most 0.020)") }
+        // Just behind the contact the tool is outside the bar, just ahead inside it.
+        let into = tbar.toLocal(contact + unit * 0.01), behind = tbar.toLocal(contact - unit * 0.02)
+        if !shape.contains(into) || shape.contains(behind) { out.append("direction does not push into the T-bar at contact_point") }
+        for (i, w) in waypoints.enumerated() {
+            if let why = limits.problem(SIMD3(w[0], w[1], w[2])) { out.append("waypoint \(i): \(why)") }
+            if w[2] < limits.pushHeight - 0.002 { out.append("waypoint \(i) is below push height \(f(limits.pushHeight)) m") }
+        }
+        // Moves at push height before the push itself must go around the T-bar, not through it.
+        for i in 0..<max(0, waypoints.count - 2) {
+            let (a, b) = (waypoints[i], waypoints[i + 1])
+            guard a[2] < limits.travelHeight - 0.02, b[2] < limits.travelHeight - 0.02 else { continue }
+            if shape.distance(fromSegment: SIMD2(a[0], a[1]), SIMD2(b[0], b[1]), pose: tbar) < limits.toolRadius {
+                out.append("the move from waypoint \(i) to \(i + 1) runs into the T-bar at push height")
+            }
+        }
+        if let last = waypoints.last, abs(last[2] - limits.pushHeight) > 0.005 {
+            out.append("the last waypoint must be at push height \(f(limits.pushHeight)) m")
+        }
+        return out
+    }
+}
+
+/// Why a strategy was refused.
+public struct StrategyProblem: Error, CustomStringConvertible, ExpressibleByStringLiteral, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+    public init(stringLiteral value: String) { description = value }
+}
