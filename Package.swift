@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "Messaging", targets: ["Messaging"]),
         .library(name: "SimServer", targets: ["SimServer"]),
         .library(name: "ClientKit", targets: ["ClientKit"]),
+        .library(name: "StrategistKit", targets: ["StrategistKit"]),
         .executable(name: "sim-server", targets: ["sim-server"]),
         .executable(name: "simctl", targets: ["simctl"]),
         .executable(name: "sim-bench", targets: ["sim-bench"]),
@@ -17,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // SHA-256 and HMAC for AWS Signature Version 4 (StrategistKit's Bedrock backend).
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         // PluginAPI is its own package with a dynamic product: the server and plugin libraries share it.
         .package(path: "Sources/Plugins/PluginAPI"),
     ],
@@ -91,6 +94,15 @@ let package = Package(
             ],
             path: "Sources/Clients/simctl"
         ),
+        // The strategist as a library: LLM backends (Bedrock Converse, OpenAI-compatible HTTP) in LLM/.
+        .target(
+            name: "StrategistKit",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Clients/StrategistKit"
+        ),
 
         // Benchmarks, and the raw MuJoCo C loop they compare the engine with.
         .target(
@@ -125,6 +137,11 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Tests/SimServerTests"
+        ),
+        .testTarget(
+            name: "StrategistKitTests",
+            dependencies: ["StrategistKit", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/StrategistKitTests"
         ),
     ],
     swiftLanguageModes: [.v6]
