@@ -8,12 +8,12 @@ private let completion = """
     "usage":{"prompt_tokens":20,"completion_tokens":9,"total_tokens":29}}
     """
 
-private func backend(_ server: TestHTTPServer, _ log: LogRecorder, _ sleeper: SleepRecorder, apiKey: String? = "sk-test")
-    -> OpenAIBackend
-{
+private func backend(
+    _ server: TestHTTPServer, _ log: LogRecorder, _ sleeper: SleepRecorder, apiKey: String? = "sk-test", timeout: Double = 10
+) -> OpenAIBackend {
     OpenAIBackend(
         endpoint: server.baseURL.appendingPathComponent("v1"), model: "qwen2.5-7b", apiKey: apiKey,
-        retry: fastRetry(sleeper), logger: log.logger)
+        retry: fastRetry(sleeper, timeout: timeout), logger: log.logger)
 }
 
 @Suite("OpenAI-compatible backend over real HTTP", .tags(.socket))
@@ -106,19 +106,20 @@ struct OpenAIBackendTests {
 
     @Test("an attempt that gets no reply within the timeout is retried")
     func timeoutThenSuccess() async throws {
-        let server = try TestHTTPServer([.hang(seconds: 10), .json(200, completion)])
+        let server = try TestHTTPServer([.hang(seconds: 60), .json(200, completion)])
         defer { server.stop() }
         let log = LogRecorder()
         let sleeper = SleepRecorder()
         let started = Date()
 
-        let reply = try await backend(server, log, sleeper).complete(sampleRequest)
+        let reply = try await backend(server, log, sleeper, timeout: 2).complete(sampleRequest)
 
         #expect(reply == "Push the T-bar 3 cm left.")
         #expect(server.requests.count == 2)
         #expect(log.entries(.warning).map { $0.metadata["llm.kind"] } == ["timeout"])
         #expect(log.entries(.warning).map { $0.metadata["llm.status"] } == ["none"])
-        #expect(Date().timeIntervalSince(started) < 8, "the 1 s per-attempt timeout did not cut the 10 s hang")
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(elapsed >= 2 && elapsed < 30, "the 2 s per-attempt timeout did not cut the 60 s hang: \(elapsed) s")
     }
 
     @Test("a connection closed without a reply is retried as a transport error")
@@ -201,12 +202,10 @@ struct OpenAIBackendTests {
 
     @Test("no server listening: a transport error after every attempt")
     func connectionRefused() async throws {
-        let server = try TestHTTPServer([])
-        server.stop()
-        try await Task.sleep(for: .milliseconds(200))  // the listener closes within 50 ms
+        let port = try TestHTTPServer.closedPort()
         let log = LogRecorder()
         let backend = OpenAIBackend(
-            endpoint: server.baseURL, model: "m", apiKey: nil, retry: fastRetry(SleepRecorder(), maxAttempts: 2),
+            endpoint: try #require(URL(string: "http://127.0.0.1:\(port)/v1")), model: "m", apiKey: nil, retry: fastRetry(SleepRecorder(), maxAttempts: 2),
             logger: log.logger)
 
         let error = await backendError { () async throws(BackendError) -> String in try await backend.complete(sampleRequest) }

@@ -52,6 +52,21 @@ final class TestHTTPServer: Sendable {
     /// Starts a server that answers with `script`, in order; requests past its end get 418.
     init(_ script: [Step]) throws {
         state = Mutex(State(script: script))
+        (listener, port) = try Self.makeListener()
+        let thread = Thread { [self] in acceptLoop() }
+        thread.name = "TestHTTPServer:\(port)"
+        thread.start()
+    }
+
+    /// A port on 127.0.0.1 that nothing listens on (bound, then closed at once).
+    static func closedPort() throws -> Int {
+        let (fd, port) = try makeListener()
+        close(fd)
+        return port
+    }
+
+    /// A socket listening on 127.0.0.1 at an ephemeral port.
+    private static func makeListener() throws -> (Int32, Int) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXFailure("socket", errno) }
         var yes: Int32 = 1
@@ -72,11 +87,7 @@ final class TestHTTPServer: Sendable {
         _ = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
-        port = Int(UInt16(bigEndian: address.sin_port))
-        listener = fd
-        let thread = Thread { [self] in acceptLoop() }
-        thread.name = "TestHTTPServer:\(port)"
-        thread.start()
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
     }
 
     /// `http://127.0.0.1:PORT`.

@@ -58,8 +58,9 @@ final class SleepRecorder: Sendable {
     var sleep: @Sendable (Double) async -> Void { { [self] seconds in delays.withLock { $0.append(seconds) } } }
 }
 
-/// A policy that does not wait: 3 attempts, 1 s per attempt, jitter from seed 7.
-func fastRetry(_ sleeper: SleepRecorder, maxAttempts: Int = 3, timeout: Double = 1) -> RetryPolicy {
+/// A policy that does not wait between attempts: 3 attempts, 10 s per attempt (ample on a loaded
+/// machine; the timeout test sets less), jitter from seed 7.
+func fastRetry(_ sleeper: SleepRecorder, maxAttempts: Int = 3, timeout: Double = 10) -> RetryPolicy {
     RetryPolicy(maxAttempts: maxAttempts, timeout: timeout, seed: 7, sleep: sleeper.sleep)
 }
 
