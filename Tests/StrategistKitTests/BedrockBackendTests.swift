@@ -57,7 +57,8 @@ struct BedrockBackendTests {
         let authorization = try #require(request.headers["authorization"])
         let match = try #require(
             authorization.wholeMatch(
-                of: /AWS4-HMAC-SHA256 Credential=AKID\/20261122\/us-east-1\/bedrock\/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})/
+                of:
+                    /AWS4-HMAC-SHA256 Credential=AKID\/20261122\/us-east-1\/bedrock\/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})/
             ))
         #expect(match.1.split(separator: ";").contains("host"))
         #expect(match.1.split(separator: ";").contains("x-amz-date"))
@@ -126,7 +127,9 @@ struct BedrockBackendTests {
     func serverErrors() async throws {
         let server = try TestHTTPServer([
             .json(500, #"{"message":"Internal server error"}"#, headers: ["x-amzn-ErrorType": "InternalServerException"]),
-            .json(503, #"{"message":"Bedrock is unable to process your request."}"#, headers: ["x-amzn-ErrorType": "ServiceUnavailableException"]),
+            .json(
+                503, #"{"message":"Bedrock is unable to process your request."}"#,
+                headers: ["x-amzn-ErrorType": "ServiceUnavailableException"]),
             .json(200, converseReply),
         ])
         defer { server.stop() }

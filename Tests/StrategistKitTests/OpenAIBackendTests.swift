@@ -57,8 +57,9 @@ struct OpenAIBackendTests {
     @Test("429 is retried after Retry-After, with one warning line")
     func throttledThenSuccess() async throws {
         let server = try TestHTTPServer([
-            .json(429, #"{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}"#,
-                  headers: ["Retry-After": "2"]),
+            .json(
+                429, #"{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}"#,
+                headers: ["Retry-After": "2"]),
             .json(200, completion),
         ])
         defer { server.stop() }
@@ -205,7 +206,8 @@ struct OpenAIBackendTests {
         let port = try TestHTTPServer.closedPort()
         let log = LogRecorder()
         let backend = OpenAIBackend(
-            endpoint: try #require(URL(string: "http://127.0.0.1:\(port)/v1")), model: "m", apiKey: nil, retry: fastRetry(SleepRecorder(), maxAttempts: 2),
+            endpoint: try #require(URL(string: "http://127.0.0.1:\(port)/v1")), model: "m", apiKey: nil,
+            retry: fastRetry(SleepRecorder(), maxAttempts: 2),
             logger: log.logger)
 
         let error = await backendError { () async throws(BackendError) -> String in try await backend.complete(sampleRequest) }

@@ -71,13 +71,27 @@ struct SigV4SignerTests {
         let cases: [(String, Botocore.Case)] = [
             ("Converse", make(converse)),
             ("Converse with a session token", make(converse, token: "IQoJb3JpZ2luX2VjEXAMPLE//token+with/slashes==")),
-            ("inference profile ARN as model id",
-             make("https://bedrock-runtime.us-west-2.amazonaws.com/model/arn%3Aaws%3Abedrock%3Aus-west-2%3A123456789012%3Ainference-profile%2Fus.anthropic.claude-3-haiku-20240307-v1%3A0/converse",
-                  region: "us-west-2")),
-            ("headers needing trim-all, and unsigned ones",
-             make(converse, headers: ["Content-Type": "application/json", "X-Custom": "  a   b\tc  ", "User-Agent": "robosim", "Accept": "application/json"])),
-            ("query string, GET, empty body",
-             make("https://bedrock.us-east-1.amazonaws.com/foundation-models?byProvider=anthropic&a=1&byOutputModality=TEXT", method: "GET", headers: [:], body: Data())),
+            (
+                "inference profile ARN as model id",
+                make(
+                    "https://bedrock-runtime.us-west-2.amazonaws.com/model/arn%3Aaws%3Abedrock%3Aus-west-2%3A123456789012%3Ainference-profile%2Fus.anthropic.claude-3-haiku-20240307-v1%3A0/converse",
+                    region: "us-west-2")
+            ),
+            (
+                "headers needing trim-all, and unsigned ones",
+                make(
+                    converse,
+                    headers: [
+                        "Content-Type": "application/json", "X-Custom": "  a   b\tc  ", "User-Agent": "robosim",
+                        "Accept": "application/json",
+                    ])
+            ),
+            (
+                "query string, GET, empty body",
+                make(
+                    "https://bedrock.us-east-1.amazonaws.com/foundation-models?byProvider=anthropic&a=1&byOutputModality=TEXT",
+                    method: "GET", headers: [:], body: Data())
+            ),
             ("plain HTTP on a port, dot segments", make("http://127.0.0.1:8080/a/./b/../model/x%3Ay/converse")),
         ]
 

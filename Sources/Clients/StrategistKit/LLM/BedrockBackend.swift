@@ -64,8 +64,9 @@ public final class BedrockBackend: ChatBackend {
             guard (200..<300).contains(reply.status) else {
                 let errorType = Self.errorType(reply)
                 throw reply.error(
-                    backend: name, throttled: errorType == "ThrottlingException", errorType: errorType)
-                    .reclassified(awsErrorType: errorType)
+                    backend: name, throttled: errorType == "ThrottlingException", errorType: errorType
+                )
+                .reclassified(awsErrorType: errorType)
             }
             return try parse(reply)
         }
