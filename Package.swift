@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "Messaging", targets: ["Messaging"]),
         .library(name: "SimServer", targets: ["SimServer"]),
         .library(name: "ClientKit", targets: ["ClientKit"]),
+        .library(name: "StrategistKit", targets: ["StrategistKit"]),
         .executable(name: "sim-server", targets: ["sim-server"]),
         .executable(name: "simctl", targets: ["simctl"]),
         .executable(name: "sim-bench", targets: ["sim-bench"]),
@@ -17,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // SHA-256 and HMAC for AWS Signature Version 4 (StrategistKit's Bedrock backend).
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         // PluginAPI is its own package with a dynamic product: the server and plugin libraries share it.
         .package(path: "Sources/Plugins/PluginAPI"),
     ],
@@ -91,11 +94,16 @@ let package = Package(
             ],
             path: "Sources/Clients/simctl"
         ),
-        // The strategist's planning: T-bar geometry, workspace summary, strategy schema and
-        // validation, the offline pushing planner, the waypoint executor (no I/O).
+        // The strategist as a library: LLM backends (Bedrock Converse, OpenAI-compatible HTTP) in LLM/;
+        // T-bar geometry, workspace summary, strategy schema and validation, the offline pushing
+        // planner and the waypoint executor in Planning/.
         .target(
-            name: "Strategist",
-            path: "Sources/Clients/Strategist"
+            name: "StrategistKit",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Clients/StrategistKit"
         ),
 
         // Benchmarks, and the raw MuJoCo C loop they compare the engine with.
@@ -125,12 +133,17 @@ let package = Package(
         .testTarget(
             name: "SimServerTests",
             dependencies: [
-                "SimServer", "Messaging", "BuiltinPlugins", "ClientKit", "Strategist",
+                "SimServer", "Messaging", "BuiltinPlugins", "ClientKit", "StrategistKit",
                 .product(name: "PluginAPI", package: "PluginAPI"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Tests/SimServerTests"
+        ),
+        .testTarget(
+            name: "StrategistKitTests",
+            dependencies: ["StrategistKit", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/StrategistKitTests"
         ),
     ],
     swiftLanguageModes: [.v6]

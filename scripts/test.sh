@@ -5,6 +5,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# The SigV4 test compares with botocore (python/requirements-dev.txt); here its absence fails it.
+export ROBOSIM_REQUIRE_BOTOCORE=1
 
 scripts/setup.sh --no-build
 echo "test: scenes (MuJoCo 2.2.2 loads and steps every scene)" >&2

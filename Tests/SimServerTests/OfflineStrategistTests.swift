@@ -2,7 +2,7 @@ import BuiltinPlugins
 import CMuJoCo
 import Foundation
 import PluginAPI
-import Strategist
+import StrategistKit
 import Testing
 @testable import SimServer
 
