@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "StrategistKit", targets: ["StrategistKit"]),
         .executable(name: "sim-server", targets: ["sim-server"]),
         .executable(name: "simctl", targets: ["simctl"]),
+        .executable(name: "sim-strategist", targets: ["sim-strategist"]),
         .executable(name: "sim-bench", targets: ["sim-bench"]),
     ],
     dependencies: [
@@ -104,6 +105,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Clients/StrategistKit"
+        ),
+
+        .executableTarget(
+            name: "sim-strategist",
+            dependencies: [
+                "ClientKit", "Messaging", "StrategistKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Clients/sim-strategist"
         ),
 
         // Benchmarks, and the raw MuJoCo C loop they compare the engine with.

@@ -1,0 +1,233 @@
+import Foundation
+import Logging
+import Messaging
+import StrategistKit
+import Synchronization
+
+/// The latest of what one env's topics said, filled on the node's I/O thread.
+final class EnvFeed: Sendable {
+    struct Snapshot {
+        var bar: Pose2?
+        var slot: Pose2?
+        /// Tool tip, and the sim time of its pose message.
+        var tool: SIMD3<Double>?
+        var time = 0.0
+        /// The episode the server last said started.
+        var episode: UInt64?
+        var ended: [Robosim_EpisodeEvent] = []
+    }
+    private let state = Mutex(Snapshot())
+
+    func objects(_ m: Robosim_ObjectArray) {
+        state.withLock { s in
+            for o in m.objects {
+                let q = o.pose.orientation
+                let yaw = atan2(2 * (q.w * q.z + q.x * q.y), 1 - 2 * (q.y * q.y + q.z * q.z))
+                let pose = Pose2(x: o.pose.position.x, y: o.pose.position.y, yaw: yaw)
+                if o.name == "tbar" { s.bar = pose } else if o.name == "tslot" { s.slot = pose }
+            }
+        }
+    }
+
+    func robotPose(_ m: GeometryMsgs_PoseStamped) {
+        state.withLock { s in
+            s.tool = SIMD3(m.pose.position.x, m.pose.position.y, m.pose.position.z)
+            s.time = m.header.stamp.seconds
+        }
+    }
+
+    func episode(_ e: Robosim_EpisodeEvent) {
+        state.withLock { s in
+            switch e.kind {
+            case .started:
+                s.episode = e.episodeIndex
+                s.bar = nil   // wait for the new episode's poses
+                s.tool = nil
+            case .ended:
+                s.ended.append(e)
+            default:
+                break
+            }
+        }
+    }
+
+    /// The snapshot, taking the ended-episode events out.
+    func take() -> Snapshot {
+        state.withLock { s in
+            defer { s.ended.removeAll() }
+            return s
+        }
+    }
+}
+
+/// What the run did, for the final report.
+struct RunSummary {
+    var ended = 0, succeeded = 0
+    var lines: [String] = []
+    var decisions = 0, fallbacks = 0
+    var started = Date()
+
+    func report(episodes: Int) -> String {
+        let rate = ended > 0 ? Double(succeeded) / Double(ended) : 0
+        var out = String(format: "sim-strategist: %d of %d episodes succeeded (%.0f%%) in %.1f s; %d strategies, %d from the offline fallback",
+                         succeeded, ended, rate * 100, Date().timeIntervalSince(started), decisions, fallbacks)
+        out += "\n" + lines.joined(separator: "\n")
+        return out
+    }
+}
+
+/// Drives the envs: one executor and one strategy request at a time per env.
+final class StrategistRun: @unchecked Sendable {
+    // Invariant: `loop` runs on one task; strategy requests hand results back through `results`.
+    struct Driven {
+        let id: Int
+        let feed: EnvFeed
+        let target: Publisher<GeometryMsgs_PoseStamped>
+        let strategy: Publisher<Robosim_Strategy>
+        var executor = PushExecutor()
+        var episode: UInt64?
+        var generation = 0
+        var asking = false
+    }
+
+    let source: StrategySource
+    private var envs: [Driven] = []
+    private var subscriptions: [CallbackSubscription] = []
+    private let results = Mutex<[Int: (generation: Int, decision: StrategyDecision?)]>([:])
+    private let logDir: URL?
+    private let logger: Logger
+    private let interrupted = Atomic<Bool>(false)
+    private var signalSources: [DispatchSourceSignal] = []
+
+    init(node: Node, ids: [Int], source: StrategySource, logDir: String?, logger: Logger) throws {
+        self.source = source
+        self.logger = logger
+        self.logDir = logDir.map { URL(fileURLWithPath: $0, isDirectory: true) }
+        if let dir = self.logDir { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) }
+        for i in ids {
+            let feed = EnvFeed()
+            let ns = "/env_\(i)"
+            subscriptions.append(try node.onMessage("\(ns)/objects", Robosim_ObjectArray.self) { feed.objects($0) })
+            subscriptions.append(try node.onMessage("\(ns)/robot/pose", GeometryMsgs_PoseStamped.self) { feed.robotPose($0) })
+            subscriptions.append(try node.onMessage("\(ns)/episode", Robosim_EpisodeEvent.self) { feed.episode($0) })
+            envs.append(Driven(id: i, feed: feed, target: try node.advertise("\(ns)/ee_target"), strategy: try node.advertise("\(ns)/strategy")))
+        }
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            s.setEventHandler { [weak self] in self?.interrupted.store(true, ordering: .relaxed) }
+            s.resume()
+            signalSources.append(s)
+        }
+    }
+
+    /// Runs until `episodes` episodes ended (0: until SIGINT/SIGTERM).
+    func loop(episodes: Int, period: Double) async -> RunSummary {
+        var summary = RunSummary()
+        var lastProgress = Date()
+        while !interrupted.load(ordering: .relaxed) && (episodes == 0 || summary.ended < episodes) {
+            for k in envs.indices { tick(k, &summary, limit: episodes) }
+            if Date().timeIntervalSince(lastProgress) >= 2 {
+                lastProgress = Date()
+                let elapsed = Date().timeIntervalSince(summary.started)
+                FileHandle.standardError.write(Data(String(
+                    format: "sim-strategist: %d%@ episodes, %d succeeded (%.0f%%), %.2f episodes/s\n", summary.ended,
+                    episodes > 0 ? "/\(episodes)" : "", summary.succeeded,
+                    summary.ended > 0 ? 100 * Double(summary.succeeded) / Double(summary.ended) : 0, Double(summary.ended) / max(elapsed, 1e-9)).utf8))
+            }
+            try? await Task.sleep(for: .seconds(period))
+        }
+        return summary
+    }
+
+    private func tick(_ k: Int, _ summary: inout RunSummary, limit: Int) {
+        let snapshot = envs[k].feed.take()
+        let id = envs[k].id
+        for e in snapshot.ended where e.reason != "reset" && (limit == 0 || summary.ended < limit) {
+            summary.ended += 1
+            if e.success { summary.succeeded += 1 }
+            summary.lines.append(String(format: "  env %d episode %d seed %llu: %@ after %d steps (%@), return %.2f", id, e.episodeIndex, e.seed,
+                                        e.success ? "success" : "no success", e.steps, e.reason, e.return))
+        }
+        if snapshot.episode != envs[k].episode {
+            envs[k].episode = snapshot.episode
+            envs[k].executor.reset()
+            envs[k].generation += 1
+            envs[k].asking = false
+        }
+        guard let bar = snapshot.bar, let slot = snapshot.slot, let tool = snapshot.tool else { return }
+        // A strategy that came back for this episode: publish and start it.
+        if envs[k].asking, let result = results.withLock({ $0.removeValue(forKey: id) }) {
+            envs[k].asking = false
+            if result.generation == envs[k].generation, let decision = result.decision {
+                summary.decisions += 1
+                if decision.rejection != nil { summary.fallbacks += 1 }
+                envs[k].strategy.publish(Self.message(decision, time: snapshot.time))
+                record(decision, env: id, episode: snapshot.episode, time: snapshot.time)
+                envs[k].executor.start(decision.plan, tool: tool, time: snapshot.time)
+            }
+        }
+        if envs[k].executor.needsPlan && !envs[k].asking {
+            let workspace = WorkspaceSummary(tbar: bar, slot: slot, tool: tool, limits: source.planner.limits)
+            if !source.planner.done(workspace) {
+                envs[k].asking = true
+                let generation = envs[k].generation
+                Task { [self] in
+                    let decision = await source.decide(workspace, env: id)
+                    results.withLock { $0[id] = (generation, decision) }
+                }
+            }
+        }
+        if let target = envs[k].executor.update(tool: tool, time: snapshot.time) {
+            var m = GeometryMsgs_PoseStamped()
+            m.header.frameID = "world"
+            m.header.stamp = .init(seconds: snapshot.time)
+            (m.pose.position.x, m.pose.position.y, m.pose.position.z) = (target.x, target.y, target.z)
+            envs[k].target.publish(m)   // all-zero orientation: keep the tool pointing down
+        }
+    }
+
+    static func message(_ d: StrategyDecision, time: Double) -> Robosim_Strategy {
+        var m = Robosim_Strategy()
+        m.header.frameID = "world"
+        m.header.stamp = .init(seconds: time)
+        m.backend = d.rejection == nil ? d.backend : "\(d.backend) (fallback)"
+        m.pushSide = d.plan.pushSide
+        m.contactPoint.x = d.plan.contactPoint[0]
+        m.contactPoint.y = d.plan.contactPoint[1]
+        m.direction.x = d.plan.direction[0]
+        m.direction.y = d.plan.direction[1]
+        m.waypoints = d.plan.waypoints.map { w in
+            var p = GeometryMsgs_Pose()
+            (p.position.x, p.position.y, p.position.z) = (w[0], w[1], w[2])
+            p.orientation.w = 1
+            return p
+        }
+        m.rationale = d.plan.rationale
+        return m
+    }
+
+    /// One JSON line per strategy in the env's episode log: the prompt and reply when an LLM was
+    /// asked, the plan used, and why an LLM's strategy was not used.
+    private func record(_ d: StrategyDecision, env: Int, episode: UInt64?, time: Double) {
+        guard let dir = logDir else { return }
+        var line: [String: Any] = ["env": env, "episode": episode.map { Int($0) } ?? -1, "sim_time": time, "backend": d.backend,
+                                   "push_side": d.plan.pushSide, "waypoints": d.plan.waypoints, "rationale": d.plan.rationale]
+        if let r = d.request {
+            line["system"] = r.system
+            line["user"] = r.user
+        }
+        if let reply = d.reply { line["reply"] = reply }
+        if let why = d.rejection { line["rejection"] = why }
+        guard let data = try? JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]) else { return }
+        let url = dir.appendingPathComponent("env_\(env)_episode_\(episode.map { String($0) } ?? "unknown").jsonl")
+        if !FileManager.default.fileExists(atPath: url.path) { _ = FileManager.default.createFile(atPath: url.path, contents: nil) }
+        guard let handle = try? FileHandle(forWritingTo: url) else {
+            logger.warning("cannot write the strategy log", metadata: ["strategist.file": "\(url.path)"])
+            return
+        }
+        defer { try? handle.close() }
+        _ = try? handle.seekToEnd()
+        try? handle.write(contentsOf: data + Data("\n".utf8))
+    }
+}
