@@ -34,11 +34,28 @@ public struct StrategyPlan: Sendable, Codable, Equatable {
           "rationale": {"type": "string"}}}
         """
 
-    /// The first JSON object in `text` (a model may wrap it in prose or a code fence), decoded.
+    /// The first JSON object in `text` that decodes as a plan (a model may wrap it in prose or a
+    /// code fence, and the prose may hold braces of its own); else why the first one does not.
     public static func parse(_ text: String) -> Result<StrategyPlan, StrategyProblem> {
-        guard let start = text.firstIndex(of: "{") else { return .failure("the reply holds no JSON object") }
+        var firstProblem: StrategyProblem?
+        var searchFrom = text.startIndex
+        while let start = text[searchFrom...].firstIndex(of: "{") {
+            searchFrom = text.index(after: start)
+            guard let end = closingBrace(text, from: start) else {
+                if firstProblem == nil { firstProblem = "the reply's JSON object is not closed" }
+                continue
+            }
+            switch decode(text[start...end]) {
+            case .success(let plan): return .success(plan)
+            case .failure(let problem): if firstProblem == nil { firstProblem = problem }
+            }
+        }
+        return .failure(firstProblem ?? "the reply holds no JSON object")
+    }
+
+    /// The brace closing the object that opens at `start`, skipping strings.
+    static func closingBrace(_ text: String, from start: String.Index) -> String.Index? {
         var depth = 0, inString = false, escaped = false
-        var end: String.Index?
         for i in text[start...].indices {
             let c = text[i]
             if inString {
@@ -47,12 +64,15 @@ public struct StrategyPlan: Sendable, Codable, Equatable {
             }
             if c == "\"" { inString = true } else if c == "{" { depth += 1 } else if c == "}" {
                 depth -= 1
-                if depth == 0 { end = i; break }
+                if depth == 0 { return i }
             }
         }
-        guard let end else { return .failure("the reply's JSON object is not closed") }
+        return nil
+    }
+
+    static func decode(_ json: Substring) -> Result<StrategyPlan, StrategyProblem> {
         do {
-            return .success(try JSONDecoder().decode(StrategyPlan.self, from: Data(text[start...end].utf8)))
+            return .success(try JSONDecoder().decode(StrategyPlan.self, from: Data(json.utf8)))
         } catch let DecodingError.keyNotFound(key, _) {
             return .failure(StrategyProblem("missing field '\(key.stringValue)'"))
         } catch let DecodingError.typeMismatch(_, context) {
