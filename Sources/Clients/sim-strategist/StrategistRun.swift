@@ -8,6 +8,9 @@ import Synchronization
 final class EnvFeed: Sendable {
     struct Snapshot {
         var bar: Pose2?
+        /// The T-bar's speed (m/s) and turn rate (rad/s).
+        var barSpeed = 0.0
+        var barTurnRate = 0.0
         var slot: Pose2?
         /// Tool tip, and the sim time of its pose message.
         var tool: SIMD3<Double>?
@@ -24,7 +27,14 @@ final class EnvFeed: Sendable {
                 let q = o.pose.orientation
                 let yaw = atan2(2 * (q.w * q.z + q.x * q.y), 1 - 2 * (q.y * q.y + q.z * q.z))
                 let pose = Pose2(x: o.pose.position.x, y: o.pose.position.y, yaw: yaw)
-                if o.name == "tbar" { s.bar = pose } else if o.name == "tslot" { s.slot = pose }
+                if o.name == "tbar" {
+                    s.bar = pose
+                    let v = o.twist.linear
+                    s.barSpeed = (v.x * v.x + v.y * v.y).squareRoot()
+                    s.barTurnRate = abs(o.twist.angular.z)
+                } else if o.name == "tslot" {
+                    s.slot = pose
+                }
             }
         }
     }
@@ -88,7 +98,12 @@ final class StrategistRun: @unchecked Sendable {
         var episode: UInt64?
         var generation = 0
         var asking = false
+        /// Sim time since which the executor has had no plan (the bar may still be sliding).
+        var idleSince: Double?
     }
+
+    /// Before re-planning, wait until the T-bar has come to rest, or this long (sim seconds).
+    static let settleLimit = 0.4
 
     let source: StrategySource
     private var envs: [Driven] = []
@@ -154,6 +169,7 @@ final class StrategistRun: @unchecked Sendable {
             envs[k].executor.reset()
             envs[k].generation += 1
             envs[k].asking = false
+            envs[k].idleSince = nil
         }
         guard let bar = snapshot.bar, let slot = snapshot.slot, let tool = snapshot.tool else { return }
         // A strategy that came back for this episode: publish and start it.
@@ -165,9 +181,15 @@ final class StrategistRun: @unchecked Sendable {
                 envs[k].strategy.publish(Self.message(decision, time: snapshot.time))
                 record(decision, env: id, episode: snapshot.episode, time: snapshot.time)
                 envs[k].executor.start(decision.plan, tool: tool, time: snapshot.time)
+                envs[k].idleSince = nil
             }
         }
+        if !envs[k].executor.needsPlan { envs[k].idleSince = nil }
         if envs[k].executor.needsPlan && !envs[k].asking {
+            let idle = envs[k].idleSince ?? snapshot.time
+            envs[k].idleSince = idle
+            let resting = snapshot.barSpeed < 0.005 && snapshot.barTurnRate < 0.05
+            guard resting || snapshot.time - idle >= Self.settleLimit else { return }
             let workspace = WorkspaceSummary(tbar: bar, slot: slot, tool: tool, limits: source.planner.limits)
             if !source.planner.done(workspace) {
                 envs[k].asking = true
