@@ -26,6 +26,18 @@ import Testing
         return r.observations
     }
 
+    @Test func aTinyRealTimeFactorDoesNotStallTheLoopAfterwards() async throws {
+        try await SimServerTests.withServer({ $0.scene = "Scenes/cartpole"; $0.envCount = 1; $0.realTimeFactor = 1 }) { _, client in
+            // At 1e-9 the next control step would be 8 months away; the change back must not wait for it.
+            _ = try Self.set(client, [("real_time_factor", "1e-9")])
+            try await Task.sleep(for: .milliseconds(300))
+            _ = try Self.set(client, [("real_time_factor", "0")])
+            let t0 = try client.describe().simTime
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(try client.describe().simTime > t0 + 0.1)
+        }
+    }
+
     @Test func parametersListRatesAndResetRanges() async throws {
         try await Server.withServer(LockstepTests.lockstep) { _, client in
             let p = try Self.all(client)
@@ -76,8 +88,9 @@ import Testing
         ([("reset.pole_angle", "[nan, 1]")], .invalidArgument, "finite"),
         ([("reset.pole_angle", "[0, inf]")], .invalidArgument, "finite"),
         ([("reset.pole_angle", "[a, b]")], .invalidArgument, "got '[a, b]'"),
-        ([("rate.tf", "0")], .invalidArgument, "above 0 and at most 1000"),
-        ([("rate.tf", "-5")], .invalidArgument, "above 0"),
+        ([("rate.tf", "0")], .invalidArgument, "at least 0.01 and at most 1000"),
+        ([("rate.tf", "-5")], .invalidArgument, "at least 0.01"),
+        ([("rate.tf", "1e-300")], .invalidArgument, "at least 0.01"),   // once trapped converting 1/(rate·dt) to Int
         ([("rate.tf", "1000.5")], .invalidArgument, "at most 1000"),
         ([("rate.joint_states", "nan")], .invalidArgument, "rate in Hz"),
         ([("rate.joint_states", "fast")], .invalidArgument, "got 'fast'"),

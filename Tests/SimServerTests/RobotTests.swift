@@ -128,6 +128,25 @@ import Testing
         #expect(w.envs[0].motion!.v.allSatisfy { $0 == 0 })
     }
 
+    @Test func aVelocityCommandBrakesBeforeTheJointLimit() throws {
+        let w = try Self.tbar()
+        let j = w.robot!.spec.joints[5]   // wrist_3: turning it leaves the tool tip in place
+        let a = j.limits.acceleration * w.configuration.controlDt
+        var previous = 0.0, refusals: [String] = []
+        // Keep commanding +3 rad/s for 3 s (the command would time out after 0.5 s otherwise).
+        for _ in 0..<6 {
+            refusals += Self.drive(w, .jointVelocities([0, 0, 0, 0, 0, 3]), topic: "/env_0/joint_commands", steps: 25) { _ in
+                let v = w.envs[0].motion!.v[5]
+                #expect(abs(v - previous) <= a + 1e-9, "velocity jumped from \(previous) to \(v) at q \(w.envs[0].motion!.q[5])")
+                previous = v
+            }
+        }
+        #expect(refusals.isEmpty, "\(refusals)")
+        let q = w.envs[0].motion!.q[5]
+        #expect(q <= j.limits.position.upperBound && q > j.limits.position.upperBound - 0.01, "wrist_3 at \(q)")
+        #expect(w.envs[0].motion!.v[5] == 0)
+    }
+
     @Test func velocityCommandsTimeOut() throws {
         let w = try Self.tbar()
         // Pan slowly; after the 0.5 s timeout the joint comes to rest by itself.

@@ -47,14 +47,27 @@ import Testing
         #expect(problems { $0.waypoints.insert([0.5, 0.37, 0.82], at: 0) }.contains { $0.contains("beyond its reach") })
         #expect(problems { $0.waypoints.insert([-0.33, 0.0, 0.82], at: 0) }.contains { $0.contains("dead zone") })
         #expect(problems { $0.contactPoint = [0.3, 0.3] }.contains { $0.contains("from the T-bar's outline") })
-        #expect(problems { $0.direction = [-$0.direction[0], -$0.direction[1]] } == ["direction does not push into the T-bar at contact_point"])
+        #expect(problems { $0.direction = [-$0.direction[0], -$0.direction[1]] }.first == "direction does not push into the T-bar at contact_point")
         #expect(problems { $0.direction = [.nan, 1] } == ["direction must be 2 finite numbers"])
         #expect(problems { $0.waypoints = [] } == ["waypoints must hold 1 to 12 points"])
         #expect(problems { $0.waypoints[$0.waypoints.count - 1][2] = 0.82 }.contains { $0.contains("the last waypoint must be at push height") })
         // Straight through the bar at push height (from one side of the stem to the other).
         #expect(problems {
             $0.waypoints = [[-0.05, -0.2, 0.763], [0.15, -0.2, 0.763]] + [$0.waypoints.last!]
-        }.contains { $0.contains("runs into the T-bar at push height") })
+        }.contains { $0.contains("runs into the T-bar below travel height") })
+        // From the tool, straight through the bar to the start of the push (only caught knowing the tool).
+        var direct = good
+        direct.waypoints = Array(good.waypoints.suffix(2))
+        #expect(direct.waypoints[0][1] < -0.2)   // the push starts south of the bar
+        #expect(direct.problems(tbar: bar, limits: Self.limits, tool: SIMD3(0.05, 0.0, 0.763))
+                == ["the move from the tool to waypoint 0 runs into the T-bar below travel height"])
+        // From further back on the push line the way is clear.
+        let behind = SIMD3(direct.waypoints[0][0] - 0.05 * good.direction[0], direct.waypoints[0][1] - 0.05 * good.direction[1], 0.763)
+        #expect(direct.problems(tbar: bar, limits: Self.limits, tool: behind).isEmpty)
+        // A last move that does not run through the contact along the direction.
+        #expect(problems { $0.waypoints[$0.waypoints.count - 1][0] += 0.05 }.contains { $0.contains("the last move must run through contact_point") })
+        #expect(problems { $0.waypoints[$0.waypoints.count - 2] = $0.waypoints[$0.waypoints.count - 1] }.contains {
+            $0.contains("the push must start behind contact_point") })
     }
 
     @Test func repliesAreParsedFromProseAndFences() throws {

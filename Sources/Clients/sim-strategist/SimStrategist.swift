@@ -109,6 +109,9 @@ struct SimStrategist: AsyncParsableCommand {
         else {
             throw fail("scene '\(described.scene)' has no arm with /env_i/ee_target and task objects: run sim-server on Scenes/tbar_push")
         }
+        guard described.mode == "realtime" else {
+            throw fail("the server runs in \(described.mode) mode; the strategist drives /env_i/ee_target, which needs realtime mode")
+        }
         let node: Node
         do { node = try connection.node(prefix: "sim_strategist") } catch { throw fail("\(error)") }
         defer { node.close() }

@@ -15,8 +15,10 @@ final class EnvFeed: Sendable {
         /// Tool tip, and the sim time of its pose message.
         var tool: SIMD3<Double>?
         var time = 0.0
-        /// The episode the server last said started.
+        /// The episode the server last said started, and how many starts were seen (a reset with
+        /// a seed starts again at index 0, so the index alone does not tell episodes apart).
         var episode: UInt64?
+        var starts = 0
         var ended: [Robosim_EpisodeEvent] = []
     }
     private let state = Mutex(Snapshot())
@@ -51,6 +53,7 @@ final class EnvFeed: Sendable {
             switch e.kind {
             case .started:
                 s.episode = e.episodeIndex
+                s.starts += 1
                 s.bar = nil   // wait for the new episode's poses
                 s.tool = nil
             case .ended:
@@ -95,9 +98,11 @@ final class StrategistRun: @unchecked Sendable {
         let target: Publisher<GeometryMsgs_PoseStamped>
         let strategy: Publisher<Robosim_Strategy>
         var executor = PushExecutor()
-        var episode: UInt64?
-        var generation = 0
-        var asking = false
+        var starts = 0
+        /// The outstanding strategy request (its number), if any; results of others are dropped.
+        var asking: Int?
+        /// Sim time before which not to ask again (after a request that found no push).
+        var retryAfter = -Double.infinity
         /// Sim time since which the executor has had no plan (the bar may still be sliding).
         var idleSince: Double?
     }
@@ -108,7 +113,9 @@ final class StrategistRun: @unchecked Sendable {
     let source: StrategySource
     private var envs: [Driven] = []
     private var subscriptions: [CallbackSubscription] = []
-    private let results = Mutex<[Int: (generation: Int, decision: StrategyDecision?)]>([:])
+    /// Answers to strategy requests, by request number.
+    private let results = Mutex<[Int: (env: Int, decision: StrategyDecision?)]>([:])
+    private var requests = 0
     private let logDir: URL?
     private let logger: Logger
     private let interrupted = Atomic<Bool>(false)
@@ -164,18 +171,25 @@ final class StrategistRun: @unchecked Sendable {
             summary.lines.append(String(format: "  env %d episode %d seed %llu: %@ after %d steps (%@), return %.2f", id, e.episodeIndex, e.seed,
                                         e.success ? "success" : "no success", e.steps, e.reason, e.return))
         }
-        if snapshot.episode != envs[k].episode {
-            envs[k].episode = snapshot.episode
+        if snapshot.starts != envs[k].starts {
+            // A new episode: forget the plan; a request still out for the old one is ignored when it answers.
+            envs[k].starts = snapshot.starts
             envs[k].executor.reset()
-            envs[k].generation += 1
-            envs[k].asking = false
+            envs[k].asking = nil
             envs[k].idleSince = nil
+            envs[k].retryAfter = -.infinity
         }
         guard let bar = snapshot.bar, let slot = snapshot.slot, let tool = snapshot.tool else { return }
         // A strategy that came back for this episode: publish and start it.
-        if envs[k].asking, let result = results.withLock({ $0.removeValue(forKey: id) }) {
-            envs[k].asking = false
-            if result.generation == envs[k].generation, let decision = result.decision {
+        let asking = envs[k].asking
+        let answer = results.withLock { r -> (env: Int, decision: StrategyDecision?)? in
+            r = r.filter { $0.value.env != id || $0.key == asking }   // answers to earlier episodes' requests
+            return asking.flatMap { r.removeValue(forKey: $0) }
+        }
+        if let result = answer {
+            envs[k].asking = nil
+            if result.decision == nil { envs[k].retryAfter = snapshot.time + 0.5 }
+            if let decision = result.decision {
                 summary.decisions += 1
                 if decision.rejection != nil { summary.fallbacks += 1 }
                 envs[k].strategy.publish(Self.message(decision, time: snapshot.time))
@@ -185,18 +199,19 @@ final class StrategistRun: @unchecked Sendable {
             }
         }
         if !envs[k].executor.needsPlan { envs[k].idleSince = nil }
-        if envs[k].executor.needsPlan && !envs[k].asking {
+        if envs[k].executor.needsPlan && envs[k].asking == nil && snapshot.time >= envs[k].retryAfter {
             let idle = envs[k].idleSince ?? snapshot.time
             envs[k].idleSince = idle
             let resting = snapshot.barSpeed < 0.005 && snapshot.barTurnRate < 0.05
             guard resting || snapshot.time - idle >= Self.settleLimit else { return }
             let workspace = WorkspaceSummary(tbar: bar, slot: slot, tool: tool, limits: source.planner.limits)
             if !source.planner.done(workspace) {
-                envs[k].asking = true
-                let generation = envs[k].generation
+                requests += 1
+                let request = requests
+                envs[k].asking = request
                 Task { [self] in
                     let decision = await source.decide(workspace, env: id)
-                    results.withLock { $0[id] = (generation, decision) }
+                    results.withLock { $0[request] = (id, decision) }
                 }
             }
         }

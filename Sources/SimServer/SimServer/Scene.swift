@@ -91,8 +91,8 @@ public struct Scene: Sendable {
         for (name, r) in m.reset where r.count != 2 || !(r[0] <= r[1]) || !r[0].isFinite || !r[1].isFinite {
             throw fail("reset.\(name)", "must be [low, high] with low <= high")
         }
-        for (name, rate) in m.topicRatesHz where !(rate > 0 && rate <= 1000) {
-            throw fail("topic_rates_hz.\(name)", "must be in (0, 1000]")
+        for (name, rate) in m.topicRatesHz where !(rate >= 0.01 && rate <= 1000) {
+            throw fail("topic_rates_hz.\(name)", "must be in [0.01, 1000]")
         }
         if let w = m.workspace {
             guard w.min.count == 3, w.max.count == 3, (w.min + w.max).allSatisfy(\.isFinite), zip(w.min, w.max).allSatisfy({ $0 < $1 }) else {

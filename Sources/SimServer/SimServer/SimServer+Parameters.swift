@@ -85,7 +85,7 @@ extension SimServer {
                 changes.paused = v
             case let name where name.hasPrefix("rate.") && TopicRates.names.contains(String(name.dropFirst(5))):
                 guard let v = Double(value), TopicRates.isValid(v) else {
-                    throw .invalidArgument("\(name) must be a rate in Hz, above 0 and at most \(Int(TopicRates.maxHz)), got '\(p.value)'")
+                    throw .invalidArgument("\(name) must be a rate in Hz, at least \(TopicRates.minHz) and at most \(Int(TopicRates.maxHz)), got '\(p.value)'")
                 }
                 changes.rates[String(name.dropFirst(5))] = v
             case let name where name.hasPrefix("reset.") && world.configuration.resetRanges[String(name.dropFirst(6))] != nil:

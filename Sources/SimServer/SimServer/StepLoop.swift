@@ -94,6 +94,7 @@ final class StepLoop: @unchecked Sendable {
         let allEnvs = Array(0..<world.envs.count)
         var actions = [Double](repeating: 0, count: world.envs.count * world.actionSize)
         var nextTick = Date()
+        var lastFactor = realTimeFactor
         var drained = UInt64.max
         while running.load(ordering: .acquiring) {
             let commands = queue.withLock { q in
@@ -106,6 +107,11 @@ final class StepLoop: @unchecked Sendable {
                 continue
             }
             let rtf = realTimeFactor
+            if rtf != lastFactor {
+                // A new factor takes effect now, not after the tick the old one scheduled.
+                lastFactor = rtf
+                nextTick = Date()
+            }
             if rtf > 0 {
                 let now = Date()
                 if now < nextTick {

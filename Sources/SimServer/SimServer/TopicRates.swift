@@ -7,8 +7,9 @@ struct TopicRates: Sendable, Equatable {
     static let names = ["joint_states", "tf", "robot_pose", "odom", "objects"]
     /// Rate of a topic the manifest does not name.
     static let defaultHz = 30.0
-    /// The largest rate (Hz); a rate must be above 0.
+    /// The largest and the smallest rate (Hz).
     static let maxHz = 1000.0
+    static let minHz = 0.01
 
     private var hz: [String: Double]
 
@@ -17,8 +18,8 @@ struct TopicRates: Sendable, Equatable {
         hz = Dictionary(uniqueKeysWithValues: Self.names.map { ($0, manifest[$0] ?? Self.defaultHz) })
     }
 
-    /// True for a rate that `/sim/set_parameters` accepts: finite, in (0, `maxHz`].
-    static func isValid(_ rate: Double) -> Bool { rate > 0 && rate <= maxHz }
+    /// True for a rate that `/sim/set_parameters` accepts: in [`minHz`, `maxHz`].
+    static func isValid(_ rate: Double) -> Bool { rate >= minHz && rate <= maxHz }
 
     /// The rate of `name` (one of `names`) in Hz.
     subscript(name: String) -> Double {
@@ -31,6 +32,7 @@ struct TopicRates: Sendable, Equatable {
 
     /// Control steps between two messages of `name` at its rate: at least 1.
     func every(_ name: String, controlDt: Double) -> Int {
-        max(1, Int((1 / (self[name] * controlDt)).rounded()))
+        // Clamped before the conversion: a rate far below the control rate must not trap.
+        Int(min(1e9, max(1, (1 / (self[name] * controlDt)).rounded())))
     }
 }

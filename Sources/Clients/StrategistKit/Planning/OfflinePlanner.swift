@@ -54,7 +54,7 @@ public struct OfflinePlanner: Sendable {
         } else {
             candidates = translations(s, tool: tool) + rotations(s, tool: tool)
         }
-        return candidates.first { $0.problems(tbar: s.tbar, limits: limits, shape: shape).isEmpty }
+        return candidates.first { $0.problems(tbar: s.tbar, limits: limits, shape: shape, tool: tool).isEmpty }
     }
 
     /// Pushes through the centroid: straight toward the slot first, then at growing angles from

@@ -86,7 +86,7 @@ public struct StrategyPlan: Sendable, Codable, Equatable {
     /// numbers, a contact on the T-bar's outline, a direction into the bar there, every waypoint
     /// reachable and inside the workspace box, the push ending at push height. Returns the
     /// problems (empty: valid).
-    public func problems(tbar: Pose2, limits: WorkspaceLimits, shape: TbarShape = .standard) -> [String] {
+    public func problems(tbar: Pose2, limits: WorkspaceLimits, shape: TbarShape = .standard, tool: SIMD3<Double>? = nil) -> [String] {
         var out: [String] = []
         guard contactPoint.count == 2, contactPoint.allSatisfy(\.isFinite) else { return ["contact_point must be 2 finite numbers"] }
         guard direction.count == 2, direction.allSatisfy(\.isFinite) else { return ["direction must be 2 finite numbers"] }
@@ -109,12 +109,30 @@ public struct StrategyPlan: Sendable, Codable, Equatable {
             if let why = limits.problem(SIMD3(w[0], w[1], w[2])) { out.append("waypoint \(i): \(why)") }
             if w[2] < limits.pushHeight - 0.002 { out.append("waypoint \(i) is below push height \(f(limits.pushHeight)) m") }
         }
-        // Moves at push height before the push itself must go around the T-bar, not through it.
-        for i in 0..<max(0, waypoints.count - 2) {
-            let (a, b) = (waypoints[i], waypoints[i + 1])
-            guard a[2] < limits.travelHeight - 0.02, b[2] < limits.travelHeight - 0.02 else { continue }
-            if shape.distance(fromSegment: SIMD2(a[0], a[1]), SIMD2(b[0], b[1]), pose: tbar) < limits.toolRadius {
-                out.append("the move from waypoint \(i) to \(i + 1) runs into the T-bar at push height")
+        // Moves below travel height before the push (from the tool, when known) must go around the
+        // T-bar, not through it; straight lifts and descents are fine.
+        let path = (tool.map { [[$0.x, $0.y, $0.z]] } ?? []) + waypoints
+        let lowest = limits.travelHeight - 0.02
+        for i in 0..<max(0, path.count - 2) {
+            let (a, b) = (path[i], path[i + 1])
+            let (p, q) = (SIMD2(a[0], a[1]), SIMD2(b[0], b[1]))
+            guard a[2] < lowest || b[2] < lowest, length(q - p) > 0.001 else { continue }
+            if shape.distance(fromSegment: p, q, pose: tbar) < limits.toolRadius {
+                let from = tool == nil ? "waypoint \(i)" : (i == 0 ? "the tool" : "waypoint \(i - 1)")
+                let to = tool == nil ? i + 1 : i
+                out.append("the move from \(from) to waypoint \(to) runs into the T-bar below travel height")
+            }
+        }
+        // The push: the last move, at push height, from behind the contact through it along direction.
+        if path.count >= 2 {
+            let (a, b) = (path[path.count - 2], path[path.count - 1])
+            let (start, end) = (SIMD2(a[0], a[1]), SIMD2(b[0], b[1]))
+            let along = dot(end - start, unit)
+            let across = abs(cross(end - start, contact - start)) / max(length(end - start), 1e-9)
+            if abs(a[2] - limits.pushHeight) > 0.005 { out.append("the push must start at push height \(f(limits.pushHeight)) m") }
+            if dot(start - contact, unit) >= 0 { out.append("the push must start behind contact_point (against direction)") }
+            if along <= 0 || along > 0.2 || length(end - start) - along > 0.01 || across > 0.01 {
+                out.append("the last move must run through contact_point along direction, at most 0.2 m")
             }
         }
         if let last = waypoints.last, abs(last[2] - limits.pushHeight) > 0.005 {

@@ -44,7 +44,8 @@ public struct StrategySource: Sendable {
             reply = text
             switch StrategyPlan.parse(text) {
             case .success(let plan):
-                let problems = plan.problems(tbar: summary.tbar, limits: planner.limits, shape: planner.shape)
+                let tool = SIMD3(summary.tool[0], summary.tool[1], summary.tool[2])
+                let problems = plan.problems(tbar: summary.tbar, limits: planner.limits, shape: planner.shape, tool: tool)
                 if problems.isEmpty { return StrategyDecision(plan: plan, backend: backend.name, request: request, reply: text) }
                 rejection = "strategy rejected by validation: " + problems.joined(separator: "; ")
             case .failure(let problem):

@@ -118,7 +118,8 @@ final class RobotController: @unchecked Sendable {
                     if needed > j.limits.velocity {
                         return "reaching \(j.name) in \(fmt(duration)) s needs \(fmt(needed)) rad/s, above its limit \(fmt(j.limits.velocity))"
                     }
-                    speeds[k] = max(needed, 1e-9)
+                    // A joint with almost nothing to do still moves briskly (it may overshoot while braking).
+                    speeds[k] = max(needed, 0.05 * j.limits.velocity)
                 }
             }
             if let kinematics, let workspace, var scratch = s.scratch {
@@ -172,11 +173,15 @@ final class RobotController: @unchecked Sendable {
             let live = time - since <= commandTimeout
             for (k, j) in spec.joints.enumerated() {
                 let a = j.limits.acceleration * dt
-                let wanted = live ? v[k] : 0
+                // Brake in time for the joint's limits instead of hitting them.
+                let range = j.limits.position
+                let upper = Self.brakingSpeed(distance: range.upperBound - s.q[k], acceleration: j.limits.acceleration, dt: dt)
+                let lower = Self.brakingSpeed(distance: s.q[k] - range.lowerBound, acceleration: j.limits.acceleration, dt: dt)
+                let wanted = min(max(live ? v[k] : 0, -lower), upper)
                 s.v[k] = min(max(wanted, s.v[k] - a), s.v[k] + a)
                 let next = s.q[k] + s.v[k] * dt
                 s.q[k] = min(max(next, j.limits.position.lowerBound), j.limits.position.upperBound)
-                if s.q[k] != next { s.v[k] = 0 }
+                if s.q[k] != next { s.v[k] = (s.q[k] - s.previous[k]) / dt }   // rounding at the limit: the motion made
             }
             stop = protectiveStop(&s, data: d)
         case .endEffector(let position, let orientation, var waypoint):
@@ -198,6 +203,8 @@ final class RobotController: @unchecked Sendable {
                 Self.track(&s.q[k], &s.v[k], toward: s.solution[k], speed: j.limits.velocity, acceleration: j.limits.acceleration, dt: dt)
             }
             s.target = .endEffector(position: position, orientation: orientation, waypoint: waypoint)
+            // The setpoint lags the line (acceleration limits); it must not take the tool out either.
+            stop = protectiveStop(&s, data: d)
         }
         guard !spec.joints.isEmpty else { return stop }
         if spec.gravityCompensation {
@@ -228,6 +235,17 @@ final class RobotController: @unchecked Sendable {
         return "stopped: the tool would leave the workspace (\(workspace.violation(next) ?? "outside"))"
     }
 
+    /// The highest speed from which braking by at most `acceleration` per control step stops
+    /// exactly within `distance` (0 when there is none left). From speed v the steps cover
+    /// v, v - a·dt, ..., down to the last positive one (each for dt); with m whole steps of braking
+    /// that is dt·((m+1)·v - a·dt·m(m+1)/2), solved for v at the largest m that fits.
+    static func brakingSpeed(distance: Double, acceleration: Double, dt: Double) -> Double {
+        guard distance > 0 else { return 0 }
+        let step = acceleration * dt
+        let m = (((1 + 8 * distance / (step * dt)).squareRoot() - 1) / 2).rounded(.down)
+        return m * step + (distance - step * dt * m * (m + 1) / 2) / ((m + 1) * dt)
+    }
+
     /// Moves one joint's setpoint toward `target`: no faster than `speed`, with every change of
     /// velocity within `acceleration` (so a moving target is followed smoothly), braking in time
     /// to arrive at rest: at most the speed from which whole control steps of full braking stop
@@ -236,8 +254,7 @@ final class RobotController: @unchecked Sendable {
         let e = target - q
         let step = acceleration * dt
         // n steps of braking by `step` cover step·dt·n(n+1)/2.
-        let n = ((1 + 8 * abs(e) / (step * dt)).squareRoot() - 1) / 2
-        let wanted = (e >= 0 ? 1.0 : -1.0) * min(speed, n * step, abs(e) / dt)
+        let wanted = (e >= 0 ? 1.0 : -1.0) * min(speed, brakingSpeed(distance: abs(e), acceleration: acceleration, dt: dt))
         v = min(max(wanted, v - step), v + step)
         q += v * dt
         if abs(target - q) <= 1e-12 * max(1, abs(target)) && abs(v) <= step { q = target }
