@@ -30,23 +30,27 @@ import Testing
             // Renew every 0.2 s, never stepping, until 4 s have passed: past the 3 s TTL. (Short
             // gaps: a loaded 2-core machine may wake a sleeping test late, but not by 2.8 s.)
             let taken = try Self.lease(client) { $0.envIds = [1, 2]; $0.ttlS = 3.0; $0.clientName = "pausing_trainer" }
-            let start = Date()
-            var renewals = 0
-            while Date().timeIntervalSince(start) < 4 {
-                try await Task.sleep(for: .milliseconds(200))
-                let renewed = try Self.lease(client) { $0.lease = taken.lease }
-                #expect(renewed.lease == taken.lease && renewed.envIds == [1, 2])
-                renewals += 1
+            // On a thread of its own: the test's cooperative threads may be busy with other suites
+            // for seconds on a 2-core machine, and a late wake-up would let the lease lapse.
+            let renewals = try await OfflineStrategistTests.onThread { () throws -> Int in
+                let start = Date()
+                var renewals = 0
+                while Date().timeIntervalSince(start) < 4 {
+                    Thread.sleep(forTimeInterval: 0.2)
+                    let renewed = try Self.lease(client) { $0.lease = taken.lease }
+                    #expect(renewed.lease == taken.lease && renewed.envIds == [1, 2])
+                    renewals += 1
+                }
+                // Still usable and its envs still taken (checked here, before any wait on the pool).
+                let s = try LockstepTests.step(client, lease: taken.lease, actions: [0, 0])
+                #expect(s.rewards.count == 2)
+                Self.expectError(.failedPrecondition, "leased by 'pausing_trainer'") { _ = try Self.lease(client) { $0.envIds = [2] } }
+                // A renewal with ttl_s > 0 replaces the TTL: 0.3 s, then silence, and the lease is gone.
+                let shorter = try Self.lease(client) { $0.lease = taken.lease; $0.ttlS = 0.3 }
+                #expect(shorter.envIds == [1, 2])
+                return renewals
             }
             #expect(renewals >= 2)
-            let s = try LockstepTests.step(client, lease: taken.lease, actions: [0, 0])
-            #expect(s.rewards.count == 2)
-            // Its envs are still taken.
-            Self.expectError(.failedPrecondition, "leased by 'pausing_trainer'") { _ = try Self.lease(client) { $0.envIds = [2] } }
-
-            // A renewal with ttl_s > 0 replaces the TTL: 0.3 s, then silence, and the lease is gone.
-            let shorter = try Self.lease(client) { $0.lease = taken.lease; $0.ttlS = 0.3 }
-            #expect(shorter.envIds == [1, 2])
             try await Task.sleep(for: .milliseconds(800))
             Self.expectError(.notFound, "released or expired") { _ = try Self.lease(client) { $0.lease = taken.lease } }
             Self.expectError(.failedPrecondition, "expired or unknown") {
