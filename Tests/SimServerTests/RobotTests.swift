@@ -303,6 +303,18 @@ extension Result where Failure == CommandError {
             }
             #expect(seen?.lastRejection == "the target position must be finite")
 
+            // A target stamped before the env's episode started (here: before a reset) is stale.
+            let _: Robosim_ResetResponse = try client.call("/sim/reset", Robosim_ResetRequest.with { $0.envIds = [1] })
+            var old = goal
+            old.header.stamp = .init(seconds: 0.001)
+            targets.publish(old)
+            for _ in 0..<250 {
+                seen = try stats()
+                if seen?.rejected == 3 { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(seen?.lastRejection.hasPrefix("stale: stamped at 0.001 s, before this episode started") == true, "\(String(describing: seen))")
+
             let joints = try node.advertise("/env_0/joint_commands", TrajectoryMsgs_JointTrajectoryPoint.self)
             joints.publish(.with { $0.positions = [0, 0, 0, 0, 0, .infinity] })
             for _ in 0..<250 {

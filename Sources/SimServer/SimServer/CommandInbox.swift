@@ -68,13 +68,14 @@ final class CommandInbox: Sendable {
         }
     }
 
-    /// Called on an I/O thread for a robot command topic.
-    func submit(env: Int, topic: String, command: Result<RobotCommand, CommandError>) {
+    /// Called on an I/O thread for a robot command topic. `stamp`: the message header's sim time
+    /// (0 or nil: unstamped).
+    func submit(env: Int, topic: String, command: Result<RobotCommand, CommandError>, stamp: Double? = nil) {
         let reason = rejection(of: command)
         state.withLock { s in
             count(&s, topic: topic, rejection: reason)
             guard reason == nil, case .success(let c) = command else { return }
-            s.pending[env] = PendingCommand(command: c, topic: topic)
+            s.pending[env] = PendingCommand(command: c, topic: topic, stamp: stamp.flatMap { $0 > 0 ? $0 : nil })
             s.sources[env] = .robot
             accepted.add(1, ordering: .releasing)
         }
@@ -85,7 +86,7 @@ final class CommandInbox: Sendable {
     }
 
     func submit(env: Int, topic: String, pose: GeometryMsgs_PoseStamped) {
-        submit(env: env, topic: topic, command: safety.command(from: pose))
+        submit(env: env, topic: topic, command: safety.command(from: pose), stamp: pose.header.stamp.seconds)
     }
 
     func submit(env: Int, topic: String, twist: GeometryMsgs_Twist) {

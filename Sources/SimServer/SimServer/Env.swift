@@ -36,6 +36,9 @@ final class Env: @unchecked Sendable {
     var pendingCommand: PendingCommand?
     /// Robot commands refused or stopped during the last batch (topic, reason), counted by the step loop.
     var rejections: [(topic: String, reason: String)] = []
+    /// The step loop's sim time when the current episode started: a stamped robot command from
+    /// before it was meant for an earlier episode and is refused.
+    var episodeStartTime = 0.0
     /// `/env_<i>/action`, where commands the task makes from its action are counted.
     let actionTopic: String
     /// The world's reset ranges in force, handed to the task in every view (set by

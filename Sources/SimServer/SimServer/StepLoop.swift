@@ -156,6 +156,7 @@ final class StepLoop: @unchecked Sendable {
         if !rejections.isEmpty { inbox.countRejections(rejections) }
         simTime += world.configuration.controlDt
         simTimeBits.store(simTime.bitPattern, ordering: .relaxed)
+        for i in ids where world.envs[i].events.contains(where: { $0.kind == .started }) { world.envs[i].episodeStartTime = simTime }
         publisher.publish(world: world, stepped: ids, simTime: simTime)
     }
 
@@ -167,6 +168,7 @@ final class StepLoop: @unchecked Sendable {
             responder.succeed(stepResponse(ids))
         case .reset(let ids, let seed, let responder):
             world.reset(ids, seed: seed)
+            for i in ids { world.envs[i].episodeStartTime = simTime }
             publisher.publishEvents(world: world, envs: ids, simTime: simTime)
             var r = Robosim_ResetResponse()
             r.observations.reserveCapacity(ids.count * world.observationSize)

@@ -184,7 +184,10 @@ final class World: @unchecked Sendable {
             }
         } else if let pending = env.pendingCommand {
             env.pendingCommand = nil
-            if let why = robot.accept(pending.command, topic: pending.topic, state: &env.motion!, data: env.data) {
+            if let stamp = pending.stamp, stamp < env.episodeStartTime - 1e-9 {
+                env.rejections.append((pending.topic, String(format: "stale: stamped at %.3f s, before this episode started at %.3f s (sim time)",
+                                                             stamp, env.episodeStartTime)))
+            } else if let why = robot.accept(pending.command, topic: pending.topic, state: &env.motion!, data: env.data) {
                 env.rejections.append((pending.topic, why))
             }
         }

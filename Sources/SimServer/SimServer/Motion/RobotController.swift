@@ -5,6 +5,8 @@ import PluginAPI
 struct PendingCommand {
     let command: RobotCommand
     let topic: String
+    /// The sim time the sender stamped the command with (its header), or nil when unstamped.
+    var stamp: Double? = nil
 }
 
 /// Which input drives an env's robot at the next control step.
