@@ -53,6 +53,8 @@ func publishUntilReceived<M: SwiftProtobuf.Message, T: Sendable>(
             return nil
         }
         let r = await group.next()!
+        // Cancel the receiver itself first: the child awaiting `task.value` ends only when it does.
+        task.cancel()
         group.cancelAll()
         return r
     }
