@@ -172,8 +172,7 @@ final class World: @unchecked Sendable {
 
     /// Pre-step, after the task's: a new robot command (the task's, made from its action, or one
     /// from a topic) goes through the controller, and the setpoint moves one control step.
-    private func driveRobot(_ robot: RobotController, _ env: Env) {
-        let view = env.view(model)
+    private func driveRobot(_ robot: RobotController, _ env: Env, _ view: EnvView) {
         var fromTask = false
         if env.source == .action {
             if let command = env.action.withUnsafeBufferPointer({ task.robotCommand(view, action: $0) }) {
@@ -202,8 +201,9 @@ final class World: @unchecked Sendable {
         env.finalObservation = nil
         env.success = false
         for j in 0..<actionSize { env.action[j] = min(max(actions[offset + j], actionLow[j]), actionHigh[j]) }
-        env.action.withUnsafeBufferPointer { task.preStep(env.view(model), action: $0) }
-        if let robot { driveRobot(robot, env) }
+        let view = env.view(model)
+        env.action.withUnsafeBufferPointer { task.preStep(view, action: $0) }
+        if let robot { driveRobot(robot, env, view) }
         let rc = env.error.withUnsafeMutableBufferPointer {
             robosim_mj_step_guarded(model.pointer, env.data, Int32(configuration.decimation), $0.baseAddress, Int32($0.count))
         }

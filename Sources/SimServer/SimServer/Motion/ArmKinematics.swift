@@ -106,7 +106,7 @@ struct ArmKinematics: @unchecked Sendable {
                 }
             }
             // (J Jᵀ + λ² I) y = e, then Δq = Jᵀ y.
-            let e = [ep.x, ep.y, ep.z, er.x, er.y, er.z]
+            let e = SIMD8(ep.x, ep.y, ep.z, er.x, er.y, er.z, 0, 0)
             for r in 0..<6 {
                 for c in 0..<6 {
                     var sum = r == c ? damping : 0
@@ -133,9 +133,9 @@ struct ArmKinematics: @unchecked Sendable {
     private func sitePose(_ d: UnsafeMutablePointer<mjData>) -> (SIMD3<Double>, SIMD4<Double>) {
         let i = Int(site)
         let p = SIMD3(d.pointee.site_xpos[3 * i], d.pointee.site_xpos[3 * i + 1], d.pointee.site_xpos[3 * i + 2])
-        var q = [Double](repeating: 0, count: 4)
-        q.withUnsafeMutableBufferPointer { mju_mat2Quat($0.baseAddress, d.pointee.site_xmat + 9 * i) }
-        return (p, SIMD4(q[0], q[1], q[2], q[3]))
+        var q = SIMD4<Double>()   // on the stack: this runs every IK iteration
+        withUnsafeMutableBytes(of: &q) { mju_mat2Quat($0.baseAddress!.assumingMemoryBound(to: Double.self), d.pointee.site_xmat + 9 * i) }
+        return (p, q)
     }
 
     private func setJoints(_ d: UnsafeMutablePointer<mjData>, _ q: [Double]) {
