@@ -5,9 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-// Per-thread guard: set while a guarded call runs on this thread.
-static _Thread_local jmp_buf *robosim_guard = NULL;
-static _Thread_local char robosim_last_error[512];
+#include "guard.h"
+
+// Per-thread guard: set while a guarded call runs on this thread (see guard.h).
+_Thread_local jmp_buf *robosim_guard = NULL;
+_Thread_local char robosim_last_error[512];
 
 static void robosim_error_handler(const char *msg) {
   if (robosim_guard != NULL) {

@@ -26,6 +26,50 @@ void robosim_mj_reset(const mjModel* m, mjData* d, int key);
 /// Number of warnings of any kind MuJoCo recorded in d since the last reset.
 int robosim_mj_warning_count(const mjData* d);
 
+// --- Offscreen rendering (render.c) ---
+
+/// Rendering backends: which GL library the process loads (one per process).
+enum { ROBOSIM_GL_NONE = 0, ROBOSIM_GL_OSMESA = 1, ROBOSIM_GL_EGL = 2 };
+/// Flags of robosim_render.
+enum { ROBOSIM_RENDER_SHADOWS = 1, ROBOSIM_RENDER_REFLECTIONS = 2, ROBOSIM_RENDER_SKYBOX = 4 };
+
+/// Loads the backend's library (dlopen, RTLD_GLOBAL) and, for EGL, opens a display: a device
+/// (ROBOSIM_EGL_DEVICE picks one), else Mesa's surfaceless platform, else the default display.
+/// Idempotent for the same backend; -1 with a message when it cannot, or when another is loaded.
+int robosim_gl_load(int backend, char* error, int error_size);
+/// What was loaded, e.g. "OSMesa (software)" or "EGL (NVIDIA)".
+const char* robosim_gl_description_string(void);
+
+/// A GL context made current on the calling thread (use and destroy it on that thread).
+typedef struct robosim_gl_context robosim_gl_context;
+robosim_gl_context* robosim_gl_context_create(char* error, int error_size);
+void robosim_gl_context_destroy(robosim_gl_context* context);
+
+/// MuJoCo's scene and rendering context for one thread (needs that thread's current GL context).
+/// The offscreen buffer is the model's visual/global offwidth x offheight.
+typedef struct robosim_renderer robosim_renderer;
+robosim_renderer* robosim_renderer_create(const mjModel* m, int max_geoms, char* error, int error_size);
+void robosim_renderer_free(robosim_renderer* renderer);
+int robosim_renderer_max_size(const robosim_renderer* renderer, int* width, int* height);
+
+/// A camera: position and orientation in the world (MuJoCo's camera frame, row-major like
+/// mjData.cam_xmat: it looks along its -z axis with y up) and the vertical field of view.
+typedef struct {
+  double pos[3];
+  double xmat[9];
+  double fovy_deg;
+} robosim_camera_pose;
+
+/// Computes what rendering reads from a state holding qpos and mocap poses (kinematics, camera
+/// and light poses, tendons).
+void robosim_render_prepare(const mjModel* m, mjData* d);
+
+/// Renders d (prepared) from `camera` into `rgb` (width*height*3, rows top-down) and/or `depth`
+/// (width*height floats: metres along the optical axis, +inf where nothing was hit); either may be
+/// NULL. Returns 0, or -1 with a message (MuJoCo errors included).
+int robosim_render(robosim_renderer* renderer, const mjModel* m, mjData* d, const robosim_camera_pose* camera,
+                   int width, int height, int flags, unsigned char* rgb, float* depth, char* error, int error_size);
+
 #ifdef __cplusplus
 }
 #endif

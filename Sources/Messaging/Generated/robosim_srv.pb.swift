@@ -60,45 +60,143 @@ public nonisolated struct Robosim_DescribeRequest: Sendable {
   public init() {}
 }
 
-public nonisolated struct Robosim_DescribeResponse: Sendable {
+public nonisolated struct Robosim_DescribeResponse: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var scene: String = String()
+  public var scene: String {
+    get {_storage._scene}
+    set {_uniqueStorage()._scene = newValue}
+  }
 
-  public var envCount: UInt32 = 0
+  public var envCount: UInt32 {
+    get {_storage._envCount}
+    set {_uniqueStorage()._envCount = newValue}
+  }
 
-  public var mode: String = String()
+  public var mode: String {
+    get {_storage._mode}
+    set {_uniqueStorage()._mode = newValue}
+  }
 
-  public var observationSize: UInt32 = 0
+  public var observationSize: UInt32 {
+    get {_storage._observationSize}
+    set {_uniqueStorage()._observationSize = newValue}
+  }
 
-  public var actionSize: UInt32 = 0
+  public var actionSize: UInt32 {
+    get {_storage._actionSize}
+    set {_uniqueStorage()._actionSize = newValue}
+  }
 
-  public var actionLow: [Double] = []
+  public var actionLow: [Double] {
+    get {_storage._actionLow}
+    set {_uniqueStorage()._actionLow = newValue}
+  }
 
-  public var actionHigh: [Double] = []
+  public var actionHigh: [Double] {
+    get {_storage._actionHigh}
+    set {_uniqueStorage()._actionHigh = newValue}
+  }
 
-  public var topics: [Robosim_TopicInfo] = []
+  public var topics: [Robosim_TopicInfo] {
+    get {_storage._topics}
+    set {_uniqueStorage()._topics = newValue}
+  }
 
-  public var services: [String] = []
+  public var services: [String] {
+    get {_storage._services}
+    set {_uniqueStorage()._services = newValue}
+  }
 
   /// the server's XPUB: subscribers connect here
-  public var subscribeEndpoint: String = String()
+  public var subscribeEndpoint: String {
+    get {_storage._subscribeEndpoint}
+    set {_uniqueStorage()._subscribeEndpoint = newValue}
+  }
 
   /// the server's XSUB: client publishers connect here
-  public var publishEndpoint: String = String()
+  public var publishEndpoint: String {
+    get {_storage._publishEndpoint}
+    set {_uniqueStorage()._publishEndpoint = newValue}
+  }
 
-  public var version: String = String()
+  public var version: String {
+    get {_storage._version}
+    set {_uniqueStorage()._version = newValue}
+  }
 
-  public var physicsDt: Double = 0
+  public var physicsDt: Double {
+    get {_storage._physicsDt}
+    set {_uniqueStorage()._physicsDt = newValue}
+  }
 
-  public var decimation: UInt32 = 0
+  public var decimation: UInt32 {
+    get {_storage._decimation}
+    set {_uniqueStorage()._decimation = newValue}
+  }
 
-  public var simTime: Double = 0
+  public var simTime: Double {
+    get {_storage._simTime}
+    set {_uniqueStorage()._simTime = newValue}
+  }
 
   /// Commands received on the command topics, per topic: accepted and rejected by the safety layer.
-  public var commands: [Robosim_CommandStatistics] = []
+  public var commands: [Robosim_CommandStatistics] {
+    get {_storage._commands}
+    set {_uniqueStorage()._commands = newValue}
+  }
+
+  /// The scene's cameras. Those with `observation` set are the pixel observations that /sim/step and
+  /// /sim/reset return when asked (`render`), in this order.
+  public var cameras: [Robosim_CameraDescription] {
+    get {_storage._cameras}
+    set {_uniqueStorage()._cameras = newValue}
+  }
+
+  /// The offscreen rendering backend in use: "osmesa", "egl", or "none" (cameras disabled).
+  public var renderBackend: String {
+    get {_storage._renderBackend}
+    set {_uniqueStorage()._renderBackend = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// One camera of the scene (its topics are /env_i/camera/<name>/{image_raw,depth,camera_info}).
+public nonisolated struct Robosim_CameraDescription: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  public var width: UInt32 = 0
+
+  public var height: UInt32 = 0
+
+  /// vertical field of view
+  public var fovyDeg: Double = 0
+
+  /// sim time
+  public var rateHz: Double = 0
+
+  /// image_raw (rgb8)
+  public var rgb: Bool = false
+
+  /// depth (32FC1, metres)
+  public var depth: Bool = false
+
+  /// part of the pixel observation of /sim/step and /sim/reset
+  public var observation: Bool = false
+
+  /// the optical frame named in the image headers (z forward, x right, y down)
+  public var frameID: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -194,6 +292,9 @@ public nonisolated struct Robosim_ResetRequest: Sendable {
   /// Clears the value of `seed`. Subsequent reads from it will return its default value.
   public mutating func clearSeed() {self._seed = nil}
 
+  /// Set: the response also carries the pixel observations (see StepRequest.render).
+  public var render: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -207,6 +308,8 @@ public nonisolated struct Robosim_ResetResponse: Sendable {
   // methods supported on all messages.
 
   public var observations: [Double] = []
+
+  public var images: [SensorMsgs_Image] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -224,6 +327,11 @@ public nonisolated struct Robosim_StepRequest: Sendable {
   public var envIds: [UInt32] = []
 
   public var actions: [Double] = []
+
+  /// Set: the response carries, per env, an image of each observation camera (DescribeResponse.cameras
+  /// with observation set, in that order; rgb8 then 32FC1 where a camera has both) of the state the
+  /// step reached, rendered synchronously.
+  public var render: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -246,6 +354,12 @@ public nonisolated struct Robosim_StepResponse: Sendable {
   public var finalObservations: [Double] = []
 
   public var finalEnvIds: [UInt32] = []
+
+  /// With StepRequest.render: env-major images of the observation cameras, and those of the final
+  /// states of the envs in final_env_ids (before their auto-reset).
+  public var images: [SensorMsgs_Image] = []
+
+  public var finalImages: [SensorMsgs_Image] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -522,7 +636,192 @@ nonisolated extension Robosim_DescribeRequest: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Robosim_DescribeResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DescribeResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}scene\0\u{3}env_count\0\u{1}mode\0\u{3}observation_size\0\u{3}action_size\0\u{3}action_low\0\u{3}action_high\0\u{1}topics\0\u{1}services\0\u{3}subscribe_endpoint\0\u{3}publish_endpoint\0\u{1}version\0\u{3}physics_dt\0\u{1}decimation\0\u{3}sim_time\0\u{1}commands\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}scene\0\u{3}env_count\0\u{1}mode\0\u{3}observation_size\0\u{3}action_size\0\u{3}action_low\0\u{3}action_high\0\u{1}topics\0\u{1}services\0\u{3}subscribe_endpoint\0\u{3}publish_endpoint\0\u{1}version\0\u{3}physics_dt\0\u{1}decimation\0\u{3}sim_time\0\u{1}commands\0\u{1}cameras\0\u{3}render_backend\0")
+
+  fileprivate class _StorageClass {
+    var _scene: String = String()
+    var _envCount: UInt32 = 0
+    var _mode: String = String()
+    var _observationSize: UInt32 = 0
+    var _actionSize: UInt32 = 0
+    var _actionLow: [Double] = []
+    var _actionHigh: [Double] = []
+    var _topics: [Robosim_TopicInfo] = []
+    var _services: [String] = []
+    var _subscribeEndpoint: String = String()
+    var _publishEndpoint: String = String()
+    var _version: String = String()
+    var _physicsDt: Double = 0
+    var _decimation: UInt32 = 0
+    var _simTime: Double = 0
+    var _commands: [Robosim_CommandStatistics] = []
+    var _cameras: [Robosim_CameraDescription] = []
+    var _renderBackend: String = String()
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _scene = source._scene
+      _envCount = source._envCount
+      _mode = source._mode
+      _observationSize = source._observationSize
+      _actionSize = source._actionSize
+      _actionLow = source._actionLow
+      _actionHigh = source._actionHigh
+      _topics = source._topics
+      _services = source._services
+      _subscribeEndpoint = source._subscribeEndpoint
+      _publishEndpoint = source._publishEndpoint
+      _version = source._version
+      _physicsDt = source._physicsDt
+      _decimation = source._decimation
+      _simTime = source._simTime
+      _commands = source._commands
+      _cameras = source._cameras
+      _renderBackend = source._renderBackend
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._scene) }()
+        case 2: try { try decoder.decodeSingularUInt32Field(value: &_storage._envCount) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._mode) }()
+        case 4: try { try decoder.decodeSingularUInt32Field(value: &_storage._observationSize) }()
+        case 5: try { try decoder.decodeSingularUInt32Field(value: &_storage._actionSize) }()
+        case 6: try { try decoder.decodeRepeatedDoubleField(value: &_storage._actionLow) }()
+        case 7: try { try decoder.decodeRepeatedDoubleField(value: &_storage._actionHigh) }()
+        case 8: try { try decoder.decodeRepeatedMessageField(value: &_storage._topics) }()
+        case 9: try { try decoder.decodeRepeatedStringField(value: &_storage._services) }()
+        case 10: try { try decoder.decodeSingularStringField(value: &_storage._subscribeEndpoint) }()
+        case 11: try { try decoder.decodeSingularStringField(value: &_storage._publishEndpoint) }()
+        case 12: try { try decoder.decodeSingularStringField(value: &_storage._version) }()
+        case 13: try { try decoder.decodeSingularDoubleField(value: &_storage._physicsDt) }()
+        case 14: try { try decoder.decodeSingularUInt32Field(value: &_storage._decimation) }()
+        case 15: try { try decoder.decodeSingularDoubleField(value: &_storage._simTime) }()
+        case 16: try { try decoder.decodeRepeatedMessageField(value: &_storage._commands) }()
+        case 17: try { try decoder.decodeRepeatedMessageField(value: &_storage._cameras) }()
+        case 18: try { try decoder.decodeSingularStringField(value: &_storage._renderBackend) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      if !_storage._scene.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._scene, fieldNumber: 1)
+      }
+      if _storage._envCount != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._envCount, fieldNumber: 2)
+      }
+      if !_storage._mode.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._mode, fieldNumber: 3)
+      }
+      if _storage._observationSize != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._observationSize, fieldNumber: 4)
+      }
+      if _storage._actionSize != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._actionSize, fieldNumber: 5)
+      }
+      if !_storage._actionLow.isEmpty {
+        try visitor.visitPackedDoubleField(value: _storage._actionLow, fieldNumber: 6)
+      }
+      if !_storage._actionHigh.isEmpty {
+        try visitor.visitPackedDoubleField(value: _storage._actionHigh, fieldNumber: 7)
+      }
+      if !_storage._topics.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._topics, fieldNumber: 8)
+      }
+      if !_storage._services.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._services, fieldNumber: 9)
+      }
+      if !_storage._subscribeEndpoint.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._subscribeEndpoint, fieldNumber: 10)
+      }
+      if !_storage._publishEndpoint.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._publishEndpoint, fieldNumber: 11)
+      }
+      if !_storage._version.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._version, fieldNumber: 12)
+      }
+      if _storage._physicsDt.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._physicsDt, fieldNumber: 13)
+      }
+      if _storage._decimation != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._decimation, fieldNumber: 14)
+      }
+      if _storage._simTime.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._simTime, fieldNumber: 15)
+      }
+      if !_storage._commands.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._commands, fieldNumber: 16)
+      }
+      if !_storage._cameras.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._cameras, fieldNumber: 17)
+      }
+      if !_storage._renderBackend.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._renderBackend, fieldNumber: 18)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Robosim_DescribeResponse, rhs: Robosim_DescribeResponse) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._scene != rhs_storage._scene {return false}
+        if _storage._envCount != rhs_storage._envCount {return false}
+        if _storage._mode != rhs_storage._mode {return false}
+        if _storage._observationSize != rhs_storage._observationSize {return false}
+        if _storage._actionSize != rhs_storage._actionSize {return false}
+        if _storage._actionLow != rhs_storage._actionLow {return false}
+        if _storage._actionHigh != rhs_storage._actionHigh {return false}
+        if _storage._topics != rhs_storage._topics {return false}
+        if _storage._services != rhs_storage._services {return false}
+        if _storage._subscribeEndpoint != rhs_storage._subscribeEndpoint {return false}
+        if _storage._publishEndpoint != rhs_storage._publishEndpoint {return false}
+        if _storage._version != rhs_storage._version {return false}
+        if _storage._physicsDt != rhs_storage._physicsDt {return false}
+        if _storage._decimation != rhs_storage._decimation {return false}
+        if _storage._simTime != rhs_storage._simTime {return false}
+        if _storage._commands != rhs_storage._commands {return false}
+        if _storage._cameras != rhs_storage._cameras {return false}
+        if _storage._renderBackend != rhs_storage._renderBackend {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Robosim_CameraDescription: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CameraDescription"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}width\0\u{1}height\0\u{3}fovy_deg\0\u{3}rate_hz\0\u{1}rgb\0\u{1}depth\0\u{1}observation\0\u{3}frame_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -530,96 +829,61 @@ nonisolated extension Robosim_DescribeResponse: SwiftProtobuf.Message, SwiftProt
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.scene) }()
-      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.envCount) }()
-      case 3: try { try decoder.decodeSingularStringField(value: &self.mode) }()
-      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.observationSize) }()
-      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.actionSize) }()
-      case 6: try { try decoder.decodeRepeatedDoubleField(value: &self.actionLow) }()
-      case 7: try { try decoder.decodeRepeatedDoubleField(value: &self.actionHigh) }()
-      case 8: try { try decoder.decodeRepeatedMessageField(value: &self.topics) }()
-      case 9: try { try decoder.decodeRepeatedStringField(value: &self.services) }()
-      case 10: try { try decoder.decodeSingularStringField(value: &self.subscribeEndpoint) }()
-      case 11: try { try decoder.decodeSingularStringField(value: &self.publishEndpoint) }()
-      case 12: try { try decoder.decodeSingularStringField(value: &self.version) }()
-      case 13: try { try decoder.decodeSingularDoubleField(value: &self.physicsDt) }()
-      case 14: try { try decoder.decodeSingularUInt32Field(value: &self.decimation) }()
-      case 15: try { try decoder.decodeSingularDoubleField(value: &self.simTime) }()
-      case 16: try { try decoder.decodeRepeatedMessageField(value: &self.commands) }()
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.width) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.height) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.fovyDeg) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.rateHz) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.rgb) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.depth) }()
+      case 8: try { try decoder.decodeSingularBoolField(value: &self.observation) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.frameID) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.scene.isEmpty {
-      try visitor.visitSingularStringField(value: self.scene, fieldNumber: 1)
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
     }
-    if self.envCount != 0 {
-      try visitor.visitSingularUInt32Field(value: self.envCount, fieldNumber: 2)
+    if self.width != 0 {
+      try visitor.visitSingularUInt32Field(value: self.width, fieldNumber: 2)
     }
-    if !self.mode.isEmpty {
-      try visitor.visitSingularStringField(value: self.mode, fieldNumber: 3)
+    if self.height != 0 {
+      try visitor.visitSingularUInt32Field(value: self.height, fieldNumber: 3)
     }
-    if self.observationSize != 0 {
-      try visitor.visitSingularUInt32Field(value: self.observationSize, fieldNumber: 4)
+    if self.fovyDeg.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.fovyDeg, fieldNumber: 4)
     }
-    if self.actionSize != 0 {
-      try visitor.visitSingularUInt32Field(value: self.actionSize, fieldNumber: 5)
+    if self.rateHz.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.rateHz, fieldNumber: 5)
     }
-    if !self.actionLow.isEmpty {
-      try visitor.visitPackedDoubleField(value: self.actionLow, fieldNumber: 6)
+    if self.rgb != false {
+      try visitor.visitSingularBoolField(value: self.rgb, fieldNumber: 6)
     }
-    if !self.actionHigh.isEmpty {
-      try visitor.visitPackedDoubleField(value: self.actionHigh, fieldNumber: 7)
+    if self.depth != false {
+      try visitor.visitSingularBoolField(value: self.depth, fieldNumber: 7)
     }
-    if !self.topics.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.topics, fieldNumber: 8)
+    if self.observation != false {
+      try visitor.visitSingularBoolField(value: self.observation, fieldNumber: 8)
     }
-    if !self.services.isEmpty {
-      try visitor.visitRepeatedStringField(value: self.services, fieldNumber: 9)
-    }
-    if !self.subscribeEndpoint.isEmpty {
-      try visitor.visitSingularStringField(value: self.subscribeEndpoint, fieldNumber: 10)
-    }
-    if !self.publishEndpoint.isEmpty {
-      try visitor.visitSingularStringField(value: self.publishEndpoint, fieldNumber: 11)
-    }
-    if !self.version.isEmpty {
-      try visitor.visitSingularStringField(value: self.version, fieldNumber: 12)
-    }
-    if self.physicsDt.bitPattern != 0 {
-      try visitor.visitSingularDoubleField(value: self.physicsDt, fieldNumber: 13)
-    }
-    if self.decimation != 0 {
-      try visitor.visitSingularUInt32Field(value: self.decimation, fieldNumber: 14)
-    }
-    if self.simTime.bitPattern != 0 {
-      try visitor.visitSingularDoubleField(value: self.simTime, fieldNumber: 15)
-    }
-    if !self.commands.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.commands, fieldNumber: 16)
+    if !self.frameID.isEmpty {
+      try visitor.visitSingularStringField(value: self.frameID, fieldNumber: 9)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Robosim_DescribeResponse, rhs: Robosim_DescribeResponse) -> Bool {
-    if lhs.scene != rhs.scene {return false}
-    if lhs.envCount != rhs.envCount {return false}
-    if lhs.mode != rhs.mode {return false}
-    if lhs.observationSize != rhs.observationSize {return false}
-    if lhs.actionSize != rhs.actionSize {return false}
-    if lhs.actionLow != rhs.actionLow {return false}
-    if lhs.actionHigh != rhs.actionHigh {return false}
-    if lhs.topics != rhs.topics {return false}
-    if lhs.services != rhs.services {return false}
-    if lhs.subscribeEndpoint != rhs.subscribeEndpoint {return false}
-    if lhs.publishEndpoint != rhs.publishEndpoint {return false}
-    if lhs.version != rhs.version {return false}
-    if lhs.physicsDt != rhs.physicsDt {return false}
-    if lhs.decimation != rhs.decimation {return false}
-    if lhs.simTime != rhs.simTime {return false}
-    if lhs.commands != rhs.commands {return false}
+  public static func ==(lhs: Robosim_CameraDescription, rhs: Robosim_CameraDescription) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.width != rhs.width {return false}
+    if lhs.height != rhs.height {return false}
+    if lhs.fovyDeg != rhs.fovyDeg {return false}
+    if lhs.rateHz != rhs.rateHz {return false}
+    if lhs.rgb != rhs.rgb {return false}
+    if lhs.depth != rhs.depth {return false}
+    if lhs.observation != rhs.observation {return false}
+    if lhs.frameID != rhs.frameID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -787,7 +1051,7 @@ nonisolated extension Robosim_ReleaseRequest: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Robosim_ResetRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ResetRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}lease\0\u{3}env_ids\0\u{1}seed\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}lease\0\u{3}env_ids\0\u{1}seed\0\u{1}render\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -798,6 +1062,7 @@ nonisolated extension Robosim_ResetRequest: SwiftProtobuf.Message, SwiftProtobuf
       case 1: try { try decoder.decodeSingularStringField(value: &self.lease) }()
       case 2: try { try decoder.decodeRepeatedUInt32Field(value: &self.envIds) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self._seed) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.render) }()
       default: break
       }
     }
@@ -817,6 +1082,9 @@ nonisolated extension Robosim_ResetRequest: SwiftProtobuf.Message, SwiftProtobuf
     try { if let v = self._seed {
       try visitor.visitSingularUInt64Field(value: v, fieldNumber: 3)
     } }()
+    if self.render != false {
+      try visitor.visitSingularBoolField(value: self.render, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -824,6 +1092,7 @@ nonisolated extension Robosim_ResetRequest: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.lease != rhs.lease {return false}
     if lhs.envIds != rhs.envIds {return false}
     if lhs._seed != rhs._seed {return false}
+    if lhs.render != rhs.render {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -831,7 +1100,7 @@ nonisolated extension Robosim_ResetRequest: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Robosim_ResetResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ResetResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}observations\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}observations\0\u{1}images\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -840,6 +1109,7 @@ nonisolated extension Robosim_ResetResponse: SwiftProtobuf.Message, SwiftProtobu
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedDoubleField(value: &self.observations) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.images) }()
       default: break
       }
     }
@@ -849,11 +1119,15 @@ nonisolated extension Robosim_ResetResponse: SwiftProtobuf.Message, SwiftProtobu
     if !self.observations.isEmpty {
       try visitor.visitPackedDoubleField(value: self.observations, fieldNumber: 1)
     }
+    if !self.images.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.images, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Robosim_ResetResponse, rhs: Robosim_ResetResponse) -> Bool {
     if lhs.observations != rhs.observations {return false}
+    if lhs.images != rhs.images {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -861,7 +1135,7 @@ nonisolated extension Robosim_ResetResponse: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Robosim_StepRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StepRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}lease\0\u{3}env_ids\0\u{1}actions\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}lease\0\u{3}env_ids\0\u{1}actions\0\u{1}render\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -872,6 +1146,7 @@ nonisolated extension Robosim_StepRequest: SwiftProtobuf.Message, SwiftProtobuf.
       case 1: try { try decoder.decodeSingularStringField(value: &self.lease) }()
       case 2: try { try decoder.decodeRepeatedUInt32Field(value: &self.envIds) }()
       case 3: try { try decoder.decodeRepeatedDoubleField(value: &self.actions) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.render) }()
       default: break
       }
     }
@@ -887,6 +1162,9 @@ nonisolated extension Robosim_StepRequest: SwiftProtobuf.Message, SwiftProtobuf.
     if !self.actions.isEmpty {
       try visitor.visitPackedDoubleField(value: self.actions, fieldNumber: 3)
     }
+    if self.render != false {
+      try visitor.visitSingularBoolField(value: self.render, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -894,6 +1172,7 @@ nonisolated extension Robosim_StepRequest: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.lease != rhs.lease {return false}
     if lhs.envIds != rhs.envIds {return false}
     if lhs.actions != rhs.actions {return false}
+    if lhs.render != rhs.render {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -901,7 +1180,7 @@ nonisolated extension Robosim_StepRequest: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Robosim_StepResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StepResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}observations\0\u{1}rewards\0\u{1}terminated\0\u{1}truncated\0\u{3}final_observations\0\u{3}final_env_ids\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}observations\0\u{1}rewards\0\u{1}terminated\0\u{1}truncated\0\u{3}final_observations\0\u{3}final_env_ids\0\u{1}images\0\u{3}final_images\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -915,6 +1194,8 @@ nonisolated extension Robosim_StepResponse: SwiftProtobuf.Message, SwiftProtobuf
       case 4: try { try decoder.decodeRepeatedBoolField(value: &self.truncated) }()
       case 5: try { try decoder.decodeRepeatedDoubleField(value: &self.finalObservations) }()
       case 6: try { try decoder.decodeRepeatedUInt32Field(value: &self.finalEnvIds) }()
+      case 7: try { try decoder.decodeRepeatedMessageField(value: &self.images) }()
+      case 8: try { try decoder.decodeRepeatedMessageField(value: &self.finalImages) }()
       default: break
       }
     }
@@ -939,6 +1220,12 @@ nonisolated extension Robosim_StepResponse: SwiftProtobuf.Message, SwiftProtobuf
     if !self.finalEnvIds.isEmpty {
       try visitor.visitPackedUInt32Field(value: self.finalEnvIds, fieldNumber: 6)
     }
+    if !self.images.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.images, fieldNumber: 7)
+    }
+    if !self.finalImages.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.finalImages, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -949,6 +1236,8 @@ nonisolated extension Robosim_StepResponse: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.truncated != rhs.truncated {return false}
     if lhs.finalObservations != rhs.finalObservations {return false}
     if lhs.finalEnvIds != rhs.finalEnvIds {return false}
+    if lhs.images != rhs.images {return false}
+    if lhs.finalImages != rhs.finalImages {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -12,6 +12,11 @@ final class Env: @unchecked Sendable {
     var runSeed: UInt64
     /// Episode index within the run, and the seed reported for it.
     var episode: UInt64 = 0
+    /// Episodes started so far (resets and auto-resets): camera frames of an earlier count are stale.
+    var episodeStarts: UInt64 = 0
+    /// The state an episode ended in, kept before the auto-reset when `World.keepsFinalStates`
+    /// (pixel observations of final states).
+    var finalState: StateSnapshot?
     var episodeSeed: UInt64 = 0
     var steps = 0
     var episodeReturn = 0.0

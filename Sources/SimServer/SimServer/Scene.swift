@@ -2,14 +2,37 @@ import Foundation
 
 /// A scene folder: the MJCF model and its manifest `scene.json`. Plain values.
 public struct Scene: Sendable {
-    /// One camera of the manifest.
+    /// One camera of the manifest. It is the model's camera of the same name (fixed in the world,
+    /// or mounted on the body that holds it in the MJCF), or, with `body`, one mounted here: `pos`
+    /// and `xyaxes` (or `quat`) in that body's frame, as MJCF writes them ("world" for a fixed one).
     public struct Camera: Sendable, Decodable, Equatable {
         public var name: String
         public var width: Int
         public var height: Int
         public var rateHz: Double
+        /// Vertical field of view in degrees (default: the model camera's, else 45).
         public var fovy: Double?
+        /// image_raw (rgb8): default true. depth (32FC1, metres): default false.
+        public var rgb: Bool?
         public var depth: Bool?
+        /// Part of the pixel observation that `/sim/step` returns when asked (default false).
+        public var observation: Bool?
+        public var body: String?
+        public var pos: [Double]?
+        public var xyaxes: [Double]?
+        public var quat: [Double]?
+    }
+
+    /// Rendering settings (`render` in the manifest): the budget knobs. Shadows, reflections and
+    /// multisampling cost about 8x on a CPU renderer and are off unless asked for.
+    public struct RenderSettings: Sendable, Decodable, Equatable {
+        public var shadows: Bool?
+        public var reflections: Bool?
+        public var skybox: Bool?
+        /// Multisamples per pixel (0: none).
+        public var multisamples: Int?
+
+        public init() {}
     }
 
     /// The box the robot's tool must stay in (world frame, metres).
@@ -36,6 +59,7 @@ public struct Scene: Sendable {
         /// Text options of the robot plugin (joint, actuator, body and site names).
         public var robotOptions: [String: String]?
         public var workspace: WorkspaceBox?
+        public var render: RenderSettings?
     }
 
     /// The scene folder, as given (relative paths stay relative, so messages name what the user typed).
@@ -99,9 +123,27 @@ public struct Scene: Sendable {
                 throw fail("workspace", "min and max must be [x, y, z] in metres with min < max on every axis")
             }
         }
-        for (i, c) in m.cameras.enumerated() where c.width < 1 || c.height < 1 || !(c.rateHz > 0) {
-            throw fail("cameras[\(i)]", "width, height and rate_hz must be positive")
+        var cameraNames = Set<String>()
+        for (i, c) in m.cameras.enumerated() {
+            let place = "cameras[\(i)]"
+            guard !c.name.isEmpty, c.name.first?.isLetter == true,
+                  c.name.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == "_") }) else { throw fail(place + ".name", "'\(c.name)' must start with a letter and hold only ASCII letters, digits and _ (it names topics)") }
+            guard cameraNames.insert(c.name).inserted else { throw fail(place + ".name", "camera '\(c.name)' is declared twice") }
+            guard (1...8192).contains(c.width), (1...8192).contains(c.height) else { throw fail(place, "width and height must be in 1...8192 pixels") }
+            guard c.rateHz >= 0.01, c.rateHz <= 1000 else { throw fail(place + ".rate_hz", "must be in [0.01, 1000]") }
+            if let f = c.fovy, !(f > 0 && f < 180) { throw fail(place + ".fovy", "must be in (0, 180) degrees") }
+            guard c.rgb ?? true || c.depth ?? false else { throw fail(place, "renders nothing: set rgb or depth") }
+            if let p = c.pos, p.count != 3 || !p.allSatisfy(\.isFinite) { throw fail(place + ".pos", "must be [x, y, z] in metres") }
+            if let a = c.xyaxes, a.count != 6 || !a.allSatisfy(\.isFinite) { throw fail(place + ".xyaxes", "must be 6 numbers (x axis, y axis)") }
+            if let q = c.quat, q.count != 4 || !q.allSatisfy(\.isFinite) || q.allSatisfy({ $0 == 0 }) {
+                throw fail(place + ".quat", "must be [w, x, y, z], not all zero")
+            }
+            if c.body == nil, c.pos != nil || c.xyaxes != nil || c.quat != nil {
+                throw fail(place, "pos, xyaxes and quat mount a camera on a body: give body too (\"world\" for a fixed camera)")
+            }
+            if c.xyaxes != nil, c.quat != nil { throw fail(place, "give xyaxes or quat, not both") }
         }
+        if let r = m.render, let s = r.multisamples, !(0...16).contains(s) { throw fail("render.multisamples", "must be in 0...16") }
         guard FileManager.default.fileExists(atPath: modelPath) else {
             throw fail("model", "model file '\(m.model)' not found in \(path)")
         }

@@ -49,7 +49,8 @@ extension SimServer {
                 if let bad = r.actions.firstIndex(where: { !$0.isFinite }) {
                     throw .invalidArgument("action \(bad % size) of env \(ids[bad / size]) is \(r.actions[bad]); actions must be finite")
                 }
-                try self.stepLoop().enqueue(.step(ids: ids, actions: r.actions, responder: responder))
+                if r.render { try self.checkPixelObservations() }
+                try self.stepLoop().enqueue(.step(ids: ids, actions: r.actions, render: r.render, responder: responder))
             } catch {
                 responder.fail(error)
             }
@@ -60,7 +61,8 @@ extension SimServer {
             do throws(ServiceError) {
                 let r = try request.decode(Robosim_ResetRequest.self)
                 let ids = try self.leases.authorize(lease: r.lease, ids: try Self.checkedIDs(r.envIds, envCount: self.envCount))
-                try self.stepLoop().enqueue(.reset(ids: ids, seed: r.hasSeed ? r.seed : nil, responder: responder))
+                if r.render { try self.checkPixelObservations() }
+                try self.stepLoop().enqueue(.reset(ids: ids, seed: r.hasSeed ? r.seed : nil, render: r.render, responder: responder))
             } catch {
                 responder.fail(error)
             }
@@ -104,6 +106,16 @@ extension SimServer {
             } catch {
                 responder.fail(error)
             }
+        }
+    }
+
+    /// `render` needs observation cameras and a renderer.
+    func checkPixelObservations() throws(ServiceError) {
+        guard cameraSpecs.contains(where: \.observation) else {
+            throw .failedPrecondition("render: the scene \(scene.manifest.name) has no observation camera (a camera with \"observation\": true in scene.json)")
+        }
+        guard renderBackend != .none else {
+            throw .failedPrecondition("render: rendering is off (sim-server --render-backend none, or no renderer could start: \(renderDescription))")
         }
     }
 

@@ -21,6 +21,10 @@ public final class SimServer: Service, Sendable {
     private let loop = Mutex<StepLoop?>(nil)
     /// Command topics, checked by the safety layer and held for the step loop.
     let inbox: CommandInbox
+    /// The scene's cameras, and the rendering backend in use (`.none`: cameras off).
+    let cameraSpecs: [CameraSpec]
+    let renderBackend: RenderBackend
+    let renderDescription: String
     // Invariant: written once in start() under `loop`'s lock; keeps the command subscriptions alive.
     private let commandSubscriptions = Mutex<[CallbackSubscription]>([])
 
@@ -45,6 +49,20 @@ public final class SimServer: Service, Sendable {
         let envCount = configuration.envCount ?? scene.manifest.defaultEnvs
         world = try World(scene: scene, taskType: taskType, robotType: robotType, envCount: envCount, seed: configuration.seed,
                           threads: configuration.threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        cameraSpecs = try CameraSpec.resolve(scene.manifest.cameras, model: world.model, manifestPath: scene.manifestPath)
+        if cameraSpecs.isEmpty || configuration.renderBackend == .none {
+            (renderBackend, renderDescription) = (.none, cameraSpecs.isEmpty ? "no cameras in the scene" : "--render-backend none")
+        } else if configuration.renderBackend == .auto {
+            // Automatic: a machine without any renderer still runs physics; the cameras are off and the log says why.
+            do {
+                (renderBackend, renderDescription) = try RenderBackend.load(.auto)
+            } catch {
+                logger.warning("cameras are off: no offscreen renderer", metadata: ["sim.render_error": "\(error)"])
+                (renderBackend, renderDescription) = (.none, error.description)
+            }
+        } else {
+            (renderBackend, renderDescription) = try RenderBackend.load(configuration.renderBackend)
+        }
         leases = LeaseTable(envCount: envCount)
         inbox = CommandInbox(envCount: envCount, actionLow: world.actionLow, actionHigh: world.actionHigh, mode: configuration.mode,
                              safety: SafetyLayer(robot: world.robot?.spec, workspace: scene.workspace))
@@ -92,6 +110,20 @@ public final class SimServer: Service, Sendable {
             return t
         }
         d.commands = inbox.statistics()
+        d.renderBackend = renderBackend.rawValue
+        d.cameras = cameraSpecs.map { c in
+            var out = Robosim_CameraDescription()
+            out.name = c.name
+            out.width = UInt32(c.width)
+            out.height = UInt32(c.height)
+            out.fovyDeg = c.fovyDegrees
+            out.rateHz = c.rateHz
+            out.rgb = c.rgb
+            out.depth = c.depth
+            out.observation = c.observation
+            out.frameID = c.frameID
+            return out
+        }
         d.topics = [topic("/clock", RosgraphMsgs_Clock.self, configuration.clockRateHz)]
         let rates = loopParameters.rates   // in force now (`/sim/set_parameters` changes them)
         let frames = BodyFrames(world: world)
@@ -103,6 +135,12 @@ public final class SimServer: Service, Sendable {
             if frames.mobile { d.topics.append(topic("\(ns)/odom", NavMsgs_Odometry.self, rates["odom"])) }
             if !world.task.objectBodies.isEmpty { d.topics.append(topic("\(ns)/objects", Robosim_ObjectArray.self, rates["objects"])) }
             d.topics.append(topic("\(Names.env(i))/episode", Robosim_EpisodeEvent.self, 0))
+            for c in cameraSpecs where renderBackend != .none {
+                let base = "\(ns)/camera/\(c.name)"
+                if c.rgb { d.topics.append(topic(base + "/image_raw", SensorMsgs_Image.self, c.rateHz)) }
+                if c.depth { d.topics.append(topic(base + "/depth", SensorMsgs_Image.self, c.rateHz)) }
+                d.topics.append(topic(base + "/camera_info", SensorMsgs_CameraInfo.self, c.rateHz))
+            }
             for c in commandTopics(i) {
                 var t = Robosim_TopicInfo()
                 t.name = c.name
@@ -121,7 +159,15 @@ public final class SimServer: Service, Sendable {
             hub.start()
             do {
                 let node = try Node(name: "sim_server", hub: hub)
-                let publisher = try StepPublisher(node: node, hub: hub, world: world, scene: scene, clockRateHz: configuration.clockRateHz)
+                var cameras: CameraPipeline?
+                if renderBackend != .none {
+                    let cores = ProcessInfo.processInfo.activeProcessorCount
+                    cameras = try CameraPipeline(cameras: cameraSpecs, world: world, node: node, hub: hub, backend: renderBackend,
+                                                 description: renderDescription, settings: scene.manifest.render ?? .init(),
+                                                 threads: configuration.renderThreads ?? min(4, max(1, cores / 2)))
+                }
+                let publisher = try StepPublisher(node: node, hub: hub, world: world, scene: scene, clockRateHz: configuration.clockRateHz,
+                                                  cameras: cameras)
                 let inbox = self.inbox
                 var subscriptions: [CallbackSubscription] = []
                 for i in 0..<world.envs.count {
@@ -154,7 +200,7 @@ public final class SimServer: Service, Sendable {
         }
         logger.info("sim-server ready", metadata: [
             "sim.scene": "\(scene.manifest.name)", "sim.envs": "\(world.envs.count)", "sim.mode": "\(configuration.mode.rawValue)",
-            "sim.threads": "\(world.threads)",
+            "sim.threads": "\(world.threads)", "sim.render": "\(renderDescription)",
         ])
     }
 
@@ -162,6 +208,7 @@ public final class SimServer: Service, Sendable {
     public func stop() {
         let stepLoop = loop.withLock { $0 }
         stepLoop?.stop()
+        stepLoop?.cameras?.stop()
         stepLoop?.node.close()
         hub.shutdown()
     }

@@ -29,6 +29,10 @@ public struct SimServerConfiguration: Sendable {
     public var clockRateHz: Double = 100
     /// Largest frame the hub accepts, in bytes (default 64 MiB).
     public var maxFrameBytes: Int = 64 << 20
+    /// Offscreen rendering for cameras (default `auto`: EGL with a GPU, else OSMesa).
+    public var renderBackend: RenderBackend = .auto
+    /// Render threads, each with its own GL context (default: half the cores, 1 to 4).
+    public var renderThreads: Int?
 
     public init() {}
 

@@ -10,8 +10,9 @@ import Synchronization
 final class StepLoop: @unchecked Sendable {
     // Invariant: `world`, `simTime` and the publish counters are used only by the loop thread.
     enum Command {
-        case step(ids: [Int], actions: [Double], responder: ServiceResponder)
-        case reset(ids: [Int], seed: UInt64?, responder: ServiceResponder)
+        /// `render`: the reply carries the pixel observations (the caller checked there are cameras).
+        case step(ids: [Int], actions: [Double], render: Bool, responder: ServiceResponder)
+        case reset(ids: [Int], seed: UInt64?, render: Bool, responder: ServiceResponder)
         /// Checked parameter changes, applied together between two control steps; `answer` builds
         /// the reply once they are in force.
         case setParameters(ParameterChanges, responder: ServiceResponder, answer: @Sendable () -> Robosim_SetParametersResponse)
@@ -23,6 +24,8 @@ final class StepLoop: @unchecked Sendable {
     let node: Node
     let inbox: CommandInbox
     private let publisher: StepPublisher
+    /// The camera pipeline (stopped by the server after the loop).
+    var cameras: CameraPipeline? { publisher.cameras }
     private let logger: Logger
     private let queue = Mutex<[Command]>([])
     private let wake = NSCondition()
@@ -132,7 +135,7 @@ final class StepLoop: @unchecked Sendable {
         // Answer what is still queued.
         for command in queue.withLock({ q in defer { q.removeAll() }; return q }) {
             switch command {
-            case .step(_, _, let r), .reset(_, _, let r), .setParameters(_, let r, _): r.fail(.unavailable("the server is shutting down"))
+            case .step(_, _, _, let r), .reset(_, _, _, let r), .setParameters(_, let r, _): r.fail(.unavailable("the server is shutting down"))
             }
         }
     }
@@ -162,17 +165,34 @@ final class StepLoop: @unchecked Sendable {
 
     private func handle(_ command: Command) {
         switch command {
-        case .step(let ids, let actions, let responder):
+        case .step(let ids, let actions, let render, let responder):
             for i in ids { world.envs[i].source = .action }
+            world.keepsFinalStates = render
             advance(ids, actions: actions)
-            responder.succeed(stepResponse(ids))
-        case .reset(let ids, let seed, let responder):
+            world.keepsFinalStates = false
+            var response = stepResponse(ids)
+            if render {
+                do throws(RenderError) {
+                    try renderObservations(ids, into: &response)
+                } catch {
+                    return responder.fail(.internalError("the step was taken but its images could not be rendered: \(error)"))
+                }
+            }
+            responder.succeed(response)
+        case .reset(let ids, let seed, let render, let responder):
             world.reset(ids, seed: seed)
             for i in ids { world.envs[i].episodeStartTime = simTime }
-            publisher.publishEvents(world: world, envs: ids, simTime: simTime)
+            publisher.publishReset(world: world, envs: ids, simTime: simTime)
             var r = Robosim_ResetResponse()
             r.observations.reserveCapacity(ids.count * world.observationSize)
             for i in ids { r.observations.append(contentsOf: world.envs[i].observation) }
+            if render {
+                do throws(RenderError) {
+                    r.images = try publisher.cameras?.renderObservations(ids.map(snapshot)) ?? []
+                } catch {
+                    return responder.fail(.internalError("the envs were reset but their images could not be rendered: \(error)"))
+                }
+            }
             responder.succeed(r)
         case .setParameters(let changes, let responder, let answer):
             apply(changes)
@@ -194,6 +214,24 @@ final class StepLoop: @unchecked Sendable {
         }
         applied.withLock { $0 = LoopParameters(rates: publisher.rates, resetRanges: world.resetRanges) }
         logger.info("parameters changed", metadata: ["sim.parameters": "\(changes.names.joined(separator: ","))"])
+    }
+
+    /// The current state of env `i`, for rendering.
+    private func snapshot(_ i: Int) -> StateSnapshot {
+        let env = world.envs[i]
+        return StateSnapshot(env: i, epoch: env.episodeStarts, stamp: simTime, model: world.model.pointer, data: env.data)
+    }
+
+    /// Pixel observations of the states the step reached, and of the final states of envs that auto-reset.
+    private func renderObservations(_ ids: [Int], into response: inout Robosim_StepResponse) throws(RenderError) {
+        guard let cameras = publisher.cameras else { return }
+        let finals = response.finalEnvIds.map { id in
+            world.envs[Int(id)].finalState.map { StateSnapshot(env: $0.env, epoch: $0.epoch, stamp: simTime, copying: $0) } ?? snapshot(Int(id))
+        }
+        let images = try cameras.renderObservations(ids.map(snapshot) + finals)
+        let perEnv = images.count / max(1, ids.count + finals.count)
+        response.images = Array(images[0..<(ids.count * perEnv)])
+        response.finalImages = Array(images[(ids.count * perEnv)...])
     }
 
     private func stepResponse(_ ids: [Int]) -> Robosim_StepResponse {

@@ -34,6 +34,8 @@ final class StepPublisher: @unchecked Sendable {
     }
 
     private let hub: Hub
+    /// The scene's cameras (nil without cameras or rendering).
+    let cameras: CameraPipeline?
     private let clock: Publisher<RosgraphMsgs_Clock>
     private let topics: [EnvTopics]
     /// The topic rates in force (Hz of sim time) and what they come to in control steps.
@@ -54,8 +56,9 @@ final class StepPublisher: @unchecked Sendable {
         static let jointStates: UInt8 = 1, tf: UInt8 = 2, robotPose: UInt8 = 4, odom: UInt8 = 8, objects: UInt8 = 16
     }
 
-    init(node: Node, hub: Hub, world: World, scene: Scene, clockRateHz: Double) throws(Names.Violation) {
+    init(node: Node, hub: Hub, world: World, scene: Scene, clockRateHz: Double, cameras: CameraPipeline?) throws(Names.Violation) {
         self.hub = hub
+        self.cameras = cameras
         clock = try node.advertise("/clock", RosgraphMsgs_Clock.self, qos: .standard)
         topics = try (0..<world.envs.count).map { i throws(Names.Violation) in
             let ns = Names.env(i)
@@ -130,6 +133,13 @@ final class StepPublisher: @unchecked Sendable {
                 topics[i].objects.publish(bodies.objectArray(env, world, stamp))
             }
         }
+        cameras?.capture(world: world, ids: ids, simTime: simTime)
+        publishEvents(world: world, envs: ids, simTime: simTime)
+    }
+
+    /// After `/sim/reset` of `ids`: camera frames of the new episodes, then the episode events.
+    func publishReset(world: World, envs ids: [Int], simTime: Double) {
+        cameras?.capture(world: world, ids: ids, simTime: simTime)
         publishEvents(world: world, envs: ids, simTime: simTime)
     }
 

@@ -28,6 +28,9 @@ final class World: @unchecked Sendable {
     let weights: [Double]
     /// Index of the keyframe named "home", or -1.
     let homeKeyframe: Int32
+    /// Keep each ended episode's final state (`Env.finalState`) for rendering: set by the step
+    /// loop for batches whose caller asked for pixel observations.
+    var keepsFinalStates = false
     /// Reset randomization ranges in force: the manifest's until `setResetRanges` changes them.
     private(set) var resetRanges: ResetRanges
 
@@ -114,6 +117,7 @@ final class World: @unchecked Sendable {
 
     private func startEpisode(_ env: Env, reason: String?) {
         // Episodes start from the model's keyframe "home" when it has one, else from qpos0.
+        env.episodeStarts &+= 1
         robosim_mj_reset(model.pointer, env.data, homeKeyframe)
         var random = RandomSource(seed: env.runSeed, env: env.index, episode: env.episode)
         env.episodeSeed = RandomSource.episodeSeed(seed: env.runSeed, env: env.index, episode: env.episode)
@@ -197,8 +201,14 @@ final class World: @unchecked Sendable {
         }
     }
 
+    private func keepFinalState(_ env: Env) {
+        guard keepsFinalStates else { return }
+        env.finalState = StateSnapshot(env: env.index, epoch: env.episodeStarts, stamp: env.data.pointee.time, model: model.pointer, data: env.data)
+    }
+
     private func stepOne(_ env: Env, actions: [Double], offset: Int) {
         env.finalObservation = nil
+        env.finalState = nil
         env.success = false
         for j in 0..<actionSize { env.action[j] = min(max(actions[offset + j], actionLow[j]), actionHigh[j]) }
         let view = env.view(model)
@@ -213,6 +223,7 @@ final class World: @unchecked Sendable {
             env.terminated = false
             env.truncated = true
             env.finalObservation = env.observation
+            keepFinalState(env)
             endEpisode(env, reason: "diverged")
             env.episode &+= 1
             startEpisode(env, reason: nil)
@@ -231,6 +242,7 @@ final class World: @unchecked Sendable {
         env.truncated = !status.terminated && env.steps >= maxSteps
         if env.terminated || env.truncated {
             env.finalObservation = env.observation
+            keepFinalState(env)
             endEpisode(env, reason: env.terminated ? "terminated" : "truncated")
             env.episode &+= 1
             startEpisode(env, reason: nil)

@@ -53,6 +53,12 @@ struct SimServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-frame-bytes"), help: "Largest message frame accepted, in bytes.")
     var maxFrameBytes: Int = 64 << 20
 
+    @Option(name: .customLong("render-backend"), help: "Offscreen rendering for cameras: auto (EGL with a GPU, else OSMesa; MUJOCO_GL=egl|osmesa picks), osmesa, egl or none.")
+    var renderBackend: String = "auto"
+
+    @Option(name: .customLong("render-threads"), help: "Render threads, each with its own GL context (default: half the cores, 1 to 4).")
+    var renderThreads: Int?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -63,6 +69,8 @@ struct SimServerCommand: AsyncParsableCommand {
         guard rtf >= 0, rtf.isFinite else { throw ValidationError("--rtf must be a finite number >= 0") }
         guard clockRate > 0, clockRate <= 10_000 else { throw ValidationError("--clock-rate must be in (0, 10000]") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level '\(logLevel)'") }
+        guard RenderBackend(rawValue: renderBackend) != nil else { throw ValidationError("--render-backend must be auto, osmesa, egl or none") }
+        if let renderThreads, renderThreads < 1 || renderThreads > 64 { throw ValidationError("--render-threads must be in 1...64") }
         guard maxFrameBytes >= 1024 else { throw ValidationError("--max-frame-bytes must be at least 1024") }
     }
 
@@ -78,6 +86,8 @@ struct SimServerCommand: AsyncParsableCommand {
         config.scene = scene
         config.envCount = envs
         config.threads = threads
+        config.renderBackend = RenderBackend(rawValue: renderBackend) ?? .auto
+        config.renderThreads = renderThreads
         config.mode = SimServerConfiguration.Mode(rawValue: mode)!
         config.realTimeFactor = rtf
         config.listen = listen ?? server ?? Node.defaultServer

@@ -13,59 +13,62 @@ _sym_db = _symbol_database.Default()
 
 
 from robosim.msgs.robosim import msg_pb2 as robosim_dot_msg__pb2
+from robosim.msgs.sensor_msgs import msg_pb2 as sensor__msgs_dot_msg__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11robosim/srv.proto\x12\x07robosim\x1a\x11robosim/msg.proto\"\x07\n\x05\x45mpty\"8\n\tTopicInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0f\n\x07rate_hz\x18\x03 \x01(\x01\"\x11\n\x0f\x44\x65scribeRequest\"\xff\x02\n\x10\x44\x65scribeResponse\x12\r\n\x05scene\x18\x01 \x01(\t\x12\x11\n\tenv_count\x18\x02 \x01(\r\x12\x0c\n\x04mode\x18\x03 \x01(\t\x12\x18\n\x10observation_size\x18\x04 \x01(\r\x12\x13\n\x0b\x61\x63tion_size\x18\x05 \x01(\r\x12\x12\n\naction_low\x18\x06 \x03(\x01\x12\x13\n\x0b\x61\x63tion_high\x18\x07 \x03(\x01\x12\"\n\x06topics\x18\x08 \x03(\x0b\x32\x12.robosim.TopicInfo\x12\x10\n\x08services\x18\t \x03(\t\x12\x1a\n\x12subscribe_endpoint\x18\n \x01(\t\x12\x18\n\x10publish_endpoint\x18\x0b \x01(\t\x12\x0f\n\x07version\x18\x0c \x01(\t\x12\x12\n\nphysics_dt\x18\r \x01(\x01\x12\x12\n\ndecimation\x18\x0e \x01(\r\x12\x10\n\x08sim_time\x18\x0f \x01(\x01\x12,\n\x08\x63ommands\x18\x10 \x03(\x0b\x32\x1a.robosim.CommandStatistics\"^\n\x11\x43ommandStatistics\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x04\x12\x10\n\x08rejected\x18\x03 \x01(\x04\x12\x16\n\x0elast_rejection\x18\x04 \x01(\t\"a\n\x0cLeaseRequest\x12\x0f\n\x07\x65nv_ids\x18\x01 \x03(\r\x12\r\n\x05\x63ount\x18\x02 \x01(\r\x12\x13\n\x0b\x63lient_name\x18\x03 \x01(\t\x12\r\n\x05ttl_s\x18\x04 \x01(\x01\x12\r\n\x05lease\x18\x05 \x01(\t\"/\n\rLeaseResponse\x12\r\n\x05lease\x18\x01 \x01(\t\x12\x0f\n\x07\x65nv_ids\x18\x02 \x03(\r\"\x1f\n\x0eReleaseRequest\x12\r\n\x05lease\x18\x01 \x01(\t\"J\n\x0cResetRequest\x12\r\n\x05lease\x18\x01 \x01(\t\x12\x0f\n\x07\x65nv_ids\x18\x02 \x03(\r\x12\x11\n\x04seed\x18\x03 \x01(\x04H\x00\x88\x01\x01\x42\x07\n\x05_seed\"%\n\rResetResponse\x12\x14\n\x0cobservations\x18\x01 \x03(\x01\">\n\x0bStepRequest\x12\r\n\x05lease\x18\x01 \x01(\t\x12\x0f\n\x07\x65nv_ids\x18\x02 \x03(\r\x12\x0f\n\x07\x61\x63tions\x18\x03 \x03(\x01\"\x8f\x01\n\x0cStepResponse\x12\x14\n\x0cobservations\x18\x01 \x03(\x01\x12\x0f\n\x07rewards\x18\x02 \x03(\x01\x12\x12\n\nterminated\x18\x03 \x03(\x08\x12\x11\n\ttruncated\x18\x04 \x03(\x08\x12\x1a\n\x12\x66inal_observations\x18\x05 \x03(\x01\x12\x15\n\rfinal_env_ids\x18\x06 \x03(\r\"=\n\tParameter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"%\n\x14GetParametersRequest\x12\r\n\x05names\x18\x01 \x03(\t\"?\n\x15GetParametersResponse\x12&\n\nparameters\x18\x01 \x03(\x0b\x32\x12.robosim.Parameter\">\n\x14SetParametersRequest\x12&\n\nparameters\x18\x01 \x03(\x0b\x32\x12.robosim.Parameter\"?\n\x15SetParametersResponse\x12&\n\nparameters\x18\x01 \x03(\x0b\x32\x12.robosim.Parameter\"7\n\x10SetRewardRequest\x12\x12\n\nexpression\x18\x01 \x01(\t\x12\x0f\n\x07\x65nv_ids\x18\x02 \x03(\r\"\"\n\x11SetRewardResponse\x12\r\n\x05terms\x18\x01 \x03(\t\"u\n\x0bServiceInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x14\n\x0crequest_type\x18\x03 \x01(\t\x12\x15\n\rresponse_type\x18\x04 \x01(\t\x12\r\n\x05\x63\x61lls\x18\x05 \x01(\x04\x12\x0e\n\x06\x65rrors\x18\x06 \x01(\x04\"\xd0\x01\n\x0fTopicStatistics\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x12\n\npublishers\x18\x03 \x03(\t\x12\x13\n\x0bsubscribers\x18\x04 \x03(\t\x12\x1e\n\x16subscriber_connections\x18\x05 \x01(\r\x12\x10\n\x08messages\x18\x06 \x01(\x04\x12\r\n\x05\x62ytes\x18\x07 \x01(\x04\x12\x0f\n\x07rate_hz\x18\x08 \x01(\x01\x12\x15\n\rbandwidth_bps\x18\t \x01(\x01\x12\x0f\n\x07\x64ropped\x18\n \x01(\x04\"\x12\n\x10GraphListRequest\"\xd4\x01\n\x11GraphListResponse\x12 \n\x05nodes\x18\x01 \x03(\x0b\x32\x11.robosim.NodeInfo\x12(\n\x06topics\x18\x02 \x03(\x0b\x32\x18.robosim.TopicStatistics\x12&\n\x08services\x18\x03 \x03(\x0b\x32\x14.robosim.ServiceInfo\x12\x19\n\x11\x64ropped_malformed\x18\x04 \x01(\x04\x12\x18\n\x10\x64ropped_oversize\x18\x05 \x01(\x04\x12\x16\n\x0eservice_errors\x18\x06 \x01(\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11robosim/srv.proto\x12\x07robosim\x1a\x11robosim/msg.proto\x1a\x15sensor_msgs/msg.proto\"\x07\n\x05\x45mpty\"8\n\tTopicInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0f\n\x07rate_hz\x18\x03 \x01(\x01\"\x11\n\x0f\x44\x65scribeRequest\"\xc4\x03\n\x10\x44\x65scribeResponse\x12\r\n\x05scene\x18\x01 \x01(\t\x12\x11\n\tenv_count\x18\x02 \x01(\r\x12\x0c\n\x04mode\x18\x03 \x01(\t\x12\x18\n\x10observation_size\x18\x04 \x01(\r\x12\x13\n\x0b\x61\x63tion_size\x18\x05 \x01(\r\x12\x12\n\naction_low\x18\x06 \x03(\x01\x12\x13\n\x0b\x61\x63tion_high\x18\x07 \x03(\x01\x12\"\n\x06topics\x18\x08 \x03(\x0b\x32\x12.robosim.TopicInfo\x12\x10\n\x08services\x18\t \x03(\t\x12\x1a\n\x12subscribe_endpoint\x18\n \x01(\t\x12\x18\n\x10publish_endpoint\x18\x0b \x01(\t\x12\x0f\n\x07version\x18\x0c \x01(\t\x12\x12\n\nphysics_dt\x18\r \x01(\x01\x12\x12\n\ndecimation\x18\x0e \x01(\r\x12\x10\n\x08sim_time\x18\x0f \x01(\x01\x12,\n\x08\x63ommands\x18\x10 \x03(\x0b\x32\x1a.robosim.CommandStatistics\x12+\n\x07\x63\x61meras\x18\x11 \x03(\x0b\x32\x1a.robosim.CameraDescription\x12\x16\n\x0erender_backend\x18\x12 \x01(\t\"\xa6\x01\n\x11\x43\x61meraDescription\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05width\x18\x02 \x01(\r\x12\x0e\n\x06height\x18\x03 \x01(\r\x12\x10\n\x08\x66ovy_deg\x18\x04 \x01(\x01\x12\x0f\n\x07rate_hz\x18\x05 \x01(\x01\x12\x0b\n\x03rgb\x18\x06 \x01(\x08\x12\r\n\x05\x64\x65pth\x18\x07 \x01(\x08\x12\x13\n\x0bobservation\x18\x08 \x01(\x08\x12\x10\n\x08\x66rame_id\x18\t \x01(\t\"^\n\x11\x43ommandStatistics\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x04\x12\x10\n\x08rejected\x18\x03 \x01(\x04\x12\x16\n\x0elast_rejection\x18\x04 \x01(\t\"a\n\x0cLeaseRequest\x12\x0f\n\x07\x65nv_ids\x18\x01 \x03(\r\x12\r\n\x05\x63ount\x18\x02 \x01(\r\x12\x13\n\x0b\x63lient_name\x18\x03 \x01(\t\x12\r\n\x05ttl_s\x18\x04 \x01(\x01\x12\r\n\x05lease\x18\x05 \x01(\t\"/\n\rLeaseResponse\x12\r\n\x05lease\x18\x01 \x01(\t\x12\x0f\n\x07\x65nv_ids\x18\x02 \x03(\r\"\x1f\n\x0eReleaseRequest\x12\r\n\x05lease\x18\x01 \x01(\t\"Z\n\x0cResetRequest\x12\r\n\x05lease\x18\x01 \x01(\t\x12\x0f\n\x07\x65nv_ids\x18\x02 \x03(\r\x12\x11\n\x04seed\x18\x03 \x01(\x04H\x00\x88\x01\x01\x12\x0e\n\x06render\x18\x04 \x01(\x08\x42\x07\n\x05_seed\"I\n\rResetResponse\x12\x14\n\x0cobservations\x18\x01 \x03(\x01\x12\"\n\x06images\x18\x02 \x03(\x0b\x32\x12.sensor_msgs.Image\"N\n\x0bStepRequest\x12\r\n\x05lease\x18\x01 \x01(\t\x12\x0f\n\x07\x65nv_ids\x18\x02 \x03(\r\x12\x0f\n\x07\x61\x63tions\x18\x03 \x03(\x01\x12\x0e\n\x06render\x18\x04 \x01(\x08\"\xdd\x01\n\x0cStepResponse\x12\x14\n\x0cobservations\x18\x01 \x03(\x01\x12\x0f\n\x07rewards\x18\x02 \x03(\x01\x12\x12\n\nterminated\x18\x03 \x03(\x08\x12\x11\n\ttruncated\x18\x04 \x03(\x08\x12\x1a\n\x12\x66inal_observations\x18\x05 \x03(\x01\x12\x15\n\rfinal_env_ids\x18\x06 \x03(\r\x12\"\n\x06images\x18\x07 \x03(\x0b\x32\x12.sensor_msgs.Image\x12(\n\x0c\x66inal_images\x18\x08 \x03(\x0b\x32\x12.sensor_msgs.Image\"=\n\tParameter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"%\n\x14GetParametersRequest\x12\r\n\x05names\x18\x01 \x03(\t\"?\n\x15GetParametersResponse\x12&\n\nparameters\x18\x01 \x03(\x0b\x32\x12.robosim.Parameter\">\n\x14SetParametersRequest\x12&\n\nparameters\x18\x01 \x03(\x0b\x32\x12.robosim.Parameter\"?\n\x15SetParametersResponse\x12&\n\nparameters\x18\x01 \x03(\x0b\x32\x12.robosim.Parameter\"7\n\x10SetRewardRequest\x12\x12\n\nexpression\x18\x01 \x01(\t\x12\x0f\n\x07\x65nv_ids\x18\x02 \x03(\r\"\"\n\x11SetRewardResponse\x12\r\n\x05terms\x18\x01 \x03(\t\"u\n\x0bServiceInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x14\n\x0crequest_type\x18\x03 \x01(\t\x12\x15\n\rresponse_type\x18\x04 \x01(\t\x12\r\n\x05\x63\x61lls\x18\x05 \x01(\x04\x12\x0e\n\x06\x65rrors\x18\x06 \x01(\x04\"\xd0\x01\n\x0fTopicStatistics\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x12\n\npublishers\x18\x03 \x03(\t\x12\x13\n\x0bsubscribers\x18\x04 \x03(\t\x12\x1e\n\x16subscriber_connections\x18\x05 \x01(\r\x12\x10\n\x08messages\x18\x06 \x01(\x04\x12\r\n\x05\x62ytes\x18\x07 \x01(\x04\x12\x0f\n\x07rate_hz\x18\x08 \x01(\x01\x12\x15\n\rbandwidth_bps\x18\t \x01(\x01\x12\x0f\n\x07\x64ropped\x18\n \x01(\x04\"\x12\n\x10GraphListRequest\"\xd4\x01\n\x11GraphListResponse\x12 \n\x05nodes\x18\x01 \x03(\x0b\x32\x11.robosim.NodeInfo\x12(\n\x06topics\x18\x02 \x03(\x0b\x32\x18.robosim.TopicStatistics\x12&\n\x08services\x18\x03 \x03(\x0b\x32\x14.robosim.ServiceInfo\x12\x19\n\x11\x64ropped_malformed\x18\x04 \x01(\x04\x12\x18\n\x10\x64ropped_oversize\x18\x05 \x01(\x04\x12\x16\n\x0eservice_errors\x18\x06 \x01(\x04\x62\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'robosim.srv_pb2', globals())
 if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
-  _EMPTY._serialized_start=49
-  _EMPTY._serialized_end=56
-  _TOPICINFO._serialized_start=58
-  _TOPICINFO._serialized_end=114
-  _DESCRIBEREQUEST._serialized_start=116
-  _DESCRIBEREQUEST._serialized_end=133
-  _DESCRIBERESPONSE._serialized_start=136
-  _DESCRIBERESPONSE._serialized_end=519
-  _COMMANDSTATISTICS._serialized_start=521
-  _COMMANDSTATISTICS._serialized_end=615
-  _LEASEREQUEST._serialized_start=617
-  _LEASEREQUEST._serialized_end=714
-  _LEASERESPONSE._serialized_start=716
-  _LEASERESPONSE._serialized_end=763
-  _RELEASEREQUEST._serialized_start=765
-  _RELEASEREQUEST._serialized_end=796
-  _RESETREQUEST._serialized_start=798
-  _RESETREQUEST._serialized_end=872
-  _RESETRESPONSE._serialized_start=874
-  _RESETRESPONSE._serialized_end=911
-  _STEPREQUEST._serialized_start=913
-  _STEPREQUEST._serialized_end=975
-  _STEPRESPONSE._serialized_start=978
-  _STEPRESPONSE._serialized_end=1121
-  _PARAMETER._serialized_start=1123
-  _PARAMETER._serialized_end=1184
-  _GETPARAMETERSREQUEST._serialized_start=1186
-  _GETPARAMETERSREQUEST._serialized_end=1223
-  _GETPARAMETERSRESPONSE._serialized_start=1225
-  _GETPARAMETERSRESPONSE._serialized_end=1288
-  _SETPARAMETERSREQUEST._serialized_start=1290
-  _SETPARAMETERSREQUEST._serialized_end=1352
-  _SETPARAMETERSRESPONSE._serialized_start=1354
-  _SETPARAMETERSRESPONSE._serialized_end=1417
-  _SETREWARDREQUEST._serialized_start=1419
-  _SETREWARDREQUEST._serialized_end=1474
-  _SETREWARDRESPONSE._serialized_start=1476
-  _SETREWARDRESPONSE._serialized_end=1510
-  _SERVICEINFO._serialized_start=1512
-  _SERVICEINFO._serialized_end=1629
-  _TOPICSTATISTICS._serialized_start=1632
-  _TOPICSTATISTICS._serialized_end=1840
-  _GRAPHLISTREQUEST._serialized_start=1842
-  _GRAPHLISTREQUEST._serialized_end=1860
-  _GRAPHLISTRESPONSE._serialized_start=1863
-  _GRAPHLISTRESPONSE._serialized_end=2075
+  _EMPTY._serialized_start=72
+  _EMPTY._serialized_end=79
+  _TOPICINFO._serialized_start=81
+  _TOPICINFO._serialized_end=137
+  _DESCRIBEREQUEST._serialized_start=139
+  _DESCRIBEREQUEST._serialized_end=156
+  _DESCRIBERESPONSE._serialized_start=159
+  _DESCRIBERESPONSE._serialized_end=611
+  _CAMERADESCRIPTION._serialized_start=614
+  _CAMERADESCRIPTION._serialized_end=780
+  _COMMANDSTATISTICS._serialized_start=782
+  _COMMANDSTATISTICS._serialized_end=876
+  _LEASEREQUEST._serialized_start=878
+  _LEASEREQUEST._serialized_end=975
+  _LEASERESPONSE._serialized_start=977
+  _LEASERESPONSE._serialized_end=1024
+  _RELEASEREQUEST._serialized_start=1026
+  _RELEASEREQUEST._serialized_end=1057
+  _RESETREQUEST._serialized_start=1059
+  _RESETREQUEST._serialized_end=1149
+  _RESETRESPONSE._serialized_start=1151
+  _RESETRESPONSE._serialized_end=1224
+  _STEPREQUEST._serialized_start=1226
+  _STEPREQUEST._serialized_end=1304
+  _STEPRESPONSE._serialized_start=1307
+  _STEPRESPONSE._serialized_end=1528
+  _PARAMETER._serialized_start=1530
+  _PARAMETER._serialized_end=1591
+  _GETPARAMETERSREQUEST._serialized_start=1593
+  _GETPARAMETERSREQUEST._serialized_end=1630
+  _GETPARAMETERSRESPONSE._serialized_start=1632
+  _GETPARAMETERSRESPONSE._serialized_end=1695
+  _SETPARAMETERSREQUEST._serialized_start=1697
+  _SETPARAMETERSREQUEST._serialized_end=1759
+  _SETPARAMETERSRESPONSE._serialized_start=1761
+  _SETPARAMETERSRESPONSE._serialized_end=1824
+  _SETREWARDREQUEST._serialized_start=1826
+  _SETREWARDREQUEST._serialized_end=1881
+  _SETREWARDRESPONSE._serialized_start=1883
+  _SETREWARDRESPONSE._serialized_end=1917
+  _SERVICEINFO._serialized_start=1919
+  _SERVICEINFO._serialized_end=2036
+  _TOPICSTATISTICS._serialized_start=2039
+  _TOPICSTATISTICS._serialized_end=2247
+  _GRAPHLISTREQUEST._serialized_start=2249
+  _GRAPHLISTREQUEST._serialized_end=2267
+  _GRAPHLISTRESPONSE._serialized_start=2270
+  _GRAPHLISTRESPONSE._serialized_end=2482
 # @@protoc_insertion_point(module_scope)
