@@ -7,18 +7,23 @@ import PluginAPI
 /// - Action (nu) in -1...1 per actuator, mapped linearly onto its control range (or passed through
 ///   when the actuator has none).
 /// - No reward terms; never terminates (episodes end at the time limit).
-/// - Reset: the model's initial state (`qpos0`), unchanged.
+/// - Reset: the model's initial state (`qpos0`); a hinge or slide joint named in the reset ranges
+///   as `joint.<name>` starts at a uniform draw from its range (drawn in joint order).
 public final class JointControlTask: TaskPlugin {
     public static let name = "joint_control"
 
     let nq: Int, nv: Int, nu: Int
     let ranges: [ClosedRange<Double>?]
+    /// Hinge and slide joints by index: (name, qpos address).
+    let scalarJoints: [(name: String, qpos: Int)]
 
     public init(model: ModelView, configuration: TaskConfiguration) throws(PluginError) {
         nq = model.nq
         nv = model.nv
         nu = model.nu
         ranges = model.controlRanges
+        scalarJoints = model.joints.filter { $0.value.kind == .hinge || $0.value.kind == .slide }
+            .sorted { $0.value.index < $1.value.index }.map { ("joint." + $0.key, $0.value.qposAddress) }
     }
 
     public var observationSize: Int { nq + nv }
@@ -26,7 +31,11 @@ public final class JointControlTask: TaskPlugin {
     /// Reads only qpos and qvel.
     public var usesPoses: Bool { false }
 
-    public func reset(_ env: EnvView, random: inout RandomSource) {}
+    public func reset(_ env: EnvView, random: inout RandomSource) {
+        for (name, address) in scalarJoints {
+            if let range = env.resetRanges.ranges[name] { env.qpos[address] = random.uniform(range) }
+        }
+    }
 
     public func preStep(_ env: EnvView, action: UnsafeBufferPointer<Double>) {
         for a in 0..<nu {

@@ -9,8 +9,9 @@ import Messaging
 /// Latest wins: each (env, camera) holds at most one waiting snapshot; a newer one replaces it
 /// (counted as skipped), so slow rendering or a slow subscriber lowers the frame rate and never
 /// stalls physics. A frame of an episode that has since been reset is dropped, never published:
-/// after a reset, every published frame shows the new episode. Pixel observations go before
-/// waiting topic frames.
+/// after a reset, every published frame shows the new episode. Each topic's frames go out in
+/// order of their stamps (render threads may finish out of order: a frame older than one already
+/// published is dropped too). Pixel observations go before waiting topic frames.
 final class CameraPipeline: @unchecked Sendable {
     // Invariant: `lastBucket`, `wanted*`, `knownEpoch` are used by the step loop thread only; the
     // rest of the mutable state is guarded by `condition`. Workers are created on their threads.
@@ -64,6 +65,8 @@ final class CameraPipeline: @unchecked Sendable {
     private var queueHead = 0
     private var batches: [Batch] = []
     private var epochs: [UInt64]
+    /// Per (env, camera): the episode count and stamp of the last published frame.
+    private var lastPublished: [(epoch: UInt64, stamp: Double)]
     private var running = true
     private var stats = Statistics()
     private var threads: [Thread] = []
@@ -110,6 +113,7 @@ final class CameraPipeline: @unchecked Sendable {
         wanted = Array(repeating: false, count: slots)
         epochs = world.envs.map(\.episodeStarts)
         knownEpoch = epochs
+        lastPublished = Array(repeating: (0, -.infinity), count: slots)
         for k in 0..<max(1, threadCount) {
             let thread = Thread { [self] in work() }
             thread.name = "robosim.render.\(k)"
@@ -283,12 +287,14 @@ final class CameraPipeline: @unchecked Sendable {
                 let messages = result.map { Self.messages($0, camera, stamp: BuiltinInterfaces_Time(seconds: snapshot.stamp)) }
                 condition.lock()
                 switch messages {
-                case .success(let m) where epochs[snapshot.env] == snapshot.epoch:
+                case .success(let m) where epochs[snapshot.env] == snapshot.epoch
+                    && (snapshot.epoch > lastPublished[slot].epoch || snapshot.stamp > lastPublished[slot].stamp):
                     // Published under the lock: a reset that lands now waits until this frame is out.
                     let t = topics[snapshot.env][slot % cameras.count]
                     if let image = m.image { t.image?.publish(image) }
                     if let depth = m.depth { t.depth?.publish(depth) }
                     t.info.publish(m.info)
+                    lastPublished[slot] = (snapshot.epoch, snapshot.stamp)
                     stats.published += 1
                 case .success:
                     stats.stale += 1
