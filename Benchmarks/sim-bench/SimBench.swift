@@ -11,8 +11,9 @@ struct SimBench: AsyncParsableCommand {
               swift run -c release sim-bench messaging
               swift run -c release sim-bench messaging --sizes 100,1048576 --seconds 3
               swift run -c release sim-bench physics
+              swift run -c release sim-bench render
             """,
-        subcommands: [MessagingBench.self, PhysicsBench.self])
+        subcommands: [MessagingBench.self, PhysicsBench.self, RenderBench.self])
 }
 
 /// Formats a rate with SI suffixes.

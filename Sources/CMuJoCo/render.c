@@ -277,7 +277,8 @@ robosim_gl_context *robosim_gl_context_create(char *error, int error_size) {
       return NULL;
     }
   } else if (backend == ROBOSIM_GL_EGL) {
-    c->context = egl.createContext(egl.display, egl.config, NULL, NULL);
+    // The bound API is per thread (OpenGL ES by default): bind desktop OpenGL on this one.
+    c->context = egl.bindAPI(EGL_OPENGL_API) ? egl.createContext(egl.display, egl.config, NULL, NULL) : NULL;
     if (c->context == NULL || !egl.makeCurrent(egl.display, NULL, NULL, c->context)) {
       char code[32];
       snprintf(code, sizeof code, "0x%x", (unsigned)egl.getError());

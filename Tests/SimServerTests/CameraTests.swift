@@ -229,6 +229,34 @@ final class Collector<M: SwiftProtobuf.Message & Sendable>: Sendable {
         }
     }
 
+    /// One backend per process: EGL (Mesa's surfaceless platform on a machine without a GPU, a
+    /// device with one) in a sim-server process of its own draws the same picture as OSMesa.
+    @Test(arguments: ["egl", "osmesa"])
+    func backendInItsOwnProcessDrawsTheBox(backend: String) throws {
+        let binary = try #require(ProcessTests.binary, "build sim-server first (swift build)")
+        let port = ProcessTests.freePort()
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["Scenes/test/camera_box", "--mode", "lockstep", "--envs", "1", "--render-backend", backend,
+                             "--listen", "tcp://127.0.0.1:\(port)", "--log-level", "warning"]
+        let stderr = Pipe()
+        process.standardError = stderr
+        try process.run()
+        defer { if process.isRunning { process.terminate(); process.waitUntilExit() } }
+        let client = try ServiceClient(server: "tcp://127.0.0.1:\(port)", timeout: 20)
+        let d = try client.describe()
+        #expect(d.renderBackend == backend)
+        let r = try Self.reset(client, seed: 2)
+        #expect(r.images.count == 3)
+        let info = CameraSpec(name: "top", width: 160, height: 120, fovyDegrees: 60, rateHz: 25, rgb: true, depth: true, observation: true,
+                              mount: .modelCamera(0)).cameraInfo(stamp: .init())
+        let c = Self.redCentroid(r.images[0])
+        let expected = Self.project(SIMD3(r.observations[0], r.observations[1], 0.12), position: Self.top.position, rotation: Self.top.rotation, k: info.k)
+        #expect(c.count > 20 && abs(c.u - expected.u) < 1.5 && abs(c.v - expected.v) < 1.5, "\(backend): \(c) vs \(expected)")
+        let z = Self.depthValues(r.images[1])
+        #expect(abs(z[5 * 160 + 5] - 2.0) < 0.01 || abs(z[114 * 160 + 154] - 2.0) < 0.01)
+    }
+
     @Test func renderRequestsWithoutObservationCamerasAreRefused() async throws {
         try await Server.withServer({ $0.scene = "Scenes/cartpole"; $0.mode = .lockstep; $0.envCount = 1 }) { _, client in
             #expect(throws: ServiceError.self) { try Self.step(client, envs: 1, actionSize: 1, render: true) }

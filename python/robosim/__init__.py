@@ -8,7 +8,8 @@
     ...     print(sub.recv(timeout=2.0).clock.sec)
 
 Generated messages live in :mod:`robosim.msgs` (``from robosim.msgs.std_msgs import msg_pb2``);
-:func:`type_name` and :func:`message_class` map between them and ROS type names.
+:func:`type_name` and :func:`message_class` map between them and ROS type names;
+:func:`image_to_numpy` decodes a camera's ``sensor_msgs/msg/Image`` (rgb8, 32FC1 depth).
 :mod:`robosim.gym` (which needs ``gymnasium``) is a Gymnasium vector env over ``/sim/step``.
 """
 
@@ -22,6 +23,7 @@ from .client import (
     ServiceError,
     Subscription,
 )
+from .images import IMAGE_ENCODINGS, image_to_numpy
 from .types import (
     all_type_names,
     is_valid_topic_name,
@@ -44,6 +46,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "DEFAULT_SERVER",
+    "IMAGE_ENCODINGS",
     "Client",
     "ClosedError",
     "ProtocolError",
@@ -51,6 +54,7 @@ __all__ = [
     "ServiceError",
     "Subscription",
     "all_type_names",
+    "image_to_numpy",
     "is_valid_topic_name",
     "message_class",
     "msgs",

@@ -13,6 +13,16 @@ same call, so the env uses Gymnasium's ``SAME_STEP`` autoreset mode: the observa
 such an env is the first of its new episode, and the last one of the finished episode is in
 ``infos["final_obs"][i]`` (an object array, ``None`` elsewhere) with ``infos["_final_obs"][i]`` set.
 
+Pixel observations: ``obs_mode="pixels"`` or ``"state+pixels"`` asks the server to render the scene's
+observation cameras (``/sim/describe``'s ``cameras`` with ``observation`` set) in every ``/sim/step``
+and ``/sim/reset`` (``render``); observations are then dicts::
+
+    {"pixels": {"<cam>": uint8 (num_envs, H, W, 3),          # cameras with rgb
+                "<cam>_depth": float32 (num_envs, H, W)},   # cameras with depth: metres, +inf = no hit
+     "state": float64 (num_envs, observation_size)}         # "state+pixels" only
+
+and ``infos["final_obs"][i]`` holds the final observation in the same (unbatched) dict form.
+
 This module is the only part of :mod:`robosim` that needs ``gymnasium`` (``pip install 'robosim[gym]'``).
 """
 
@@ -26,11 +36,15 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from .client import Client, ClosedError, ProtocolError, ServiceError
+from .images import image_to_numpy
 from .msgs.robosim import srv_pb2 as _srv
 
-__all__ = ["RoboSimVectorEnv"]
+__all__ = ["OBS_MODES", "RoboSimVectorEnv"]
 
 _UINT64_MAX = 2**64 - 1
+
+#: The observation modes of :class:`RoboSimVectorEnv`.
+OBS_MODES = ("state", "pixels", "state+pixels")
 
 
 def _varint(value: int) -> bytes:
@@ -65,7 +79,8 @@ def _read_varint(buf: bytes, pos: int) -> Tuple[int, int]:
 class _Step:
     """The arrays of a ``StepResponse`` (obs and final_obs flat, as on the wire)."""
 
-    __slots__ = ("observations", "rewards", "terminated", "truncated", "final_observations", "final_env_ids")
+    __slots__ = ("observations", "rewards", "terminated", "truncated", "final_observations", "final_env_ids",
+                 "images", "final_images")
 
 
 def _parse_step_response(buf: bytes) -> _Step:
@@ -74,7 +89,8 @@ def _parse_step_response(buf: bytes) -> _Step:
     The server writes every repeated field packed, once: then the arrays are read with
     ``np.frombuffer`` (faster than going through protobuf's repeated fields). Anything else that a
     protobuf encoder may legally write (unpacked or split fields, multi-byte bools, unknown fields)
-    goes through the generated ``StepResponse`` instead, with the same result.
+    goes through the generated ``StepResponse`` instead, with the same result; so do responses with
+    images (``images``/``final_images``: lists of ``sensor_msgs.Image``, empty without them).
     """
     try:
         spans = [None, None, None, None, None, None, None]
@@ -119,6 +135,7 @@ def _parse_step_response(buf: bytes) -> _Step:
             if pos != stop:
                 raise ValueError("env id runs past its field")
         out.final_env_ids = ids
+        out.images = out.final_images = []
         return out
     except (ValueError, IndexError):
         pass
@@ -133,6 +150,8 @@ def _parse_step_response(buf: bytes) -> _Step:
     out.truncated = np.asarray(r.truncated, dtype=np.bool_)
     out.final_observations = np.asarray(r.final_observations, dtype=np.float64)
     out.final_env_ids = list(r.final_env_ids)
+    out.images = list(r.images)
+    out.final_images = list(r.final_images)
     return out
 
 
@@ -150,22 +169,38 @@ class RoboSimVectorEnv(VectorEnv):
         ttl_s: the lease expires when this env has not called ``reset``/``step``/``renew_lease`` for
             this long (seconds). A trainer that pauses longer calls :meth:`renew_lease` meanwhile.
         timeout: seconds to wait for each service reply.
+        obs_mode: ``"state"`` (the task's observation vector), ``"pixels"`` (the images of the scene's
+            observation cameras) or ``"state+pixels"`` (both). The pixel modes raise ``ValueError`` on a
+            scene without an observation camera, or a server that renders nothing
+            (``--render-backend none``).
 
-    Observations are ``float64`` arrays ``(num_envs, observation_size)``, exactly as the server
-    computed them; actions are ``(num_envs, action_size)`` and the server clips each component to
+    With ``obs_mode="state"``, observations are ``float64`` arrays ``(num_envs, observation_size)``,
+    exactly as the server computed them. With the pixel modes they are dicts (``observation_space``
+    is a :class:`gymnasium.spaces.Dict`): ``obs["pixels"]["<cam>"]`` is ``uint8 (num_envs, H, W, 3)``
+    for each observation camera with rgb (rows top-down), ``obs["pixels"]["<cam>_depth"]`` is
+    ``float32 (num_envs, H, W)`` metres (``+inf`` where nothing was hit) for each one with depth, and
+    ``obs["state"]`` (``"state+pixels"`` only) is the ``float64`` state array. Actions are ``(num_envs, action_size)`` and the server clips each component to
     ``[action_low, action_high]``. Rewards are ``float64``, terminations and truncations ``bool``.
 
     ``reset(seed=s)`` restarts every env's run of episodes from ``(s, env index on the server)``, so
     the same seed and actions give the same trajectories.
     ``options={"reset_mask": mask}`` resets only the envs where ``mask`` is True (the others keep
     their current observation). Other option keys are ignored.
+
+    For an env that auto-resets in a step, ``infos["final_obs"][i]`` is its final observation in the
+    single-env form of the observation (an array, or a dict of arrays in the pixel modes).
     """
 
     metadata: Dict[str, Any] = {"autoreset_mode": AutoresetMode.SAME_STEP}
 
     def __init__(self, server: Union[str, Client, None] = None, num_envs: Optional[int] = None,
                  lease: bool = True, client_name: str = "robosim.gym", ttl_s: float = 30.0,
-                 timeout: float = 10.0):
+                 timeout: float = 10.0, obs_mode: str = "state"):
+        if obs_mode not in OBS_MODES:
+            raise ValueError(f"obs_mode must be one of {', '.join(map(repr, OBS_MODES))}, got {obs_mode!r}")
+        #: ``"state"``, ``"pixels"`` or ``"state+pixels"``.
+        self.obs_mode = obs_mode
+        self._render = obs_mode != "state"
         self.metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
         self.render_mode = None
         self.closed = False
@@ -185,6 +220,7 @@ class RoboSimVectorEnv(VectorEnv):
         if d.mode != "lockstep":
             raise ValueError(f"RoboSimVectorEnv needs a server in lockstep mode (sim-server --mode lockstep); "
                              f"{self._client.server} runs in {d.mode or 'unknown'} mode")
+        self._pixel_keys = self._pixel_layout(d) if self._render else []
         env_count = int(d.env_count)
         if num_envs is None:
             num_envs = env_count
@@ -216,20 +252,90 @@ class RoboSimVectorEnv(VectorEnv):
         if low.shape != (self.action_size,) or high.shape != (self.action_size,):
             raise ProtocolError(f"/sim/describe: action_low/action_high have {low.size}/{high.size} values, "
                                 f"action_size is {self.action_size}")
-        self.single_observation_space = spaces.Box(-np.inf, np.inf, (self.observation_size,), np.float64)
+        state_space = spaces.Box(-np.inf, np.inf, (self.observation_size,), np.float64)
+        if self._render:
+            pixel_spaces: Dict[str, spaces.Space] = {}
+            for key, encoding, shape in self._pixel_keys:
+                if encoding == "rgb8":
+                    pixel_spaces[key] = spaces.Box(0, 255, shape, np.uint8)
+                else:
+                    pixel_spaces[key] = spaces.Box(0.0, np.inf, shape, np.float32)
+            parts: Dict[str, spaces.Space] = {"pixels": spaces.Dict(pixel_spaces)}
+            if self.obs_mode == "state+pixels":
+                parts["state"] = state_space
+            self.single_observation_space = spaces.Dict(parts)
+        else:
+            self.single_observation_space = state_space
         self.single_action_space = spaces.Box(low, high, (self.action_size,), np.float64)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
 
         # Every StepRequest starts with the same lease and env ids; the actions are appended as one
         # packed field (protobuf concatenation merges fields, so this is a valid StepRequest).
-        self._step_prefix = _srv.StepRequest(lease=self.lease, env_ids=ids).SerializeToString()
+        self._step_prefix = _srv.StepRequest(lease=self.lease, env_ids=ids, render=self._render).SerializeToString()
         self._obs = np.zeros((num_envs, self.observation_size), np.float64)
         self._obs_count = num_envs * self.observation_size
+        self._pixels: Dict[str, np.ndarray] = {
+            key: np.zeros((num_envs,) + shape, np.uint8 if encoding == "rgb8" else np.float32)
+            for key, encoding, shape in self._pixel_keys}
+
+    def _pixel_layout(self, d: _srv.DescribeResponse) -> List[Tuple[str, str, Tuple[int, ...]]]:
+        """(observation key, encoding, image shape) of each image per env, in the server's order."""
+        layout: List[Tuple[str, str, Tuple[int, ...]]] = []
+        for camera in d.cameras:
+            if not camera.observation:
+                continue
+            h, w = int(camera.height), int(camera.width)
+            if camera.rgb:
+                layout.append((camera.name, "rgb8", (h, w, 3)))
+            if camera.depth:
+                layout.append((f"{camera.name}_depth", "32FC1", (h, w)))
+        if not layout:
+            raise ValueError(f"obs_mode={self.obs_mode!r} needs a scene with an observation camera "
+                             f"(a camera with \"observation\": true); scene {d.scene!r} on "
+                             f"{self._client.server} has none")
+        if d.render_backend == "none":
+            raise ValueError(f"obs_mode={self.obs_mode!r}: the server {self._client.server} (scene {d.scene!r}) "
+                             f"does not render (render_backend 'none'); start sim-server with "
+                             f"--render-backend osmesa or egl")
+        keys = [key for key, _, _ in layout]
+        if len(set(keys)) != len(keys):
+            raise ProtocolError(f"/sim/describe: observation camera keys collide: {keys}")
+        return layout
+
+    def _decode_images(self, images: Sequence[Any], count: int, service: str) -> Dict[str, np.ndarray]:
+        """The env-major images of ``count`` envs as ``{key: (count, ...) array}``."""
+        per_env = len(self._pixel_keys)
+        if len(images) != count * per_env:
+            raise ProtocolError(f"{service} returned {len(images)} images for {count} envs, expected "
+                                f"{per_env} per env ({', '.join(k for k, _, _ in self._pixel_keys)})")
+        out = {key: np.empty((count,) + shape, np.uint8 if encoding == "rgb8" else np.float32)
+               for key, encoding, shape in self._pixel_keys}
+        for e in range(count):
+            for j, (key, encoding, shape) in enumerate(self._pixel_keys):
+                msg = images[e * per_env + j]
+                if msg.encoding != encoding or (int(msg.height), int(msg.width)) != shape[:2]:
+                    raise ProtocolError(f"{service}: image {e * per_env + j} is {msg.encoding} "
+                                        f"{msg.width}x{msg.height}, expected {encoding} {shape[1]}x{shape[0]} "
+                                        f"for {key!r}")
+                try:
+                    out[key][e] = image_to_numpy(msg, copy=False)
+                except ValueError as exc:
+                    raise ProtocolError(f"{service}: image for {key!r}: {exc}") from None
+        return out
+
+    def _observation(self, state: np.ndarray, pixels: Dict[str, np.ndarray]) -> Any:
+        """The observation in this env's ``obs_mode`` form (batched or single)."""
+        if not self._render:
+            return state
+        obs: Dict[str, Any] = {"pixels": pixels}
+        if self.obs_mode == "state+pixels":
+            obs["state"] = state
+        return obs
 
     # -- Gymnasium API ------------------------------------------------------------------------------
     def reset(self, *, seed: Union[int, Sequence[Optional[int]], None] = None,
-              options: Optional[Dict[str, Any]] = None) -> Tuple[np.ndarray, Dict[str, Any]]:
+              options: Optional[Dict[str, Any]] = None) -> Tuple[Any, Dict[str, Any]]:
         """Resets the envs (``/sim/reset``) and returns ``(observations, {})``.
 
         ``seed``: None continues each env with its next episode; an int ``s >= 0`` restarts each env's
@@ -258,13 +364,14 @@ class RoboSimVectorEnv(VectorEnv):
                                  f"got {mask.dtype} {mask.shape}")
 
         self._obs = self._obs.copy()  # step() handed out the previous array; do not change it
+        self._pixels = {key: value.copy() for key, value in self._pixels.items()}
         groups: Dict[Optional[int], List[int]] = {}
         for i in range(n):
             if mask[i]:
                 groups.setdefault(None if seeds[i] is None else int(seeds[i]), []).append(i)
         for wire_seed, positions in groups.items():
             ids = [self.env_ids[i] for i in positions]
-            request = _srv.ResetRequest(lease=self.lease, env_ids=ids)
+            request = _srv.ResetRequest(lease=self.lease, env_ids=ids, render=self._render)
             if wire_seed is not None:
                 request.seed = wire_seed   # proto3 optional: an explicit 0 is sent too
             response = self._client.call("/sim/reset", request, _srv.ResetResponse)
@@ -273,14 +380,18 @@ class RoboSimVectorEnv(VectorEnv):
                 raise ProtocolError(f"/sim/reset returned {obs.size} observation values, "
                                     f"expected {len(ids)} x {self.observation_size}")
             self._obs[positions] = obs.reshape(len(ids), self.observation_size)
-        return self._obs.copy(), {}
+            if self._render:
+                for key, images in self._decode_images(response.images, len(ids), "/sim/reset").items():
+                    self._pixels[key][positions] = images
+        return self._observation(self._obs.copy(), {k: v.copy() for k, v in self._pixels.items()}), {}
 
-    def step(self, actions: Any) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Dict[str, Any]]:
+    def step(self, actions: Any) -> Tuple[Any, np.ndarray, np.ndarray, np.ndarray, Dict[str, Any]]:
         """One control step of every env (``/sim/step``); envs whose episode ends reset in the same call.
 
         Returns ``(observations, rewards, terminated, truncated, infos)``; for the envs that reset,
         ``infos["final_obs"][i]`` holds the last observation of the finished episode and
         ``infos["_final_obs"][i]`` is True (likewise ``final_info``/``_final_info``, with no content).
+        In the pixel modes observations and final observations are dicts (see the class docstring).
         """
         if self._client is None:
             raise ClosedError("RoboSimVectorEnv is closed")
@@ -302,6 +413,8 @@ class RoboSimVectorEnv(VectorEnv):
                                 f"{terminated.size}/{truncated.size} terminated/truncated flags for {n} envs")
         obs = obs.reshape(n, self.observation_size)
         self._obs = obs
+        if self._render:
+            self._pixels = self._decode_images(r.images, n, "/sim/step")
 
         infos: Dict[str, Any] = {}
         if r.final_env_ids:
@@ -310,6 +423,8 @@ class RoboSimVectorEnv(VectorEnv):
             if final.size != count * self.observation_size:
                 raise ProtocolError(f"/sim/step returned {final.size} final observation values for {count} envs")
             final = final.reshape(count, self.observation_size)
+            final_pixels = self._decode_images(r.final_images, count, "/sim/step (final_images)") \
+                if self._render else {}
             final_obs = np.full(n, None, dtype=object)
             mask = np.zeros(n, dtype=np.bool_)
             for k, env_id in enumerate(r.final_env_ids):
@@ -317,13 +432,13 @@ class RoboSimVectorEnv(VectorEnv):
                 if i is None:
                     raise ProtocolError(f"/sim/step returned a final observation of env {env_id}, "
                                         f"not one of {self.env_ids}")
-                final_obs[i] = final[k]
+                final_obs[i] = self._observation(final[k], {key: v[k] for key, v in final_pixels.items()})
                 mask[i] = True
             infos["final_obs"] = final_obs
             infos["_final_obs"] = mask
             infos["final_info"] = {}
             infos["_final_info"] = mask.copy()
-        return obs, rewards, terminated, truncated, infos
+        return self._observation(obs, self._pixels), rewards, terminated, truncated, infos
 
     def renew_lease(self, ttl_s: Optional[float] = None) -> None:
         """Keeps this env's lease alive without stepping, e.g. during a long evaluation or checkpoint.
@@ -390,4 +505,6 @@ class RoboSimVectorEnv(VectorEnv):
 
     def __repr__(self) -> str:
         server = self._client.server if getattr(self, "_client", None) is not None else "closed"
-        return f"RoboSimVectorEnv({server!r}, num_envs={getattr(self, 'num_envs', None)}, env_ids={getattr(self, 'env_ids', ())})"
+        mode = getattr(self, "obs_mode", "state")
+        return (f"RoboSimVectorEnv({server!r}, num_envs={getattr(self, 'num_envs', None)}, "
+                f"env_ids={getattr(self, 'env_ids', ())}" + (f", obs_mode={mode!r})" if mode != "state" else ")"))

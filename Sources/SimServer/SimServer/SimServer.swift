@@ -85,6 +85,9 @@ public final class SimServer: Service, Sendable {
         return out
     }
 
+    /// Frame counters of the cameras (nil before start, or without cameras).
+    public var cameraStatistics: CameraStatistics? { loopIfRunning()?.cameras?.statistics }
+
     /// Number of environments.
     public var envCount: Int { world.envs.count }
 

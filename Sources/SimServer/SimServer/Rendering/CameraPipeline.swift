@@ -22,17 +22,7 @@ final class CameraPipeline: @unchecked Sendable {
     let backend: RenderBackend
     let backendDescription: String
 
-    /// Frame counters (any thread).
-    struct Statistics: Sendable, Equatable {
-        var published = 0
-        /// Waiting snapshots replaced by newer ones.
-        var skipped = 0
-        /// Frames of an episode that was reset while they rendered: dropped.
-        var stale = 0
-        var failed = 0
-        var observationFrames = 0
-        var renderSeconds = 0.0
-    }
+    typealias Statistics = CameraStatistics
 
     private struct Topics {
         let image: Publisher<SensorMsgs_Image>?
@@ -348,4 +338,20 @@ final class CameraPipeline: @unchecked Sendable {
         m.data = depth.withUnsafeBytes { Data($0) }
         return m
     }
+}
+
+/// Frame counters of a server's cameras since it started.
+public struct CameraStatistics: Sendable, Equatable {
+    /// Frames published on the camera topics.
+    public var published = 0
+    /// Waiting snapshots replaced by newer ones (latest wins: rendering fell behind).
+    public var skipped = 0
+    /// Frames dropped because their episode was reset while they rendered, or a newer frame of the
+    /// same camera was already out.
+    public var stale = 0
+    public var failed = 0
+    /// Frames rendered for pixel observations (`/sim/step`, `/sim/reset`).
+    public var observationFrames = 0
+    /// Time the render threads spent rendering, summed over threads.
+    public var renderSeconds = 0.0
 }
