@@ -45,11 +45,38 @@ struct RenderBench: ParsableCommand {
     @Option(name: .customLong("server-rate"), help: "Camera rate (Hz of sim time) of the server measurement.")
     var serverRate = 30.0
 
+    @Option(name: .customLong("render-threads"), help: "Render threads of the server measurement (default: the server's).")
+    var renderThreads: Int?
+
+    @Option(help: "single (one camera against mujoco.Renderer), server (N envs alongside physics), or both, each in a process of its own (Mesa reads its settings once per process).")
+    var part = "both"
+
     @Option(name: .customLong("server-seconds"), help: "Wall seconds per server measurement.")
     var serverSeconds = 5.0
 
     func run() throws {
         let parsed = try sizes.split(separator: ",").map(Self.size)
+        switch part {
+        case "both":
+            for p in ["single", "server"] where p == "single" || serverEnvs > 0 {
+                let child = Process()
+                child.executableURL = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
+                var arguments = Array(CommandLine.arguments.dropFirst())
+                if let k = arguments.firstIndex(of: "--part") { arguments.removeSubrange(k...min(k + 1, arguments.count - 1)) }
+                child.arguments = arguments.filter { !$0.hasPrefix("--part=") } + ["--part", p]
+                try child.run()
+                child.waitUntilExit()
+                guard child.terminationStatus == 0 else { throw ExitCode(child.terminationStatus) }
+            }
+            return
+        case "server":
+            try serverMeasurement()
+            return
+        case "single":
+            break
+        default:
+            throw ValidationError("--part must be single, server or both")
+        }
         print("render: \(scene) camera \(camera); shadows, reflections and multisampling off; median of \(repeats)")
         var ours: [[Double]] = Array(repeating: [], count: parsed.count), withDepth = ours, reference = ours
         var referenceVersion = "?"
@@ -68,7 +95,6 @@ struct RenderBench: ParsableCommand {
             let r = median(reference[k]), o = median(ours[k]), d = median(withDepth[k])
             print(String(format: "| %dx%d | %.1f | %.1f | %.2fx | %.1f |", w, h, r, o, o / r, d))
         }
-        if serverEnvs > 0 { try serverMeasurement() }
     }
 
     static func size(_ text: Substring) throws -> (Int, Int) {
@@ -95,6 +121,8 @@ struct RenderBench: ParsableCommand {
         var environment = ProcessInfo.processInfo.environment
         environment["MUJOCO_GL"] = "osmesa"
         environment["PYOPENGL_PLATFORM"] = "osmesa"
+        // Same Mesa settings as this process (sim-bench render sets none itself).
+        if let lp = ProcessInfo.processInfo.environment["LP_NUM_THREADS"] { environment["LP_NUM_THREADS"] = lp }
         p.environment = environment
         let out = Pipe()
         p.standardOutput = out
@@ -114,7 +142,7 @@ struct RenderBench: ParsableCommand {
         let (w, h) = try Self.size(Substring(serverSize))
         let folder = try Self.sceneWithOneCamera(scene, camera: camera, width: w, height: h, rate: serverRate)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        print("\nserver: \(serverEnvs) envs x 1 camera \(w)x\(h) at \(serverRate) Hz sim time, a subscriber to every image_raw; \(serverSeconds) s each")
+        print("\nserver: render threads \(renderThreads.map(String.init) ?? "default"), LP_NUM_THREADS in the environment: \(ProcessInfo.processInfo.environment["LP_NUM_THREADS"] ?? "unset (the server picks)"); \(serverEnvs) envs x 1 camera \(w)x\(h) at \(serverRate) Hz sim time, a subscriber to every image_raw; \(serverSeconds) s each")
         print("| real-time factor asked | cameras | sim time / wall time | frames/s received | frames/s expected at that speed | skipped (latest wins) |")
         print("|---:|---|---:|---:|---:|---:|")
         for rtf in [1.0, 0.0] {
@@ -147,6 +175,7 @@ struct RenderBench: ParsableCommand {
         config.realTimeFactor = rtf
         config.listen = "tcp://127.0.0.1:*"
         config.renderBackend = cameras ? .osmesa : .none
+        config.renderThreads = renderThreads
         var logger = Logger(label: "bench")
         logger.logLevel = .warning
         let server = try SimServer(configuration: config, logger: logger)

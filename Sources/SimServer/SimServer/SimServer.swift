@@ -25,6 +25,8 @@ public final class SimServer: Service, Sendable {
     let cameraSpecs: [CameraSpec]
     let renderBackend: RenderBackend
     let renderDescription: String
+    /// Render threads (each with its own GL context).
+    let renderThreads: Int
     // Invariant: written once in start() under `loop`'s lock; keeps the command subscriptions alive.
     private let commandSubscriptions = Mutex<[CallbackSubscription]>([])
 
@@ -50,18 +52,19 @@ public final class SimServer: Service, Sendable {
         world = try World(scene: scene, taskType: taskType, robotType: robotType, envCount: envCount, seed: configuration.seed,
                           threads: configuration.threads ?? ProcessInfo.processInfo.activeProcessorCount)
         cameraSpecs = try CameraSpec.resolve(scene.manifest.cameras, model: world.model, manifestPath: scene.manifestPath)
+        renderThreads = configuration.renderThreads ?? min(4, max(1, ProcessInfo.processInfo.activeProcessorCount))
         if cameraSpecs.isEmpty || configuration.renderBackend == .none {
             (renderBackend, renderDescription) = (.none, cameraSpecs.isEmpty ? "no cameras in the scene" : "--render-backend none")
         } else if configuration.renderBackend == .auto {
             // Automatic: a machine without any renderer still runs physics; the cameras are off and the log says why.
             do {
-                (renderBackend, renderDescription) = try RenderBackend.load(.auto)
+                (renderBackend, renderDescription) = try RenderBackend.load(.auto, renderThreads: renderThreads)
             } catch {
                 logger.warning("cameras are off: no offscreen renderer", metadata: ["sim.render_error": "\(error)"])
                 (renderBackend, renderDescription) = (.none, error.description)
             }
         } else {
-            (renderBackend, renderDescription) = try RenderBackend.load(configuration.renderBackend)
+            (renderBackend, renderDescription) = try RenderBackend.load(configuration.renderBackend, renderThreads: renderThreads)
         }
         leases = LeaseTable(envCount: envCount)
         inbox = CommandInbox(envCount: envCount, actionLow: world.actionLow, actionHigh: world.actionHigh, mode: configuration.mode,
@@ -164,10 +167,9 @@ public final class SimServer: Service, Sendable {
                 let node = try Node(name: "sim_server", hub: hub)
                 var cameras: CameraPipeline?
                 if renderBackend != .none {
-                    let cores = ProcessInfo.processInfo.activeProcessorCount
                     cameras = try CameraPipeline(cameras: cameraSpecs, world: world, node: node, hub: hub, backend: renderBackend,
                                                  description: renderDescription, settings: scene.manifest.render ?? .init(),
-                                                 threads: configuration.renderThreads ?? min(4, max(1, cores / 2)))
+                                                 threads: renderThreads)
                 }
                 let publisher = try StepPublisher(node: node, hub: hub, world: world, scene: scene, clockRateHz: configuration.clockRateHz,
                                                   cameras: cameras)

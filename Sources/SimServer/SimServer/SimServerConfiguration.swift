@@ -31,7 +31,7 @@ public struct SimServerConfiguration: Sendable {
     public var maxFrameBytes: Int = 64 << 20
     /// Offscreen rendering for cameras (default `auto`: EGL with a GPU, else OSMesa).
     public var renderBackend: RenderBackend = .auto
-    /// Render threads, each with its own GL context (default: half the cores, 1 to 4).
+    /// Render threads, each with its own GL context (default: one per core, at most 4).
     public var renderThreads: Int?
 
     public init() {}

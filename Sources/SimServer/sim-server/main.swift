@@ -56,7 +56,7 @@ struct SimServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("render-backend"), help: "Offscreen rendering for cameras: auto (EGL with a GPU, else OSMesa; MUJOCO_GL=egl|osmesa picks), osmesa, egl or none.")
     var renderBackend: String = "auto"
 
-    @Option(name: .customLong("render-threads"), help: "Render threads, each with its own GL context (default: half the cores, 1 to 4).")
+    @Option(name: .customLong("render-threads"), help: "Render threads, each with its own GL context (default: one per core, at most 4).")
     var renderThreads: Int?
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")

@@ -29,8 +29,14 @@ public enum RenderBackend: String, Sendable, CaseIterable {
 
     /// Loads the backend's library for this process (idempotent). Returns the backend in use and
     /// a description, or throws with a one-line reason. `auto` falls back to OSMesa when EGL fails.
-    static func load(_ choice: RenderBackend) throws(RenderError) -> (backend: RenderBackend, description: String) {
+    ///
+    /// With OSMesa and `renderThreads` > 1, Mesa's llvmpipe draws each frame on the calling render
+    /// thread (`LP_NUM_THREADS=0`, unless the environment sets it): the render threads already use
+    /// the cores, and llvmpipe's own threads cost more than they give on small frames. One render
+    /// thread keeps llvmpipe's threads (faster for one large camera).
+    static func load(_ choice: RenderBackend, renderThreads: Int = 1) throws(RenderError) -> (backend: RenderBackend, description: String) {
         let backend = choice == .auto ? automatic() : choice
+        if backend != .egl, renderThreads > 1 { setenv("LP_NUM_THREADS", "0", 0) }
         switch backend {
         case .none, .auto:
             return (.none, "none")
