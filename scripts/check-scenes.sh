@@ -321,8 +321,8 @@ import json, math, os, sys
 
 KEYS = {"name", "description", "model", "robot", "task", "physics_dt", "decimation", "episode_length_s",
         "default_envs", "cameras", "topic_rates_hz", "reset", "parameters"}
-OPTIONAL_KEYS = {"robot_options", "workspace"}
-CAM_KEYS = {"name", "width", "height", "rate_hz", "fovy", "depth"}
+OPTIONAL_KEYS = {"robot_options", "workspace", "render"}
+CAM_KEYS = {"name", "width", "height", "rate_hz", "fovy", "rgb", "depth", "observation", "body", "pos", "xyaxes", "quat"}
 CAM_REQUIRED = {"name", "width", "height", "rate_hz"}
 
 def num(x):
@@ -369,7 +369,19 @@ def main(path, strict_names):
             if not (isinstance(c.get(k), int) and c[k] >= 1): errors.append(f"cameras[{i}].{k} must be a positive integer")
         if not (num(c.get("rate_hz")) and c["rate_hz"] > 0): errors.append(f"cameras[{i}].rate_hz must be positive")
         if "fovy" in c and not (num(c["fovy"]) and 0 < c["fovy"] < 180): errors.append(f"cameras[{i}].fovy must be in (0, 180)")
-        if "depth" in c and not isinstance(c["depth"], bool): errors.append(f"cameras[{i}].depth must be a boolean")
+        for k in ("rgb", "depth", "observation"):
+            if k in c and not isinstance(c[k], bool): errors.append(f"cameras[{i}].{k} must be a boolean")
+        if "body" in c and not isinstance(c["body"], str): errors.append(f"cameras[{i}].body must be a body name")
+        for k, n in (("pos", 3), ("xyaxes", 6), ("quat", 4)):
+            if k in c and not (isinstance(c[k], list) and len(c[k]) == n and all(num(x) for x in c[k])):
+                errors.append(f"cameras[{i}].{k} must be {n} numbers")
+            if k in c and "body" not in c: errors.append(f"cameras[{i}].{k} needs body (the camera is mounted by the manifest)")
+    if "render" in m:
+        r = m["render"]
+        if not (isinstance(r, dict) and set(r) <= {"shadows", "reflections", "skybox", "multisamples"}
+                and all(isinstance(r[k], bool) for k in r if k != "multisamples")
+                and (not isinstance(r.get("multisamples", 0), bool) and isinstance(r.get("multisamples", 0), int) and 0 <= r.get("multisamples", 0) <= 16)):
+            errors.append("render must be {shadows, reflections, skybox: booleans; multisamples: 0-16}")
     rates = m.get("topic_rates_hz", {})
     if not isinstance(rates, dict) or not all(num(v) and 0 < v <= 1000 for v in rates.values()):
         errors.append("topic_rates_hz must map names to rates in (0, 1000]")
@@ -385,7 +397,8 @@ def main(path, strict_names):
         for e in errors: print(f"  FAIL: {path}: {e}", file=sys.stderr)
         sys.exit(1)
     args = [model, repr(float(m["physics_dt"])), m["task"]]
-    args += [f"camera={c['name']}@{c.get('fovy', -1)}" for c in cams]
+    # MJCF cameras must exist (with the manifest's fovy); cameras the manifest mounts on a body need the body.
+    args += [f"camera={c['name']}@{c.get('fovy', -1)}" if "body" not in c else f"body={c['body']}" for c in cams if c.get("body") != "world"]
     args += [f"param={k}:{v!r}" for k, v in params.items()]
     print("\n".join(args))
 
@@ -429,6 +442,11 @@ if [ -d "$T" ]; then
   echo "fixture test/pendulum"
   if mapfile -t args < <(python3 "$TMP/manifest.py" "$T/pendulum/scene.json" loose) && [ ${#args[@]} -ge 3 ]; then
     "$TMP/scenecheck" scene "${args[@]:0:3}" joint=hinge actuator=motor body=pole "${args[@]:3}" || status=1
+  else status=1; fi
+
+  echo "fixture test/camera_box"
+  if mapfile -t args < <(python3 "$TMP/manifest.py" "$T/camera_box/scene.json" loose) && [ ${#args[@]} -ge 3 ]; then
+    "$TMP/scenecheck" scene "${args[@]:0:3}" joint=box_x joint=box_y body=box camera=top "${args[@]:3}" || status=1
   else status=1; fi
 
   echo "fixture test/broken_xml"

@@ -5,7 +5,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-debs=(libmujoco-dev libzmq3-dev protobuf-compiler libosmesa6-dev ffmpeg python3-venv pkg-config)
+debs=(libmujoco-dev libzmq3-dev protobuf-compiler libosmesa6-dev libegl-dev libegl-mesa0 libgl1-mesa-dri ffmpeg python3-venv pkg-config)
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

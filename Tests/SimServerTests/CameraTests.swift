@@ -230,6 +230,29 @@ final class Collector<M: SwiftProtobuf.Message & Sendable>: Sendable {
         }
     }
 
+    /// Pixel observations are part of the trajectory: env 1's images are byte-identical whatever the
+    /// env count, the physics threads or the render threads.
+    @Test func pixelObservationsDoNotDependOnEnvCountOrThreads() async throws {
+        func images(envs: Int, threads: Int, renderThreads: Int) async throws -> [Data] {
+            let out = Mutex<[Data]>([])
+            try await Server.withServer({ Self.lockstep(&$0); $0.envCount = envs; $0.threads = threads; $0.renderThreads = renderThreads }) { _, client in
+                var collected = try Self.reset(client, seed: 5).images[3..<6].map(\.data)
+                for _ in 0..<60 {
+                    let s = try Self.step(client, envs: envs)
+                    collected += s.images[3..<6].map(\.data)
+                    if let k = s.finalEnvIds.firstIndex(of: 1) { collected += s.finalImages[(3 * k)..<(3 * k + 3)].map(\.data) }
+                }
+                out.withLock { $0 = collected }
+            }
+            return out.withLock { $0 }
+        }
+        let a = try await images(envs: 2, threads: 1, renderThreads: 1)
+        let b = try await images(envs: 5, threads: 2, renderThreads: 3)
+        #expect(a.count == 3 * 61 + 3)   // one auto-reset of env 1 (50-step episodes)
+        #expect(a == b)
+        #expect(Set(a).count == 6)   // the box rests within an episode: 2 episodes x (top rgb, top depth, side rgb)
+    }
+
     /// One backend per process: EGL (Mesa's surfaceless platform on a machine without a GPU, a
     /// device with one) in a sim-server process of its own draws the same picture as OSMesa.
     @Test(arguments: ["egl", "osmesa"])
