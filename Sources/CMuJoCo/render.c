@@ -199,7 +199,7 @@ static int load_egl_symbols(void *lib, char *error, int error_size) {
     // Surfaceless displays may offer no pbuffer configs: any surface type will do (no surface is made).
     EGLint relaxed[sizeof attributes / sizeof attributes[0]];
     memcpy(relaxed, attributes, sizeof attributes);
-    relaxed[16] = EGL_NONE;
+    relaxed[17] = 0;  // EGL_SURFACE_TYPE: no requirement (its default would be EGL_WINDOW_BIT)
     if (!egl.chooseConfig(egl.display, relaxed, &egl.config, 1, &count) || count < 1) {
       set_error(error, error_size, "EGL has no RGBA8 + depth24 OpenGL config%s", "");
       return -1;
@@ -330,8 +330,10 @@ robosim_renderer *robosim_renderer_create(const mjModel *m, int max_geoms, char 
   mjr_defaultContext(&r->context);
   jmp_buf env;
   jmp_buf *volatile previous = robosim_guard;
+  volatile int locked = 0;
   if (setjmp(env) != 0) {
     robosim_guard = previous;
+    if (locked) pthread_mutex_unlock(&robosim_gl_lock);
     set_error(error, error_size, "%s", robosim_last_error);
     // What was made before the error is freed (both free functions accept default-initialized structs).
     mjr_freeContext(&r->context);
@@ -342,8 +344,10 @@ robosim_renderer *robosim_renderer_create(const mjModel *m, int max_geoms, char 
   robosim_guard = &env;
   // MuJoCo loads its GL function table on the first context: one thread at a time.
   pthread_mutex_lock(&robosim_gl_lock);
+  locked = 1;
   mjv_makeScene(m, &r->scene, max_geoms);
   mjr_makeContext(m, &r->context, mjFONTSCALE_50);
+  locked = 0;
   pthread_mutex_unlock(&robosim_gl_lock);
   mjr_setBuffer(mjFB_OFFSCREEN, &r->context);
   robosim_guard = previous;
@@ -374,11 +378,21 @@ int robosim_renderer_max_size(const robosim_renderer *r, int *width, int *height
   return 0;
 }
 
-void robosim_render_prepare(const mjModel *m, mjData *d) {
+int robosim_render_prepare(const mjModel *m, mjData *d, char *error, int error_size) {
+  jmp_buf env;
+  jmp_buf *volatile previous = robosim_guard;
+  if (setjmp(env) != 0) {
+    robosim_guard = previous;
+    set_error(error, error_size, "%s", robosim_last_error);
+    return -1;
+  }
+  robosim_guard = &env;
   mj_kinematics(m, d);
   mj_comPos(m, d);
   mj_camlight(m, d);
   mj_tendon(m, d);
+  robosim_guard = previous;
+  return 0;
 }
 
 int robosim_render(robosim_renderer *r, const mjModel *m, mjData *d, const robosim_camera_pose *camera, int width,

@@ -33,6 +33,9 @@ import Testing
 
     static func server(scene: String, plugins: [String]) throws -> SimServer {
         var config = SimServerConfiguration()
+        // No render threads unless a test asks (CameraTests: OSMesa, one backend per process): GL
+        // contexts for every server would starve the other suites on 2 cores.
+        config.renderBackend = .none
         config.scene = root + "/" + scene
         config.listen = "tcp://127.0.0.1:*"
         config.mode = .lockstep

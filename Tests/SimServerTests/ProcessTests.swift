@@ -23,7 +23,7 @@ import Testing
         let port = Self.freePort()
         let process = Process()
         process.executableURL = binary
-        process.arguments = ["--listen", "tcp://127.0.0.1:\(port)", "--log-level", "warning"]
+        process.arguments = ["--listen", "tcp://127.0.0.1:\(port)", "--log-level", "warning", "--render-backend", "none"]
         try process.run()
         defer { if process.isRunning { process.terminate() } }
         let client = try ServiceClient(server: "tcp://127.0.0.1:\(port)", timeout: 10)

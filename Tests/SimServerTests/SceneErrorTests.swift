@@ -7,6 +7,9 @@ import Testing
 @Suite struct SceneErrorTests {
     static func startupError(_ scene: String) -> String? {
         var config = SimServerConfiguration()
+        // No render threads unless a test asks (CameraTests: OSMesa, one backend per process): GL
+        // contexts for every server would starve the other suites on 2 cores.
+        config.renderBackend = .none
         config.scene = scene
         config.listen = "tcp://127.0.0.1:*"
         do {

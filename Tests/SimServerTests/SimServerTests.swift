@@ -17,6 +17,9 @@ import Testing
     static func withServer(_ configure: (inout SimServerConfiguration) -> Void = { _ in },
                            _ body: @Sendable (SimServer, ServiceClient) async throws -> Void) async throws {
         var config = SimServerConfiguration()
+        // No render threads unless a test asks (CameraTests: OSMesa, one backend per process): GL
+        // contexts for every server would starve the other suites on 2 cores.
+        config.renderBackend = .none
         config.listen = "tcp://127.0.0.1:*"
         configure(&config)
         let server = try SimServer(configuration: config, logger: quietLogger())
@@ -77,6 +80,9 @@ import Testing
 
     @Test func badListenAddressIsAOneLineError() throws {
         var config = SimServerConfiguration()
+        // No render threads unless a test asks (CameraTests: OSMesa, one backend per process): GL
+        // contexts for every server would starve the other suites on 2 cores.
+        config.renderBackend = .none
         config.listen = "udp://127.0.0.1:1"
         #expect(throws: HubError.self) { _ = try SimServer(configuration: config, logger: Self.quietLogger()) }
     }

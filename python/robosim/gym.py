@@ -80,7 +80,7 @@ class _Step:
     """The arrays of a ``StepResponse`` (obs and final_obs flat, as on the wire)."""
 
     __slots__ = ("observations", "rewards", "terminated", "truncated", "final_observations", "final_env_ids",
-                 "images", "final_images")
+                 "images", "final_images", "success")
 
 
 def _parse_step_response(buf: bytes) -> _Step:
@@ -93,11 +93,11 @@ def _parse_step_response(buf: bytes) -> _Step:
     images (``images``/``final_images``: lists of ``sensor_msgs.Image``, empty without them).
     """
     try:
-        spans = [None, None, None, None, None, None, None]
+        spans = [None] * 10
         pos, end = 0, len(buf)
         while pos < end:
             key = buf[pos]
-            if key & 7 != 2 or not 1 <= key >> 3 <= 6 or spans[key >> 3] is not None:
+            if key & 7 != 2 or not (1 <= key >> 3 <= 6 or key >> 3 == 9) or spans[key >> 3] is not None:
                 raise ValueError("not the packed layout")
             length = buf[pos + 1]
             pos += 2
@@ -118,14 +118,14 @@ def _parse_step_response(buf: bytes) -> _Step:
                 doubles.append(np.frombuffer(buf, "<f8", span[1] >> 3, span[0]).astype(np.float64))
         out.observations, out.rewards, out.final_observations = doubles
         flags = []
-        for span in (spans[3], spans[4]):
+        for span in (spans[3], spans[4], spans[9]):
             if span is None:
                 flags.append(np.zeros(0, np.bool_))
             else:
                 if buf[span[0]:span[0] + span[1]].strip(b"\x00\x01"):
                     raise ValueError("multi-byte bool")
                 flags.append(np.frombuffer(buf, np.uint8, span[1], span[0]).astype(np.bool_))
-        out.terminated, out.truncated = flags
+        out.terminated, out.truncated, out.success = flags
         ids: List[int] = []
         if spans[6] is not None:
             pos, stop = spans[6][0], spans[6][0] + spans[6][1]
@@ -150,6 +150,7 @@ def _parse_step_response(buf: bytes) -> _Step:
     out.truncated = np.asarray(r.truncated, dtype=np.bool_)
     out.final_observations = np.asarray(r.final_observations, dtype=np.float64)
     out.final_env_ids = list(r.final_env_ids)
+    out.success = np.asarray(r.success, dtype=np.bool_)
     out.images = list(r.images)
     out.final_images = list(r.final_images)
     return out

@@ -61,8 +61,8 @@ typedef struct {
 } robosim_camera_pose;
 
 /// Computes what rendering reads from a state holding qpos and mocap poses (kinematics, camera
-/// and light poses, tendons).
-void robosim_render_prepare(const mjModel* m, mjData* d);
+/// and light poses, tendons). Returns 0, or -1 with MuJoCo's message.
+int robosim_render_prepare(const mjModel* m, mjData* d, char* error, int error_size);
 
 /// Renders d (prepared) from `camera` into `rgb` (width*height*3, rows top-down) and/or `depth`
 /// (width*height floats: metres along the optical axis, +inf where nothing was hit); either may be

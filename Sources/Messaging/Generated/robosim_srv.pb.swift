@@ -295,6 +295,10 @@ public nonisolated struct Robosim_ResetRequest: Sendable {
   /// Set: the response also carries the pixel observations (see StepRequest.render).
   public var render: Bool = false
 
+  /// With render: these cameras (any of DescribeResponse.cameras, in this order) instead of the
+  /// observation cameras.
+  public var cameras: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -333,6 +337,16 @@ public nonisolated struct Robosim_StepRequest: Sendable {
   /// step reached, rendered synchronously.
   public var render: Bool = false
 
+  /// With render: these cameras (any of DescribeResponse.cameras, in this order) instead of the
+  /// observation cameras.
+  public var cameras: [String] = []
+
+  /// Instead of actions (which must then be empty): an end-effector target per env (x, y, z in the
+  /// world frame, metres; 3 per env), taken by the robot's inverse kinematics and motion generator
+  /// through the safety layer like /env_i/ee_target. A refused target is counted in
+  /// DescribeResponse.commands and the arm holds still. Needs a robot with an end effector.
+  public var eeTargets: [Double] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -360,6 +374,9 @@ public nonisolated struct Robosim_StepResponse: Sendable {
   public var images: [SensorMsgs_Image] = []
 
   public var finalImages: [SensorMsgs_Image] = []
+
+  /// Per env: the task reported success on this step (the episode may have ended with it).
+  public var success: [Bool] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1051,7 +1068,7 @@ nonisolated extension Robosim_ReleaseRequest: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Robosim_ResetRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ResetRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}lease\0\u{3}env_ids\0\u{1}seed\0\u{1}render\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}lease\0\u{3}env_ids\0\u{1}seed\0\u{1}render\0\u{1}cameras\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1063,6 +1080,7 @@ nonisolated extension Robosim_ResetRequest: SwiftProtobuf.Message, SwiftProtobuf
       case 2: try { try decoder.decodeRepeatedUInt32Field(value: &self.envIds) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self._seed) }()
       case 4: try { try decoder.decodeSingularBoolField(value: &self.render) }()
+      case 5: try { try decoder.decodeRepeatedStringField(value: &self.cameras) }()
       default: break
       }
     }
@@ -1085,6 +1103,9 @@ nonisolated extension Robosim_ResetRequest: SwiftProtobuf.Message, SwiftProtobuf
     if self.render != false {
       try visitor.visitSingularBoolField(value: self.render, fieldNumber: 4)
     }
+    if !self.cameras.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.cameras, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1093,6 +1114,7 @@ nonisolated extension Robosim_ResetRequest: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.envIds != rhs.envIds {return false}
     if lhs._seed != rhs._seed {return false}
     if lhs.render != rhs.render {return false}
+    if lhs.cameras != rhs.cameras {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1135,7 +1157,7 @@ nonisolated extension Robosim_ResetResponse: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Robosim_StepRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StepRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}lease\0\u{3}env_ids\0\u{1}actions\0\u{1}render\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}lease\0\u{3}env_ids\0\u{1}actions\0\u{1}render\0\u{1}cameras\0\u{3}ee_targets\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1147,6 +1169,8 @@ nonisolated extension Robosim_StepRequest: SwiftProtobuf.Message, SwiftProtobuf.
       case 2: try { try decoder.decodeRepeatedUInt32Field(value: &self.envIds) }()
       case 3: try { try decoder.decodeRepeatedDoubleField(value: &self.actions) }()
       case 4: try { try decoder.decodeSingularBoolField(value: &self.render) }()
+      case 5: try { try decoder.decodeRepeatedStringField(value: &self.cameras) }()
+      case 6: try { try decoder.decodeRepeatedDoubleField(value: &self.eeTargets) }()
       default: break
       }
     }
@@ -1165,6 +1189,12 @@ nonisolated extension Robosim_StepRequest: SwiftProtobuf.Message, SwiftProtobuf.
     if self.render != false {
       try visitor.visitSingularBoolField(value: self.render, fieldNumber: 4)
     }
+    if !self.cameras.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.cameras, fieldNumber: 5)
+    }
+    if !self.eeTargets.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.eeTargets, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1173,6 +1203,8 @@ nonisolated extension Robosim_StepRequest: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.envIds != rhs.envIds {return false}
     if lhs.actions != rhs.actions {return false}
     if lhs.render != rhs.render {return false}
+    if lhs.cameras != rhs.cameras {return false}
+    if lhs.eeTargets != rhs.eeTargets {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1180,7 +1212,7 @@ nonisolated extension Robosim_StepRequest: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Robosim_StepResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StepResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}observations\0\u{1}rewards\0\u{1}terminated\0\u{1}truncated\0\u{3}final_observations\0\u{3}final_env_ids\0\u{1}images\0\u{3}final_images\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}observations\0\u{1}rewards\0\u{1}terminated\0\u{1}truncated\0\u{3}final_observations\0\u{3}final_env_ids\0\u{1}images\0\u{3}final_images\0\u{1}success\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1196,6 +1228,7 @@ nonisolated extension Robosim_StepResponse: SwiftProtobuf.Message, SwiftProtobuf
       case 6: try { try decoder.decodeRepeatedUInt32Field(value: &self.finalEnvIds) }()
       case 7: try { try decoder.decodeRepeatedMessageField(value: &self.images) }()
       case 8: try { try decoder.decodeRepeatedMessageField(value: &self.finalImages) }()
+      case 9: try { try decoder.decodeRepeatedBoolField(value: &self.success) }()
       default: break
       }
     }
@@ -1226,6 +1259,9 @@ nonisolated extension Robosim_StepResponse: SwiftProtobuf.Message, SwiftProtobuf
     if !self.finalImages.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.finalImages, fieldNumber: 8)
     }
+    if !self.success.isEmpty {
+      try visitor.visitPackedBoolField(value: self.success, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1238,6 +1274,7 @@ nonisolated extension Robosim_StepResponse: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.finalEnvIds != rhs.finalEnvIds {return false}
     if lhs.images != rhs.images {return false}
     if lhs.finalImages != rhs.finalImages {return false}
+    if lhs.success != rhs.success {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

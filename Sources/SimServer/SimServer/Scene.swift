@@ -134,7 +134,14 @@ public struct Scene: Sendable {
             if let f = c.fovy, !(f > 0 && f < 180) { throw fail(place + ".fovy", "must be in (0, 180) degrees") }
             guard c.rgb ?? true || c.depth ?? false else { throw fail(place, "renders nothing: set rgb or depth") }
             if let p = c.pos, p.count != 3 || !p.allSatisfy(\.isFinite) { throw fail(place + ".pos", "must be [x, y, z] in metres") }
-            if let a = c.xyaxes, a.count != 6 || !a.allSatisfy(\.isFinite) { throw fail(place + ".xyaxes", "must be 6 numbers (x axis, y axis)") }
+            if let a = c.xyaxes {
+                guard a.count == 6, a.allSatisfy(\.isFinite) else { throw fail(place + ".xyaxes", "must be 6 numbers (x axis, y axis)") }
+                let x = SIMD3(a[0], a[1], a[2]), y = SIMD3(a[3], a[4], a[5])
+                let xx = (x * x).sum(), yy = (y * y).sum(), xy = (x * y).sum()
+                guard xx > 1e-12, yy - xy * xy / xx > 1e-12 * yy, yy > 1e-12 else {
+                    throw fail(place + ".xyaxes", "the x and y axes must be non-zero and not parallel")
+                }
+            }
             if let q = c.quat, q.count != 4 || !q.allSatisfy(\.isFinite) || q.allSatisfy({ $0 == 0 }) {
                 throw fail(place + ".quat", "must be [w, x, y, z], not all zero")
             }

@@ -43,14 +43,30 @@ extension SimServer {
                 }
                 let ids = try self.leases.authorize(lease: r.lease, ids: try Self.checkedIDs(r.envIds, envCount: self.envCount))
                 let size = self.world.actionSize
-                guard r.actions.count == ids.count * size else {
-                    throw .invalidArgument("expected \(ids.count * size) actions (\(ids.count) envs x \(size)), got \(r.actions.count)")
+                var eeTargets: [Double]?
+                if !r.eeTargets.isEmpty {
+                    guard r.actions.isEmpty else { throw .invalidArgument("give actions or ee_targets, not both") }
+                    guard self.world.robot?.spec.endEffectorSite != nil else {
+                        throw .failedPrecondition("ee_targets: the robot '\(self.scene.manifest.robot)' has no end effector")
+                    }
+                    guard r.eeTargets.count == ids.count * 3 else {
+                        throw .invalidArgument("expected \(ids.count * 3) ee_targets (\(ids.count) envs x 3), got \(r.eeTargets.count)")
+                    }
+                    if let bad = r.eeTargets.firstIndex(where: { !$0.isFinite }) {
+                        throw .invalidArgument("ee_target of env \(ids[bad / 3]) is not finite; targets must be finite")
+                    }
+                    eeTargets = r.eeTargets
+                } else {
+                    guard r.actions.count == ids.count * size else {
+                        throw .invalidArgument("expected \(ids.count * size) actions (\(ids.count) envs x \(size)), got \(r.actions.count)")
+                    }
+                    if let bad = r.actions.firstIndex(where: { !$0.isFinite }) {
+                        throw .invalidArgument("action \(bad % size) of env \(ids[bad / size]) is \(r.actions[bad]); actions must be finite")
+                    }
                 }
-                if let bad = r.actions.firstIndex(where: { !$0.isFinite }) {
-                    throw .invalidArgument("action \(bad % size) of env \(ids[bad / size]) is \(r.actions[bad]); actions must be finite")
-                }
-                if r.render { try self.checkPixelObservations() }
-                try self.stepLoop().enqueue(.step(ids: ids, actions: r.actions, render: r.render, responder: responder))
+                let cameras = r.render ? try self.renderedCameras(r.cameras) : nil
+                try self.stepLoop().enqueue(.step(ids: ids, actions: eeTargets == nil ? r.actions : [Double](repeating: 0, count: ids.count * size),
+                                                  eeTargets: eeTargets, render: cameras, responder: responder))
             } catch {
                 responder.fail(error)
             }
@@ -61,8 +77,8 @@ extension SimServer {
             do throws(ServiceError) {
                 let r = try request.decode(Robosim_ResetRequest.self)
                 let ids = try self.leases.authorize(lease: r.lease, ids: try Self.checkedIDs(r.envIds, envCount: self.envCount))
-                if r.render { try self.checkPixelObservations() }
-                try self.stepLoop().enqueue(.reset(ids: ids, seed: r.hasSeed ? r.seed : nil, render: r.render, responder: responder))
+                let cameras = r.render ? try self.renderedCameras(r.cameras) : nil
+                try self.stepLoop().enqueue(.reset(ids: ids, seed: r.hasSeed ? r.seed : nil, render: cameras, responder: responder))
             } catch {
                 responder.fail(error)
             }
@@ -109,13 +125,24 @@ extension SimServer {
         }
     }
 
-    /// `render` needs observation cameras and a renderer.
-    func checkPixelObservations() throws(ServiceError) {
-        guard cameraSpecs.contains(where: \.observation) else {
-            throw .failedPrecondition("render: the scene \(scene.manifest.name) has no observation camera (a camera with \"observation\": true in scene.json)")
-        }
+    /// The cameras a `render` request draws (indices into `cameraSpecs`): the named ones, else the
+    /// observation cameras. Needs a renderer.
+    func renderedCameras(_ names: [String]) throws(ServiceError) -> [Int] {
         guard renderBackend != .none else {
             throw .failedPrecondition("render: rendering is off (sim-server --render-backend none, or no renderer could start: \(renderDescription))")
+        }
+        guard !names.isEmpty else {
+            let observation = cameraSpecs.indices.filter { cameraSpecs[$0].observation }
+            guard !observation.isEmpty else {
+                throw .failedPrecondition("render: the scene \(scene.manifest.name) has no observation camera (a camera with \"observation\": true in scene.json); name cameras to render them")
+            }
+            return observation
+        }
+        return try names.map { name throws(ServiceError) in
+            guard let k = cameraSpecs.firstIndex(where: { $0.name == name }) else {
+                throw .notFound("render: no camera '\(name)' (the scene has: \(cameraSpecs.map(\.name).joined(separator: ", ")))")
+            }
+            return k
         }
     }
 

@@ -23,8 +23,11 @@ public final class SimServer: Service, Sendable {
     let inbox: CommandInbox
     /// The scene's cameras, and the rendering backend in use (`.none`: cameras off).
     let cameraSpecs: [CameraSpec]
-    let renderBackend: RenderBackend
-    let renderDescription: String
+    /// The backend loaded at init, and what the log and errors say about it; after `start()`,
+    /// `none` when no render thread could start under `auto` (cameras off, physics on).
+    var renderBackend: RenderBackend { rendering.withLock { $0.backend } }
+    var renderDescription: String { rendering.withLock { $0.description } }
+    private let rendering: Mutex<(backend: RenderBackend, description: String)>
     /// Render threads (each with its own GL context).
     let renderThreads: Int
     // Invariant: written once in start() under `loop`'s lock; keeps the command subscriptions alive.
@@ -54,17 +57,17 @@ public final class SimServer: Service, Sendable {
         cameraSpecs = try CameraSpec.resolve(scene.manifest.cameras, model: world.model, manifestPath: scene.manifestPath)
         renderThreads = configuration.renderThreads ?? min(4, max(1, ProcessInfo.processInfo.activeProcessorCount))
         if cameraSpecs.isEmpty || configuration.renderBackend == .none {
-            (renderBackend, renderDescription) = (.none, cameraSpecs.isEmpty ? "no cameras in the scene" : "--render-backend none")
+            rendering = Mutex((.none, cameraSpecs.isEmpty ? "no cameras in the scene" : "--render-backend none"))
         } else if configuration.renderBackend == .auto {
             // Automatic: a machine without any renderer still runs physics; the cameras are off and the log says why.
             do {
-                (renderBackend, renderDescription) = try RenderBackend.load(.auto, renderThreads: renderThreads)
+                rendering = Mutex(try RenderBackend.load(.auto, renderThreads: renderThreads))
             } catch {
                 logger.warning("cameras are off: no offscreen renderer", metadata: ["sim.render_error": "\(error)"])
-                (renderBackend, renderDescription) = (.none, error.description)
+                rendering = Mutex((.none, error.description))
             }
         } else {
-            (renderBackend, renderDescription) = try RenderBackend.load(configuration.renderBackend, renderThreads: renderThreads)
+            rendering = Mutex(try RenderBackend.load(configuration.renderBackend, renderThreads: renderThreads))
         }
         leases = LeaseTable(envCount: envCount)
         inbox = CommandInbox(envCount: envCount, actionLow: world.actionLow, actionHigh: world.actionHigh, mode: configuration.mode,
@@ -163,13 +166,18 @@ public final class SimServer: Service, Sendable {
         try loop.withLock { current in
             guard current == nil else { return }
             hub.start()
+            var cameras: CameraPipeline?
             do {
                 let node = try Node(name: "sim_server", hub: hub)
-                var cameras: CameraPipeline?
                 if renderBackend != .none {
-                    cameras = try CameraPipeline(cameras: cameraSpecs, world: world, node: node, hub: hub, backend: renderBackend,
-                                                 description: renderDescription, settings: scene.manifest.render ?? .init(),
-                                                 threads: renderThreads)
+                    do {
+                        cameras = try CameraPipeline(cameras: cameraSpecs, world: world, node: node, hub: hub, backend: renderBackend,
+                                                     description: renderDescription, settings: scene.manifest.render ?? .init(),
+                                                     threads: renderThreads)
+                    } catch where configuration.renderBackend == .auto {
+                        logger.warning("cameras are off: no render thread could start", metadata: ["sim.render_error": "\(error)"])
+                        rendering.withLock { $0 = (.none, "\($0.description) failed: \(error)") }
+                    }
                 }
                 let publisher = try StepPublisher(node: node, hub: hub, world: world, scene: scene, clockRateHz: configuration.clockRateHz,
                                                   cameras: cameras)
@@ -199,6 +207,7 @@ public final class SimServer: Service, Sendable {
                 stepLoop.start()
                 current = stepLoop
             } catch {
+                cameras?.stop()
                 hub.shutdown()
                 throw error
             }

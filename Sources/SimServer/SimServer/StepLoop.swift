@@ -10,9 +10,10 @@ import Synchronization
 final class StepLoop: @unchecked Sendable {
     // Invariant: `world`, `simTime` and the publish counters are used only by the loop thread.
     enum Command {
-        /// `render`: the reply carries the pixel observations (the caller checked there are cameras).
-        case step(ids: [Int], actions: [Double], render: Bool, responder: ServiceResponder)
-        case reset(ids: [Int], seed: UInt64?, render: Bool, responder: ServiceResponder)
+        /// `render`: the reply carries images of these cameras (indices, checked by the caller).
+        /// `eeTargets`: end-effector targets (3 per env) drive the robots instead of the actions.
+        case step(ids: [Int], actions: [Double], eeTargets: [Double]?, render: [Int]?, responder: ServiceResponder)
+        case reset(ids: [Int], seed: UInt64?, render: [Int]?, responder: ServiceResponder)
         /// Checked parameter changes, applied together between two control steps; `answer` builds
         /// the reply once they are in force.
         case setParameters(ParameterChanges, responder: ServiceResponder, answer: @Sendable () -> Robosim_SetParametersResponse)
@@ -135,7 +136,7 @@ final class StepLoop: @unchecked Sendable {
         // Answer what is still queued.
         for command in queue.withLock({ q in defer { q.removeAll() }; return q }) {
             switch command {
-            case .step(_, _, _, let r), .reset(_, _, _, let r), .setParameters(_, let r, _): r.fail(.unavailable("the server is shutting down"))
+            case .step(_, _, _, _, let r), .reset(_, _, _, let r), .setParameters(_, let r, _): r.fail(.unavailable("the server is shutting down"))
             }
         }
     }
@@ -165,15 +166,25 @@ final class StepLoop: @unchecked Sendable {
 
     private func handle(_ command: Command) {
         switch command {
-        case .step(let ids, let actions, let render, let responder):
-            for i in ids { world.envs[i].source = .action }
-            world.keepsFinalStates = render
+        case .step(let ids, let actions, let eeTargets, let render, let responder):
+            if let eeTargets {
+                for (k, i) in ids.enumerated() {
+                    let env = world.envs[i]
+                    env.source = .robot
+                    env.pendingCommand = PendingCommand(command: .endEffector(position: SIMD3(eeTargets[3 * k], eeTargets[3 * k + 1], eeTargets[3 * k + 2]),
+                                                                              orientation: nil),
+                                                        topic: Names.env(i) + "/ee_target")
+                }
+            } else {
+                for i in ids { world.envs[i].source = .action }
+            }
+            world.keepsFinalStates = render != nil
             advance(ids, actions: actions)
             world.keepsFinalStates = false
             var response = stepResponse(ids)
-            if render {
+            if let render {
                 do throws(RenderError) {
-                    try renderObservations(ids, into: &response)
+                    try renderImages(ids, cameras: render, into: &response)
                 } catch {
                     return responder.fail(.internalError("the step was taken but its images could not be rendered: \(error)"))
                 }
@@ -186,9 +197,9 @@ final class StepLoop: @unchecked Sendable {
             var r = Robosim_ResetResponse()
             r.observations.reserveCapacity(ids.count * world.observationSize)
             for i in ids { r.observations.append(contentsOf: world.envs[i].observation) }
-            if render {
+            if let render {
                 do throws(RenderError) {
-                    r.images = try publisher.cameras?.renderObservations(ids.map(snapshot)) ?? []
+                    r.images = try publisher.cameras?.render(ids.map(snapshot), cameras: render) ?? []
                 } catch {
                     return responder.fail(.internalError("the envs were reset but their images could not be rendered: \(error)"))
                 }
@@ -222,13 +233,13 @@ final class StepLoop: @unchecked Sendable {
         return StateSnapshot(env: i, epoch: env.episodeStarts, stamp: simTime, model: world.model.pointer, data: env.data)
     }
 
-    /// Pixel observations of the states the step reached, and of the final states of envs that auto-reset.
-    private func renderObservations(_ ids: [Int], into response: inout Robosim_StepResponse) throws(RenderError) {
+    /// Images of the states the step reached, and of the final states of envs that auto-reset.
+    private func renderImages(_ ids: [Int], cameras indices: [Int], into response: inout Robosim_StepResponse) throws(RenderError) {
         guard let cameras = publisher.cameras else { return }
         let finals = response.finalEnvIds.map { id in
             world.envs[Int(id)].finalState.map { StateSnapshot(env: $0.env, epoch: $0.epoch, stamp: simTime, copying: $0) } ?? snapshot(Int(id))
         }
-        let images = try cameras.renderObservations(ids.map(snapshot) + finals)
+        let images = try cameras.render(ids.map(snapshot) + finals, cameras: indices)
         let perEnv = images.count / max(1, ids.count + finals.count)
         response.images = Array(images[0..<(ids.count * perEnv)])
         response.finalImages = Array(images[(ids.count * perEnv)...])
@@ -244,6 +255,7 @@ final class StepLoop: @unchecked Sendable {
             r.rewards.append(env.reward)
             r.terminated.append(env.terminated)
             r.truncated.append(env.truncated)
+            r.success.append(env.success)
             if let final = env.finalObservation {
                 r.finalObservations.append(contentsOf: final)
                 r.finalEnvIds.append(UInt32(i))

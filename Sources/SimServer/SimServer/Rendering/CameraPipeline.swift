@@ -1,6 +1,7 @@
 import CMuJoCo
 import Foundation
 import Messaging
+import SwiftProtobuf
 
 /// The scene's cameras for every env: decides on the step loop which frames are due, hands state
 /// snapshots to render threads, and publishes `/env_i/camera/<cam>/image_raw`, `depth` and
@@ -17,8 +18,6 @@ final class CameraPipeline: @unchecked Sendable {
     // rest of the mutable state is guarded by `condition`. Workers are created on their threads.
 
     let cameras: [CameraSpec]
-    /// Indices into `cameras` of the pixel observation, in order.
-    let observationCameras: [Int]
     let backend: RenderBackend
     let backendDescription: String
 
@@ -74,7 +73,6 @@ final class CameraPipeline: @unchecked Sendable {
     init(cameras: [CameraSpec], world: World, node: Node, hub: Hub, backend: RenderBackend, description: String,
          settings: Scene.RenderSettings, threads threadCount: Int) throws {
         self.cameras = cameras
-        observationCameras = cameras.indices.filter { cameras[$0].observation }
         self.backend = backend
         backendDescription = description
         model = world.model
@@ -188,9 +186,9 @@ final class CameraPipeline: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Renders the observation cameras of each snapshot (in order; camera-minor) and waits.
-    func renderObservations(_ snapshots: [StateSnapshot]) throws(RenderError) -> [SensorMsgs_Image] {
-        let items = snapshots.flatMap { s in observationCameras.map { (snapshot: s, camera: $0) } }
+    /// Renders `cameras` (indices) of each snapshot (in order; camera-minor) and waits.
+    func render(_ snapshots: [StateSnapshot], cameras indices: [Int]) throws(RenderError) -> [SensorMsgs_Image] {
+        let items = snapshots.flatMap { s in indices.map { (snapshot: s, camera: $0) } }
         guard !items.isEmpty else { return [] }
         let batch = Batch(items)
         condition.lock()
@@ -273,17 +271,19 @@ final class CameraPipeline: @unchecked Sendable {
                 if batch.remaining == 0 { condition.broadcast() }
             case .topic(let slot, let snapshot):
                 let camera = cameras[slot % cameras.count]
-                let result = Result { () throws(RenderError) in try worker.render(snapshot, camera: camera) }
-                let messages = result.map { Self.messages($0, camera, stamp: BuiltinInterfaces_Time(seconds: snapshot.stamp)) }
+                // Rendered and serialized outside the lock; only the checks and the (non-blocking) sends inside.
+                let payloads = Result { () throws in
+                    try Self.payloads(try worker.render(snapshot, camera: camera), camera, stamp: BuiltinInterfaces_Time(seconds: snapshot.stamp))
+                }
                 condition.lock()
-                switch messages {
-                case .success(let m) where epochs[snapshot.env] == snapshot.epoch
+                switch payloads {
+                case .success(let p) where epochs[snapshot.env] == snapshot.epoch
                     && (snapshot.epoch > lastPublished[slot].epoch || snapshot.stamp > lastPublished[slot].stamp):
-                    // Published under the lock: a reset that lands now waits until this frame is out.
+                    // Sent under the lock: a reset that lands now waits until this frame is out.
                     let t = topics[snapshot.env][slot % cameras.count]
-                    if let image = m.image { t.image?.publish(image) }
-                    if let depth = m.depth { t.depth?.publish(depth) }
-                    t.info.publish(m.info)
+                    if let image = p.image { t.image?.raw.publish(serialized: image) }
+                    if let depth = p.depth { t.depth?.raw.publish(serialized: depth) }
+                    t.info.raw.publish(serialized: p.info)
                     lastPublished[slot] = (snapshot.epoch, snapshot.stamp)
                     stats.published += 1
                 case .success:
@@ -309,9 +309,12 @@ final class CameraPipeline: @unchecked Sendable {
 
     // MARK: Messages
 
-    private static func messages(_ frame: RenderedFrame, _ camera: CameraSpec, stamp: BuiltinInterfaces_Time)
-        -> (image: SensorMsgs_Image?, depth: SensorMsgs_Image?, info: SensorMsgs_CameraInfo) {
-        (frame.rgb.map { rgbImage($0, camera, stamp) }, frame.depth.map { depthImage($0, camera, stamp) }, camera.cameraInfo(stamp: stamp))
+    /// The serialized image_raw, depth and camera_info messages of a frame.
+    private static func payloads(_ frame: RenderedFrame, _ camera: CameraSpec, stamp: BuiltinInterfaces_Time) throws
+        -> (image: [UInt8]?, depth: [UInt8]?, info: [UInt8]) {
+        (try frame.rgb.map { try rgbImage($0, camera, stamp).serializedBytes() },
+         try frame.depth.map { try depthImage($0, camera, stamp).serializedBytes() },
+         try camera.cameraInfo(stamp: stamp).serializedBytes())
     }
 
     static func rgbImage(_ rgb: [UInt8], _ camera: CameraSpec, _ stamp: BuiltinInterfaces_Time) -> SensorMsgs_Image {

@@ -48,7 +48,7 @@ final class RenderWorker {
     /// Renders `snapshot` from `camera`.
     func render(_ snapshot: StateSnapshot, camera: CameraSpec, rgb wantRGB: Bool? = nil, depth wantDepth: Bool? = nil) throws(RenderError) -> RenderedFrame {
         let m = model.pointer
-        snapshot.restore(m, into: data)
+        try snapshot.restore(m, into: data)
         var pose = camera.pose(m, data)
         let n = camera.width * camera.height
         var rgb = (wantRGB ?? camera.rgb) ? [UInt8](repeating: 0, count: 3 * n) : nil

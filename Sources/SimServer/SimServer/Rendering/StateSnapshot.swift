@@ -35,12 +35,15 @@ struct StateSnapshot: Sendable {
     }
 
     /// Writes the state into `d` (a render thread's own data) and computes what rendering reads.
-    func restore(_ m: UnsafePointer<mjModel>, into d: UnsafeMutablePointer<mjData>) {
+    func restore(_ m: UnsafePointer<mjModel>, into d: UnsafeMutablePointer<mjData>) throws(RenderError) {
         if !qpos.isEmpty { qpos.withUnsafeBufferPointer { d.pointee.qpos.update(from: $0.baseAddress!, count: $0.count) } }
         if !mocapPos.isEmpty {
             mocapPos.withUnsafeBufferPointer { d.pointee.mocap_pos.update(from: $0.baseAddress!, count: $0.count) }
             mocapQuat.withUnsafeBufferPointer { d.pointee.mocap_quat.update(from: $0.baseAddress!, count: $0.count) }
         }
-        robosim_render_prepare(m, d)
+        var error = [CChar](repeating: 0, count: 256)
+        guard robosim_render_prepare(m, d, &error, Int32(error.count)) == 0 else {
+            throw RenderError("MuJoCo: " + String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        }
     }
 }

@@ -1,0 +1,82 @@
+import Foundation
+
+/// What a dataset holds besides its frames: the names, shapes and rate of its features. Codable:
+/// kept in `meta/robosim_collect.json` so that `--resume` appends to the same layout.
+public struct DatasetSpec: Sendable, Codable, Equatable {
+    public enum Format: String, Sendable, Codable, CaseIterable {
+        case lerobotV30 = "lerobot-v3.0"
+        case lerobotV21 = "lerobot-v2.1"
+    }
+
+    public struct Camera: Sendable, Codable, Equatable {
+        public var name: String
+        public var width: Int
+        public var height: Int
+        public init(name: String, width: Int, height: Int) {
+            self.name = name
+            self.width = width
+            self.height = height
+        }
+        /// The feature key: `observation.images.<name>`.
+        public var key: String { "observation.images.\(name)" }
+    }
+
+    public var format: Format
+    public var fps: Double
+    public var robotType: String?
+    public var stateNames: [String]
+    public var actionNames: [String]
+    public var cameras: [Camera]
+    public var videoCodec: String
+
+    public init(format: Format, fps: Double, robotType: String?, stateNames: [String], actionNames: [String], cameras: [Camera],
+                videoCodec: VideoEncoder.Codec) {
+        self.format = format
+        self.fps = fps
+        self.robotType = robotType
+        self.stateNames = stateNames
+        self.actionNames = actionNames
+        self.cameras = cameras
+        self.videoCodec = videoCodec.rawValue
+    }
+}
+
+/// One finished episode of one env, frame by frame: what the policy saw (state and images),
+/// what it did (action), and what followed (`next.reward`, `next.done`, `next.success`).
+public struct RecordedEpisode: Sendable {
+    /// Frames so far.
+    public private(set) var length = 0
+    /// Row-major: `length` rows of the state size / action size.
+    public private(set) var states: [Float] = []
+    public private(set) var actions: [Float] = []
+    public private(set) var rewards: [Float] = []
+    public private(set) var dones: [Bool] = []
+    public private(set) var successes: [Bool] = []
+    /// Per camera (the spec's order), one rgb8 frame per step.
+    public private(set) var images: [[[UInt8]]]
+    /// The task text of the episode.
+    public var task: String
+    /// The seed the server reported for the episode (0 when unknown).
+    public var seed: UInt64 = 0
+
+    public init(cameras: Int, task: String) {
+        images = Array(repeating: [], count: cameras)
+        self.task = task
+    }
+
+    /// Appends one frame: the observation before the action, the action, and the step's outcome.
+    public mutating func append(state: some Collection<Double>, action: some Collection<Double>, images frames: [[UInt8]],
+                                reward: Double, done: Bool, success: Bool) {
+        precondition(frames.count == images.count, "one image per camera")
+        states.append(contentsOf: state.map { Float($0) })
+        actions.append(contentsOf: action.map { Float($0) })
+        for (c, f) in frames.enumerated() { images[c].append(f) }
+        rewards.append(Float(reward))
+        dones.append(done)
+        successes.append(success)
+        length += 1
+    }
+
+    /// The episode ended in success (the last frame's `next.success`).
+    public var succeeded: Bool { successes.last ?? false }
+}

@@ -1,0 +1,365 @@
+import Foundation
+import Parquet
+
+/// Writes episodes as a LeRobot dataset that `LeRobotDataset(repo_id, root=DIR)` loads offline:
+/// v3.0 (default) or v2.1 (`DatasetSpec.Format`). Compared with lerobot 0.4.4's own writer
+/// (`../shared/fixtures/lerobot-v3.0-reference`): same `info.json` keys and feature entries,
+/// Parquet schemas (vectors as lists of float32, int64 indices, Snappy), nested `stats/...`
+/// episode columns, the tasks table with its pandas index, and AV1 yuv420p video.
+///
+/// Layout (v3.0): one data file and one video file per camera for each episode
+/// (`data/chunk-CCC/file-FFF.parquet`, `videos/<key>/chunk-CCC/file-FFF.mp4`, FFF = episode
+/// index within its chunk of 1000: v3.0 allows many files, and lerobot's own writer starts a new one
+/// when a file grows past its size limit). `meta/episodes/chunk-000/file-000.parquet`,
+/// `meta/tasks.parquet`, `meta/stats.json` and `meta/info.json` describe every episode so far.
+///
+/// Nothing lost: an episode's video and data files are written under hidden temporary names,
+/// flushed, renamed into place, and then every metadata file is rewritten atomically (temporary
+/// file, flush, rename). A crash leaves the dataset as it was after the last finished episode,
+/// except in the moment between an episode's last data rename and its metadata renames, where an
+/// unlisted data file can remain: `--resume` removes such files. `meta/robosim_collect.json`
+/// keeps what resuming needs (the spec and every episode's bookkeeping and stats).
+public final class LeRobotWriter {
+    public let root: URL
+    public let spec: DatasetSpec
+    private let encoder: VideoEncoder
+    private var state: State
+
+    /// Per-episode bookkeeping, kept in `meta/robosim_collect.json`.
+    struct EpisodeEntry: Codable {
+        var index: Int
+        var length: Int
+        var from: Int
+        var task: Int
+        var seed: UInt64
+        var success: Bool
+        var stats: [String: FeatureStats]
+    }
+
+    struct State: Codable {
+        var spec: DatasetSpec
+        var tasks: [String] = []
+        var episodes: [EpisodeEntry] = []
+        var totalFrames: Int { episodes.last.map { $0.from + $0.length } ?? 0 }
+    }
+
+    static let chunkSize = 1000
+    static let stateFile = "meta/robosim_collect.json"
+
+    /// Opens `root` for writing. A new dataset needs an empty or missing folder; `resume` appends
+    /// to one this writer made with the same spec (fps, features, format), after removing files
+    /// that an interrupted run left unlisted.
+    public init(root: URL, spec: DatasetSpec, resume: Bool, encoder: VideoEncoder) throws {
+        self.root = root
+        self.spec = spec
+        self.encoder = encoder
+        let fm = FileManager.default
+        let statePath = root.appendingPathComponent(Self.stateFile)
+        if fm.fileExists(atPath: statePath.path) {
+            guard resume else {
+                throw DatasetError("\(root.path) already holds a dataset: pass --resume to append to it, or choose another --out")
+            }
+            let saved = try JSONDecoder().decode(State.self, from: Data(contentsOf: statePath))
+            guard saved.spec == spec else {
+                throw DatasetError("\(root.path) was recorded with other settings (fps, features, cameras or format): \(saved.spec) vs \(spec)")
+            }
+            state = saved
+            try removeUnlisted()
+        } else {
+            if let items = try? fm.contentsOfDirectory(atPath: root.path), !items.filter({ !$0.hasPrefix(".") }).isEmpty {
+                throw DatasetError("\(root.path) is not empty and holds no dataset of ours; choose an empty or new --out")
+            }
+            state = State(spec: spec)
+        }
+    }
+
+    public var episodeCount: Int { state.episodes.count }
+    public var frameCount: Int { state.totalFrames }
+    public var successCount: Int { state.episodes.filter(\.success).count }
+
+    /// Writes one finished episode durably; returns its index.
+    @discardableResult
+    public func write(_ episode: RecordedEpisode) throws -> Int {
+        guard episode.length > 0 else { throw DatasetError("an episode needs at least one frame") }
+        let index = state.episodes.count
+        let from = state.totalFrames
+        let taskIndex = state.tasks.firstIndex(of: episode.task) ?? { state.tasks.append(episode.task); return state.tasks.count - 1 }()
+        let stats = statistics(of: episode, from: from, index: index, task: taskIndex)
+        // 1. Videos and data under temporary names, flushed.
+        var pending: [(URL, URL)] = []
+        defer { for (temporary, _) in pending { try? FileManager.default.removeItem(at: temporary) } }
+        for (c, camera) in spec.cameras.enumerated() {
+            let url = root.appendingPathComponent(videoPath(camera: camera, episode: index))
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            let temporary = AtomicFile.temporaryURL(for: url)
+            try encoder.encode(episode.images[c], width: camera.width, height: camera.height, fps: spec.fps, to: temporary)
+            try AtomicFile.sync(temporary)
+            pending.append((temporary, url))
+        }
+        let data = root.appendingPathComponent(dataPath(episode: index))
+        try FileManager.default.createDirectory(at: data.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let temporary = AtomicFile.temporaryURL(for: data)
+        let bytes = try dataFile(episode, index: index, from: from, task: taskIndex)
+        FileManager.default.createFile(atPath: temporary.path, contents: Data(bytes))
+        try AtomicFile.sync(temporary)
+        pending.append((temporary, data))
+        // 2. Into place: videos first (unlisted videos are harmless), the data file last.
+        for (temporary, url) in pending { try AtomicFile.moveIntoPlace(temporary, url) }
+        pending.removeAll()
+        // 3. The metadata, each file atomically; our own state last.
+        state.episodes.append(EpisodeEntry(index: index, length: episode.length, from: from, task: taskIndex, seed: episode.seed,
+                                           success: episode.succeeded, stats: stats))
+        try writeMetadata()
+        try AtomicFile.write(try JSONEncoder().encode(state), to: root.appendingPathComponent(Self.stateFile))
+        return index
+    }
+
+    // MARK: Paths
+
+    func dataPath(episode: Int) -> String {
+        let (chunk, file) = (episode / Self.chunkSize, episode % Self.chunkSize)
+        switch spec.format {
+        case .lerobotV30: return String(format: "data/chunk-%03d/file-%03d.parquet", chunk, file)
+        case .lerobotV21: return String(format: "data/chunk-%03d/episode_%06d.parquet", chunk, episode)
+        }
+    }
+
+    func videoPath(camera: DatasetSpec.Camera, episode: Int) -> String {
+        let (chunk, file) = (episode / Self.chunkSize, episode % Self.chunkSize)
+        switch spec.format {
+        case .lerobotV30: return String(format: "videos/%@/chunk-%03d/file-%03d.mp4", camera.key, chunk, file)
+        case .lerobotV21: return String(format: "videos/chunk-%03d/%@/episode_%06d.mp4", chunk, camera.key, episode)
+        }
+    }
+
+    /// Removes data and video files no episode lists (left by a run killed mid-episode), and temporary files.
+    private func removeUnlisted() throws {
+        let fm = FileManager.default
+        var listed = Set<String>()
+        for e in state.episodes {
+            listed.insert(dataPath(episode: e.index))
+            for c in spec.cameras { listed.insert(videoPath(camera: c, episode: e.index)) }
+        }
+        for top in ["data", "videos"] {
+            guard let walker = fm.enumerator(atPath: root.appendingPathComponent(top).path) else { continue }
+            while let item = walker.nextObject() as? String {
+                let relative = top + "/" + item
+                var isDirectory: ObjCBool = false
+                fm.fileExists(atPath: root.appendingPathComponent(relative).path, isDirectory: &isDirectory)
+                if !isDirectory.boolValue, !listed.contains(relative) { try fm.removeItem(at: root.appendingPathComponent(relative)) }
+            }
+        }
+        if let items = try? fm.contentsOfDirectory(atPath: root.appendingPathComponent("meta").path) {
+            for item in items where item.hasPrefix(".") && item.contains(".tmp-") { try? fm.removeItem(at: root.appendingPathComponent("meta/" + item)) }
+        }
+    }
+
+    // MARK: Features and stats
+
+    /// The vector and scalar features in `info.json` order, then the cameras.
+    var features: [(key: String, entry: [String: Any])] {
+        func vector(_ names: [String]) -> [String: Any] { ["dtype": "float32", "shape": [names.count], "names": names] }
+        func scalar(_ dtype: String) -> [String: Any] { ["dtype": dtype, "shape": [1], "names": NSNull()] }
+        var out: [(String, [String: Any])] = [("observation.state", vector(spec.stateNames)), ("action", vector(spec.actionNames))]
+        for c in spec.cameras {
+            out.append((c.key, [
+                "dtype": "video", "shape": [c.height, c.width, 3], "names": ["height", "width", "channels"],
+                "info": [
+                    "video.height": c.height, "video.width": c.width, "video.codec": VideoEncoder.Codec(rawValue: spec.videoCodec)?.infoName ?? spec.videoCodec,
+                    "video.pix_fmt": "yuv420p", "video.is_depth_map": false, "video.fps": Self.number(spec.fps), "video.channels": 3,
+                    "has_audio": false,
+                ] as [String: Any],
+            ]))
+        }
+        out += [("next.reward", scalar("float32")), ("next.done", scalar("bool")), ("next.success", scalar("bool")),
+                ("timestamp", scalar("float32")), ("frame_index", scalar("int64")), ("episode_index", scalar("int64")),
+                ("index", scalar("int64")), ("task_index", scalar("int64"))]
+        return out
+    }
+
+    func statistics(of e: RecordedEpisode, from: Int, index: Int, task: Int) -> [String: FeatureStats] {
+        let n = e.length
+        var out: [String: FeatureStats] = [
+            "observation.state": FeatureStats(kind: .vector, values: e.states.map(Double.init), dimension: spec.stateNames.count),
+            "action": FeatureStats(kind: .vector, values: e.actions.map(Double.init), dimension: spec.actionNames.count),
+            "next.reward": FeatureStats(kind: .vector, values: e.rewards.map(Double.init), dimension: 1),
+            "next.done": FeatureStats(kind: .bool, values: e.dones.map { $0 ? 1 : 0 }, dimension: 1),
+            "next.success": FeatureStats(kind: .bool, values: e.successes.map { $0 ? 1 : 0 }, dimension: 1),
+            "timestamp": FeatureStats(kind: .vector, values: (0..<n).map { Double(Float(Double($0) / spec.fps)) }, dimension: 1),
+            "frame_index": FeatureStats(kind: .int, values: (0..<n).map(Double.init), dimension: 1),
+            "episode_index": FeatureStats(kind: .int, values: Array(repeating: Double(index), count: n), dimension: 1),
+            "index": FeatureStats(kind: .int, values: (0..<n).map { Double(from + $0) }, dimension: 1),
+            "task_index": FeatureStats(kind: .int, values: Array(repeating: Double(task), count: n), dimension: 1),
+        ]
+        for (c, camera) in spec.cameras.enumerated() { out[camera.key] = FeatureStats(rgbFrames: e.images[c]) }
+        return out
+    }
+
+    /// Feature keys with stats, in `info.json` order.
+    var statKeys: [String] { features.map(\.key) }
+
+    // MARK: Files
+
+    /// The HF `datasets` features of the data files (schema metadata "huggingface"): vectors are
+    /// fixed-length lists, which is how lerobot gets fixed-size tensors back.
+    var huggingfaceMetadata: String {
+        func value(_ dtype: String) -> [String: Any] { ["dtype": dtype, "_type": "Value"] }
+        func list(_ length: Int) -> [String: Any] { ["feature": value("float32"), "length": length, "_type": "List"] }
+        let features: [String: Any] = [
+            "observation.state": list(spec.stateNames.count), "action": list(spec.actionNames.count),
+            "next.reward": value("float32"), "next.done": value("bool"), "next.success": value("bool"),
+            "timestamp": value("float32"), "frame_index": value("int64"), "episode_index": value("int64"),
+            "index": value("int64"), "task_index": value("int64"),
+        ]
+        return Self.json(["info": ["features": features]])
+    }
+
+    func dataFile(_ e: RecordedEpisode, index: Int, from: Int, task: Int) throws -> [UInt8] {
+        let n = e.length
+        let columns: [ParquetColumn] = [
+            .floatList("observation.state", flat: e.states, width: spec.stateNames.count),
+            .floatList("action", flat: e.actions, width: spec.actionNames.count),
+            .float("next.reward", e.rewards),
+            .bool("next.done", e.dones),
+            .bool("next.success", e.successes),
+            .float("timestamp", (0..<n).map { Float(Double($0) / spec.fps) }),
+            .int64("frame_index", (0..<n).map(Int64.init)),
+            .int64("episode_index", Array(repeating: Int64(index), count: n)),
+            .int64("index", (0..<n).map { Int64(from + $0) }),
+            .int64("task_index", Array(repeating: Int64(task), count: n)),
+        ]
+        return try ParquetWriter.write(columns, metadata: ["huggingface": huggingfaceMetadata])
+    }
+
+    private func writeMetadata() throws {
+        let meta = root.appendingPathComponent("meta")
+        switch spec.format {
+        case .lerobotV30:
+            try AtomicFile.write(try episodesFile(), to: meta.appendingPathComponent("episodes/chunk-000/file-000.parquet"))
+            try AtomicFile.write(try tasksFile(), to: meta.appendingPathComponent("tasks.parquet"))
+        case .lerobotV21:
+            let episodes = state.episodes.map { e in Self.json(["episode_index": e.index, "tasks": [state.tasks[e.task]], "length": e.length]) }
+            try AtomicFile.write(Data((episodes.joined(separator: "\n") + "\n").utf8), to: meta.appendingPathComponent("episodes.jsonl"))
+            let stats = state.episodes.map { e in
+                Self.json(["episode_index": e.index, "stats": Dictionary(uniqueKeysWithValues: statKeys.compactMap { k in e.stats[k].map { (k, $0.jsonObject) } })])
+            }
+            try AtomicFile.write(Data((stats.joined(separator: "\n") + "\n").utf8), to: meta.appendingPathComponent("episodes_stats.jsonl"))
+            let tasks = state.tasks.enumerated().map { Self.json(["task_index": $0.offset, "task": $0.element]) }
+            try AtomicFile.write(Data((tasks.joined(separator: "\n") + "\n").utf8), to: meta.appendingPathComponent("tasks.jsonl"))
+        }
+        var aggregated: [String: Any] = [:]
+        for key in statKeys {
+            if let s = FeatureStats.aggregate(state.episodes.compactMap { $0.stats[key] }) { aggregated[key] = s.jsonObject }
+        }
+        try AtomicFile.write(Data(Self.json(aggregated, pretty: true).utf8), to: meta.appendingPathComponent("stats.json"))
+        try AtomicFile.write(Data(Self.json(info(), pretty: true).utf8), to: meta.appendingPathComponent("info.json"))
+    }
+
+    func info() -> [String: Any] {
+        let episodes = state.episodes.count
+        var info: [String: Any] = [
+            "robot_type": spec.robotType ?? NSNull(),
+            "total_episodes": episodes,
+            "total_frames": state.totalFrames,
+            "total_tasks": state.tasks.count,
+            "chunks_size": Self.chunkSize,
+            "fps": Self.number(spec.fps),
+            "splits": ["train": "0:\(episodes)"],
+            "features": Dictionary(uniqueKeysWithValues: features.map { ($0.key, $0.entry) }),
+        ]
+        switch spec.format {
+        case .lerobotV30:
+            info["codebase_version"] = "v3.0"
+            info["data_files_size_in_mb"] = 100
+            info["video_files_size_in_mb"] = 200
+            info["data_path"] = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
+            info["video_path"] = spec.cameras.isEmpty ? NSNull() : "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
+        case .lerobotV21:
+            info["codebase_version"] = "v2.1"
+            info["total_chunks"] = max(1, (episodes + Self.chunkSize - 1) / Self.chunkSize)
+            info["total_videos"] = episodes * spec.cameras.count
+            info["data_path"] = "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet"
+            info["video_path"] = spec.cameras.isEmpty ? NSNull() : "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4"
+        }
+        return info
+    }
+
+    /// `meta/episodes/chunk-000/file-000.parquet` (v3.0): one row per episode.
+    func episodesFile() throws -> [UInt8] {
+        let e = state.episodes
+        let n = Double(1) / spec.fps
+        var columns: [ParquetColumn] = [
+            .int64("episode_index", e.map { Int64($0.index) }),
+            .stringList("tasks", e.map { [state.tasks[$0.task]] }),
+            .int64("length", e.map { Int64($0.length) }),
+            .int64("data/chunk_index", e.map { Int64($0.index / Self.chunkSize) }),
+            .int64("data/file_index", e.map { Int64($0.index % Self.chunkSize) }),
+            .int64("dataset_from_index", e.map { Int64($0.from) }),
+            .int64("dataset_to_index", e.map { Int64($0.from + $0.length) }),
+        ]
+        for c in spec.cameras {
+            columns += [
+                .int64("videos/\(c.key)/chunk_index", e.map { Int64($0.index / Self.chunkSize) }),
+                .int64("videos/\(c.key)/file_index", e.map { Int64($0.index % Self.chunkSize) }),
+                .double("videos/\(c.key)/from_timestamp", e.map { _ in 0 }),
+                .double("videos/\(c.key)/to_timestamp", e.map { Double($0.length) * n }),
+            ]
+        }
+        for key in statKeys {
+            let stats = e.map { $0.stats[key]! }
+            let kind = stats[0].kind
+            func values(_ pick: (FeatureStats) -> [Double], _ name: String) -> ParquetColumn {
+                switch kind {
+                case .image: return .doubleList("stats/\(key)/\(name)", stats.map { pick($0).map { [[$0]] } })
+                default: return .doubleList("stats/\(key)/\(name)", stats.map(pick))
+                }
+            }
+            func bounds(_ pick: (FeatureStats) -> [Double], _ name: String) -> ParquetColumn {
+                switch kind {
+                case .bool: return .boolList("stats/\(key)/\(name)", stats.map { pick($0).map { $0 != 0 } })
+                case .int: return .int64List("stats/\(key)/\(name)", stats.map { pick($0).map { Int64($0) } })
+                default: return values(pick, name)
+                }
+            }
+            columns += [bounds(\.min, "min"), bounds(\.max, "max"), values(\.mean, "mean"), values(\.std, "std"),
+                        .int64List("stats/\(key)/count", stats.map { [Int64($0.count)] })]
+            for (k, name) in FeatureStats.quantileNames.enumerated() { columns.append(values({ $0.quantiles[k] }, name)) }
+        }
+        columns += [.int64("meta/episodes/chunk_index", e.map { _ in 0 }), .int64("meta/episodes/file_index", e.map { _ in 0 })]
+        return try ParquetWriter.write(columns)
+    }
+
+    /// `meta/tasks.parquet` (v3.0): the task texts as the pandas index, with their task_index.
+    func tasksFile() throws -> [UInt8] {
+        let pandas: [String: Any] = [
+            "index_columns": ["__index_level_0__"],
+            "column_indexes": [["name": NSNull(), "field_name": NSNull(), "pandas_type": "unicode", "numpy_type": "object",
+                                "metadata": ["encoding": "UTF-8"]] as [String: Any]],
+            "columns": [
+                ["name": "task_index", "field_name": "task_index", "pandas_type": "int64", "numpy_type": "int64", "metadata": NSNull()] as [String: Any],
+                ["name": NSNull(), "field_name": "__index_level_0__", "pandas_type": "unicode", "numpy_type": "object", "metadata": NSNull()],
+            ],
+            "attributes": [String: Any](),
+            "creator": ["library": "robosim", "version": "1"],
+            "pandas_version": "2.0.0",
+        ]
+        return try ParquetWriter.write([.int64("task_index", state.tasks.indices.map(Int64.init)), .string("__index_level_0__", state.tasks)],
+                                       metadata: ["pandas": Self.json(pandas)])
+    }
+
+    static func json(_ object: Any, pretty: Bool = false) -> String {
+        var options: JSONSerialization.WritingOptions = [.sortedKeys, .withoutEscapingSlashes]
+        if pretty { options.insert(.prettyPrinted) }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: options)) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Integral rates as integers in JSON (`"fps": 30`), others as numbers.
+    static func number(_ x: Double) -> Any { x == x.rounded() && abs(x) < 1e9 ? Int(x) as Any : x as Any }
+}
+
+/// A dataset cannot be written or resumed: a one-line reason.
+public struct DatasetError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
