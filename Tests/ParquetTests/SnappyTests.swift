@@ -67,7 +67,9 @@ struct SnappyTests {
         case "mixed":
             // Alternating stretches of noise and repeats, crossing fragment boundaries.
             var bytes: [UInt8] = []
-            for index in 0..<40 { bytes += index % 2 == 0 ? Array(random[(index * 3_000)..<(index * 3_000 + 2_500)]) : Array(text.prefix(5_000)) }
+            for index in 0..<40 {
+                bytes += index % 2 == 0 ? Array(random[(index * 3_000)..<(index * 3_000 + 2_500)]) : Array(text.prefix(5_000))
+            }
             return bytes
         case "long-literal": return Array(random.prefix(70_000)) + Array(repeating: 7, count: 1_000)
         case "far-match":
