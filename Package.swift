@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "SimServer", targets: ["SimServer"]),
         .library(name: "ClientKit", targets: ["ClientKit"]),
         .library(name: "StrategistKit", targets: ["StrategistKit"]),
+        .library(name: "Parquet", targets: ["Parquet"]),
         .executable(name: "sim-server", targets: ["sim-server"]),
         .executable(name: "simctl", targets: ["simctl"]),
         .executable(name: "sim-strategist", targets: ["sim-strategist"]),
@@ -106,6 +107,8 @@ let package = Package(
             ],
             path: "Sources/Clients/StrategistKit"
         ),
+        // A pure-Swift Parquet writer (Thrift compact metadata, PLAIN pages, Snappy) for LeRobot datasets.
+        .target(name: "Parquet", path: "Sources/Clients/Parquet"),
 
         .executableTarget(
             name: "sim-strategist",
@@ -156,6 +159,7 @@ let package = Package(
             dependencies: ["StrategistKit", .product(name: "Logging", package: "swift-log")],
             path: "Tests/StrategistKitTests"
         ),
+        .testTarget(name: "ParquetTests", dependencies: ["Parquet"], path: "Tests/ParquetTests", exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -7,6 +7,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 # The SigV4 test compares with botocore (python/requirements-dev.txt); here its absence fails it.
 export ROBOSIM_REQUIRE_BOTOCORE=1
+# The Parquet tests read our files with pyarrow (python/requirements-dev.txt); likewise.
+export ROBOSIM_REQUIRE_PYARROW=1
 
 scripts/setup.sh --no-build
 echo "test: scenes (MuJoCo 2.2.2 loads and steps every scene)" >&2
