@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "sim-server", targets: ["sim-server"]),
         .executable(name: "simctl", targets: ["simctl"]),
         .executable(name: "sim-strategist", targets: ["sim-strategist"]),
+        .executable(name: "sim-collect", targets: ["sim-collect"]),
         .executable(name: "sim-bench", targets: ["sim-bench"]),
     ],
     dependencies: [
@@ -118,6 +119,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Clients/sim-strategist"
+        ),
+
+        // The data collector as a library (LeRobot writer, stats, video, policies, collection loop) and its executable.
+        .target(
+            name: "CollectKit",
+            dependencies: ["Messaging", "Parquet", "StrategistKit"],
+            path: "Sources/Clients/CollectKit"
+        ),
+        .executableTarget(
+            name: "sim-collect",
+            dependencies: [
+                "ClientKit", "CollectKit", "Messaging",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/Clients/sim-collect"
         ),
 
         // Benchmarks, and the raw MuJoCo C loop they compare the engine with.

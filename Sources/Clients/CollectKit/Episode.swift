@@ -56,12 +56,18 @@ public struct RecordedEpisode: Sendable {
     public private(set) var images: [[[UInt8]]]
     /// The task text of the episode.
     public var task: String
-    /// The seed the server reported for the episode (0 when unknown).
-    public var seed: UInt64 = 0
+    /// Where it was recorded: the server's env index, and the episode's number in that env's run
+    /// since the collector's reset (`/sim/reset` seed, env index and this number determine it).
+    public var env: Int
+    public var envEpisode: Int
+    /// The seed of that reset.
+    public var runSeed: UInt64 = 0
 
-    public init(cameras: Int, task: String) {
+    public init(cameras: Int, task: String, env: Int, envEpisode: Int) {
         images = Array(repeating: [], count: cameras)
         self.task = task
+        self.env = env
+        self.envEpisode = envEpisode
     }
 
     /// Appends one frame: the observation before the action, the action, and the step's outcome.

@@ -21,11 +21,12 @@ public struct FeatureStats: Sendable, Equatable, Codable {
     public static let quantileLevels = [0.01, 0.10, 0.50, 0.90, 0.99]
     public static let quantileNames = ["q01", "q10", "q50", "q90", "q99"]
 
-    /// Stats of `frames` rows of `dimension` values each, stored row-major in `values`.
-    public init(kind: Kind, values: [Double], dimension: Int) {
-        precondition(dimension > 0 && values.count % dimension == 0)
+    /// Stats of rows of `dimension` values each, stored row-major in `values` (`rows` rows: needed
+    /// when `dimension` is 0).
+    public init(kind: Kind, values: [Double], dimension: Int, rows: Int? = nil) {
+        precondition(dimension >= 0 && (dimension == 0 ? values.isEmpty : values.count % dimension == 0))
         self.kind = kind
-        let n = values.count / dimension
+        let n = rows ?? (dimension > 0 ? values.count / dimension : 0)
         count = n
         min = []; max = []; mean = []; std = []
         quantiles = Array(repeating: [], count: Self.quantileLevels.count)

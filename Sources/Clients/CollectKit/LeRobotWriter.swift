@@ -31,7 +31,10 @@ public final class LeRobotWriter {
         var length: Int
         var from: Int
         var task: Int
-        var seed: UInt64
+        /// Provenance: the server env and its episode number since the collector's seeded reset.
+        var env: Int
+        var envEpisode: Int
+        var runSeed: UInt64
         var success: Bool
         var stats: [String: FeatureStats]
     }
@@ -107,8 +110,8 @@ public final class LeRobotWriter {
         for (temporary, url) in pending { try AtomicFile.moveIntoPlace(temporary, url) }
         pending.removeAll()
         // 3. The metadata, each file atomically; our own state last.
-        state.episodes.append(EpisodeEntry(index: index, length: episode.length, from: from, task: taskIndex, seed: episode.seed,
-                                           success: episode.succeeded, stats: stats))
+        state.episodes.append(EpisodeEntry(index: index, length: episode.length, from: from, task: taskIndex, env: episode.env,
+                                           envEpisode: episode.envEpisode, runSeed: episode.runSeed, success: episode.succeeded, stats: stats))
         try writeMetadata()
         try AtomicFile.write(try JSONEncoder().encode(state), to: root.appendingPathComponent(Self.stateFile))
         return index
@@ -180,8 +183,8 @@ public final class LeRobotWriter {
     func statistics(of e: RecordedEpisode, from: Int, index: Int, task: Int) -> [String: FeatureStats] {
         let n = e.length
         var out: [String: FeatureStats] = [
-            "observation.state": FeatureStats(kind: .vector, values: e.states.map(Double.init), dimension: spec.stateNames.count),
-            "action": FeatureStats(kind: .vector, values: e.actions.map(Double.init), dimension: spec.actionNames.count),
+            "observation.state": FeatureStats(kind: .vector, values: e.states.map(Double.init), dimension: spec.stateNames.count, rows: n),
+            "action": FeatureStats(kind: .vector, values: e.actions.map(Double.init), dimension: spec.actionNames.count, rows: n),
             "next.reward": FeatureStats(kind: .vector, values: e.rewards.map(Double.init), dimension: 1),
             "next.done": FeatureStats(kind: .bool, values: e.dones.map { $0 ? 1 : 0 }, dimension: 1),
             "next.success": FeatureStats(kind: .bool, values: e.successes.map { $0 ? 1 : 0 }, dimension: 1),
@@ -216,9 +219,12 @@ public final class LeRobotWriter {
 
     func dataFile(_ e: RecordedEpisode, index: Int, from: Int, task: Int) throws -> [UInt8] {
         let n = e.length
+        func vectors(_ name: String, _ flat: [Float], _ width: Int) -> ParquetColumn {
+            width > 0 ? .floatList(name, flat: flat, width: width) : .floatList(name, Array(repeating: [], count: n))
+        }
         let columns: [ParquetColumn] = [
-            .floatList("observation.state", flat: e.states, width: spec.stateNames.count),
-            .floatList("action", flat: e.actions, width: spec.actionNames.count),
+            vectors("observation.state", e.states, spec.stateNames.count),
+            vectors("action", e.actions, spec.actionNames.count),
             .float("next.reward", e.rewards),
             .bool("next.done", e.dones),
             .bool("next.success", e.successes),

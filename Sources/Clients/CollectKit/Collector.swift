@@ -1,0 +1,262 @@
+import Foundation
+import Messaging
+import Synchronization
+
+/// Records episodes from a lockstep server: leases its envs, steps them all together through
+/// `/sim/step` (with every camera rendered synchronously, so an image never lags its state),
+/// asks the policy for each env's command, and hands each finished episode to a writer thread
+/// (video encoding and Parquet), so stepping goes on while episodes are written.
+///
+/// Frames: one per `--fps` tick. With fps below the control rate, a frame's command is held for
+/// `controlRate / fps` control steps (which must be a whole number); `next.reward` sums them and
+/// `next.done` / `next.success` report any. An env whose episode ends mid-frame sits out the rest
+/// of that frame's steps.
+public final class Collector {
+    public struct Options: Sendable {
+        public var episodes = 10
+        public var fps: Double?
+        public var onlySuccess = false
+        public var seed: UInt64 = 0
+        public var task = ""
+        public var clientName = "sim-collect"
+        /// Finished episodes waiting for the writer before stepping pauses.
+        public var writeQueue = 16
+        public init() {}
+    }
+
+    /// What the collector has done so far (for the progress line).
+    public struct Progress: Sendable {
+        public var written = 0
+        public var successes = 0
+        public var discarded = 0
+        public var frames = 0
+        public var seconds = 0.0
+    }
+
+    let client: ServiceClient
+    let describe: Robosim_DescribeResponse
+    let options: Options
+    let writer: LeRobotWriter
+    var policy: any Policy
+    /// Cameras recorded (rgb ones, in describe's order) and which image of a render reply is each.
+    let cameras: [Robosim_CameraDescription]
+    let stepsPerFrame: Int
+    private let stopRequested = Atomic<Bool>(false)
+
+    public init(client: ServiceClient, describe: Robosim_DescribeResponse, options: Options, writer: LeRobotWriter, policy: any Policy) throws {
+        self.client = client
+        self.describe = describe
+        self.options = options
+        self.writer = writer
+        self.policy = policy
+        cameras = describe.cameras.filter(\.rgb)
+        let controlRate = 1 / (describe.physicsDt * Double(describe.decimation))
+        let fps = options.fps ?? controlRate
+        let k = (controlRate / fps).rounded()
+        guard k >= 1, abs(controlRate / k - fps) < 1e-6 * fps else {
+            throw DatasetError(String(format: "--fps %g must divide the control rate %g Hz (e.g. %g or %g)", fps, controlRate, controlRate, controlRate / 2))
+        }
+        stepsPerFrame = Int(k)
+    }
+
+    /// The dataset's spec for a server (its cameras and sizes) and policy.
+    public static func spec(describe d: Robosim_DescribeResponse, policy: any Policy, format: DatasetSpec.Format, fps: Double?,
+                            codec: VideoEncoder.Codec) -> DatasetSpec {
+        let controlRate = 1 / (d.physicsDt * Double(d.decimation))
+        return DatasetSpec(format: format, fps: fps ?? controlRate, robotType: d.scene,
+                           stateNames: (0..<Int(d.observationSize)).map { "s\($0)" }, actionNames: policy.actionNames,
+                           cameras: d.cameras.filter(\.rgb).map { .init(name: $0.name, width: Int($0.width), height: Int($0.height)) },
+                           videoCodec: codec)
+    }
+
+    /// Asks the loop to stop after the current frame; finished episodes are still written.
+    public func requestStop() { stopRequested.store(true, ordering: .relaxed) }
+
+    /// Runs until `episodes` episodes are written (or a stop is requested). `progress` is called
+    /// after every frame and every written episode, on the calling thread or the writer's.
+    public func run(progress: @escaping @Sendable (Progress) -> Void) throws -> Progress {
+        let start = Date()
+        let envs = Int(describe.envCount)
+        var lease = Robosim_LeaseRequest()
+        lease.count = UInt32(envs)
+        lease.clientName = options.clientName
+        lease.ttlS = 60
+        let leased: Robosim_LeaseResponse = try client.call("/sim/lease", lease)
+        defer {
+            var release = Robosim_ReleaseRequest()
+            release.lease = leased.lease
+            _ = try? client.call("/sim/release", release) as Robosim_Empty
+        }
+        let ids = leased.envIds
+        let n = ids.count
+        let obsSize = Int(describe.observationSize)
+        let cameraNames = describe.cameras.filter(\.rgb).map(\.name)
+        // Images per env in a reply: each named camera's rgb, then its depth when it has one.
+        let depthOf = Dictionary(uniqueKeysWithValues: describe.cameras.map { ($0.name, $0.depth) })
+        let perEnv = cameraNames.reduce(0) { $0 + 1 + (depthOf[$1] == true ? 1 : 0) }
+        func rgbImages(_ images: [SensorMsgs_Image], env k: Int) -> [[UInt8]] {
+            var out: [[UInt8]] = [], position = k * perEnv
+            for name in cameraNames {
+                out.append([UInt8](images[position].data))
+                position += depthOf[name] == true ? 2 : 1
+            }
+            return out
+        }
+
+        var reset = Robosim_ResetRequest()
+        reset.lease = leased.lease
+        reset.envIds = ids
+        reset.seed = options.seed
+        reset.render = !cameraNames.isEmpty
+        reset.cameras = cameraNames
+        let first: Robosim_ResetResponse = try client.call("/sim/reset", reset)
+        var observations = first.observations
+        var images = (0..<n).map { rgbImages(first.images, env: $0) }
+        var envEpisodes = [Int](repeating: 0, count: n)
+        var buffers = (0..<n).map { RecordedEpisode(cameras: cameraNames.count, task: options.task, env: Int(ids[$0]), envEpisode: 0) }
+        var steps = [Int](repeating: 0, count: n)
+        for k in 0..<n { policy.reset(env: k) }
+        let controlDt = describe.physicsDt * Double(describe.decimation)
+
+        let queue = WriterQueue(writer: writer, capacity: options.writeQueue, onlySuccess: options.onlySuccess)
+        var state = Progress()
+        var queued = 0
+        defer { queue.finish() }
+        while queued < options.episodes && !stopRequested.load(ordering: .relaxed) {
+            if let failure = queue.failure { throw failure }
+            // One frame: the policy's command, held for stepsPerFrame control steps.
+            var commands: [[Double]] = []
+            for k in 0..<n {
+                commands.append(policy.act(env: k, observation: observations[(k * obsSize)..<((k + 1) * obsSize)], time: Double(steps[k]) * controlDt))
+            }
+            // What the policy saw: the frame's observation and images.
+            let frameState = (0..<n).map { Array(observations[($0 * obsSize)..<(($0 + 1) * obsSize)]) }
+            let frameImages = images
+            var reward = [Double](repeating: 0, count: n), done = [Bool](repeating: false, count: n), success = done
+            var active = Array(0..<n)
+            for _ in 0..<stepsPerFrame where !active.isEmpty {
+                var step = Robosim_StepRequest()
+                step.lease = leased.lease
+                step.envIds = active.map { ids[$0] }
+                if policy.output == .endEffector {
+                    step.eeTargets = active.flatMap { commands[$0] }
+                } else {
+                    step.actions = active.flatMap { commands[$0] }
+                }
+                step.render = !cameraNames.isEmpty
+                step.cameras = cameraNames
+                let reply: Robosim_StepResponse = try client.call("/sim/step", step)
+                for (j, k) in active.enumerated() {
+                    reward[k] += reply.rewards[j]
+                    success[k] = success[k] || (j < reply.success.count && reply.success[j])
+                    steps[k] += 1
+                    if reply.terminated[j] || reply.truncated[j] { done[k] = true }
+                }
+                // Each env's state lives in the reply that last stepped it.
+                for (j, k) in active.enumerated() {
+                    for d in 0..<obsSize { observations[k * obsSize + d] = reply.observations[j * obsSize + d] }
+                    if !cameraNames.isEmpty { images[k] = rgbImages(reply.images, env: j) }
+                }
+                active.removeAll { done[$0] }
+            }
+            for k in 0..<n {
+                buffers[k].runSeed = options.seed
+                buffers[k].append(state: frameState[k], action: commands[k], images: frameImages[k], reward: reward[k], done: done[k], success: success[k])
+                state.frames += 1
+                if done[k] {
+                    if options.onlySuccess && !buffers[k].succeeded {
+                        state.discarded += 1
+                    } else if queued < options.episodes {
+                        queue.push(buffers[k])
+                        queued += 1
+                    }
+                    envEpisodes[k] += 1
+                    buffers[k] = RecordedEpisode(cameras: cameraNames.count, task: options.task, env: Int(ids[k]), envEpisode: envEpisodes[k])
+                    steps[k] = 0
+                    policy.reset(env: k)
+                }
+            }
+            let written = queue.progress
+            state.written = written.written
+            state.successes = written.successes
+            state.seconds = Date().timeIntervalSince(start)
+            progress(state)
+        }
+        queue.finish()
+        if let failure = queue.failure { throw failure }
+        let written = queue.progress
+        state.written = written.written
+        state.successes = written.successes
+        state.seconds = Date().timeIntervalSince(start)
+        progress(state)
+        return state
+    }
+}
+
+/// Finished episodes waiting to be written, and the thread that writes them in order (video
+/// encoding dominates). `push` waits while the queue is full: the collector never holds more than
+/// `capacity` unwritten episodes in memory.
+final class WriterQueue: @unchecked Sendable {
+    // Invariant: every field below `condition` is guarded by it.
+    private let writer: LeRobotWriter
+    private let capacity: Int
+    private let condition = NSCondition()
+    private var pending: [RecordedEpisode] = []
+    private var closed = false
+    private var busy = false
+    private var written = 0, successes = 0
+    private var error: Error?
+    private var thread: Thread?
+
+    init(writer: LeRobotWriter, capacity: Int, onlySuccess: Bool) {
+        self.writer = writer
+        self.capacity = max(1, capacity)
+        let thread = Thread { [self] in loop() }
+        thread.name = "robosim.collect.writer"
+        self.thread = thread
+        thread.start()
+    }
+
+    var progress: (written: Int, successes: Int) { condition.lock(); defer { condition.unlock() }; return (written, successes) }
+    var failure: Error? { condition.lock(); defer { condition.unlock() }; return error }
+
+    func push(_ episode: RecordedEpisode) {
+        condition.lock()
+        while pending.count >= capacity && error == nil { condition.wait() }
+        if error == nil { pending.append(episode) }
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Writes what is queued, then stops the thread (idempotent).
+    func finish() {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        while (!pending.isEmpty || busy) && error == nil { condition.wait() }
+        condition.unlock()
+    }
+
+    private func loop() {
+        condition.lock()
+        while true {
+            while pending.isEmpty && !closed { condition.wait() }
+            if pending.isEmpty || error != nil { break }
+            let episode = pending.removeFirst()
+            busy = true
+            condition.broadcast()
+            condition.unlock()
+            var failed: Error?
+            do { try writer.write(episode) } catch { failed = error }
+            condition.lock()
+            busy = false
+            if let failed { error = failed } else {
+                written += 1
+                if episode.succeeded { successes += 1 }
+            }
+            condition.broadcast()
+        }
+        condition.broadcast()
+        condition.unlock()
+    }
+}

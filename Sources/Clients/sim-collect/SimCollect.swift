@@ -1,0 +1,197 @@
+import ArgumentParser
+import ClientKit
+import CollectKit
+import Dispatch
+import Foundation
+import Messaging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct SimCollect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sim-collect",
+        abstract: "Record episodes headless as a LeRobot dataset (v3.0, or v2.1) from a lockstep RoboSim server.",
+        discussion: """
+            Leases every env of the server, steps them together through /sim/step with every camera rendered, lets the
+            policy drive, and writes each finished episode durably (videos through ffmpeg, Parquet in Swift, metadata
+            rewritten atomically): Ctrl-C or kill -9 leave a dataset that loads with every finished episode.
+
+            Examples:
+              sim-collect --scene Scenes/tbar_push --envs 8 --out data/tbar --episodes 50      # starts its own server
+              sim-server Scenes/cartpole --mode lockstep --envs 16 &
+              sim-collect --out data/cartpole --episodes 100 --policy scripted --fps 30
+              sim-collect --out data/tbar --episodes 50 --resume --only-success
+              sim-collect --scene Scenes/object_tracker --out data/tracker --format lerobot-v2.1 --episodes 20
+            """)
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(help: "Dataset folder (new or empty; with --resume, one sim-collect wrote).")
+    var out: String
+
+    @Option(help: "Episodes to record.")
+    var episodes = 10
+
+    @Option(help: "Start a lockstep sim-server on this scene (the executable beside sim-collect) instead of using --server.")
+    var scene: String?
+
+    @Option(help: "With --scene: parallel envs (default: the scene's default_envs).")
+    var envs: Int?
+
+    @Option(help: "strategist (T-bar flow), scripted (the task's expert), or random.")
+    var policy: String = "scripted"
+
+    @Option(help: "Recorded frames per second (default: the control rate; must divide it).")
+    var fps: Double?
+
+    @Flag(name: .customLong("only-success"), help: "Keep successful episodes only.")
+    var onlySuccess = false
+
+    @Option(help: "lerobot-v3.0 or lerobot-v2.1.")
+    var format = "lerobot-v3.0"
+
+    @Option(name: .customLong("video-codec"), help: "av1 (as lerobot writes) or h264 (faster to encode).")
+    var videoCodec = "av1"
+
+    @Flag(help: "Append to an existing dataset.")
+    var resume = false
+
+    @Option(help: "Seed of the envs' episodes (and of the random policy).")
+    var seed: UInt64 = 0
+
+    @Option(help: "Task text stored with every episode (default: the scene's).")
+    var task: String?
+
+    func validate() throws {
+        guard episodes >= 1 else { throw ValidationError("--episodes must be at least 1") }
+        if let fps { guard fps > 0, fps.isFinite else { throw ValidationError("--fps must be positive") } }
+        guard PolicyKind(rawValue: policy) != nil else { throw ValidationError("--policy must be strategist, scripted or random") }
+        guard DatasetSpec.Format(rawValue: format) != nil else { throw ValidationError("--format must be lerobot-v3.0 or lerobot-v2.1") }
+        guard VideoEncoder.Codec(rawValue: videoCodec) != nil else { throw ValidationError("--video-codec must be av1 or h264") }
+        if let envs { guard envs >= 1 else { throw ValidationError("--envs must be at least 1") } }
+        if envs != nil && scene == nil { throw ValidationError("--envs goes with --scene (a running server has its own env count)") }
+    }
+
+    func run() throws {
+        var server: Process?
+        var address = connection.address
+        if let scene {
+            let (process, endpoint) = try Self.startServer(scene: scene, envs: envs, seed: seed)
+            server = process
+            address = endpoint
+        }
+        defer {
+            if let server, server.isRunning {
+                kill(server.processIdentifier, SIGINT)
+                server.waitUntilExit()
+            }
+        }
+        let client = try ServiceClient(server: address, timeout: max(connection.timeout, 30))
+        let d = try client.describe()
+        guard d.mode == "lockstep" else {
+            throw ValidationError("\(address) runs in \(d.mode) mode; sim-collect steps envs itself: start sim-server with --mode lockstep, or pass --scene")
+        }
+        let kind = PolicyKind(rawValue: policy)!
+        let driver = try makePolicy(kind, task: d.scene, envs: Int(d.envCount), actionLow: d.actionLow, actionHigh: d.actionHigh, seed: seed)
+        let spec = Collector.spec(describe: d, policy: driver, format: DatasetSpec.Format(rawValue: format)!, fps: fps,
+                                  codec: VideoEncoder.Codec(rawValue: videoCodec)!)
+        let writer = try LeRobotWriter(root: URL(fileURLWithPath: out), spec: spec, resume: resume,
+                                       encoder: VideoEncoder(codec: VideoEncoder.Codec(rawValue: videoCodec)!))
+        var options = Collector.Options()
+        options.episodes = episodes
+        options.fps = fps
+        options.onlySuccess = onlySuccess
+        options.seed = seed &+ UInt64(writer.episodeCount)   // resuming continues with fresh episodes
+        options.task = task ?? Self.defaultTask(d.scene)
+        let collector = try Collector(client: client, describe: d, options: options, writer: writer, policy: driver)
+
+        // Ctrl-C: stop stepping, write the finished episodes, exit 0. A second Ctrl-C exits at once.
+        signal(SIGINT, SIG_IGN)
+        let interrupts = Atomic<Int>(0)
+        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        source.setEventHandler {
+            if interrupts.add(1, ordering: .relaxed).newValue >= 2 { _exit(130) }
+            FileHandle.standardError.write(Data("\nsim-collect: stopping after the current frame; writing finished episodes (Ctrl-C again to quit now)\n".utf8))
+            collector.requestStop()
+        }
+        source.resume()
+
+        let already = writer.episodeCount
+        let bar = ProgressBar(total: episodes)
+        let result = try collector.run { p in bar.show(p) }
+        bar.finish(result)
+        print(String(format: "sim-collect: %d episodes written to %@ (%d in the dataset, %d frames), %d successful; %d discarded; %.1f s",
+                     result.written, out, already + result.written, writer.frameCount, result.successes, result.discarded, result.seconds))
+    }
+
+    static func defaultTask(_ scene: String) -> String {
+        switch scene {
+        case "tbar_push": "push the T-bar into the slot"
+        case "cartpole": "balance the pole on the cart"
+        case "object_tracker": "follow the leader robot"
+        default: scene
+        }
+    }
+
+    /// Starts `sim-server SCENE --mode lockstep` beside this executable on free ports; returns it and its address.
+    static func startServer(scene: String, envs: Int?, seed: UInt64) throws -> (Process, String) {
+        let me = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
+        let binary = me.resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("sim-server")
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            throw ValidationError("no sim-server beside sim-collect (\(binary.path)); build it (swift build) or use --server")
+        }
+        for _ in 0..<5 {
+            let port = Int.random(in: 20_000...60_000)
+            let endpoint = "tcp://127.0.0.1:\(port)"
+            let p = Process()
+            p.executableURL = binary
+            p.arguments = [scene, "--mode", "lockstep", "--listen", endpoint, "--seed", "\(seed)", "--log-level", "warning"] + (envs.map { ["--envs", "\($0)"] } ?? [])
+            try p.run()
+            let client = try ServiceClient(server: endpoint, timeout: 60)
+            do {
+                _ = try client.describe()
+                return (p, endpoint)
+            } catch {
+                if p.isRunning { kill(p.processIdentifier, SIGINT) }
+                p.waitUntilExit()
+                if p.terminationStatus != 0 && p.terminationStatus != 130 {
+                    throw ValidationError("sim-server \(scene) exited with \(p.terminationStatus) (run it by hand to see why)")
+                }
+            }
+        }
+        throw ValidationError("could not start sim-server \(scene)")
+    }
+}
+
+/// One line on stderr, redrawn: episodes written, rate, success rate, frames.
+final class ProgressBar: Sendable {
+    let total: Int
+    private let last = Mutex<Double>(0)
+
+    init(total: Int) { self.total = total }
+
+    func show(_ p: Collector.Progress) {
+        let now = Date().timeIntervalSince1970
+        guard last.withLock({ l in defer { if now - l >= 0.2 { l = now } }; return now - l >= 0.2 }) else { return }
+        draw(p)
+    }
+
+    func finish(_ p: Collector.Progress) {
+        draw(p)
+        FileHandle.standardError.write(Data("\n".utf8))
+    }
+
+    private func draw(_ p: Collector.Progress) {
+        let width = 24
+        let filled = min(width, total == 0 ? width : p.written * width / total)
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        let rate = p.seconds > 0 ? Double(p.written) / p.seconds : 0
+        let success = p.written > 0 ? 100 * Double(p.successes) / Double(p.written) : 0
+        let line = String(format: "\r[%@] %d/%d episodes  %.2f ep/s  success %.0f%%  %d frames  %.0f s", bar, p.written, total, rate, success, p.frames, p.seconds)
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+}

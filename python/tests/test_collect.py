@@ -1,0 +1,220 @@
+"""sim-collect end to end: the dataset it writes, read back by independent readers.
+
+pyarrow reads every Parquet file (schemas, values), ffprobe and ffmpeg read every video, and the
+values are checked against what the server publishes when the same seed and commands are replayed
+on a fresh lockstep server (RoboSim is deterministic). A collector killed with ``kill -9`` leaves a
+dataset whose every listed episode is complete, and ``--resume`` appends to it.
+Binaries from ``$ROBOSIM_BIN_DIR``, as in ``test_server.py``; ffmpeg/ffprobe from Debian.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import robosim
+from robosim import image_to_numpy
+from robosim.msgs.robosim import srv_pb2 as robosim_srv
+
+from test_server import BIN_DIR, REPO, run_server
+
+pq = pytest.importorskip("pyarrow.parquet")
+SIM_COLLECT = BIN_DIR / "sim-collect"
+if not SIM_COLLECT.exists():
+    pytest.skip(f"sim-collect not built in {BIN_DIR}", allow_module_level=True)
+if shutil.which("ffprobe") is None:
+    pytest.skip("ffprobe (Debian's ffmpeg) is not installed", allow_module_level=True)
+
+EPISODE_STEPS = 50  # camera_box: 0.5 s episodes at 100 Hz
+CAMERAS = {"top": (160, 120), "side": (128, 96)}
+
+
+def collect(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    r = subprocess.run([str(SIM_COLLECT), *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, f"sim-collect failed ({r.returncode}):\n{r.stderr[-3000:]}"
+    return r
+
+
+def ffprobe(path: Path) -> dict:
+    out = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-show_streams", "-of", "json", str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)["streams"][0]
+
+
+def decode(path: Path, width: int, height: int) -> np.ndarray:
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                         capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, height, width, 3)
+
+
+def check_dataset(root: Path) -> dict:
+    """Every episode meta/ lists is complete: its data rows, its videos, the totals. Returns info.json."""
+    info = json.loads((root / "meta/info.json").read_text())
+    assert info["codebase_version"] == "v3.0"
+    episodes = pq.read_table(root / "meta/episodes/chunk-000/file-000.parquet").to_pylist()
+    assert len(episodes) == info["total_episodes"]
+    assert info["splits"] == {"train": f"0:{len(episodes)}"}
+    total = 0
+    for e in episodes:
+        data = root / info["data_path"].format(chunk_index=e["data/chunk_index"], file_index=e["data/file_index"])
+        table = pq.read_table(data)
+        assert table.num_rows == e["length"] == e["dataset_to_index"] - e["dataset_from_index"]
+        assert table.column("episode_index").to_pylist() == [e["episode_index"]] * e["length"]
+        assert table.column("index").to_pylist() == list(range(e["dataset_from_index"], e["dataset_to_index"]))
+        for key in (k for k, f in info["features"].items() if f["dtype"] == "video"):
+            video = root / info["video_path"].format(video_key=key, chunk_index=e[f"videos/{key}/chunk_index"],
+                                                     file_index=e[f"videos/{key}/file_index"])
+            assert int(ffprobe(video)["nb_read_frames"]) == e["length"]
+        total += e["length"]
+    assert total == info["total_frames"]
+    data_files = sorted((root / "data").rglob("*.parquet"))
+    assert len(data_files) == len(episodes), "a data file that no episode lists"
+    return info
+
+
+def replay(address: str, seed: int, env: int, env_episode: int, steps: int):
+    """Observations and top/side images of (seed, env, episode) on a fresh lockstep server."""
+    with robosim.Client(address, timeout=30) as c:
+        r = c.call("/sim/reset", robosim_srv.ResetRequest(seed=seed, render=True, cameras=["top", "side"]))
+        d = c.describe()
+        n, size = d.env_count, d.observation_size
+        per_env = 3  # top rgb, top depth, side rgb
+        frames = []
+        obs = np.array(r.observations).reshape(n, size)
+        images = r.images
+        episode = 0
+        while len(frames) < steps:
+            if episode == env_episode:
+                frames.append((obs[env].copy(), image_to_numpy(images[env * per_env]), image_to_numpy(images[env * per_env + 2])))
+            s = c.call("/sim/step", robosim_srv.StepRequest(actions=[], render=True, cameras=["top", "side"]))
+            if env in s.final_env_ids:
+                episode += 1
+                if episode > env_episode:
+                    break
+            obs = np.array(s.observations).reshape(n, size)
+            images = s.images
+        return frames
+
+
+def test_collect_v3_layout_values_and_video(tmp_path, tmp_path_factory):
+    out = tmp_path / "ds"
+    with run_server(tmp_path_factory, "Scenes/test/camera_box", "--mode", "lockstep", "--envs", "2",
+                    "--render-backend", "osmesa") as srv:
+        r = collect("--server", srv.address, "--out", str(out), "--episodes", "3", "--policy", "random", "--seed", "4",
+                    "--video-codec", "h264", "--task", "look at the box")
+    assert "3 episodes written" in r.stdout
+    info = check_dataset(out)
+    assert info["total_episodes"] == 3 and info["total_frames"] == 3 * EPISODE_STEPS and info["fps"] == 100
+    for name, (w, h) in CAMERAS.items():
+        f = info["features"][f"observation.images.{name}"]
+        assert f["dtype"] == "video" and f["shape"] == [h, w, 3] and f["info"]["video.codec"] == "h264"
+    assert info["features"]["observation.state"] == {"dtype": "float32", "shape": [4], "names": ["s0", "s1", "s2", "s3"]}
+
+    # Parquet schema and metadata as lerobot writes them.
+    data = pq.read_table(out / "data/chunk-000/file-000.parquet")
+    schema = {f.name: str(f.type) for f in data.schema}
+    assert schema["observation.state"] == "list<element: float>"
+    assert schema["next.reward"] == "float" and schema["next.done"] == "bool" and schema["index"] == "int64"
+    assert json.loads(data.schema.metadata[b"huggingface"])["info"]["features"]["observation.state"]["length"] == 4
+    assert pq.ParquetFile(out / "data/chunk-000/file-000.parquet").metadata.row_group(0).column(0).compression == "SNAPPY"
+    tasks = pq.read_table(out / "meta/tasks.parquet").to_pandas()
+    assert list(tasks.index) == ["look at the box"] and list(tasks["task_index"]) == [0]
+    episodes = pq.read_table(out / "meta/episodes/chunk-000/file-000.parquet")
+    assert str(episodes.schema.field("stats/observation.images.top/mean").type) == "list<element: list<element: list<element: double>>>"
+    stats = json.loads((out / "meta/stats.json").read_text())
+    assert stats["observation.state"]["count"] == [3 * EPISODE_STEPS]
+    assert len(stats["observation.images.top"]["mean"]) == 3
+
+    # Values equal what the server publishes for the same seed: episode k came from (env, env_episode).
+    state = json.loads((out / "meta/robosim_collect.json").read_text())
+    with run_server(tmp_path_factory, "Scenes/test/camera_box", "--mode", "lockstep", "--envs", "2",
+                    "--render-backend", "osmesa") as srv:
+        for e in state["episodes"]:
+            frames = replay(srv.address, e["runSeed"], e["env"], e["envEpisode"], e["length"])
+            table = pq.read_table(out / f"data/chunk-000/file-{e['index']:03d}.parquet").to_pydict()
+            recorded = np.array(table["observation.state"], np.float32)
+            expected = np.array([f[0] for f in frames], np.float32)
+            assert np.array_equal(recorded, expected), f"episode {e['index']}: states differ from the server's"
+            for name, k in (("top", 1), ("side", 2)):
+                w, h = CAMERAS[name]
+                video = out / f"videos/observation.images.{name}/chunk-000/file-{e['index']:03d}.mp4"
+                probe = ffprobe(video)
+                assert (probe["width"], probe["height"]) == (w, h) and probe["r_frame_rate"] == "100/1"
+                assert probe["pix_fmt"] == "yuv420p" and int(probe["nb_read_frames"]) == e["length"]
+                decoded = decode(video, w, h)
+                for t in (0, e["length"] // 2, e["length"] - 1):
+                    diff = np.abs(decoded[t].astype(int) - frames[t][k].astype(int)).mean()
+                    assert diff < 4, f"{name} frame {t} of episode {e['index']}: mean abs diff {diff:.2f}"
+
+
+def test_collect_kill_9_leaves_a_loadable_dataset_and_resume_appends(tmp_path, tmp_path_factory):
+    out = tmp_path / "ds"
+    with run_server(tmp_path_factory, "Scenes/test/camera_box", "--mode", "lockstep", "--envs", "2",
+                    "--render-backend", "osmesa") as srv:
+        p = subprocess.Popen([str(SIM_COLLECT), "--server", srv.address, "--out", str(out), "--episodes", "1000",
+                              "--policy", "random", "--video-codec", "h264"], cwd=REPO,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                info = out / "meta/info.json"
+                if info.exists() and json.loads(info.read_text())["total_episodes"] >= 3:
+                    break
+                time.sleep(0.05)
+            else:
+                pytest.fail("sim-collect wrote fewer than 3 episodes in 120 s")
+            time.sleep(0.37)  # somewhere in the middle of the next episodes
+            p.send_signal(signal.SIGKILL)
+            p.wait(timeout=10)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        before = check_dataset(out)["total_episodes"]
+        assert before >= 3
+        # The lease of the killed collector expires (ttl 60 s): resume on a fresh server instead.
+    with run_server(tmp_path_factory, "Scenes/test/camera_box", "--mode", "lockstep", "--envs", "2",
+                    "--render-backend", "osmesa") as srv:
+        r = collect("--server", srv.address, "--out", str(out), "--episodes", "2", "--policy", "random",
+                    "--video-codec", "h264", "--resume")
+    assert "2 episodes written" in r.stdout
+    info = check_dataset(out)
+    assert info["total_episodes"] == before + 2
+
+
+def test_collect_v21_layout(tmp_path, tmp_path_factory):
+    out = tmp_path / "ds21"
+    with run_server(tmp_path_factory, "Scenes/test/camera_box", "--mode", "lockstep", "--envs", "2",
+                    "--render-backend", "osmesa") as srv:
+        collect("--server", srv.address, "--out", str(out), "--episodes", "2", "--policy", "random",
+                "--video-codec", "h264", "--format", "lerobot-v2.1")
+    info = json.loads((out / "meta/info.json").read_text())
+    assert info["codebase_version"] == "v2.1" and info["total_episodes"] == 2 and info["total_videos"] == 4
+    episodes = [json.loads(l) for l in (out / "meta/episodes.jsonl").read_text().splitlines()]
+    assert [e["episode_index"] for e in episodes] == [0, 1] and all(e["length"] == EPISODE_STEPS for e in episodes)
+    assert len((out / "meta/episodes_stats.jsonl").read_text().splitlines()) == 2
+    assert json.loads((out / "meta/tasks.jsonl").read_text().splitlines()[0]) == {"task_index": 0, "task": "camera_box"}
+    for k in range(2):
+        assert pq.read_table(out / f"data/chunk-000/episode_{k:06d}.parquet").num_rows == EPISODE_STEPS
+        for name in CAMERAS:
+            video = out / f"videos/chunk-000/observation.images.{name}/episode_{k:06d}.mp4"
+            assert int(ffprobe(video)["nb_read_frames"]) == EPISODE_STEPS
+
+
+def test_collect_refuses_bad_arguments(tmp_path, tmp_path_factory):
+    with run_server(tmp_path_factory, "Scenes/test/camera_box", "--mode", "lockstep", "--envs", "1",
+                    "--render-backend", "osmesa") as srv:
+        r = subprocess.run([str(SIM_COLLECT), "--server", srv.address, "--out", str(tmp_path / "x"), "--fps", "33",
+                            "--policy", "random"],
+                           cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0 and "must divide the control rate" in r.stderr
+        r = subprocess.run([str(SIM_COLLECT), "--server", srv.address, "--out", str(tmp_path / "y"), "--policy", "strategist"],
+                           cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0 and "tbar_push" in r.stderr
