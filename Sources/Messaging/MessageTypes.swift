@@ -34,7 +34,7 @@ public enum MessageTypes {
         Robosim_SetParametersRequest.self, Robosim_SetParametersResponse.self,
         Robosim_SetRewardRequest.self, Robosim_SetRewardResponse.self,
         Robosim_ServiceInfo.self, Robosim_TopicStatistics.self, Robosim_GraphListRequest.self, Robosim_GraphListResponse.self,
-        Robosim_CommandStatistics.self, Robosim_CameraDescription.self,
+        Robosim_CommandStatistics.self, Robosim_CameraDescription.self, Robosim_RenderRequest.self, Robosim_RenderResponse.self,
     ]
 
     private static let byName: [String: any SwiftProtobuf.Message.Type] = {

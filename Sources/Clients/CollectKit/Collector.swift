@@ -134,7 +134,10 @@ public final class Collector {
             let frameImages = images
             var reward = [Double](repeating: 0, count: n), done = [Bool](repeating: false, count: n), success = done
             var active = Array(0..<n)
-            for _ in 0..<stepsPerFrame where !active.isEmpty {
+            var unrendered: [Int] = []   // envs that ended before the frame's last step: drawn afterwards
+            for sub in 0..<stepsPerFrame where !active.isEmpty {
+                // Images are needed at frame boundaries only: the last step of the frame renders.
+                let render = !cameraNames.isEmpty && sub == stepsPerFrame - 1
                 var step = Robosim_StepRequest()
                 step.lease = leased.lease
                 step.envIds = active.map { ids[$0] }
@@ -143,8 +146,8 @@ public final class Collector {
                 } else {
                     step.actions = active.flatMap { commands[$0] }
                 }
-                step.render = !cameraNames.isEmpty
-                step.cameras = cameraNames
+                step.render = render
+                step.cameras = render ? cameraNames : []
                 let reply: Robosim_StepResponse = try client.call("/sim/step", step)
                 for (j, k) in active.enumerated() {
                     reward[k] += reply.rewards[j]
@@ -155,9 +158,18 @@ public final class Collector {
                 // Each env's state lives in the reply that last stepped it.
                 for (j, k) in active.enumerated() {
                     for d in 0..<obsSize { observations[k * obsSize + d] = reply.observations[j * obsSize + d] }
-                    if !cameraNames.isEmpty { images[k] = rgbImages(reply.images, env: j) }
+                    if render { images[k] = rgbImages(reply.images, env: j) }
+                    if !render, !cameraNames.isEmpty, done[k] { unrendered.append(k) }
                 }
                 active.removeAll { done[$0] }
+            }
+            if !unrendered.isEmpty {
+                var request = Robosim_RenderRequest()
+                request.lease = leased.lease
+                request.envIds = unrendered.map { ids[$0] }
+                request.cameras = cameraNames
+                let reply: Robosim_RenderResponse = try client.call("/sim/render", request)
+                for (j, k) in unrendered.enumerated() { images[k] = rgbImages(reply.images, env: j) }
             }
             for k in 0..<n {
                 buffers[k].runSeed = options.seed

@@ -383,6 +383,37 @@ public nonisolated struct Robosim_StepResponse: Sendable {
   public init() {}
 }
 
+/// /sim/render: images of the envs' current states, without stepping them.
+public nonisolated struct Robosim_RenderRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var lease: String = String()
+
+  public var envIds: [UInt32] = []
+
+  /// Cameras (any of DescribeResponse.cameras, in this order); empty: the observation cameras.
+  public var cameras: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Robosim_RenderResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Env-major; per env each camera's rgb8 image, then its 32FC1 depth image when it has depth.
+  public var images: [SensorMsgs_Image] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 /// /sim/get_parameters, /sim/set_parameters: parameter values as text (protobuf JSON values).
 public nonisolated struct Robosim_Parameter: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -1275,6 +1306,76 @@ nonisolated extension Robosim_StepResponse: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.images != rhs.images {return false}
     if lhs.finalImages != rhs.finalImages {return false}
     if lhs.success != rhs.success {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Robosim_RenderRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RenderRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}lease\0\u{3}env_ids\0\u{1}cameras\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.lease) }()
+      case 2: try { try decoder.decodeRepeatedUInt32Field(value: &self.envIds) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.cameras) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.lease.isEmpty {
+      try visitor.visitSingularStringField(value: self.lease, fieldNumber: 1)
+    }
+    if !self.envIds.isEmpty {
+      try visitor.visitPackedUInt32Field(value: self.envIds, fieldNumber: 2)
+    }
+    if !self.cameras.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.cameras, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Robosim_RenderRequest, rhs: Robosim_RenderRequest) -> Bool {
+    if lhs.lease != rhs.lease {return false}
+    if lhs.envIds != rhs.envIds {return false}
+    if lhs.cameras != rhs.cameras {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Robosim_RenderResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RenderResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}images\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.images) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.images.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.images, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Robosim_RenderResponse, rhs: Robosim_RenderResponse) -> Bool {
+    if lhs.images != rhs.images {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

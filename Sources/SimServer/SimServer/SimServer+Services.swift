@@ -83,6 +83,18 @@ extension SimServer {
                 responder.fail(error)
             }
         }
+        try hub.serve("/sim/render", type: ServiceType("robosim/srv/Render", request: Robosim_RenderRequest.self, response: Robosim_RenderResponse.self)) {
+            [weak self] request, responder in
+            guard let self else { return responder.fail(.unavailable("shutting down")) }
+            do throws(ServiceError) {
+                let r = try request.decode(Robosim_RenderRequest.self)
+                let ids = try self.leases.authorize(lease: r.lease, ids: try Self.checkedIDs(r.envIds, envCount: self.envCount))
+                let cameras = try self.renderedCameras(r.cameras)
+                try self.stepLoop().enqueue(.render(ids: ids, cameras: cameras, responder: responder))
+            } catch {
+                responder.fail(error)
+            }
+        }
         try hub.serve("/sim/pause", type: ServiceType("robosim/srv/Pause", request: Robosim_Empty.self, response: Robosim_Empty.self)) {
             [weak self] (_: Robosim_Empty) throws(ServiceError) in
             try self?.stepLoop().paused.store(true, ordering: .relaxed)

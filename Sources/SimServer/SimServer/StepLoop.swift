@@ -14,6 +14,8 @@ final class StepLoop: @unchecked Sendable {
         /// `eeTargets`: end-effector targets (3 per env) drive the robots instead of the actions.
         case step(ids: [Int], actions: [Double], eeTargets: [Double]?, render: [Int]?, responder: ServiceResponder)
         case reset(ids: [Int], seed: UInt64?, render: [Int]?, responder: ServiceResponder)
+        /// Images of the envs' current states (camera indices checked by the caller).
+        case render(ids: [Int], cameras: [Int], responder: ServiceResponder)
         /// Checked parameter changes, applied together between two control steps; `answer` builds
         /// the reply once they are in force.
         case setParameters(ParameterChanges, responder: ServiceResponder, answer: @Sendable () -> Robosim_SetParametersResponse)
@@ -136,7 +138,7 @@ final class StepLoop: @unchecked Sendable {
         // Answer what is still queued.
         for command in queue.withLock({ q in defer { q.removeAll() }; return q }) {
             switch command {
-            case .step(_, _, _, _, let r), .reset(_, _, _, let r), .setParameters(_, let r, _): r.fail(.unavailable("the server is shutting down"))
+            case .step(_, _, _, _, let r), .reset(_, _, _, let r), .render(_, _, let r), .setParameters(_, let r, _): r.fail(.unavailable("the server is shutting down"))
             }
         }
     }
@@ -205,6 +207,14 @@ final class StepLoop: @unchecked Sendable {
                 }
             }
             responder.succeed(r)
+        case .render(let ids, let cameras, let responder):
+            do throws(RenderError) {
+                var r = Robosim_RenderResponse()
+                r.images = try publisher.cameras?.render(ids.map(snapshot), cameras: cameras) ?? []
+                responder.succeed(r)
+            } catch {
+                responder.fail(.internalError("rendering failed: \(error)"))
+            }
         case .setParameters(let changes, let responder, let answer):
             apply(changes)
             responder.succeed(answer())
