@@ -1,35 +1,24 @@
 #!/usr/bin/env bash
-# The main job: starts sim-server on the default scene (Scenes/tbar_push, 8 envs, twice real time)
-# and drives it headless: the offline strategist pushes the T-bars into their slots for 16 seeded
-# episodes (prompt/plan logs in runs/strategist), then the server stops cleanly. Recording those
-# episodes as a LeRobot dataset (sim-collect) comes with issue 6.
-# Usage: scripts/run.sh [--keep]   (--keep: leave the server running in the foreground afterwards)
+# The main job: a headless data collection on the default scene. sim-collect starts sim-server on
+# Scenes/tbar_push (8 envs, lockstep), the offline strategist pushes the T-bars into their slots,
+# and 16 episodes are recorded as a LeRobot v3.0 dataset in runs/tbar_push (both cameras as AV1
+# video, states and actions in Parquet); then the server stops cleanly. Load it with lerobot:
+#   LeRobotDataset("local/tbar_push", root="runs/tbar_push")   (../shared/tools/lerobot_load_check.py)
+# Usage: scripts/run.sh [EPISODES]   (default 16; an existing runs/tbar_push is replaced)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bin=$(swift build --show-bin-path)
-server=${SIM_SERVER:-tcp://127.0.0.1:7700}
-export SIM_SERVER=$server
-
-"$bin/sim-server" Scenes/tbar_push --rtf 2 --listen "$server" &
-pid=$!
-trap 'kill -INT $pid 2>/dev/null || true' EXIT
-for _ in $(seq 50); do
-  "$bin/simctl" service call /sim/describe --timeout 0.2 >/dev/null 2>&1 && break
-  sleep 0.1
-done
-echo "== sim-server at $server"
-echo "== services"; "$bin/simctl" service list -t
-echo "== /clock"; "$bin/simctl" topic echo /clock --count 3 --json --wait 5
-echo "== sim-strategist: 16 seeded episodes"
-"$bin/sim-strategist" --episodes 16 --seed 1 --log-dir runs/strategist
-echo "== nodes"; "$bin/simctl" node list
-if [ "${1:-}" = "--keep" ]; then
-  trap - EXIT
-  echo "sim-server running (pid $pid); Ctrl-C stops it" >&2
-  wait $pid
-else
-  kill -INT $pid
-  wait $pid
-  echo "sim-server stopped cleanly" >&2
-fi
+episodes=${1:-16}
+out=runs/tbar_push
+rm -rf "$out"
+echo "== sim-collect: $episodes strategist episodes of Scenes/tbar_push into $out"
+"$bin/sim-collect" --scene Scenes/tbar_push --envs 8 --policy strategist --fps 10 --seed 1 \
+  --episodes "$episodes" --out "$out"
+echo "== dataset"
+python3 - "$out" <<'PY'
+import json, sys
+info = json.load(open(sys.argv[1] + "/meta/info.json"))
+print(f"{info['codebase_version']}: {info['total_episodes']} episodes, {info['total_frames']} frames at {info['fps']} fps; "
+      f"features: {', '.join(sorted(info['features']))}")
+PY

@@ -77,7 +77,8 @@ struct RandomPolicy: Policy {
     mutating func reset(env: Int) {}
 }
 
-/// Cartpole: a PD controller on the pole angle with a weak pull of the cart to the centre.
+/// Cartpole: a PD controller on the pole angle (a positive angle tips the pole toward -y: push the
+/// cart that way) with weak cart position and velocity terms (signs as an LQR gain has them).
 struct CartpoleBalancer: Policy {
     var output: PolicyOutput { .actions }
     var actionNames: [String] { ["cart_force"] }
@@ -85,7 +86,7 @@ struct CartpoleBalancer: Policy {
     mutating func act(env: Int, observation o: ArraySlice<Double>, time: Double) -> [Double] {
         let b = o.startIndex
         let (angle, rate, position, velocity) = (o[b], o[b + 1], o[b + 2], o[b + 3])
-        let u = 1.2 * angle + 0.25 * rate + 0.02 * position + 0.05 * velocity
+        let u = -(2.0 * angle + 0.3 * rate) + 0.05 * position + 0.1 * velocity
         return [min(1, max(-1, u))]
     }
 

@@ -9,7 +9,7 @@ public struct VideoEncoder: Sendable {
 
         var ffmpegArguments: [String] {
             switch self {
-            case .av1: ["-c:v", "libsvtav1", "-pix_fmt", "yuv420p", "-g", "2", "-crf", "30", "-preset", "10"]
+            case .av1: ["-c:v", "libsvtav1", "-pix_fmt", "yuv420p", "-g", "2", "-crf", "30", "-preset", "12"]
             case .h264: ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "2", "-crf", "18", "-preset", "veryfast"]
             }
         }
