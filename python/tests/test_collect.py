@@ -218,3 +218,18 @@ def test_collect_refuses_bad_arguments(tmp_path, tmp_path_factory):
         r = subprocess.run([str(SIM_COLLECT), "--server", srv.address, "--out", str(tmp_path / "y"), "--policy", "strategist"],
                            cwd=REPO, capture_output=True, text=True, timeout=60)
         assert r.returncode != 0 and "tbar_push" in r.stderr
+
+
+def test_collect_one_dimensional_features_are_scalar_columns(tmp_path, tmp_path_factory):
+    """lerobot reads a feature of shape [1] as a scalar (cartpole's action): the column must be float."""
+    out = tmp_path / "cartpole"
+    with run_server(tmp_path_factory, "Scenes/cartpole", "--mode", "lockstep", "--envs", "2", "--render-backend", "osmesa") as srv:
+        collect("--server", srv.address, "--out", str(out), "--episodes", "2", "--policy", "scripted", "--fps", "30",
+                "--video-codec", "h264")
+    info = check_dataset(out)
+    assert info["features"]["action"]["shape"] == [1] and info["fps"] == 30
+    data = pq.read_table(out / "data/chunk-000/file-000.parquet")
+    assert str(data.schema.field("action").type) == "float"
+    assert str(data.schema.field("observation.state").type) == "list<element: float>"
+    features = json.loads(data.schema.metadata[b"huggingface"])["info"]["features"]
+    assert features["action"] == {"dtype": "float32", "_type": "Value"}

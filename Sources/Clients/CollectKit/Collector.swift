@@ -194,7 +194,14 @@ public final class Collector {
             state.seconds = Date().timeIntervalSince(start)
             progress(state)
         }
-        queue.finish()
+        // The last episodes are still being written: keep the progress line moving meanwhile.
+        while !queue.finish(within: 0.25) {
+            let w = queue.progress
+            state.written = w.written
+            state.successes = w.successes
+            state.seconds = Date().timeIntervalSince(start)
+            progress(state)
+        }
         if let failure = queue.failure { throw failure }
         let written = queue.progress
         state.written = written.written
@@ -242,11 +249,20 @@ final class WriterQueue: @unchecked Sendable {
 
     /// Writes what is queued, then stops the thread (idempotent).
     func finish() {
+        while !finish(within: 3600) {}
+    }
+
+    /// Closes the queue and waits up to `seconds` for the queued episodes to be written; true when done.
+    func finish(within seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
         condition.lock()
+        defer { condition.unlock() }
         closed = true
         condition.broadcast()
-        while (!pending.isEmpty || busy) && error == nil { condition.wait() }
-        condition.unlock()
+        while (!pending.isEmpty || busy) && error == nil {
+            if !condition.wait(until: deadline) { return !(!pending.isEmpty || busy) || error != nil }
+        }
+        return true
     }
 
     private func loop() {

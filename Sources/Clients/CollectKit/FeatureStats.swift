@@ -40,13 +40,15 @@ public struct FeatureStats: Sendable, Equatable, Codable {
         }
     }
 
-    /// Per-channel stats of rgb8 frames (`width * height * 3` bytes each), on values / 255. At most
-    /// `samplePixels` pixels per frame are read (evenly spaced), as LeRobot samples images too.
-    public init(rgbFrames frames: [[UInt8]], samplePixels: Int = 4096) {
+    /// Per-channel stats of rgb8 frames (`width * height * 3` bytes each), on values / 255, from a
+    /// sample as LeRobot takes one: at most `sampleFrames` frames (evenly spaced) and `samplePixels`
+    /// pixels of each (evenly spaced). `count` is the number of frames.
+    public init(rgbFrames frames: [[UInt8]], sampleFrames: Int = 100, samplePixels: Int = 1024) {
         kind = .image
         count = frames.count
         var channels: [[Double]] = [[], [], []]
-        for frame in frames {
+        let frameStride = Swift.max(1, frames.count / Swift.max(1, sampleFrames))
+        for frame in Swift.stride(from: 0, to: frames.count, by: frameStride).map({ frames[$0] }) {
             let pixels = frame.count / 3
             let stride = Swift.max(1, pixels / Swift.max(1, samplePixels))
             var p = 0

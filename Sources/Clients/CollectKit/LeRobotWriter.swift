@@ -207,7 +207,8 @@ public final class LeRobotWriter {
     /// fixed-length lists, which is how lerobot gets fixed-size tensors back.
     var huggingfaceMetadata: String {
         func value(_ dtype: String) -> [String: Any] { ["dtype": dtype, "_type": "Value"] }
-        func list(_ length: Int) -> [String: Any] { ["feature": value("float32"), "length": length, "_type": "List"] }
+        // lerobot maps a feature of shape [1] to a scalar Value, longer ones to fixed-length lists.
+        func list(_ length: Int) -> [String: Any] { length == 1 ? value("float32") : ["feature": value("float32"), "length": length, "_type": "List"] }
         let features: [String: Any] = [
             "observation.state": list(spec.stateNames.count), "action": list(spec.actionNames.count),
             "next.reward": value("float32"), "next.done": value("bool"), "next.success": value("bool"),
@@ -220,7 +221,11 @@ public final class LeRobotWriter {
     func dataFile(_ e: RecordedEpisode, index: Int, from: Int, task: Int) throws -> [UInt8] {
         let n = e.length
         func vectors(_ name: String, _ flat: [Float], _ width: Int) -> ParquetColumn {
-            width > 0 ? .floatList(name, flat: flat, width: width) : .floatList(name, Array(repeating: [], count: n))
+            switch width {
+            case 0: .floatList(name, Array(repeating: [], count: n))
+            case 1: .float(name, flat)   // shape [1]: a scalar column, as lerobot reads it
+            default: .floatList(name, flat: flat, width: width)
+            }
         }
         let columns: [ParquetColumn] = [
             vectors("observation.state", e.states, spec.stateNames.count),
