@@ -288,3 +288,15 @@ struct PyArrowFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
 }
+
+
+extension PyArrow {
+    /// Runs `body` on a thread of its own and waits for it without holding a cooperative thread.
+    static func offPool(_ body: @escaping @Sendable () throws -> Void) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let thread = Thread { continuation.resume(with: Result { try body() }) }
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+    }
+}

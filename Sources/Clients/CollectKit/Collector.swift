@@ -49,14 +49,24 @@ public final class Collector {
         self.options = options
         self.writer = writer
         self.policy = policy
-        cameras = describe.cameras.filter(\.rgb)
+        cameras = Self.recordedCameras(describe)
+        stepsPerFrame = try Self.stepsPerFrame(describe: describe, fps: options.fps)
+    }
+
+    /// Control steps per recorded frame at `fps` (nil: the control rate); throws when fps does not divide it.
+    public static func stepsPerFrame(describe: Robosim_DescribeResponse, fps: Double?) throws -> Int {
         let controlRate = 1 / (describe.physicsDt * Double(describe.decimation))
-        let fps = options.fps ?? controlRate
+        let fps = fps ?? controlRate
         let k = (controlRate / fps).rounded()
         guard k >= 1, abs(controlRate / k - fps) < 1e-6 * fps else {
             throw DatasetError(String(format: "--fps %g must divide the control rate %g Hz (e.g. %g or %g)", fps, controlRate, controlRate, controlRate / 2))
         }
-        stepsPerFrame = Int(k)
+        return Int(k)
+    }
+
+    /// The cameras recorded: every rgb camera, when the server renders at all.
+    static func recordedCameras(_ d: Robosim_DescribeResponse) -> [Robosim_CameraDescription] {
+        d.renderBackend == "none" ? [] : d.cameras.filter(\.rgb)
     }
 
     /// The dataset's spec for a server (its cameras and sizes) and policy.
@@ -65,7 +75,7 @@ public final class Collector {
         let controlRate = 1 / (d.physicsDt * Double(d.decimation))
         return DatasetSpec(format: format, fps: fps ?? controlRate, robotType: d.scene,
                            stateNames: (0..<Int(d.observationSize)).map { "s\($0)" }, actionNames: policy.actionNames,
-                           cameras: d.cameras.filter(\.rgb).map { .init(name: $0.name, width: Int($0.width), height: Int($0.height)) },
+                           cameras: recordedCameras(d).map { .init(name: $0.name, width: Int($0.width), height: Int($0.height)) },
                            videoCodec: codec)
     }
 
@@ -90,7 +100,7 @@ public final class Collector {
         let ids = leased.envIds
         let n = ids.count
         let obsSize = Int(describe.observationSize)
-        let cameraNames = describe.cameras.filter(\.rgb).map(\.name)
+        let cameraNames = cameras.map(\.name)
         // Images per env in a reply: each named camera's rgb, then its depth when it has one.
         let depthOf = Dictionary(uniqueKeysWithValues: describe.cameras.map { ($0.name, $0.depth) })
         let perEnv = cameraNames.reduce(0) { $0 + 1 + (depthOf[$1] == true ? 1 : 0) }
@@ -179,7 +189,8 @@ public final class Collector {
                     if options.onlySuccess && !buffers[k].succeeded {
                         state.discarded += 1
                     } else if queued < options.episodes {
-                        queue.push(buffers[k])
+                        // A full queue waits for the writer: the lease is renewed meanwhile.
+                        queue.push(buffers[k]) { [client] in _ = try? client.renew(lease: leased.lease) }
                         queued += 1
                     }
                     envEpisodes[k] += 1
@@ -239,9 +250,16 @@ final class WriterQueue: @unchecked Sendable {
     var progress: (written: Int, successes: Int) { condition.lock(); defer { condition.unlock() }; return (written, successes) }
     var failure: Error? { condition.lock(); defer { condition.unlock() }; return error }
 
-    func push(_ episode: RecordedEpisode) {
+    /// Queues an episode, waiting while the queue is full; `whileWaiting` runs every 5 s of waiting.
+    func push(_ episode: RecordedEpisode, whileWaiting: () -> Void = {}) {
         condition.lock()
-        while pending.count >= capacity && error == nil { condition.wait() }
+        while pending.count >= capacity && error == nil {
+            if !condition.wait(until: Date().addingTimeInterval(5)) {
+                condition.unlock()
+                whileWaiting()
+                condition.lock()
+            }
+        }
         if error == nil { pending.append(episode) }
         condition.broadcast()
         condition.unlock()
@@ -286,5 +304,14 @@ final class WriterQueue: @unchecked Sendable {
         }
         condition.broadcast()
         condition.unlock()
+    }
+}
+
+extension ServiceClient {
+    /// Renews a lease (keeps it alive while the collector waits for its writer).
+    func renew(lease: String) throws {
+        var request = Robosim_LeaseRequest()
+        request.lease = lease
+        let _: Robosim_LeaseResponse = try call("/sim/lease", request)
     }
 }

@@ -47,7 +47,7 @@ public struct FeatureStats: Sendable, Equatable, Codable {
         kind = .image
         count = frames.count
         var channels: [[Double]] = [[], [], []]
-        let frameStride = Swift.max(1, frames.count / Swift.max(1, sampleFrames))
+        let frameStride = Swift.max(1, (frames.count + sampleFrames - 1) / Swift.max(1, sampleFrames))
         for frame in Swift.stride(from: 0, to: frames.count, by: frameStride).map({ frames[$0] }) {
             let pixels = frame.count / 3
             let stride = Swift.max(1, pixels / Swift.max(1, samplePixels))

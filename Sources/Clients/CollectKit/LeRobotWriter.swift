@@ -68,6 +68,7 @@ public final class LeRobotWriter {
             }
             state = saved
             try removeUnlisted()
+            try rewriteMetadata()
         } else {
             if let items = try? fm.contentsOfDirectory(atPath: root.path), !items.filter({ !$0.hasPrefix(".") }).isEmpty {
                 throw DatasetError("\(root.path) is not empty and holds no dataset of ours; choose an empty or new --out")
@@ -103,18 +104,51 @@ public final class LeRobotWriter {
         try FileManager.default.createDirectory(at: data.deletingLastPathComponent(), withIntermediateDirectories: true)
         let temporary = AtomicFile.temporaryURL(for: data)
         let bytes = try dataFile(episode, index: index, from: from, task: taskIndex)
-        FileManager.default.createFile(atPath: temporary.path, contents: Data(bytes))
+        try Data(bytes).write(to: temporary)
         try AtomicFile.sync(temporary)
-        pending.append((temporary, data))
-        // 2. Into place: videos first (unlisted videos are harmless), the data file last.
-        for (temporary, url) in pending { try AtomicFile.moveIntoPlace(temporary, url) }
-        pending.removeAll()
-        // 3. The metadata, each file atomically; our own state last.
+        let dataFile = (temporary, data)
+        pending.append(dataFile)
+        // 2. Every metadata file with the episode, prepared (written and flushed) before any rename.
+        let previous = state
         state.episodes.append(EpisodeEntry(index: index, length: episode.length, from: from, task: taskIndex, env: episode.env,
                                            envEpisode: episode.envEpisode, runSeed: episode.runSeed, success: episode.succeeded, stats: stats))
-        try writeMetadata()
-        try AtomicFile.write(try JSONEncoder().encode(state), to: root.appendingPathComponent(Self.stateFile))
+        let meta: [(URL, URL)]
+        do {
+            meta = try prepare(metadataFiles() + [(Self.stateFile, try JSONEncoder().encode(state))])
+        } catch {
+            state = previous
+            throw error
+        }
+        pending += meta
+        // 3. Renames only: videos and the task list (harmless when ahead), the data file, then the
+        //    episode list, stats, info and our state. Between the data rename and the episode list's
+        //    lies the only moment a crash leaves an unlisted data file (--resume removes it).
+        let early = pending.filter { $0.1.pathExtension == "mp4" || $0.1.lastPathComponent.hasPrefix("tasks.") }
+        let late = meta.filter { !early.map(\.1).contains($0.1) }
+        for (temporary, url) in early { try AtomicFile.moveIntoPlace(temporary, url) }
+        try AtomicFile.moveIntoPlace(dataFile.0, dataFile.1)
+        for (temporary, url) in late { try AtomicFile.moveIntoPlace(temporary, url) }
+        pending.removeAll()
         return index
+    }
+
+    /// Writes each (relative path, bytes) to a flushed temporary file beside its destination.
+    private func prepare(_ files: [(String, Data)]) throws -> [(URL, URL)] {
+        var out: [(URL, URL)] = []
+        do {
+            for (relative, bytes) in files {
+                let url = root.appendingPathComponent(relative)
+                try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                let temporary = AtomicFile.temporaryURL(for: url)
+                try bytes.write(to: temporary)
+                try AtomicFile.sync(temporary)
+                out.append((temporary, url))
+            }
+        } catch {
+            for (temporary, _) in out { try? FileManager.default.removeItem(at: temporary) }
+            throw error
+        }
+        return out
     }
 
     // MARK: Paths
@@ -148,8 +182,8 @@ public final class LeRobotWriter {
             while let item = walker.nextObject() as? String {
                 let relative = top + "/" + item
                 var isDirectory: ObjCBool = false
-                fm.fileExists(atPath: root.appendingPathComponent(relative).path, isDirectory: &isDirectory)
-                if !isDirectory.boolValue, !listed.contains(relative) { try fm.removeItem(at: root.appendingPathComponent(relative)) }
+                let exists = fm.fileExists(atPath: root.appendingPathComponent(relative).path, isDirectory: &isDirectory)
+                if exists, !isDirectory.boolValue, !listed.contains(relative) { try fm.removeItem(at: root.appendingPathComponent(relative)) }
             }
         }
         if let items = try? fm.contentsOfDirectory(atPath: root.appendingPathComponent("meta").path) {
@@ -242,28 +276,38 @@ public final class LeRobotWriter {
         return try ParquetWriter.write(columns, metadata: ["huggingface": huggingfaceMetadata])
     }
 
-    private func writeMetadata() throws {
-        let meta = root.appendingPathComponent("meta")
+    /// The metadata files of the episodes in `state` (paths relative to the root): the task list
+    /// first, then the episode list, stats and info.
+    private func metadataFiles() throws -> [(String, Data)] {
+        var files: [(String, Data)] = []
         switch spec.format {
         case .lerobotV30:
-            try AtomicFile.write(try episodesFile(), to: meta.appendingPathComponent("episodes/chunk-000/file-000.parquet"))
-            try AtomicFile.write(try tasksFile(), to: meta.appendingPathComponent("tasks.parquet"))
+            files.append(("meta/tasks.parquet", Data(try tasksFile())))
+            files.append(("meta/episodes/chunk-000/file-000.parquet", Data(try episodesFile())))
         case .lerobotV21:
+            let tasks = state.tasks.enumerated().map { Self.json(["task_index": $0.offset, "task": $0.element]) }
+            files.append(("meta/tasks.jsonl", Data((tasks.joined(separator: "\n") + "\n").utf8)))
             let episodes = state.episodes.map { e in Self.json(["episode_index": e.index, "tasks": [state.tasks[e.task]], "length": e.length]) }
-            try AtomicFile.write(Data((episodes.joined(separator: "\n") + "\n").utf8), to: meta.appendingPathComponent("episodes.jsonl"))
+            files.append(("meta/episodes.jsonl", Data((episodes.joined(separator: "\n") + "\n").utf8)))
             let stats = state.episodes.map { e in
                 Self.json(["episode_index": e.index, "stats": Dictionary(uniqueKeysWithValues: statKeys.compactMap { k in e.stats[k].map { (k, $0.jsonObject) } })])
             }
-            try AtomicFile.write(Data((stats.joined(separator: "\n") + "\n").utf8), to: meta.appendingPathComponent("episodes_stats.jsonl"))
-            let tasks = state.tasks.enumerated().map { Self.json(["task_index": $0.offset, "task": $0.element]) }
-            try AtomicFile.write(Data((tasks.joined(separator: "\n") + "\n").utf8), to: meta.appendingPathComponent("tasks.jsonl"))
+            files.append(("meta/episodes_stats.jsonl", Data((stats.joined(separator: "\n") + "\n").utf8)))
         }
         var aggregated: [String: Any] = [:]
         for key in statKeys {
             if let s = FeatureStats.aggregate(state.episodes.compactMap { $0.stats[key] }) { aggregated[key] = s.jsonObject }
         }
-        try AtomicFile.write(Data(Self.json(aggregated, pretty: true).utf8), to: meta.appendingPathComponent("stats.json"))
-        try AtomicFile.write(Data(Self.json(info(), pretty: true).utf8), to: meta.appendingPathComponent("info.json"))
+        files.append(("meta/stats.json", Data(Self.json(aggregated, pretty: true).utf8)))
+        files.append(("meta/info.json", Data(Self.json(info(), pretty: true).utf8)))
+        return files
+    }
+
+    /// Rewrites every metadata file from `state`, each atomically (after a resume: an interrupted
+    /// run may have left metadata one episode ahead of our state).
+    private func rewriteMetadata() throws {
+        guard !state.episodes.isEmpty else { return }
+        for (relative, bytes) in try metadataFiles() { try AtomicFile.write(bytes, to: root.appendingPathComponent(relative)) }
     }
 
     func info() -> [String: Any] {

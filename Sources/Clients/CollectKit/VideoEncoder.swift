@@ -40,7 +40,7 @@ public struct VideoEncoder: Sendable {
         process.standardInput = input
         // ffmpeg's messages go to a file, not a pipe: a full pipe would block it while we write frames.
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("robosim-ffmpeg-\(getpid())-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        guard FileManager.default.createFile(atPath: log.path, contents: nil) else { throw VideoError("cannot create \(log.path)") }
         defer { try? FileManager.default.removeItem(at: log) }
         process.standardError = try FileHandle(forWritingTo: log)
         process.standardOutput = FileHandle.nullDevice

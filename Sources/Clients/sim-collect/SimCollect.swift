@@ -95,8 +95,12 @@ struct SimCollect: ParsableCommand {
         guard d.mode == "lockstep" else {
             throw ValidationError("\(address) runs in \(d.mode) mode; sim-collect steps envs itself: start sim-server with --mode lockstep, or pass --scene")
         }
+        if d.renderBackend == "none", !d.cameras.isEmpty {
+            FileHandle.standardError.write(Data("sim-collect: the server renders nothing (render backend none): recording without cameras\n".utf8))
+        }
         let kind = PolicyKind(rawValue: policy)!
         let driver = try makePolicy(kind, task: d.scene, envs: Int(d.envCount), actionLow: d.actionLow, actionHigh: d.actionHigh, seed: seed)
+        _ = try Collector.stepsPerFrame(describe: d, fps: fps)   // a bad --fps fails before the dataset is touched
         let spec = Collector.spec(describe: d, policy: driver, format: DatasetSpec.Format(rawValue: format)!, fps: fps,
                                   codec: VideoEncoder.Codec(rawValue: videoCodec)!)
         let writer = try LeRobotWriter(root: URL(fileURLWithPath: out), spec: spec, resume: resume,
@@ -109,16 +113,22 @@ struct SimCollect: ParsableCommand {
         options.task = task ?? Self.defaultTask(d.scene)
         let collector = try Collector(client: client, describe: d, options: options, writer: writer, policy: driver)
 
-        // Ctrl-C: stop stepping, write the finished episodes, exit 0. A second Ctrl-C exits at once.
-        signal(SIGINT, SIG_IGN)
+        // Ctrl-C or SIGTERM: stop stepping, write the finished episodes, exit 0. A second one exits at once
+        // (the server it started goes too: it watches this process).
         let interrupts = Atomic<Int>(0)
-        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        source.setEventHandler {
-            if interrupts.add(1, ordering: .relaxed).newValue >= 2 { _exit(130) }
-            FileHandle.standardError.write(Data("\nsim-collect: stopping after the current frame; writing finished episodes (Ctrl-C again to quit now)\n".utf8))
-            collector.requestStop()
+        var sources: [any DispatchSourceSignal] = []
+        for number in [SIGINT, SIGTERM] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                if interrupts.add(1, ordering: .relaxed).newValue >= 2 { _exit(130) }
+                FileHandle.standardError.write(Data("\nsim-collect: stopping after the current frame; writing finished episodes (Ctrl-C again to quit now)\n".utf8))
+                collector.requestStop()
+            }
+            source.resume()
+            sources.append(source)
         }
-        source.resume()
+        defer { for s in sources { s.cancel() } }
 
         let already = writer.episodeCount
         let bar = ProgressBar(total: episodes)
@@ -137,33 +147,33 @@ struct SimCollect: ParsableCommand {
         }
     }
 
-    /// Starts `sim-server SCENE --mode lockstep` beside this executable on free ports; returns it and its address.
+    /// Starts `sim-server SCENE --mode lockstep` beside this executable on free ports; returns it and
+    /// its address. The server ends with this process (`--parent-pid`), whatever ends it.
     static func startServer(scene: String, envs: Int?, seed: UInt64) throws -> (Process, String) {
         let me = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
         let binary = me.resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("sim-server")
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
             throw ValidationError("no sim-server beside sim-collect (\(binary.path)); build it (swift build) or use --server")
         }
+        var lastStatus: Int32 = 0
         for _ in 0..<5 {
+            // A taken port makes the server exit at once: then another port.
             let port = Int.random(in: 20_000...60_000)
             let endpoint = "tcp://127.0.0.1:\(port)"
             let p = Process()
             p.executableURL = binary
-            p.arguments = [scene, "--mode", "lockstep", "--listen", endpoint, "--seed", "\(seed)", "--log-level", "warning"] + (envs.map { ["--envs", "\($0)"] } ?? [])
+            p.arguments = [scene, "--mode", "lockstep", "--listen", endpoint, "--seed", "\(seed)", "--log-level", "warning",
+                           "--parent-pid", "\(getpid())"] + (envs.map { ["--envs", "\($0)"] } ?? [])
             try p.run()
-            let client = try ServiceClient(server: endpoint, timeout: 60)
-            do {
-                _ = try client.describe()
-                return (p, endpoint)
-            } catch {
-                if p.isRunning { kill(p.processIdentifier, SIGINT) }
-                p.waitUntilExit()
-                if p.terminationStatus != 0 && p.terminationStatus != 130 {
-                    throw ValidationError("sim-server \(scene) exited with \(p.terminationStatus) (run it by hand to see why)")
-                }
+            let deadline = Date().addingTimeInterval(120)
+            while p.isRunning && Date() < deadline {
+                if let client = try? ServiceClient(server: endpoint, timeout: 0.5), (try? client.describe()) != nil { return (p, endpoint) }
             }
+            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+            p.waitUntilExit()
+            lastStatus = p.terminationStatus
         }
-        throw ValidationError("could not start sim-server \(scene)")
+        throw ValidationError("sim-server \(scene) did not start (last exit status \(lastStatus)); run it by hand to see why")
     }
 }
 

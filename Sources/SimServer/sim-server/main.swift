@@ -59,6 +59,9 @@ struct SimServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("render-threads"), help: "Render threads, each with its own GL context (default: one per core, at most 4).")
     var renderThreads: Int?
 
+    @Option(name: .customLong("parent-pid"), help: ArgumentHelp("Stop (as on SIGTERM) when this process ends (for programs that start a server of their own).", visibility: .hidden))
+    var parentPID: Int32?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -95,6 +98,17 @@ struct SimServerCommand: AsyncParsableCommand {
         config.seed = seed
         config.clockRateHz = clockRate
         config.maxFrameBytes = maxFrameBytes
+
+        if let parentPID {
+            // A server started by another program (sim-collect --scene) ends with it, even on kill -9.
+            let watcher = Thread {
+                // Reparented once the parent is gone (a zombie parent still answers kill(pid, 0)).
+                while getppid() == parentPID { Thread.sleep(forTimeInterval: 0.5) }
+                kill(getpid(), SIGTERM)
+            }
+            watcher.name = "robosim.parent-watch"
+            watcher.start()
+        }
 
         let simServer: SimServer
         do {
