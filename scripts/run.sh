@@ -13,7 +13,7 @@ episodes=${1:-16}
 out=runs/tbar_push
 rm -rf "$out"
 echo "== sim-collect: $episodes strategist episodes of Scenes/tbar_push into $out"
-"$bin/sim-collect" --scene Scenes/tbar_push --envs 8 --policy strategist --fps 10 --seed 1 \
+"$bin/sim-collect" --scene Scenes/tbar_push --envs 8 --policy strategist --fps 25 --seed 1 \
   --episodes "$episodes" --out "$out"
 echo "== dataset"
 python3 - "$out" <<'PY'
