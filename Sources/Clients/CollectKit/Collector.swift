@@ -128,7 +128,7 @@ public final class Collector {
         for k in 0..<n { policy.reset(env: k) }
         let controlDt = describe.physicsDt * Double(describe.decimation)
 
-        let queue = WriterQueue(writer: writer, capacity: options.writeQueue, onlySuccess: options.onlySuccess)
+        let queue = WriterQueue(writer: writer, capacity: options.writeQueue)
         var state = Progress()
         var queued = 0
         defer { queue.finish() }
@@ -238,7 +238,7 @@ final class WriterQueue: @unchecked Sendable {
     private var error: Error?
     private var thread: Thread?
 
-    init(writer: LeRobotWriter, capacity: Int, onlySuccess: Bool) {
+    init(writer: LeRobotWriter, capacity: Int) {
         self.writer = writer
         self.capacity = max(1, capacity)
         let thread = Thread { [self] in loop() }

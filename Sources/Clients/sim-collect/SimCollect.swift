@@ -66,6 +66,9 @@ struct SimCollect: ParsableCommand {
     @Option(help: "Task text stored with every episode (default: the scene's).")
     var task: String?
 
+    @Option(name: .customLong("write-queue"), help: "Finished episodes (raw frames in memory) that may wait for the writer before stepping waits.")
+    var writeQueue = 16
+
     func validate() throws {
         guard episodes >= 1 else { throw ValidationError("--episodes must be at least 1") }
         if let fps { guard fps > 0, fps.isFinite else { throw ValidationError("--fps must be positive") } }
@@ -73,6 +76,7 @@ struct SimCollect: ParsableCommand {
         guard DatasetSpec.Format(rawValue: format) != nil else { throw ValidationError("--format must be lerobot-v3.0 or lerobot-v2.1") }
         guard VideoEncoder.Codec(rawValue: videoCodec) != nil else { throw ValidationError("--video-codec must be av1 or h264") }
         if let envs { guard envs >= 1 else { throw ValidationError("--envs must be at least 1") } }
+        guard writeQueue >= 1 else { throw ValidationError("--write-queue must be at least 1") }
         if envs != nil && scene == nil { throw ValidationError("--envs goes with --scene (a running server has its own env count)") }
     }
 
@@ -111,6 +115,7 @@ struct SimCollect: ParsableCommand {
         options.onlySuccess = onlySuccess
         options.seed = seed &+ UInt64(writer.episodeCount)   // resuming continues with fresh episodes
         options.task = task ?? Self.defaultTask(d.scene)
+        options.writeQueue = writeQueue
         let collector = try Collector(client: client, describe: d, options: options, writer: writer, policy: driver)
 
         // Ctrl-C or SIGTERM: stop stepping, write the finished episodes, exit 0. A second one exits at once
