@@ -155,6 +155,8 @@ let package = Package(
             path: "Benchmarks/sim-bench"
         ),
 
+        // Shared by the test targets: Python reference scripts, blocking work off the cooperative pool.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
             name: "MessagingTests",
             dependencies: ["Messaging", "CZeroMQ", .product(name: "Logging", package: "swift-log")],
@@ -163,7 +165,7 @@ let package = Package(
         .testTarget(
             name: "SimServerTests",
             dependencies: [
-                "SimServer", "Messaging", "BuiltinPlugins", "ClientKit", "StrategistKit",
+                "SimServer", "Messaging", "BuiltinPlugins", "ClientKit", "StrategistKit", "TestSupport",
                 .product(name: "PluginAPI", package: "PluginAPI"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -172,10 +174,10 @@ let package = Package(
         ),
         .testTarget(
             name: "StrategistKitTests",
-            dependencies: ["StrategistKit", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["StrategistKit", "TestSupport", .product(name: "Logging", package: "swift-log")],
             path: "Tests/StrategistKitTests"
         ),
-        .testTarget(name: "ParquetTests", dependencies: ["Parquet"], path: "Tests/ParquetTests", exclude: ["Fixtures"]),
+        .testTarget(name: "ParquetTests", dependencies: ["Parquet", "TestSupport"], path: "Tests/ParquetTests", exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

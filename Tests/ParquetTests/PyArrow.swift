@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 extension Tag {
@@ -17,31 +18,16 @@ extension Tag {
 /// and NaN compare exactly), integers as decimal strings, lists as arrays.
 enum PyArrow {
     /// The repository root: three levels above this file (`Tests/ParquetTests/PyArrow.swift`).
-    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
+    static let repositoryRoot = PythonScript.repositoryRoot
 
     /// Whether a missing pyarrow is a failure rather than a skip.
     static let required = ProcessInfo.processInfo.environment["ROBOSIM_REQUIRE_PYARROW"] == "1"
 
-    /// The command that runs Python: executable and leading arguments.
-    static let python: [String] = {
-        let environment = ProcessInfo.processInfo.environment
-        if let configured = environment["ROBOSIM_PYTHON"], !configured.isEmpty { return [configured] }
-        let venv = repositoryRoot.appendingPathComponent(".venv/bin/python").path
-        if FileManager.default.isExecutableFile(atPath: venv) { return [venv] }
-        return ["/usr/bin/env", "python3"]
-    }()
+    /// The command that runs Python (see `PythonScript`).
+    static var python: [String] { PythonScript.python }
 
     /// Why pyarrow cannot be used, or nil when it can (checked once, by importing it).
-    static let unavailableReason: String? = {
-        do {
-            let result = try run(script: "import pyarrow.parquet", input: Data())
-            if result.status == 0 { return nil }
-            return "\(python.joined(separator: " ")) cannot import pyarrow: \(result.stderr.split(separator: "\n").last ?? "")"
-        } catch {
-            return "cannot run \(python.joined(separator: " ")): \(error)"
-        }
-    }()
+    static let unavailableReason: String? = PythonScript.importProblem("pyarrow.parquet", name: "pyarrow")
 
     /// Whether the pyarrow tests run: pyarrow is importable, or its absence must fail them.
     static var shouldRun: Bool { unavailableReason == nil || required }
@@ -246,43 +232,10 @@ enum PyArrow {
         """#
 
     private static func run(script: String, input: Data) throws -> (status: Int32, stdout: Data, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python[0])
-        process.arguments = Array(python.dropFirst()) + ["-c", script]
-        let stdin = Pipe()
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try process.run()
-        stdin.fileHandleForWriting.write(input)
-        try stdin.fileHandleForWriting.close()
-        // Read stderr on another thread so that neither pipe can fill and block the child.
-        let errors = ErrorCollector()
-        let reader = Thread { errors.set(stderr.fileHandleForReading.readDataToEndOfFile()) }
-        reader.start()
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let errorText = String(decoding: errors.wait(), as: UTF8.self)
-        return (process.terminationStatus, output, errorText)
+        try PythonScript.run(script: script, input: input)
     }
 }
 
-/// The stderr of a child, handed from the thread that reads it.
-private final class ErrorCollector: @unchecked Sendable {
-    // Invariant: `data` is written once, before `done` is signalled, and read only after waiting on it.
-    private var data = Data()
-    private let done = DispatchSemaphore(value: 0)
-    func set(_ value: Data) {
-        data = value
-        done.signal()
-    }
-    func wait() -> Data {
-        done.wait()
-        return data
-    }
-}
 
 struct PyArrowFailure: Error, CustomStringConvertible {
     let description: String
@@ -291,12 +244,8 @@ struct PyArrowFailure: Error, CustomStringConvertible {
 
 
 extension PyArrow {
-    /// Runs `body` on a thread of its own and waits for it without holding a cooperative thread.
+    /// Runs `body` on a thread of its own (see `onOwnThread`).
     static func offPool(_ body: @escaping @Sendable () throws -> Void) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let thread = Thread { continuation.resume(with: Result { try body() }) }
-            thread.stackSize = 8 << 20
-            thread.start()
-        }
+        try await onOwnThread(body)
     }
 }

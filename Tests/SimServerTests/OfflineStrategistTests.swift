@@ -3,6 +3,7 @@ import CMuJoCo
 import Foundation
 import PluginAPI
 import StrategistKit
+import TestSupport
 import Testing
 @testable import SimServer
 
@@ -59,11 +60,7 @@ import Testing
     /// Runs `body` on a thread of its own: a long simulation must not hold one of the (two)
     /// cooperative threads that other suites' async tests need.
     static func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread { continuation.resume(with: Result { try body() }) }
-            thread.stackSize = 8 << 20
-            thread.start()
-        }
+        try await onOwnThread(body)
     }
 
     @Test func offlineStrategistPushesTheTbarIntoTheSlot() async throws {

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// botocore's SigV4, run in a Python subprocess, as the reference for ``SigV4Signer``.
 ///
@@ -8,31 +9,16 @@ import Foundation
 /// `ROBOSIM_REQUIRE_BOTOCORE=1` (set by `scripts/test.sh`, so CI), where it fails instead.
 enum Botocore {
     /// The repository root: three levels above this file (`Tests/StrategistKitTests/Botocore.swift`).
-    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
+    static let repositoryRoot = PythonScript.repositoryRoot
 
     /// Whether a missing botocore is a failure rather than a skip.
     static let required = ProcessInfo.processInfo.environment["ROBOSIM_REQUIRE_BOTOCORE"] == "1"
 
-    /// The command that runs Python: executable and leading arguments.
-    static let python: [String] = {
-        let environment = ProcessInfo.processInfo.environment
-        if let configured = environment["ROBOSIM_PYTHON"], !configured.isEmpty { return [configured] }
-        let venv = repositoryRoot.appendingPathComponent(".venv/bin/python").path
-        if FileManager.default.isExecutableFile(atPath: venv) { return [venv] }
-        return ["/usr/bin/env", "python3"]
-    }()
+    /// The command that runs Python (see `PythonScript`).
+    static var python: [String] { PythonScript.python }
 
     /// Why botocore cannot be used, or nil when it can (checked once, by importing it).
-    static let unavailableReason: String? = {
-        do {
-            let result = try run(script: "import botocore, botocore.auth, botocore.awsrequest, botocore.credentials", input: Data())
-            if result.status == 0 { return nil }
-            return "\(python.joined(separator: " ")) cannot import botocore: \(result.stderr.split(separator: "\n").last ?? "")"
-        } catch {
-            return "cannot run \(python.joined(separator: " ")): \(error)"
-        }
-    }()
+    static let unavailableReason: String? = PythonScript.importProblem("botocore, botocore.auth, botocore.awsrequest, botocore.credentials", name: "botocore")
 
     /// Whether the comparison test runs: botocore is importable, or its absence must fail the test.
     static var shouldRun: Bool { unavailableReason == nil || required }
@@ -94,43 +80,10 @@ enum Botocore {
         """#
 
     private static func run(script: String, input: Data) throws -> (status: Int32, stdout: Data, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python[0])
-        process.arguments = Array(python.dropFirst()) + ["-c", script]
-        let stdin = Pipe()
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try process.run()
-        stdin.fileHandleForWriting.write(input)
-        try stdin.fileHandleForWriting.close()
-        // Read stderr on another thread so that neither pipe can fill and block the child.
-        let errors = ErrorCollector()
-        let reader = Thread { errors.set(stderr.fileHandleForReading.readDataToEndOfFile()) }
-        reader.start()
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let errorText = String(decoding: errors.wait(), as: UTF8.self)
-        return (process.terminationStatus, output, errorText)
+        try PythonScript.run(script: script, input: input)
     }
 }
 
-/// The stderr of a child, handed from the thread that reads it.
-private final class ErrorCollector: @unchecked Sendable {
-    // Invariant: `data` is written once, before `done` is signalled, and read only after waiting on it.
-    private var data = Data()
-    private let done = DispatchSemaphore(value: 0)
-    func set(_ value: Data) {
-        data = value
-        done.signal()
-    }
-    func wait() -> Data {
-        done.wait()
-        return data
-    }
-}
 
 struct BotocoreFailure: Error, CustomStringConvertible {
     let description: String
