@@ -1,6 +1,10 @@
 // swift-tools-version: 6.2
 import PackageDescription
 
+/// scripts/setup.sh installs MuJoCo's C library under /usr/local (headers in /usr/local/include,
+/// which the compilers search; Swift's linker does not search /usr/local/lib).
+let mujocoLinkerSettings: [LinkerSetting] = [.linkedLibrary("mujoco"), .unsafeFlags(["-L/usr/local/lib"])]
+
 let package = Package(
     name: "RoboSim",
     platforms: [.macOS(.v15)],
@@ -29,10 +33,12 @@ let package = Package(
     targets: [
         // System-library shims: each is imported by exactly one Swift module.
         .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ"),
+        // MuJoCo 4.0.x as scripts/setup.sh installs it (/usr/local: the compiler searches its include
+        // folder, Swift's linker does not search its lib folder).
         .target(
             name: "CMuJoCo",
             path: "Sources/CMuJoCo",
-            linkerSettings: [.linkedLibrary("mujoco")]
+            linkerSettings: mujocoLinkerSettings
         ),
 
         // Messaging: ROS 2-style topics and services over ZeroMQ with protobuf payloads.
@@ -140,7 +146,7 @@ let package = Package(
         .target(
             name: "CBenchReference",
             path: "Benchmarks/CBenchReference",
-            linkerSettings: [.linkedLibrary("mujoco"), .linkedLibrary("pthread")]
+            linkerSettings: mujocoLinkerSettings + [.linkedLibrary("pthread")]
         ),
         .executableTarget(
             name: "sim-bench",

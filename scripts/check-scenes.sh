@@ -17,7 +17,7 @@
 # an error naming a line, bad_manifest is not valid JSON, missing_model names a missing file,
 # diverging produces NaN or a MuJoCo warning within 2000 steps.
 #
-# Needs: gcc, python3, libmujoco-dev (2.2.2). Exit status 0 when everything passes.
+# Needs: gcc, python3, MuJoCo 4.0.x (scripts/setup.sh installs it under /usr/local). Exit status 0 when everything passes.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,11 +49,10 @@ static int unhealthy(const mjModel* m, const mjData* d, char* buf, int n) {
     if (!isfinite(d->qpos[i]) || fabs(d->qpos[i]) > 1e8) { snprintf(buf, n, "qpos[%d] = %g", i, d->qpos[i]); return 1; }
   for (int i = 0; i < m->nv; i++)
     if (!isfinite(d->qvel[i])) { snprintf(buf, n, "qvel[%d] = %g", i, d->qvel[i]); return 1; }
-  static const char* wname[mjNWARNING] = {"INERTIA", "CONTACTFULL", "CNSTRFULL", "VGEOMFULL",
-                                          "BADQPOS", "BADQVEL", "BADQACC", "BADCTRL"};
+  static const char* wname[mjNWARNING] = {"INERTIA", "CONTACTFULL", "CNSTRFULL", "BADQPOS", "BADQVEL", "BADQACC", "BADCTRL"};
   for (int i = 0; i < mjNWARNING; i++)
     if (d->warning[i].number > 0) {
-      snprintf(buf, n, "MuJoCo warning mjWARN_%s (x%d, info %d)", i < 8 ? wname[i] : "?", d->warning[i].number, d->warning[i].lastinfo);
+      snprintf(buf, n, "MuJoCo warning mjWARN_%s (x%d, info %d)", wname[i], d->warning[i].number, d->warning[i].lastinfo);
       return 1;
     }
   return 0;
@@ -73,8 +72,9 @@ static double param(int argc, char** argv, const char* key, double dflt, int* fo
 }
 
 static void counts(const char* label, const mjModel* m) {
-  printf("  %s: nq=%d nv=%d nu=%d nbody=%d njnt=%d ngeom=%d ncam=%d nsite=%d nkey=%d timestep=%g\n", label,
-         m->nq, m->nv, m->nu, m->nbody, m->njnt, m->ngeom, m->ncam, m->nsite, m->nkey, m->opt.timestep);
+  printf("  %s: nq=%ld nv=%ld nu=%ld nbody=%ld njnt=%ld ngeom=%ld ncam=%ld nsite=%ld nkey=%ld timestep=%g\n", label,
+         (long)m->nq, (long)m->nv, (long)m->nu, (long)m->nbody, (long)m->njnt, (long)m->ngeom, (long)m->ncam, (long)m->nsite,
+         (long)m->nkey, m->opt.timestep);
 }
 
 /* step for `seconds` with the current ctrl; returns 0 if healthy throughout */

@@ -11,7 +11,7 @@ export ROBOSIM_REQUIRE_BOTOCORE=1
 export ROBOSIM_REQUIRE_PYARROW=1
 
 scripts/setup.sh --no-build
-echo "test: scenes (MuJoCo 2.2.2 loads and steps every scene)" >&2
+echo "test: scenes (MuJoCo 4.0 loads and steps every scene)" >&2
 scripts/check-scenes.sh >&2
 echo "test: swift build" >&2
 swift build 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Write|Linking|Applying)' >&2

@@ -37,8 +37,6 @@ void cbench_free(cbench_model* model) {
 
 const char* cbench_mujoco_version(void) { return mj_versionString(); }
 
-long cbench_stack_bytes(const cbench_model* model) { return (long)model->m->nstack * (long)sizeof(mjtNum); }
-
 double cbench_timestep(const cbench_model* model) { return model->m->opt.timestep; }
 
 static double now(void) {

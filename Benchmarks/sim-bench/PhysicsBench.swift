@@ -131,8 +131,8 @@ struct PhysicsBench: ParsableCommand {
             let oneStep = median((0..<5).map { _ in cbench_run(model, 1, 1, 200, Int32(decimation), 20) / Double(200 * decimation) })
             let reset = cbench_reset_seconds(model, 200)
             notes.append("\(scene.manifest.name): mj_resetData + mj_forward "
-                + String(format: "takes %.0f µs, as long as %.0f physics steps (%.1f µs each), ", reset * 1e6, reset / oneStep, oneStep * 1e6)
-                + "because it clears the whole \(cbench_stack_bytes(model) >> 10) KiB mjData stack arena; the engine's episode starts use robosim_mj_reset instead.")
+                + String(format: "takes %.1f µs, as long as %.1f physics steps (%.1f µs each); the engine's episode starts make the same calls.",
+                         reset * 1e6, reset / oneStep, oneStep * 1e6))
         }
         let columns = "| scene | envs | control steps | raw C 1 thread | engine 1 thread | per-core ratio | raw C 2 threads | engine 2 threads | engine / raw C, 2 threads | engine 2-core scaling | raw C 2-core scaling |"
         print("\n## Engine loop (realtime mode, rtf 0: no service calls)")

@@ -445,6 +445,16 @@ int robosim_render(robosim_renderer *r, const mjModel *m, mjData *d, const robos
     c->frustum_near = r->znear;
     c->frustum_far = r->zfar;
   }
+  // MuJoCo places the headlight at the scene camera it was given (ours replaces it): move it to
+  // ours, looking where it looks.
+  for (int i = 0; i < r->scene.nlight; i++) {
+    mjvLight *light = &r->scene.lights[i];
+    if (!light->headlight) continue;
+    for (int k = 0; k < 3; k++) {
+      light->pos[k] = (float)p[k];
+      light->dir[k] = (float)-x[3 * k + 2];
+    }
+  }
   r->scene.enabletransform = 0;
   r->scene.stereo = mjSTEREO_NONE;
   mjrRect viewport = {0, 0, width, height};

@@ -47,7 +47,7 @@ import Testing
             #expect(d.scene == "cartpole")
             #expect(d.envCount == 8)
             #expect(d.mode == "lockstep")
-            #expect(d.version.contains("MuJoCo 2.2.2") && d.version.contains("libzmq 4.3"))
+            #expect(d.version.contains("MuJoCo 4.0.") && d.version.contains("libzmq 4.3"))
             #expect(d.subscribeEndpoint == server.hub.subscribeEndpoint)
             #expect(d.publishEndpoint == server.hub.publishEndpoint)
             #expect(d.services.contains("/sim/describe") && d.services.contains("/graph/list"))

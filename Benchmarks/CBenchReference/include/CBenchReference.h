@@ -21,8 +21,6 @@ void cbench_free(cbench_model* model);
 /// MuJoCo's version string.
 const char* cbench_mujoco_version(void);
 
-/// Bytes of the model's mjData stack arena (nstack mjtNums), which mj_resetData clears.
-long cbench_stack_bytes(const cbench_model* model);
 
 /// Mean wall time in seconds of one env reset through MuJoCo's own calls (mj_resetData, or
 /// mj_resetDataKeyframe to "home" when the model has one, then mj_forward), over `count` resets.

@@ -1,6 +1,7 @@
 #ifndef ROBOSIM_CMUJOCO_H
 #define ROBOSIM_CMUJOCO_H
-// The one C entry point to MuJoCo (Debian libmujoco-dev 2.2.2). Imported only by the SimServer module.
+// The one C entry point to MuJoCo (the official 4.0.x release: scripts/setup.sh installs the C library
+// and headers of the `mujoco-core` wheel). Imported only by the engine module.
 #include <mujoco/mujoco.h>
 
 #ifdef __cplusplus
@@ -17,10 +18,8 @@ void robosim_mj_install_handlers(void);
 /// distinct mjData.
 int robosim_mj_step_guarded(const mjModel* m, mjData* d, int n, char* error, int error_size);
 
-/// Restores the initial state (keyframe `key`, or the model defaults when key < 0) like
-/// mj_resetData / mj_resetDataKeyframe, but without clearing MuJoCo's whole arena (about 10 MB by
-/// default, 150 us): it resets the state variables, inputs, warm start, counters and statistics,
-/// which is everything a following mj_forward does not recompute. Call mj_forward after it.
+/// Restores the initial state: keyframe `key`, or the model defaults when key < 0 or out of range
+/// (mj_resetDataKeyframe / mj_resetData: about 2 us on MuJoCo 4.0). Call mj_forward after it.
 void robosim_mj_reset(const mjModel* m, mjData* d, int key);
 
 /// Number of warnings of any kind MuJoCo recorded in d since the last reset.

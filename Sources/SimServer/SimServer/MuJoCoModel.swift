@@ -33,21 +33,23 @@ final class MuJoCoModel: @unchecked Sendable {
         var joints: [String: ModelView.Joint] = [:]
         for j in 0..<Int(m.njnt) {
             guard let n = name(mjOBJ_JOINT, j) else { continue }
-            let limited = m.jnt_limited[j] != 0
+            let limited = m.jnt_limited[j]
             let range = limited ? m.jnt_range[2 * j]...max(m.jnt_range[2 * j], m.jnt_range[2 * j + 1]) : nil
             joints[n] = ModelView.Joint(index: j, kind: ModelView.Joint.Kind(rawValue: Int(m.jnt_type[j])) ?? .hinge,
                                         qposAddress: Int(m.jnt_qposadr[j]), dofAddress: Int(m.jnt_dofadr[j]), range: range)
         }
-        func names(_ type: mjtObj, _ count: Int32) -> [String: Int] {
+        func names(_ type: mjtObj, _ count: Int) -> [String: Int] {
             var out: [String: Int] = [:]
-            for i in 0..<Int(count) { if let n = name(type, i) { out[n] = i } }
+            for i in 0..<count { if let n = name(type, i) { out[n] = i } }
             return out
         }
-        let controlRanges: [ClosedRange<Double>?] = (0..<Int(m.nu)).map { a in
-            m.actuator_ctrllimited[a] != 0 ? m.actuator_ctrlrange[2 * a]...max(m.actuator_ctrlrange[2 * a], m.actuator_ctrlrange[2 * a + 1]) : nil
+        let controlRanges: [ClosedRange<Double>?] = (0..<Int(m.nu)).map { a -> ClosedRange<Double>? in
+            guard m.actuator_ctrllimited[a] else { return nil }
+            let low = m.actuator_ctrlrange[2 * a], high = m.actuator_ctrlrange[2 * a + 1]
+            return low...max(low, high)
         }
         return ModelView(nq: Int(m.nq), nv: Int(m.nv), nu: Int(m.nu), nbody: Int(m.nbody), nsite: Int(m.nsite),
-                         timestep: m.opt.timestep, joints: joints, actuators: names(mjOBJ_ACTUATOR, m.nu),
-                         bodies: names(mjOBJ_BODY, m.nbody), sites: names(mjOBJ_SITE, m.nsite), controlRanges: controlRanges)
+                         timestep: m.opt.timestep, joints: joints, actuators: names(mjOBJ_ACTUATOR, Int(m.nu)),
+                         bodies: names(mjOBJ_BODY, Int(m.nbody)), sites: names(mjOBJ_SITE, Int(m.nsite)), controlRanges: controlRanges)
     }
 }
