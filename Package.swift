@@ -10,6 +10,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Messaging", targets: ["Messaging"]),
+        .library(name: "SimEngine", targets: ["SimEngine"]),
         .library(name: "SimServer", targets: ["SimServer"]),
         .library(name: "ClientKit", targets: ["ClientKit"]),
         .library(name: "StrategistKit", targets: ["StrategistKit"]),
@@ -59,23 +60,37 @@ let package = Package(
             path: "Sources/Plugins/BuiltinPlugins"
         ),
 
-        // The engine as a library, and its thin executable.
+        // The engine: scenes, worlds (one mjData per env), robot control, motion and safety, cameras
+        // and render workers, plugin loading. Imports the MuJoCo shim and PluginAPI, never Messaging:
+        // typed commands in, plain Swift values out.
+        .target(
+            name: "SimEngine",
+            dependencies: [
+                "CMuJoCo",
+                "BuiltinPlugins",
+                .product(name: "PluginAPI", package: "PluginAPI"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/SimServer/Engine"
+        ),
+        // The server: services, leases, command inbox, the topic and camera scheduler, messages.
+        // Imports Messaging and the engine, never the MuJoCo shim.
         .target(
             name: "SimServer",
             dependencies: [
                 "Messaging",
-                "CMuJoCo",
-                "BuiltinPlugins",
+                "SimEngine",
                 .product(name: "PluginAPI", package: "PluginAPI"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            path: "Sources/SimServer/SimServer"
+            path: "Sources/SimServer/Server"
         ),
         .executableTarget(
             name: "sim-server",
             dependencies: [
+                "SimEngine",
                 "SimServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -153,6 +168,7 @@ let package = Package(
             dependencies: [
                 "Messaging",
                 "CZeroMQ",
+                "SimEngine",
                 "SimServer",
                 "CBenchReference",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -171,7 +187,7 @@ let package = Package(
         .testTarget(
             name: "SimServerTests",
             dependencies: [
-                "SimServer", "Messaging", "BuiltinPlugins", "ClientKit", "StrategistKit", "TestSupport",
+                "SimEngine", "SimServer", "Messaging", "BuiltinPlugins", "ClientKit", "StrategistKit", "TestSupport",
                 .product(name: "PluginAPI", package: "PluginAPI"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

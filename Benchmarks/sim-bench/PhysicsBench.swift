@@ -3,6 +3,7 @@ import CBenchReference
 import Foundation
 import Logging
 import Messaging
+import SimEngine
 import SimServer
 
 /// Physics steps per second of the engine beside a raw MuJoCo C loop on the same model, in the

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Messaging
+import SimEngine
 import SimServer
 import Synchronization
 

@@ -4,6 +4,7 @@ import Messaging
 import Synchronization
 import SwiftProtobuf
 import Testing
+@testable import SimEngine
 @testable import SimServer
 
 /// Messages of one topic, kept in arrival order (filled on the node's I/O thread).
@@ -175,8 +176,8 @@ final class Collector<M: SwiftProtobuf.Message & Sendable>: Sendable {
                         let env = Int(id)
                         // The reply's image: the new episode's start; the final image: where the old one ended.
                         let now = Self.redCentroid(s.images[env * 3]), before = Self.redCentroid(s.finalImages[k * 3])
-                        let info = try #require(Optional(CameraSpec(name: "top", width: 160, height: 120, fovyDegrees: 60, rateHz: 25, rgb: true,
-                                                                     depth: true, observation: true, mount: .modelCamera(0)).cameraInfo(stamp: .init())))
+                        let info = CameraPublisher.cameraInfo(CameraSpec(name: "top", width: 160, height: 120, fovyDegrees: 60, rateHz: 25, rgb: true,
+                                                                         depth: true, observation: true, mount: .modelCamera(0)), .init())
                         let new = Self.project(SIMD3(s.observations[env * 4], s.observations[env * 4 + 1], 0.12), position: Self.top.position,
                                                rotation: Self.top.rotation, k: info.k)
                         let old = Self.project(SIMD3(s.finalObservations[k * 4], s.finalObservations[k * 4 + 1], 0.12), position: Self.top.position,
@@ -320,8 +321,8 @@ final class Collector<M: SwiftProtobuf.Message & Sendable>: Sendable {
         #expect(d.renderBackend == backend)
         let r = try Self.reset(client, seed: 2)
         #expect(r.images.count == 3)
-        let info = CameraSpec(name: "top", width: 160, height: 120, fovyDegrees: 60, rateHz: 25, rgb: true, depth: true, observation: true,
-                              mount: .modelCamera(0)).cameraInfo(stamp: .init())
+        let info = CameraPublisher.cameraInfo(CameraSpec(name: "top", width: 160, height: 120, fovyDegrees: 60, rateHz: 25, rgb: true,
+                                                         depth: true, observation: true, mount: .modelCamera(0)), .init())
         let c = Self.redCentroid(r.images[0])
         let expected = Self.project(SIMD3(r.observations[0], r.observations[1], 0.12), position: Self.top.position, rotation: Self.top.rotation, k: info.k)
         #expect(c.count > 20 && abs(c.u - expected.u) < 1.5 && abs(c.v - expected.v) < 1.5, "\(backend): \(c) vs \(expected)")

@@ -2,6 +2,7 @@ import Foundation
 import Messaging
 import Synchronization
 import Testing
+@testable import SimEngine
 @testable import SimServer
 
 /// `/sim/lease` with `lease` set renews that lease without stepping, so a trainer that pauses longer

@@ -1,6 +1,7 @@
 import Foundation
 import Messaging
 import Testing
+@testable import SimEngine
 @testable import SimServer
 
 /// /sim/step, /sim/reset, leases and parameters over real sockets, in lockstep mode.

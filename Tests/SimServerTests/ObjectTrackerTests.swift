@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import SimEngine
 @testable import SimServer
 
 @Suite struct ObjectTrackerTests {

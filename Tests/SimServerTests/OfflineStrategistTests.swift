@@ -5,6 +5,7 @@ import PluginAPI
 import StrategistKit
 import TestSupport
 import Testing
+@testable import SimEngine
 @testable import SimServer
 
 /// The offline strategist's planner and executor driving `tbar_push` envs closed loop, in process

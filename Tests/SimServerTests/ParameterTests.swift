@@ -1,6 +1,7 @@
 import Foundation
 import Messaging
 import Testing
+@testable import SimEngine
 @testable import SimServer
 
 /// `/sim/set_parameters` for topic rates (`rate.<topic>`) and reset ranges (`reset.<name>`): checked
@@ -41,7 +42,8 @@ import Testing
     @Test func parametersListRatesAndResetRanges() async throws {
         try await Server.withServer(LockstepTests.lockstep) { _, client in
             let p = try Self.all(client)
-            for name in TopicRates.names { #expect(p["rate.\(name)"] == "30.0", "rate.\(name)") }
+            for name in TopicRates.stateTopics { #expect(p["rate.\(name)"] == "30.0", "rate.\(name)") }
+            #expect(p["rate.camera.front"] == "15.0")
             #expect(p["reset.pole_angle"] == "[-0.785398, 0.785398]")
             #expect(p["reset.cart_position"] == "[0.0, 0.0]")
         }
@@ -132,7 +134,12 @@ import Testing
                 try await Task.sleep(for: .milliseconds(10))
             }
             try #require(states.received > 0, "no joint_states arrived")
+            let beforeReset = states.received
             _ = try Self.reset(client)   // the episode's step count from 0: 180 steps stay clear of truncation (300)
+            // A reset publishes the new episode's first state (every topic is due at an episode start).
+            let resetDeadline = Date().addingTimeInterval(5)
+            while states.received == beforeReset && Date() < resetDeadline { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(states.received == beforeReset + 1)
 
             func count(steps: Int, expected: UInt64) async throws -> UInt64 {
                 let base = states.received

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PluginAPI
 import Testing
+@testable import SimEngine
 @testable import SimServer
 
 /// External plugins: the sample plugin package is built as a real dynamic library and loaded.

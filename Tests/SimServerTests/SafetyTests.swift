@@ -1,6 +1,7 @@
 import Foundation
 import Messaging
 import Testing
+@testable import SimEngine
 @testable import SimServer
 
 /// Commands on topics pass the safety layer: rejected ones are counted with a reason and never applied.

@@ -1,6 +1,7 @@
 import Foundation
 import PluginAPI
 import Testing
+@testable import SimEngine
 @testable import SimServer
 
 /// A broken scene stops start-up with one line naming the file, the place and the problem.

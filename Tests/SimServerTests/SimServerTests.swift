@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Messaging
 import ServiceLifecycle
+import SimEngine
 import SimServer
 import Testing
 

@@ -3,6 +3,7 @@ import CMuJoCo
 import Foundation
 import PluginAPI
 import Testing
+@testable import SimEngine
 @testable import SimServer
 
 /// The `tbar_push` task: seeded resets, planar tool actions through the motion generator, success.

@@ -2,6 +2,7 @@ import BuiltinPlugins
 import Foundation
 import PluginAPI
 import Testing
+@testable import SimEngine
 @testable import SimServer
 
 /// The world without sockets: determinism, auto-reset, divergence.

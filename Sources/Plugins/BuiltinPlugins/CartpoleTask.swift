@@ -9,6 +9,7 @@ import PluginAPI
 ///   `terminated` (1 on failure) × -2, `pole_pos` (angle²) × -1, `cart_vel` (|v|) × -0.01,
 ///   `pole_vel` (|ω|) × -0.005; weights from the manifest's `rew_*` parameters.
 /// - Terminated when |cart position| > `max_cart_pos` (default 3 m) or |pole angle| > π/2.
+/// - Success (RoboSim's; Isaac Lab reports none): the episode reaches its time limit without failing.
 /// - Reset: pole angle uniform in `reset.pole_angle` (default ±0.25π), cart at `reset.cart_position`;
 ///   the ranges in force at each reset (they can be changed at run time through `/sim/set_parameters`).
 ///
@@ -25,6 +26,9 @@ public final class CartpoleTask: TaskPlugin {
     let poleAngleRange: ClosedRange<Double>
     let cartPositionRange: ClosedRange<Double>
     public let rewardTerms: [RewardTerm]
+    /// Control steps per episode (the server's time limit) and each env's steps so far.
+    let episodeSteps: Int
+    let steps: PerEnv<Int>
 
     public init(model: ModelView, configuration: TaskConfiguration) throws(PluginError) {
         cart = try model.joint("slider_to_cart")
@@ -35,6 +39,8 @@ public final class CartpoleTask: TaskPlugin {
         maxCartPosition = p.parameter("max_cart_pos", default: 3)
         poleAngleRange = p.range("pole_angle", default: -0.25 * Double.pi...0.25 * Double.pi)
         cartPositionRange = p.range("cart_position", default: 0...0)
+        episodeSteps = max(1, Int((p.episodeLength / p.controlDt).rounded()))
+        steps = PerEnv(count: p.envCount, initial: 0)
         rewardTerms = [
             RewardTerm("alive", weight: p.parameter("rew_alive", default: 1)),
             RewardTerm("terminated", weight: p.parameter("rew_terminated", default: -2)),
@@ -46,6 +52,12 @@ public final class CartpoleTask: TaskPlugin {
 
     public var observationSize: Int { 4 }
     public var actionSize: Int { 1 }
+    public var observationNames: [Quantity] {
+        [Quantity("pole_angle", "rad"), Quantity("pole_angular_velocity", "rad/s"), Quantity("cart_position", "m"), Quantity("cart_velocity", "m/s")]
+    }
+    /// The cart force as a fraction of `action_scale`.
+    public var actionNames: [Quantity] { [Quantity("cart_force", "1")] }
+    public var successCriterion: String { "the pole stays within 90° of upright and the cart within max_cart_pos until the time limit" }
     /// Reads only qpos and qvel.
     public var usesPoses: Bool { false }
 
@@ -54,6 +66,7 @@ public final class CartpoleTask: TaskPlugin {
         env.qpos[pole.qposAddress] = random.uniform(env.range("pole_angle", default: poleAngleRange))
         env.qvel[cart.dofAddress] = 0
         env.qvel[pole.dofAddress] = 0
+        steps[env.index] = 0
     }
 
     public func preStep(_ env: EnvView, action: UnsafeBufferPointer<Double>) {
@@ -75,6 +88,7 @@ public final class CartpoleTask: TaskPlugin {
         terms[2] = o[0] * o[0]
         terms[3] = abs(o[3])
         terms[4] = abs(o[1])
-        return StepStatus(terminated: failed, success: false)
+        steps[env.index] += 1
+        return StepStatus(terminated: failed, success: !failed && steps[env.index] >= episodeSteps)
     }
 }

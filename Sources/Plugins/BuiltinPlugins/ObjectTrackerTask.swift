@@ -62,6 +62,13 @@ public final class ObjectTrackerTask: TaskPlugin {
 
     public var observationSize: Int { 6 }
     public var actionSize: Int { 2 }
+    public var observationNames: [Quantity] {
+        [Quantity("leader_x", "m"), Quantity("leader_y", "m"), Quantity("leader_distance", "m"), Quantity("leader_bearing", "rad"),
+         Quantity("forward_speed", "m/s"), Quantity("turn_rate", "rad/s")]
+    }
+    /// Forward speed and turn rate as fractions of `max_linear_velocity` and `max_angular_velocity`.
+    public var actionNames: [Quantity] { [Quantity("linear", "1"), Quantity("angular", "1")] }
+    public var successCriterion: String { String(format: "the follower comes within %.2f m of the leader", successDistance) }
     /// Reads only qpos and qvel.
     public var usesPoses: Bool { false }
     public var robotBody: String? { "follower" }

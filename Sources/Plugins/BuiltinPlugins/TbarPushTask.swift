@@ -44,7 +44,7 @@ public final class TbarPushTask: TaskPlugin {
         bar = try model.joint("tbar_root")
         guard bar.kind == .free else { throw PluginError("tbar_root must be a free joint") }
         tool = try model.site("ee_site")
-        arm = try ["shoulder_pan_joint", "shoulder_lift_joint", "elbow_joint", "wrist_1_joint", "wrist_2_joint", "wrist_3_joint"]
+        arm = try Self.armJoints
             .map { name throws(PluginError) in try model.joint(name) }
         start = SIMD3(c.parameter("tbar_start_x", default: 0.05), c.parameter("tbar_start_y", default: -0.15),
                       c.parameter("tbar_start_z", default: 0.765))
@@ -65,6 +65,18 @@ public final class TbarPushTask: TaskPlugin {
 
     public var observationSize: Int { 23 }
     public var actionSize: Int { 2 }
+    public var observationNames: [Quantity] {
+        [Quantity("tool_x", "m"), Quantity("tool_y", "m"), Quantity("tool_z", "m")]
+            + Self.armJoints.map { Quantity($0, "rad") } + Self.armJoints.map { Quantity($0 + "_velocity", "rad/s") }
+            + [Quantity("tbar_x", "m"), Quantity("tbar_y", "m"), Quantity("tbar_cos_yaw", "1"), Quantity("tbar_sin_yaw", "1"),
+               Quantity("slot_x", "m"), Quantity("slot_y", "m"), Quantity("slot_cos_yaw", "1"), Quantity("slot_sin_yaw", "1")]
+    }
+    /// Planar tool velocity as fractions of `max_ee_speed`.
+    public var actionNames: [Quantity] { [Quantity("tool_vx", "1"), Quantity("tool_vy", "1")] }
+    public var successCriterion: String {
+        String(format: "the T-bar rests within %.3f m and %.1f° of the slot pose", positionTolerance, yawTolerance * 180 / Double.pi)
+    }
+    static let armJoints = ["shoulder_pan_joint", "shoulder_lift_joint", "elbow_joint", "wrist_1_joint", "wrist_2_joint", "wrist_3_joint"]
     public var objectBodies: [String] { ["tbar", "tslot"] }
     public var rewardTerms: [RewardTerm] {
         [RewardTerm("position_progress", weight: 10), RewardTerm("yaw_progress", weight: 1), RewardTerm("tool_distance", weight: -0.1),

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Messaging
 import ServiceLifecycle
+import SimEngine
 import SimServer
 
 @main

@@ -1,8 +1,9 @@
 /// The plugin API version. A plugin records the version it was compiled against (this property is
 /// inlined into the plugin); the server refuses a plugin whose version differs from its own.
 /// Version 2: `EnvView` carries the reset ranges in force (`resetRanges`, `range(_:default:)`).
+/// Version 3: tasks describe themselves (`observationNames`, `actionNames`, `successCriterion`).
 public enum PluginAPIVersion {
-    @inlinable public static var current: Int { 2 }
+    @inlinable public static var current: Int { 3 }
 }
 
 /// A plugin failed to configure or to load: a one-line reason for the user.

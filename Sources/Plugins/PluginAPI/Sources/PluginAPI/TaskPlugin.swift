@@ -66,6 +66,14 @@ public protocol TaskPlugin: AnyObject, Sendable {
 
     var observationSize: Int { get }
     var actionSize: Int { get }
+    /// The observation's components, in order (`observationSize` of them), with units. Clients
+    /// find values by these names; datasets record them. Default: `obs_0`, `obs_1`...
+    var observationNames: [Quantity] { get }
+    /// The action's components, in order (`actionSize` of them). Default: `action_0`, `action_1`...
+    var actionNames: [Quantity] { get }
+    /// What success means, in one sentence (`/sim/describe`); empty (default) when the task never
+    /// reports success.
+    var successCriterion: String { get }
     /// Action bounds (default -1...1 for every component).
     var actionLow: [Double] { get }
     var actionHigh: [Double] { get }
@@ -94,6 +102,9 @@ public protocol TaskPlugin: AnyObject, Sendable {
 }
 
 extension TaskPlugin {
+    public var observationNames: [Quantity] { Quantity.numbered("obs", count: observationSize) }
+    public var actionNames: [Quantity] { Quantity.numbered("action", count: actionSize) }
+    public var successCriterion: String { "" }
     public var actionLow: [Double] { Array(repeating: -1, count: actionSize) }
     public var actionHigh: [Double] { Array(repeating: 1, count: actionSize) }
     public var rewardTerms: [RewardTerm] { [] }

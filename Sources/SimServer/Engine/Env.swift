@@ -1,56 +1,55 @@
 import CMuJoCo
-import Messaging
 import PluginAPI
 
 /// One environment: its MuJoCo data and episode bookkeeping. Used by one thread at a time (the
 /// step loop, or the worker it hands the env to for one batch).
-final class Env: @unchecked Sendable {
+package final class Env: @unchecked Sendable {
     // Invariant: accessed by one thread at a time; the step loop's batches hand disjoint envs to workers.
-    let index: Int
-    let data: UnsafeMutablePointer<mjData>
+    package let index: Int
+    package let data: UnsafeMutablePointer<mjData>
     /// Seed of the current run of episodes (the server's `--seed`, or the last `/sim/reset` seed).
-    var runSeed: UInt64
+    package var runSeed: UInt64
     /// Episode index within the run, and the seed reported for it.
-    var episode: UInt64 = 0
+    package var episode: UInt64 = 0
     /// Episodes started so far (resets and auto-resets): camera frames of an earlier count are stale.
-    var episodeStarts: UInt64 = 0
+    package var episodeStarts: UInt64 = 0
     /// The state an episode ended in, kept before the auto-reset when `World.keepsFinalStates`
     /// (pixel observations of final states).
-    var finalState: StateSnapshot?
-    var episodeSeed: UInt64 = 0
-    var steps = 0
-    var episodeReturn = 0.0
-    var observation: [Double]
-    var terms: [Double]
+    package var finalState: StateSnapshot?
+    package var episodeSeed: UInt64 = 0
+    package var steps = 0
+    package var episodeReturn = 0.0
+    package var observation: [Double]
+    package var terms: [Double]
     /// The clipped action of the current step, and MuJoCo's error text (preallocated: no
     /// allocation per step).
-    var action: [Double]
-    var error = [CChar](repeating: 0, count: 256)
-    var reward = 0.0
-    var terminated = false
-    var truncated = false
-    var success = false
+    package var action: [Double]
+    package var error = [CChar](repeating: 0, count: 256)
+    package var reward = 0.0
+    package var terminated = false
+    package var truncated = false
+    package var success = false
     /// Set when the last step ended the episode and the env auto-reset.
-    var finalObservation: [Double]?
+    package var finalObservation: [Double]?
     /// Episode events produced by the last batch, published by the step loop.
-    var events: [Robosim_EpisodeEvent] = []
+    package var events: [EpisodeEvent] = []
     /// The robot's motion generator state (nil without a robot).
-    var motion: MotionState?
+    package var motion: MotionState?
     /// What drives the robot, and a robot command from a topic not yet taken by the motion generator.
-    var source = ControlSource.none
-    var pendingCommand: PendingCommand?
+    package var source = ControlSource.none
+    package var pendingCommand: PendingCommand?
     /// Robot commands refused or stopped during the last batch (topic, reason), counted by the step loop.
-    var rejections: [(topic: String, reason: String)] = []
+    package var rejections: [(topic: String, reason: String)] = []
     /// The step loop's sim time when the current episode started: a stamped robot command from
     /// before it was meant for an earlier episode and is refused.
-    var episodeStartTime = 0.0
-    /// `/env_<i>/action`, where commands the task makes from its action are counted.
-    let actionTopic: String
+    package var episodeStartTime = 0.0
+    /// Where commands the task makes from its action are counted (the server's `/env_<i>/action`).
+    package let actionTopic: String
     /// The world's reset ranges in force, handed to the task in every view (set by
     /// `World.setResetRanges`; each env holds its own copy, so workers never share its storage).
-    var resetRanges = ResetRanges()
+    package var resetRanges = ResetRanges()
 
-    init(index: Int, model: MuJoCoModel, observationSize: Int, actionSize: Int, termCount: Int, seed: UInt64) {
+    package init(index: Int, model: MuJoCoModel, observationSize: Int, actionSize: Int, termCount: Int, seed: UInt64, actionTopic: String) {
         self.index = index
         guard let d = mj_makeData(model.pointer) else { fatalError("mj_makeData failed: out of memory") }
         data = d
@@ -58,14 +57,14 @@ final class Env: @unchecked Sendable {
         observation = Array(repeating: 0, count: observationSize)
         terms = Array(repeating: 0, count: termCount)
         action = Array(repeating: 0, count: actionSize)
-        actionTopic = Names.env(index) + "/action"
+        self.actionTopic = actionTopic
     }
 
     deinit { mj_deleteData(data) }
 
     /// The plugin-facing view of this env's state; valid until the next MuJoCo call on it.
     /// (Fields are read through the pointers: a copy of `mjData` itself would move ~50 KB.)
-    func view(_ model: MuJoCoModel) -> EnvView {
+    package func view(_ model: MuJoCoModel) -> EnvView {
         let m = model.pointer, d = data
         let nq = Int(m.pointee.nq), nv = Int(m.pointee.nv), nu = Int(m.pointee.nu)
         let nbody = Int(m.pointee.nbody), nsite = Int(m.pointee.nsite)
@@ -82,7 +81,7 @@ final class Env: @unchecked Sendable {
     }
 
     /// True when the state holds NaN or infinity, or MuJoCo raised a warning (instability, bad QACC).
-    func diverged(_ model: MuJoCoModel) -> Bool {
+    package func diverged(_ model: MuJoCoModel) -> Bool {
         if robosim_mj_warning_count(data) > 0 { return true }
         let qpos = data.pointee.qpos!, qvel = data.pointee.qvel!
         for i in 0..<Int(model.pointer.pointee.nq) where !qpos[i].isFinite { return true }

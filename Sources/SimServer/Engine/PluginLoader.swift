@@ -12,14 +12,14 @@ public struct PluginLoadError: Error, CustomStringConvertible, Sendable {
 
 /// Loads external plugins: Swift dynamic libraries (`lib*.so`) exporting
 /// `robosim_plugin_api_version` and `robosim_register_plugins` (see docs/plugins.md).
-enum PluginLoader {
-    typealias VersionFunction = @convention(c) () -> Int32
-    typealias RegisterFunction = @convention(c) (UnsafeMutableRawPointer) -> Void
+package enum PluginLoader {
+    package typealias VersionFunction = @convention(c) () -> Int32
+    package typealias RegisterFunction = @convention(c) (UnsafeMutableRawPointer) -> Void
 
     /// Loads every plugin library (`lib*.so` exporting the entry points) in `directory`; other
     /// libraries there (a plugin's own dependencies, PluginAPI itself) are skipped. A folder with
     /// no plugin at all is an error: the user named it for a reason.
-    static func loadAll(in directory: String, into registry: PluginRegistry, logger: Logger) throws {
+    package static func loadAll(in directory: String, into registry: PluginRegistry, logger: Logger) throws {
         let files: [String]
         do { files = try FileManager.default.contentsOfDirectory(atPath: directory) } catch {
             throw PluginLoadError(description: "\(directory): cannot list the plugin folder (\(error.localizedDescription))")
@@ -34,7 +34,7 @@ enum PluginLoader {
     /// Loads one library, checks its API version, and lets it register its plugins. Returns false
     /// (and unloads it) when the library is not a RoboSim plugin.
     @discardableResult
-    static func load(_ path: String, into registry: PluginRegistry, logger: Logger) throws -> Bool {
+    package static func load(_ path: String, into registry: PluginRegistry, logger: Logger) throws -> Bool {
         guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
             throw PluginLoadError(description: "\(path): \(String(cString: dlerror()))")
         }

@@ -1,6 +1,7 @@
 import Foundation
 import Messaging
 import PluginAPI
+import SimEngine
 
 /// Changes that `/sim/set_parameters` asked for, checked on the hub thread and applied together by
 /// the step loop between two control steps. Plain values.
@@ -30,7 +31,7 @@ extension SimServer {
     /// The topic rates and reset ranges in force (the manifest's before the step loop starts). Any thread.
     var loopParameters: LoopParameters {
         loopIfRunning()?.parameters
-            ?? LoopParameters(rates: TopicRates(manifest: scene.manifest.topicRatesHz),
+            ?? LoopParameters(rates: TopicRates(manifest: scene.manifest.topicRatesHz, cameras: cameraSpecs.map { ($0.name, $0.rateHz) }),
                               resetRanges: ResetRanges(world.configuration.resetRanges))
     }
 
@@ -57,10 +58,10 @@ extension SimServer {
             p("episode_length_s", "\(world.configuration.episodeLength)", "read-only"),
             p("seed", "\(configuration.seed)", "base seed (read-only)"),
         ]
-        for name in TopicRates.names {
-            let topic = name == "robot_pose" ? "robot/pose" : name
+        for name in live.rates.names {
+            let topic = name == "robot_pose" ? "robot/pose" : name.hasPrefix("camera.") ? "camera/\(name.dropFirst(7))/*" : name
             out.append(p("rate.\(name)", "\(live.rates[name])",
-                         "/env_i/\(topic) rate in Hz of sim time, rounded to whole control steps (0 < rate <= \(Int(TopicRates.maxHz)))"))
+                         "/env_i/\(topic) rate in Hz of sim time (\(TopicRates.minHz) <= rate <= \(Int(TopicRates.maxHz)); at most one message per control step)"))
         }
         for (name, r) in live.resetRanges.ranges.sorted(by: { $0.key < $1.key }) {
             out.append(p("reset.\(name)", Self.format(r), "reset randomization range [low, high]; applies from the next episode start"))
@@ -83,7 +84,7 @@ extension SimServer {
             case "paused":
                 guard let v = Bool(value) else { throw .invalidArgument("paused must be true or false, got '\(p.value)'") }
                 changes.paused = v
-            case let name where name.hasPrefix("rate.") && TopicRates.names.contains(String(name.dropFirst(5))):
+            case let name where name.hasPrefix("rate.") && loopParameters.rates.index(String(name.dropFirst(5))) != nil:
                 guard let v = Double(value), TopicRates.isValid(v) else {
                     throw .invalidArgument("\(name) must be a rate in Hz, at least \(TopicRates.minHz) and at most \(Int(TopicRates.maxHz)), got '\(p.value)'")
                 }

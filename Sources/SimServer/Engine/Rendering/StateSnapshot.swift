@@ -3,18 +3,18 @@ import CMuJoCo
 /// What a camera needs of an env's state to draw it: positions (qpos) and mocap poses, with the
 /// sim time and the env's episode count when it was taken. Taken by the step loop in
 /// microseconds and rendered later on a render thread, so physics never waits for a camera.
-struct StateSnapshot: Sendable {
-    let env: Int
+package struct StateSnapshot: Sendable {
+    package let env: Int
     /// The env's `episodeStarts` when taken: a frame of an earlier episode is never published
     /// once a new one has started.
-    let epoch: UInt64
+    package let epoch: UInt64
     /// Sim time of the step loop (seconds): the images' header stamp.
-    let stamp: Double
+    package let stamp: Double
     private let qpos: [Double]
     private let mocapPos: [Double]
     private let mocapQuat: [Double]
 
-    init(env: Int, epoch: UInt64, stamp: Double, model m: UnsafePointer<mjModel>, data d: UnsafePointer<mjData>) {
+    package init(env: Int, epoch: UInt64, stamp: Double, model m: UnsafePointer<mjModel>, data d: UnsafePointer<mjData>) {
         self.env = env
         self.epoch = epoch
         self.stamp = stamp
@@ -25,7 +25,7 @@ struct StateSnapshot: Sendable {
     }
 
     /// `other` restamped (the final state of an episode, stamped with the step that ended it).
-    init(env: Int, epoch: UInt64, stamp: Double, copying other: StateSnapshot) {
+    package init(env: Int, epoch: UInt64, stamp: Double, copying other: StateSnapshot) {
         self.env = env
         self.epoch = epoch
         self.stamp = stamp
@@ -35,7 +35,7 @@ struct StateSnapshot: Sendable {
     }
 
     /// Writes the state into `d` (a render thread's own data) and computes what rendering reads.
-    func restore(_ m: UnsafePointer<mjModel>, into d: UnsafeMutablePointer<mjData>) throws(RenderError) {
+    package func restore(_ m: UnsafePointer<mjModel>, into d: UnsafeMutablePointer<mjData>) throws(RenderError) {
         if !qpos.isEmpty { qpos.withUnsafeBufferPointer { d.pointee.qpos.update(from: $0.baseAddress!, count: $0.count) } }
         if !mocapPos.isEmpty {
             mocapPos.withUnsafeBufferPointer { d.pointee.mocap_pos.update(from: $0.baseAddress!, count: $0.count) }

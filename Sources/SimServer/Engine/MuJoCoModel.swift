@@ -3,12 +3,12 @@ import Foundation
 import PluginAPI
 
 /// A compiled MuJoCo model: immutable once loaded and shared by every environment.
-final class MuJoCoModel: @unchecked Sendable {
+package final class MuJoCoModel: @unchecked Sendable {
     // Invariant: never written after init; MuJoCo only reads a model while stepping.
-    let pointer: UnsafeMutablePointer<mjModel>
+    package let pointer: UnsafeMutablePointer<mjModel>
 
     /// Loads an MJCF (or URDF) file. Throws a `SceneError` with MuJoCo's message (it names the line).
-    init(path: String) throws(SceneError) {
+    package init(path: String) throws(SceneError) {
         robosim_mj_install_handlers()
         var error = [CChar](repeating: 0, count: 1000)
         guard let m = mj_loadXML(path, nil, &error, Int32(error.count)) else {
@@ -20,15 +20,15 @@ final class MuJoCoModel: @unchecked Sendable {
 
     deinit { mj_deleteModel(pointer) }
 
-    var timestep: Double { pointer.pointee.opt.timestep }
+    package var timestep: Double { pointer.pointee.opt.timestep }
 
-    func name(_ type: mjtObj, _ id: Int) -> String? {
+    package func name(_ type: mjtObj, _ id: Int) -> String? {
         guard let c = mj_id2name(pointer, Int32(type.rawValue), Int32(id)) else { return nil }
         return String(cString: c)
     }
 
     /// The plugin-facing view of this model.
-    func view() -> ModelView {
+    package func view() -> ModelView {
         let m = pointer.pointee
         var joints: [String: ModelView.Joint] = [:]
         for j in 0..<Int(m.njnt) {

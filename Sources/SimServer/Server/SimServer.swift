@@ -1,10 +1,10 @@
 import BuiltinPlugins
-import CMuJoCo
 import Foundation
 import Logging
 import Messaging
 import PluginAPI
 import ServiceLifecycle
+import SimEngine
 import Synchronization
 
 /// The simulation server: loads a scene, hosts the hub, runs the world on its step loop, answers
@@ -39,7 +39,6 @@ public final class SimServer: Service, Sendable {
                 context: ZMQContext = .shared, logger: Logger = Logger(label: "robosim.server")) throws {
         self.configuration = configuration
         self.logger = logger
-        robosim_mj_install_handlers()
         scene = try Scene(directory: configuration.scene)
         BuiltinPlugins.register(into: registry)
         for path in configuration.pluginPaths { try PluginLoader.loadAll(in: path, into: registry, logger: logger) }
@@ -53,7 +52,8 @@ public final class SimServer: Service, Sendable {
         }
         let envCount = configuration.envCount ?? scene.manifest.defaultEnvs
         world = try World(scene: scene, taskType: taskType, robotType: robotType, envCount: envCount, seed: configuration.seed,
-                          threads: configuration.threads ?? ProcessInfo.processInfo.activeProcessorCount)
+                          threads: configuration.threads ?? ProcessInfo.processInfo.activeProcessorCount,
+                          actionTopic: { Names.env($0) + "/action" })
         cameraSpecs = try CameraSpec.resolve(scene.manifest.cameras, model: world.model, manifestPath: scene.manifestPath)
         renderThreads = configuration.renderThreads ?? min(4, max(1, ProcessInfo.processInfo.activeProcessorCount))
         if cameraSpecs.isEmpty || configuration.renderBackend == .none {
@@ -110,7 +110,7 @@ public final class SimServer: Service, Sendable {
         d.physicsDt = world.configuration.physicsDt
         d.decimation = UInt32(world.configuration.decimation)
         d.simTime = loop.withLock { $0.map { Double(bitPattern: $0.simTimeBits.load(ordering: .relaxed)) } } ?? 0
-        d.version = "\(RoboSimVersion.string) (MuJoCo \(String(cString: mj_versionString())), libzmq \(ZMQContext.libraryVersion))"
+        d.version = "\(RoboSimVersion.string) (MuJoCo \(World.mujocoVersion), libzmq \(ZMQContext.libraryVersion))"
         func topic<M: SwiftProtobuf.Message>(_ name: String, _ type: M.Type, _ rate: Double) -> Robosim_TopicInfo {
             var t = Robosim_TopicInfo()
             t.name = name
@@ -126,7 +126,7 @@ public final class SimServer: Service, Sendable {
             out.width = UInt32(c.width)
             out.height = UInt32(c.height)
             out.fovyDeg = c.fovyDegrees
-            out.rateHz = c.rateHz
+            out.rateHz = loopParameters.rates["camera.\(c.name)"]
             out.rgb = c.rgb
             out.depth = c.depth
             out.observation = c.observation
@@ -146,9 +146,10 @@ public final class SimServer: Service, Sendable {
             d.topics.append(topic("\(Names.env(i))/episode", Robosim_EpisodeEvent.self, 0))
             for c in cameraSpecs where renderBackend != .none {
                 let base = "\(ns)/camera/\(c.name)"
-                if c.rgb { d.topics.append(topic(base + "/image_raw", SensorMsgs_Image.self, c.rateHz)) }
-                if c.depth { d.topics.append(topic(base + "/depth", SensorMsgs_Image.self, c.rateHz)) }
-                d.topics.append(topic(base + "/camera_info", SensorMsgs_CameraInfo.self, c.rateHz))
+                let hz = rates["camera.\(c.name)"]
+                if c.rgb { d.topics.append(topic(base + "/image_raw", SensorMsgs_Image.self, hz)) }
+                if c.depth { d.topics.append(topic(base + "/depth", SensorMsgs_Image.self, hz)) }
+                d.topics.append(topic(base + "/camera_info", SensorMsgs_CameraInfo.self, hz))
             }
             for c in commandTopics(i) {
                 var t = Robosim_TopicInfo()
@@ -166,21 +167,21 @@ public final class SimServer: Service, Sendable {
         try loop.withLock { current in
             guard current == nil else { return }
             hub.start()
-            var cameras: CameraPipeline?
+            var cameras: CameraPublisher?
             do {
                 let node = try Node(name: "sim_server", hub: hub)
                 if renderBackend != .none {
                     do {
-                        cameras = try CameraPipeline(cameras: cameraSpecs, world: world, node: node, hub: hub, backend: renderBackend,
-                                                     description: renderDescription, settings: scene.manifest.render ?? .init(),
-                                                     threads: renderThreads)
+                        cameras = try CameraPublisher(cameras: cameraSpecs, world: world, node: node, backend: renderBackend,
+                                                      description: renderDescription, settings: scene.manifest.render ?? .init(),
+                                                      threads: renderThreads)
                     } catch where configuration.renderBackend == .auto {
                         logger.warning("cameras are off: no render thread could start", metadata: ["sim.render_error": "\(error)"])
                         rendering.withLock { $0 = (.none, "\($0.description) failed: \(error)") }
                     }
                 }
-                let publisher = try StepPublisher(node: node, hub: hub, world: world, scene: scene, clockRateHz: configuration.clockRateHz,
-                                                  cameras: cameras)
+                let publisher = try StepPublisher(node: node, hub: hub, world: world, scene: scene, cameraSpecs: cameraSpecs,
+                                                  clockRateHz: configuration.clockRateHz, cameras: cameras)
                 let inbox = self.inbox
                 var subscriptions: [CallbackSubscription] = []
                 for i in 0..<world.envs.count {

@@ -2,14 +2,14 @@ import CMuJoCo
 import Foundation
 
 /// Pixels of one camera: rgb8 rows top-down, and depth in metres (+inf where nothing was hit).
-struct RenderedFrame: Sendable {
-    var rgb: [UInt8]?
-    var depth: [Float]?
+package struct RenderedFrame: Sendable {
+    package var rgb: [UInt8]?
+    package var depth: [Float]?
 }
 
 /// What a render thread owns: a GL context current on it, MuJoCo's scene and rendering context,
 /// and its own mjData that snapshots are restored into. Created, used and freed on that thread.
-final class RenderWorker {
+package final class RenderWorker {
     private let model: MuJoCoModel
     private let gl: OpaquePointer
     private let renderer: OpaquePointer
@@ -18,7 +18,7 @@ final class RenderWorker {
     private var error = [CChar](repeating: 0, count: 512)
 
     /// Makes the contexts on the calling thread (about 100 ms with OSMesa, once).
-    init(model: MuJoCoModel, flags: Int32) throws(RenderError) {
+    package init(model: MuJoCoModel, flags: Int32) throws(RenderError) {
         self.model = model
         self.flags = flags
         var message = [CChar](repeating: 0, count: 512)
@@ -46,7 +46,7 @@ final class RenderWorker {
     }
 
     /// Renders `snapshot` from `camera`.
-    func render(_ snapshot: StateSnapshot, camera: CameraSpec, rgb wantRGB: Bool? = nil, depth wantDepth: Bool? = nil) throws(RenderError) -> RenderedFrame {
+    package func render(_ snapshot: StateSnapshot, camera: CameraSpec, rgb wantRGB: Bool? = nil, depth wantDepth: Bool? = nil) throws(RenderError) -> RenderedFrame {
         let m = model.pointer
         try snapshot.restore(m, into: data)
         var pose = camera.pose(m, data)

@@ -2,15 +2,21 @@ import CMuJoCo
 import PluginAPI
 
 /// Where a robot command came from, for counting its rejection.
-struct PendingCommand {
-    let command: RobotCommand
-    let topic: String
+package struct PendingCommand {
+    package let command: RobotCommand
+    package let topic: String
     /// The sim time the sender stamped the command with (its header), or nil when unstamped.
-    var stamp: Double? = nil
+    package var stamp: Double? = nil
+
+    package init(command: RobotCommand, topic: String, stamp: Double? = nil) {
+        self.command = command
+        self.topic = topic
+        self.stamp = stamp
+    }
 }
 
 /// Which input drives an env's robot at the next control step.
-enum ControlSource {
+package enum ControlSource {
     /// Nothing yet this episode: the task gets a zero action, the robot holds its pose.
     case none
     /// The task's action (`/sim/step` or `/env_i/action`); the robot moves only when the task
@@ -21,8 +27,8 @@ enum ControlSource {
 }
 
 /// One env's motion generator state: the joint setpoint and what it moves toward.
-struct MotionState {
-    enum Target {
+package struct MotionState {
+    package enum Target {
         case hold
         /// Joint positions, with a speed cap per joint.
         case positions([Double], speeds: [Double])
@@ -34,19 +40,19 @@ struct MotionState {
         case twist(linear: Double, angular: Double, since: Double)
     }
 
-    var q: [Double]
-    var v: [Double]
-    var target: Target = .hold
+    package var q: [Double]
+    package var v: [Double]
+    package var target: Target = .hold
     /// A command was accepted this episode.
-    var commanded = false
+    package var commanded = false
     /// The topic of the command being executed (for a protective stop's report).
-    var topic = ""
-    var solution: [Double]
+    package var topic = ""
+    package var solution: [Double]
     /// The setpoint before this control step's move.
-    var previous: [Double]
-    var scratch: ArmKinematics.Scratch?
+    package var previous: [Double]
+    package var scratch: ArmKinematics.Scratch?
 
-    init(joints n: Int, scratch: ArmKinematics.Scratch?) {
+    package init(joints n: Int, scratch: ArmKinematics.Scratch?) {
         q = Array(repeating: 0, count: n)
         v = Array(repeating: 0, count: n)
         solution = Array(repeating: 0, count: n)
@@ -61,23 +67,23 @@ struct MotionState {
 /// setpoint toward the target within the joints' velocity and acceleration limits, stops the
 /// motion before the tool would leave the workspace, and hands each setpoint to the robot plugin.
 /// Shared by all envs; the state lives in each `Env`. Thread-safe (immutable).
-final class RobotController: @unchecked Sendable {
+package final class RobotController: @unchecked Sendable {
     // Invariant: immutable after init; per-env state is passed in.
-    let robot: any RobotPlugin
-    let spec: RobotDescription
-    let safety: SafetyLayer
-    let kinematics: ArmKinematics?
-    let workspace: Workspace?
-    let dt: Double
+    package let robot: any RobotPlugin
+    package let spec: RobotDescription
+    package let safety: SafetyLayer
+    package let kinematics: ArmKinematics?
+    package let workspace: Workspace?
+    package let dt: Double
     /// Velocity and twist commands fall back to zero when none comes for this long (sim seconds).
-    let commandTimeout: Double
+    package let commandTimeout: Double
     /// Reachability tolerances for end-effector targets.
-    static let positionTolerance = 1e-3, orientationTolerance = 1e-2
+    package static let positionTolerance = 1e-3, orientationTolerance = 1e-2
     /// Largest gap (m) between a waypoint and the tool position inverse kinematics reaches before
     /// the motion stops.
-    static let trackingTolerance = 5e-3
+    package static let trackingTolerance = 5e-3
 
-    init(robot: any RobotPlugin, model: MuJoCoModel, view: ModelView, workspace: Workspace?, controlDt: Double,
+    package init(robot: any RobotPlugin, model: MuJoCoModel, view: ModelView, workspace: Workspace?, controlDt: Double,
          commandTimeout: Double) throws(PluginError) {
         self.robot = robot
         spec = robot.spec
@@ -93,10 +99,10 @@ final class RobotController: @unchecked Sendable {
         }
     }
 
-    func makeState() -> MotionState { MotionState(joints: spec.joints.count, scratch: kinematics?.makeScratch()) }
+    package func makeState() -> MotionState { MotionState(joints: spec.joints.count, scratch: kinematics?.makeScratch()) }
 
     /// At episode start: the setpoint is the reset pose, at rest, with no command.
-    func reset(_ s: inout MotionState, qpos: UnsafeMutablePointer<Double>) {
+    package func reset(_ s: inout MotionState, qpos: UnsafeMutablePointer<Double>) {
         for (k, j) in spec.joints.enumerated() {
             s.q[k] = qpos[j.joint.qposAddress]
             s.v[k] = 0
@@ -108,7 +114,7 @@ final class RobotController: @unchecked Sendable {
 
     /// Takes `command` as the env's new target, or says why it cannot be carried out (the previous
     /// target then stands).
-    func accept(_ command: RobotCommand, topic: String, state s: inout MotionState, data d: UnsafeMutablePointer<mjData>) -> String? {
+    package func accept(_ command: RobotCommand, topic: String, state s: inout MotionState, data d: UnsafeMutablePointer<mjData>) -> String? {
         if let reason = safety.rejection(of: command) { return reason }
         let time = d.pointee.time
         switch command {
@@ -155,7 +161,7 @@ final class RobotController: @unchecked Sendable {
 
     /// Advances the setpoint one control step and actuates the robot. Returns why the motion was
     /// stopped (the robot then holds), or nil.
-    func advance(_ s: inout MotionState, env view: EnvView, data d: UnsafeMutablePointer<mjData>) -> String? {
+    package func advance(_ s: inout MotionState, env view: EnvView, data d: UnsafeMutablePointer<mjData>) -> String? {
         let time = d.pointee.time
         var stop: String?
         for k in s.q.indices { s.previous[k] = s.q[k] }
@@ -241,7 +247,7 @@ final class RobotController: @unchecked Sendable {
     /// exactly within `distance` (0 when there is none left). From speed v the steps cover
     /// v, v - a·dt, ..., down to the last positive one (each for dt); with m whole steps of braking
     /// that is dt·((m+1)·v - a·dt·m(m+1)/2), solved for v at the largest m that fits.
-    static func brakingSpeed(distance: Double, acceleration: Double, dt: Double) -> Double {
+    package static func brakingSpeed(distance: Double, acceleration: Double, dt: Double) -> Double {
         guard distance > 0 else { return 0 }
         let step = acceleration * dt
         let m = (((1 + 8 * distance / (step * dt)).squareRoot() - 1) / 2).rounded(.down)
@@ -252,7 +258,7 @@ final class RobotController: @unchecked Sendable {
     /// velocity within `acceleration` (so a moving target is followed smoothly), braking in time
     /// to arrive at rest: at most the speed from which whole control steps of full braking stop
     /// within the remaining distance.
-    static func track(_ q: inout Double, _ v: inout Double, toward target: Double, speed: Double, acceleration: Double, dt: Double) {
+    package static func track(_ q: inout Double, _ v: inout Double, toward target: Double, speed: Double, acceleration: Double, dt: Double) {
         let e = target - q
         let step = acceleration * dt
         // n steps of braking by `step` cover step·dt·n(n+1)/2.

@@ -1,6 +1,7 @@
 import Foundation
 import Messaging
 import Synchronization
+import SimEngine
 
 /// Who may drive which envs in lockstep. A lease names a set of envs; it expires when its client
 /// has not used it (step, reset, renew) for `ttl` seconds. Thread-safe.

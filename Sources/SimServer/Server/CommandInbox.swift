@@ -1,6 +1,7 @@
 import Messaging
 import PluginAPI
 import Synchronization
+import SimEngine
 
 /// Commands that arrive on topics (I/O threads), checked by the safety layer and held for the
 /// step loop: the latest accepted action of each env stands until another comes; a robot command

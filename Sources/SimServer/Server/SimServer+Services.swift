@@ -1,5 +1,6 @@
 import Foundation
 import Messaging
+import SimEngine
 
 /// The `/sim/*` services. Handlers run on the hub thread: they validate against immutable facts
 /// (env count, action size) and the lease table, then queue work for the step loop, which answers.

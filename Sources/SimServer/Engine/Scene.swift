@@ -77,7 +77,7 @@ public struct Scene: Sendable {
     }
 
     /// The workspace box, when the manifest has one.
-    var workspace: Workspace? {
+    package var workspace: Workspace? {
         manifest.workspace.map { Workspace(min: SIMD3($0.min[0], $0.min[1], $0.min[2]), max: SIMD3($0.max[0], $0.max[1], $0.max[2])) }
     }
 

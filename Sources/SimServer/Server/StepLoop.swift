@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Messaging
 import PluginAPI
+import SimEngine
 import Synchronization
 
 /// The engine thread: owns the world, applies queued commands (service calls) between control
@@ -28,7 +29,7 @@ final class StepLoop: @unchecked Sendable {
     let inbox: CommandInbox
     private let publisher: StepPublisher
     /// The camera pipeline (stopped by the server after the loop).
-    var cameras: CameraPipeline? { publisher.cameras }
+    var cameras: CameraPublisher? { publisher.cameras }
     private let logger: Logger
     private let queue = Mutex<[Command]>([])
     private let wake = NSCondition()
@@ -238,17 +239,12 @@ final class StepLoop: @unchecked Sendable {
     }
 
     /// The current state of env `i`, for rendering.
-    private func snapshot(_ i: Int) -> StateSnapshot {
-        let env = world.envs[i]
-        return StateSnapshot(env: i, epoch: env.episodeStarts, stamp: simTime, model: world.model.pointer, data: env.data)
-    }
+    private func snapshot(_ i: Int) -> StateSnapshot { world.snapshot(i, stamp: simTime) }
 
     /// Images of the states the step reached, and of the final states of envs that auto-reset.
     private func renderImages(_ ids: [Int], cameras indices: [Int], into response: inout Robosim_StepResponse) throws(RenderError) {
         guard let cameras = publisher.cameras else { return }
-        let finals = response.finalEnvIds.map { id in
-            world.envs[Int(id)].finalState.map { StateSnapshot(env: $0.env, epoch: $0.epoch, stamp: simTime, copying: $0) } ?? snapshot(Int(id))
-        }
+        let finals = response.finalEnvIds.map { world.finalSnapshot(Int($0), stamp: simTime) }
         let images = try cameras.render(ids.map(snapshot) + finals, cameras: indices)
         let perEnv = images.count / max(1, ids.count + finals.count)
         response.images = Array(images[0..<(ids.count * perEnv)])

@@ -1,55 +1,38 @@
 import CMuJoCo
 import Foundation
-import Messaging
 
 /// One camera of a scene, resolved against the model: where it is mounted, its image size, field
 /// of view and rate, and what it renders. Its pinhole intrinsics follow from the vertical field of
 /// view and the image size (square pixels, principal point at the image centre, no distortion):
 /// `fy = fx = (height / 2) / tan(fovy / 2)`, `cx = (width - 1) / 2`, `cy = (height - 1) / 2` in
 /// pixel coordinates whose integer values are pixel centres. Plain values.
-struct CameraSpec: Sendable, Equatable {
-    enum Mount: Sendable, Equatable {
+package struct CameraSpec: Sendable, Equatable {
+    package enum Mount: Sendable, Equatable {
         /// The model's camera with this id (fixed, or carried by its body in the MJCF).
         case modelCamera(Int)
         /// Mounted by the manifest on a body (0: the world): position and row-major rotation in its frame.
         case body(Int, position: [Double], rotation: [Double])
     }
 
-    let name: String
-    let width: Int
-    let height: Int
-    let fovyDegrees: Double
-    let rateHz: Double
-    let rgb: Bool
-    let depth: Bool
+    package let name: String
+    package let width: Int
+    package let height: Int
+    package let fovyDegrees: Double
+    package let rateHz: Double
+    package let rgb: Bool
+    package let depth: Bool
     /// Part of the pixel observation of `/sim/step` and `/sim/reset`.
-    let observation: Bool
-    let mount: Mount
+    package let observation: Bool
+    package let mount: Mount
 
     /// The optical frame named in image headers: z forward, x right, y down (ROS REP 103).
-    var frameID: String { name + "_optical_frame" }
+    package var frameID: String { name + "_optical_frame" }
 
-    var focalLength: Double { Double(height) / 2 / tan(fovyDegrees * .pi / 360) }
-    var principalPoint: (x: Double, y: Double) { ((Double(width) - 1) / 2, (Double(height) - 1) / 2) }
-
-    /// The `camera_info` message of this camera.
-    func cameraInfo(stamp: BuiltinInterfaces_Time) -> SensorMsgs_CameraInfo {
-        let f = focalLength, (cx, cy) = principalPoint
-        var info = SensorMsgs_CameraInfo()
-        info.header.stamp = stamp
-        info.header.frameID = frameID
-        info.width = UInt32(width)
-        info.height = UInt32(height)
-        info.distortionModel = "plumb_bob"
-        info.d = [0, 0, 0, 0, 0]
-        info.k = [f, 0, cx, 0, f, cy, 0, 0, 1]
-        info.r = [1, 0, 0, 0, 1, 0, 0, 0, 1]
-        info.p = [f, 0, cx, 0, 0, f, cy, 0, 0, 0, 1, 0]
-        return info
-    }
+    package var focalLength: Double { Double(height) / 2 / tan(fovyDegrees * .pi / 360) }
+    package var principalPoint: (x: Double, y: Double) { ((Double(width) - 1) / 2, (Double(height) - 1) / 2) }
 
     /// The camera's world pose in a state whose kinematics (and camera poses) are computed.
-    func pose(_ m: UnsafePointer<mjModel>, _ d: UnsafePointer<mjData>) -> robosim_camera_pose {
+    package func pose(_ m: UnsafePointer<mjModel>, _ d: UnsafePointer<mjData>) -> robosim_camera_pose {
         var p = robosim_camera_pose()
         p.fovy_deg = fovyDegrees
         switch mount {
@@ -71,7 +54,7 @@ struct CameraSpec: Sendable, Equatable {
 
     /// The manifest's cameras against the model: each names a model camera or mounts itself on a
     /// body. Throws a `SceneError` naming the camera.
-    static func resolve(_ cameras: [Scene.Camera], model: MuJoCoModel, manifestPath: String) throws(SceneError) -> [CameraSpec] {
+    package static func resolve(_ cameras: [Scene.Camera], model: MuJoCoModel, manifestPath: String) throws(SceneError) -> [CameraSpec] {
         let m = model.pointer
         var out: [CameraSpec] = []
         for (i, c) in cameras.enumerated() {
@@ -98,7 +81,7 @@ struct CameraSpec: Sendable, Equatable {
     }
 
     /// A row-major rotation (columns: the camera's x, y, z axes) from MJCF's xyaxes or quat.
-    static func rotation(xyaxes: [Double]?, quat: [Double]?) -> [Double] {
+    package static func rotation(xyaxes: [Double]?, quat: [Double]?) -> [Double] {
         if let q = quat {
             var mat = [Double](repeating: 0, count: 9)
             var unit = q

@@ -15,7 +15,7 @@ public enum RenderBackend: String, Sendable, CaseIterable {
     case none
 
     /// The backend `auto` resolves to on this machine.
-    static func automatic(environment: [String: String] = ProcessInfo.processInfo.environment) -> RenderBackend {
+    package static func automatic(environment: [String: String] = ProcessInfo.processInfo.environment) -> RenderBackend {
         switch environment["MUJOCO_GL"]?.lowercased() {
         case "egl": return .egl
         case "osmesa": return .osmesa
@@ -34,7 +34,7 @@ public enum RenderBackend: String, Sendable, CaseIterable {
     /// thread (`LP_NUM_THREADS=0`, unless the environment sets it): the render threads already use
     /// the cores, and llvmpipe's own threads cost more than they give on small frames. One render
     /// thread keeps llvmpipe's threads (faster for one large camera).
-    static func load(_ choice: RenderBackend, renderThreads: Int = 1) throws(RenderError) -> (backend: RenderBackend, description: String) {
+    package static func load(_ choice: RenderBackend, renderThreads: Int = 1) throws(RenderError) -> (backend: RenderBackend, description: String) {
         let backend = choice == .auto ? automatic() : choice
         if backend != .egl, renderThreads > 1 { setenv("LP_NUM_THREADS", "0", 0) }
         switch backend {
@@ -58,5 +58,5 @@ public enum RenderBackend: String, Sendable, CaseIterable {
 /// Rendering could not be set up or a frame could not be made: a one-line reason.
 public struct RenderError: Error, CustomStringConvertible, Sendable {
     public let description: String
-    init(_ description: String) { self.description = description }
+    package init(_ description: String) { self.description = description }
 }

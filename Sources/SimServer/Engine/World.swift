@@ -1,7 +1,6 @@
 import CMuJoCo
 import Dispatch
 import Foundation
-import Messaging
 import PluginAPI
 
 /// N environments of one scene: one compiled model shared by all, one MuJoCo data per env, a task
@@ -10,32 +9,34 @@ import PluginAPI
 /// from (seed, env index, episode index) only.
 ///
 /// Owned by the step loop: call it from one thread at a time.
-final class World: @unchecked Sendable {
+package final class World: @unchecked Sendable {
     // Invariant: used by the step loop thread only; it lends envs to workers inside `step`.
-    let model: MuJoCoModel
-    let view: ModelView
-    let task: any TaskPlugin
+    package let model: MuJoCoModel
+    package let view: ModelView
+    package let task: any TaskPlugin
     /// The scene's robot and its motion generator (nil only for worlds built without one, in tests).
-    let robot: RobotController?
-    let configuration: TaskConfiguration
-    let envs: [Env]
+    package let robot: RobotController?
+    package let configuration: TaskConfiguration
+    package let envs: [Env]
     /// Worker threads for a batch (1: step on the calling thread).
-    var threads: Int
+    package var threads: Int
     /// Control steps per episode before truncation.
-    let maxSteps: Int
-    let actionLow: [Double]
-    let actionHigh: [Double]
-    let weights: [Double]
+    package let maxSteps: Int
+    package let actionLow: [Double]
+    package let actionHigh: [Double]
+    package let weights: [Double]
     /// Index of the keyframe named "home", or -1.
-    let homeKeyframe: Int32
+    package let homeKeyframe: Int32
     /// Keep each ended episode's final state (`Env.finalState`) for rendering: set by the step
     /// loop for batches whose caller asked for pixel observations.
-    var keepsFinalStates = false
+    package var keepsFinalStates = false
     /// Reset randomization ranges in force: the manifest's until `setResetRanges` changes them.
-    private(set) var resetRanges: ResetRanges
+    package private(set) var resetRanges: ResetRanges
 
-    init(scene: Scene, taskType: any TaskPlugin.Type, robotType: (any RobotPlugin.Type)?, envCount: Int, seed: UInt64,
-         threads: Int) throws(SceneError) {
+    /// Loads the scene's model and configures its task and robot for `envCount` envs.
+    /// `actionTopic(i)` names where env `i`'s actions come from in its rejection reports.
+    package init(scene: Scene, taskType: any TaskPlugin.Type, robotType: (any RobotPlugin.Type)?, envCount: Int, seed: UInt64,
+                 threads: Int, actionTopic: (Int) -> String = { "/env_\($0)/action" }) throws(SceneError) {
         model = try MuJoCoModel(path: scene.modelPath)
         view = model.view()
         homeKeyframe = mj_name2id(model.pointer, Int32(mjOBJ_KEY.rawValue), "home")
@@ -74,7 +75,9 @@ final class World: @unchecked Sendable {
         self.threads = max(1, threads)
         resetRanges = ResetRanges(configuration.resetRanges)
         let (obs, act, terms, m) = (task.observationSize, task.actionSize, task.rewardTerms.count, model)
-        envs = (0..<envCount).map { Env(index: $0, model: m, observationSize: obs, actionSize: act, termCount: terms, seed: seed) }
+        envs = (0..<envCount).map {
+            Env(index: $0, model: m, observationSize: obs, actionSize: act, termCount: terms, seed: seed, actionTopic: actionTopic($0))
+        }
         if let robot { for env in envs { env.motion = robot.makeState() } }
         setResetRanges(resetRanges)
         for env in envs { startEpisode(env, reason: nil) }
@@ -83,14 +86,14 @@ final class World: @unchecked Sendable {
 
     /// The task reads poses after a step, so the world computes them (else the publisher does,
     /// for the envs it publishes poses of).
-    let usesPoses: Bool
+    package let usesPoses: Bool
 
-    var observationSize: Int { task.observationSize }
-    var actionSize: Int { task.actionSize }
+    package var observationSize: Int { task.observationSize }
+    package var actionSize: Int { task.actionSize }
 
     /// Replaces the reset ranges in force; every later episode start (reset, auto-reset) sees them
     /// through `EnvView.range(_:default:)`. Call it between batches (step loop thread).
-    func setResetRanges(_ ranges: ResetRanges) {
+    package func setResetRanges(_ ranges: ResetRanges) {
         resetRanges = ranges
         for env in envs {
             // A fresh dictionary per env: its reference count is then touched by one worker only.
@@ -101,7 +104,7 @@ final class World: @unchecked Sendable {
     // MARK: Reset
 
     /// Resets `ids`; with a seed, each env's run restarts from (seed, env index) at episode 0.
-    func reset(_ ids: [Int], seed: UInt64?) {
+    package func reset(_ ids: [Int], seed: UInt64?) {
         for i in ids {
             let env = envs[i]
             if let seed {
@@ -140,17 +143,9 @@ final class World: @unchecked Sendable {
         env.events.append(event(env, kind: .ended, reason: reason))
     }
 
-    private func event(_ env: Env, kind: Robosim_EpisodeEvent.Kind, reason: String) -> Robosim_EpisodeEvent {
-        var e = Robosim_EpisodeEvent()
-        e.kind = kind
-        e.envID = UInt32(env.index)
-        e.episodeIndex = env.episode
-        e.seed = env.episodeSeed
-        e.success = env.success
-        e.return = env.episodeReturn
-        e.reason = reason
-        e.steps = UInt64(env.steps)
-        return e
+    private func event(_ env: Env, kind: EpisodeEvent.Kind, reason: String) -> EpisodeEvent {
+        EpisodeEvent(kind: kind, env: env.index, episode: env.episode, seed: env.episodeSeed, success: env.success,
+                     episodeReturn: env.episodeReturn, steps: env.steps, reason: reason)
     }
 
     // MARK: Step
@@ -158,7 +153,7 @@ final class World: @unchecked Sendable {
     /// One control step for each env in `ids` with its action (env-major, `actionSize` each; the
     /// caller has checked sizes and finiteness). Envs whose episode ended are reset; their final
     /// observation is kept in `finalObservation`.
-    func step(_ ids: [Int], actions: [Double]) {
+    package func step(_ ids: [Int], actions: [Double]) {
         let n = ids.count
         let workers = min(threads, n)
         if workers <= 1 {

@@ -1,16 +1,15 @@
-import Messaging
 import PluginAPI
 
 /// An axis-aligned box in the world frame that the robot's tool must stay in (the manifest's
 /// `workspace`; its floor keeps the tool above the table).
-struct Workspace: Sendable, Equatable {
-    let min: SIMD3<Double>
-    let max: SIMD3<Double>
+package struct Workspace: Sendable, Equatable {
+    package let min: SIMD3<Double>
+    package let max: SIMD3<Double>
 
-    func contains(_ p: SIMD3<Double>) -> Bool { all(p .>= min) && all(p .<= max) }
+    package func contains(_ p: SIMD3<Double>) -> Bool { all(p .>= min) && all(p .<= max) }
 
     /// How far `p` lies outside the box (0 inside).
-    func distanceOutside(_ p: SIMD3<Double>) -> Double {
+    package func distanceOutside(_ p: SIMD3<Double>) -> Double {
         let below = (min - p).replacing(with: 0, where: min .< p)
         let above = (p - max).replacing(with: 0, where: p .< max)
         let d = below + above
@@ -18,7 +17,7 @@ struct Workspace: Sendable, Equatable {
     }
 
     /// Why `p` is outside, naming the first violated bound; nil inside.
-    func violation(_ p: SIMD3<Double>) -> String? {
+    package func violation(_ p: SIMD3<Double>) -> String? {
         let axes = ["x", "y", "z"]
         for k in 0..<3 {
             if p[k] < min[k] { return "\(axes[k]) = \(fmt(p[k])) m is below the workspace's \(fmt(min[k])) m" }
@@ -29,7 +28,7 @@ struct Workspace: Sendable, Equatable {
 }
 
 /// A number with 4 decimals, for messages.
-func fmt(_ x: Double) -> String {
+package func fmt(_ x: Double) -> String {
     guard x.isFinite else { return "\(x)" }
     let scaled = (x * 10_000).rounded() / 10_000
     return "\(scaled)"
@@ -40,13 +39,13 @@ func fmt(_ x: Double) -> String {
 /// limits, drive limits, the workspace box for end-effector targets). The motion generator does
 /// the rest, with the robot's state: reachability through inverse kinematics, acceleration
 /// limits, and a protective stop before the tool leaves the workspace.
-struct SafetyLayer: Sendable {
-    let joints: [RobotJoint]
-    let drive: DriveLimits?
-    let hasEndEffector: Bool
-    let workspace: Workspace?
+package struct SafetyLayer: Sendable {
+    package let joints: [RobotJoint]
+    package let drive: DriveLimits?
+    package let hasEndEffector: Bool
+    package let workspace: Workspace?
 
-    init(robot: RobotDescription?, workspace: Workspace?) {
+    package init(robot: RobotDescription?, workspace: Workspace?) {
         joints = robot?.joints ?? []
         drive = robot?.drive
         hasEndEffector = robot?.endEffectorSite != nil
@@ -54,7 +53,7 @@ struct SafetyLayer: Sendable {
     }
 
     /// Nil when `command` may go to the motion generator, else why not.
-    func rejection(of command: RobotCommand) -> String? {
+    package func rejection(of command: RobotCommand) -> String? {
         switch command {
         case .jointPositions(let q, let duration):
             if let reason = checkJointVector(q, what: "position") { return reason }
@@ -92,26 +91,8 @@ struct SafetyLayer: Sendable {
         return nil
     }
 
-    // MARK: Messages to commands
-
-    /// A `JointTrajectoryPoint`: positions (optionally with `time_from_start`), or velocities.
-    func command(from point: TrajectoryMsgs_JointTrajectoryPoint) -> Result<RobotCommand, CommandError> {
-        guard point.effort.isEmpty else { return .failure("effort commands are not supported; send positions or velocities") }
-        let t = Double(point.timeFromStart.sec) + Double(point.timeFromStart.nanosec) / 1e9
-        if !point.positions.isEmpty {
-            guard point.velocities.allSatisfy({ $0 == 0 }) else {
-                return .failure("send positions or velocities, not both (velocities at a waypoint are not supported)")
-            }
-            if let reason = checkAccelerations(point.accelerations) { return .failure(CommandError(reason)) }
-            return .success(.jointPositions(point.positions, duration: t > 0 ? t : nil))
-        }
-        guard !point.velocities.isEmpty else { return .failure("the point has neither positions nor velocities") }
-        if let reason = checkAccelerations(point.accelerations) { return .failure(CommandError(reason)) }
-        return .success(.jointVelocities(point.velocities))
-    }
-
     /// Accelerations in a point are bounds the sender expects; they must not exceed the robot's.
-    private func checkAccelerations(_ a: [Double]) -> String? {
+    package func checkAccelerations(_ a: [Double]) -> String? {
         guard !a.isEmpty else { return nil }
         guard a.count == joints.count else { return "expected \(joints.count) accelerations, got \(a.count)" }
         for (k, x) in a.enumerated() {
@@ -122,32 +103,11 @@ struct SafetyLayer: Sendable {
         }
         return nil
     }
-
-    /// A `PoseStamped` in the world frame (`frame_id` empty or `world`). An all-zero orientation
-    /// means "keep the tool's current orientation".
-    func command(from pose: GeometryMsgs_PoseStamped) -> Result<RobotCommand, CommandError> {
-        let frame = pose.header.frameID
-        guard frame.isEmpty || frame == "world" else { return .failure(CommandError("frame_id '\(frame)' is not supported; give targets in 'world'")) }
-        let p = SIMD3(pose.pose.position.x, pose.pose.position.y, pose.pose.position.z)
-        let o = pose.pose.orientation
-        let q = SIMD4(o.w, o.x, o.y, o.z)
-        return .success(.endEffector(position: p, orientation: q == .zero ? nil : q))
-    }
-
-    /// A `Twist` for a differential drive: only `linear.x` and `angular.z`.
-    func command(from t: GeometryMsgs_Twist) -> Result<RobotCommand, CommandError> {
-        let all = [t.linear.x, t.linear.y, t.linear.z, t.angular.x, t.angular.y, t.angular.z]
-        guard all.allSatisfy(\.isFinite) else { return .failure("velocities must be finite") }
-        guard abs(t.linear.y) < 1e-9, abs(t.linear.z) < 1e-9, abs(t.angular.x) < 1e-9, abs(t.angular.y) < 1e-9 else {
-            return .failure("a differential drive takes linear.x and angular.z only")
-        }
-        return .success(.twist(linear: t.linear.x, angular: t.angular.z))
-    }
 }
 
 /// Why a command message was refused.
-struct CommandError: Error, ExpressibleByStringLiteral, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-    init(stringLiteral value: String) { description = value }
+package struct CommandError: Error, ExpressibleByStringLiteral, CustomStringConvertible {
+    package let description: String
+    package init(_ description: String) { self.description = description }
+    package init(stringLiteral value: String) { description = value }
 }

@@ -2,18 +2,18 @@ import CMuJoCo
 import PluginAPI
 
 /// Quaternions as SIMD4 (w, x, y, z), MuJoCo's order.
-enum Quaternion {
-    static func multiply(_ a: SIMD4<Double>, _ b: SIMD4<Double>) -> SIMD4<Double> {
+package enum Quaternion {
+    package static func multiply(_ a: SIMD4<Double>, _ b: SIMD4<Double>) -> SIMD4<Double> {
         SIMD4(a[0] * b[0] - a[1] * b[1] - a[2] * b[2] - a[3] * b[3],
               a[0] * b[1] + a[1] * b[0] + a[2] * b[3] - a[3] * b[2],
               a[0] * b[2] - a[1] * b[3] + a[2] * b[0] + a[3] * b[1],
               a[0] * b[3] + a[1] * b[2] - a[2] * b[1] + a[3] * b[0])
     }
 
-    static func conjugate(_ q: SIMD4<Double>) -> SIMD4<Double> { SIMD4(q[0], -q[1], -q[2], -q[3]) }
+    package static func conjugate(_ q: SIMD4<Double>) -> SIMD4<Double> { SIMD4(q[0], -q[1], -q[2], -q[3]) }
 
     /// The rotation vector (axis times angle, world frame) that turns `from` into `to`.
-    static func difference(from: SIMD4<Double>, to: SIMD4<Double>) -> SIMD3<Double> {
+    package static func difference(from: SIMD4<Double>, to: SIMD4<Double>) -> SIMD3<Double> {
         var e = multiply(to, conjugate(from))
         if e[0] < 0 { e = -e }
         let v = SIMD3(e[1], e[2], e[3])
@@ -27,15 +27,15 @@ enum Quaternion {
 /// an env's own data: the solver writes candidate joint positions into `qpos`, runs
 /// `mj_kinematics`/`mj_comPos`/`mj_jacSite`, and puts the saved positions back. Only derived
 /// quantities that the next `mj_step` recomputes are left changed, so stepping stays bit-identical.
-struct ArmKinematics: @unchecked Sendable {
+package struct ArmKinematics: @unchecked Sendable {
     // Invariant: the model pointer is immutable and outlives the world.
-    let model: UnsafeMutablePointer<mjModel>
-    let site: Int32
-    let qposAddresses: [Int]
-    let dofAddresses: [Int]
-    let limits: [ClosedRange<Double>]
+    package let model: UnsafeMutablePointer<mjModel>
+    package let site: Int32
+    package let qposAddresses: [Int]
+    package let dofAddresses: [Int]
+    package let limits: [ClosedRange<Double>]
 
-    init(model: MuJoCoModel, site: Int, joints: [RobotJoint]) {
+    package init(model: MuJoCoModel, site: Int, joints: [RobotJoint]) {
         self.model = model.pointer
         self.site = Int32(site)
         qposAddresses = joints.map(\.joint.qposAddress)
@@ -43,18 +43,18 @@ struct ArmKinematics: @unchecked Sendable {
         limits = joints.map(\.limits.position)
     }
 
-    var count: Int { qposAddresses.count }
+    package var count: Int { qposAddresses.count }
 
     /// Per-env buffers, so solving allocates nothing.
-    struct Scratch {
-        var saved: [Double]
-        var q: [Double]
-        var jacp: [Double]
-        var jacr: [Double]
-        var jacobian: [Double]   // 6 x n, row-major
-        var system: [Double]     // 6 x 7 augmented
-        var step: [Double]
-        init(joints n: Int, nv: Int) {
+    package struct Scratch {
+        package var saved: [Double]
+        package var q: [Double]
+        package var jacp: [Double]
+        package var jacr: [Double]
+        package var jacobian: [Double]   // 6 x n, row-major
+        package var system: [Double]     // 6 x 7 augmented
+        package var step: [Double]
+        package init(joints n: Int, nv: Int) {
             saved = Array(repeating: 0, count: n)
             q = Array(repeating: 0, count: n)
             jacp = Array(repeating: 0, count: 3 * nv)
@@ -65,10 +65,10 @@ struct ArmKinematics: @unchecked Sendable {
         }
     }
 
-    func makeScratch() -> Scratch { Scratch(joints: count, nv: Int(model.pointee.nv)) }
+    package func makeScratch() -> Scratch { Scratch(joints: count, nv: Int(model.pointee.nv)) }
 
     /// The tool's pose at joint positions `q`.
-    func toolPose(_ d: UnsafeMutablePointer<mjData>, at q: [Double], scratch: inout Scratch) -> (position: SIMD3<Double>, orientation: SIMD4<Double>) {
+    package func toolPose(_ d: UnsafeMutablePointer<mjData>, at q: [Double], scratch: inout Scratch) -> (position: SIMD3<Double>, orientation: SIMD4<Double>) {
         save(d, &scratch)
         defer { restore(d, scratch) }
         setJoints(d, q)
@@ -79,7 +79,7 @@ struct ArmKinematics: @unchecked Sendable {
     /// Inverse kinematics by damped least squares from `seed`: joint positions (within the
     /// limits) putting the tool at `position` with `orientation`, and the remaining position (m)
     /// and orientation (rad) errors.
-    func solve(_ d: UnsafeMutablePointer<mjData>, position: SIMD3<Double>, orientation: SIMD4<Double>, seed: [Double],
+    package func solve(_ d: UnsafeMutablePointer<mjData>, position: SIMD3<Double>, orientation: SIMD4<Double>, seed: [Double],
                iterations: Int, scratch s: inout Scratch, into out: inout [Double]) -> (position: Double, orientation: Double) {
         save(d, &s)
         defer { restore(d, s) }
@@ -152,7 +152,7 @@ struct ArmKinematics: @unchecked Sendable {
 
     /// Solves the 6x6 system in `m` (6 rows of 7: matrix and right-hand side) in place by Gaussian
     /// elimination with partial pivoting; the solution ends in column 6. False when singular.
-    static func solve6(_ m: inout [Double]) -> Bool {
+    package static func solve6(_ m: inout [Double]) -> Bool {
         for c in 0..<6 {
             var pivot = c
             for r in (c + 1)..<6 where abs(m[r * 7 + c]) > abs(m[pivot * 7 + c]) { pivot = r }

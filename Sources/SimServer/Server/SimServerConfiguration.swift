@@ -1,4 +1,5 @@
 import Messaging
+import SimEngine
 
 /// How `sim-server` runs: plain values with documented defaults; CLI flags override the scene manifest.
 public struct SimServerConfiguration: Sendable {
