@@ -353,7 +353,7 @@ def main(path, strict_names):
     for k in ("name", "description", "model", "robot", "task"):
         if k in m and not isinstance(m[k], str): errors.append(f"{k} must be a string")
     if strict_names:
-        if m.get("robot") not in ("ur5", "diff_drive", "cartpole"): errors.append(f"unknown robot {m.get('robot')!r}")
+        if m.get("robot") not in ("ur5", "diff_drive", "cartpole", "motor_joints"): errors.append(f"unknown robot {m.get('robot')!r}")
         if m.get("task") not in ("cartpole", "object_tracker", "tbar_push", "joint_control"): errors.append(f"unknown task {m.get('task')!r}")
     if not (num(m.get("physics_dt")) and m["physics_dt"] > 0): errors.append("physics_dt must be a positive number")
     for k in ("decimation", "default_envs"):

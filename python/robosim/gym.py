@@ -247,6 +247,21 @@ class RoboSimVectorEnv(VectorEnv):
         self._position = {env_id: i for i, env_id in enumerate(ids)}
         self.observation_size = int(d.observation_size)
         self.action_size = int(d.action_size)
+        task = d.task
+        #: The task's name (its plugin's), and what success means in words ("" when never reported).
+        self.task: str = task.name or d.scene
+        self.success_criterion: str = task.success
+        #: Names and units of the observation and action components (as in the dataset's features).
+        self.observation_names: Tuple[str, ...] = tuple(q.name for q in task.observations) \
+            if len(task.observations) == self.observation_size else tuple(f"observation_{i}" for i in range(self.observation_size))
+        self.observation_units: Tuple[str, ...] = tuple(q.unit for q in task.observations) \
+            if len(task.observations) == self.observation_size else ("",) * self.observation_size
+        self.action_names: Tuple[str, ...] = tuple(q.name for q in task.actions) \
+            if len(task.actions) == self.action_size else tuple(f"action_{i}" for i in range(self.action_size))
+        self.action_units: Tuple[str, ...] = tuple(q.unit for q in task.actions) \
+            if len(task.actions) == self.action_size else ("",) * self.action_size
+        #: Reward terms and their weights, in the server's order.
+        self.reward_terms: Dict[str, float] = {t.name: t.weight for t in task.reward_terms}
 
         low = np.full(self.action_size, -np.inf) if not d.action_low else np.asarray(d.action_low, np.float64)
         high = np.full(self.action_size, np.inf) if not d.action_high else np.asarray(d.action_high, np.float64)
@@ -391,7 +406,8 @@ class RoboSimVectorEnv(VectorEnv):
 
         Returns ``(observations, rewards, terminated, truncated, infos)``; for the envs that reset,
         ``infos["final_obs"][i]`` holds the last observation of the finished episode and
-        ``infos["_final_obs"][i]`` is True (likewise ``final_info``/``_final_info``, with no content).
+        ``infos["_final_obs"][i]`` is True (likewise ``final_info``/``_final_info``: the ended episode's
+        ``is_success``). ``infos["is_success"]`` is the task's success flag of this step for every env.
         In the pixel modes observations and final observations are dicts (see the class docstring).
         """
         if self._client is None:
@@ -417,7 +433,9 @@ class RoboSimVectorEnv(VectorEnv):
         if self._render:
             self._pixels = self._decode_images(r.images, n, "/sim/step")
 
-        infos: Dict[str, Any] = {}
+        success = r.success if r.success.size == n else np.zeros(n, np.bool_)
+        # As gymnasium-robotics does: the task's success flag of this step, per env.
+        infos: Dict[str, Any] = {"is_success": success, "_is_success": np.ones(n, np.bool_)}
         if r.final_env_ids:
             count = len(r.final_env_ids)
             final = r.final_observations
@@ -437,7 +455,7 @@ class RoboSimVectorEnv(VectorEnv):
                 mask[i] = True
             infos["final_obs"] = final_obs
             infos["_final_obs"] = mask
-            infos["final_info"] = {}
+            infos["final_info"] = {"is_success": success & mask, "_is_success": mask.copy()}
             infos["_final_info"] = mask.copy()
         return self._observation(obs, self._pixels), rewards, terminated, truncated, infos
 

@@ -121,7 +121,10 @@ def test_collect_v3_layout_values_and_video(tmp_path, tmp_path_factory):
     for name, (w, h) in CAMERAS.items():
         f = info["features"][f"observation.images.{name}"]
         assert f["dtype"] == "video" and f["shape"] == [h, w, 3] and f["info"]["video.codec"] == "h264"
-    assert info["features"]["observation.state"] == {"dtype": "float32", "shape": [4], "names": ["s0", "s1", "s2", "s3"]}
+    # The task's own names (camera_box: joint_control names them after the model's joints and actuators).
+    assert info["features"]["observation.state"] == {"dtype": "float32", "shape": [4],
+                                                     "names": ["box_x", "box_y", "box_x_velocity", "box_y_velocity"]}
+
 
     # Parquet schema and metadata as lerobot writes them.
     data = pq.read_table(out / "data/chunk-000/file-000.parquet")
@@ -233,6 +236,9 @@ def test_collect_one_dimensional_features_are_scalar_columns(tmp_path, tmp_path_
                 "--video-codec", "h264")
     info = check_dataset(out)
     assert info["features"]["action"]["shape"] == [1] and info["fps"] == 30
+    # The task's own names for the state and the action (from /sim/describe), not s0, s1...
+    assert info["features"]["observation.state"]["names"] == ["pole_angle", "pole_angular_velocity", "cart_position", "cart_velocity"]
+    assert info["features"]["action"]["names"] == ["cart_force"]
     data = pq.read_table(out / "data/chunk-000/file-000.parquet")
     assert str(data.schema.field("action").type) == "float"
     assert str(data.schema.field("observation.state").type) == "list<element: float>"

@@ -113,6 +113,40 @@ def test_spaces_and_shapes(make_env, server):
     assert truncated.shape == (ENVS,) and truncated.dtype == np.bool_
     assert isinstance(infos, dict)
     assert obs in env.observation_space
+    assert infos["is_success"].shape == (ENVS,) and infos["is_success"].dtype == np.bool_ and infos["_is_success"].all()
+
+
+def test_task_names_come_from_the_server(make_env):
+    env = make_env()
+    assert env.task == "cartpole"
+    assert env.observation_names == ("pole_angle", "pole_angular_velocity", "cart_position", "cart_velocity")
+    assert env.observation_units == ("rad", "rad/s", "m", "m/s")
+    assert env.action_names == ("cart_force",) and env.action_units == ("1",)
+    assert env.reward_terms == {"alive": 1.0, "terminated": -2.0, "pole_pos": -1.0, "cart_vel": -0.01, "pole_vel": -0.005}
+    assert "time limit" in env.success_criterion
+
+
+def test_is_success_marks_the_episodes_that_reach_the_time_limit(make_env):
+    """Under a balancing controller most poles stay up for the 5 s episode: those episodes end
+    truncated with ``is_success``, the others terminated without; a full push fails every episode."""
+    env = make_env()
+    obs, _ = env.reset(seed=5)
+    names = env.observation_names
+    a, w, x, v = (names.index(n) for n in ("pole_angle", "pole_angular_velocity", "cart_position", "cart_velocity"))
+    successes = 0
+    for _ in range(310):
+        u = -(2.0 * obs[:, a] + 0.3 * obs[:, w]) + 0.05 * obs[:, x] + 0.1 * obs[:, v]
+        obs, _, terminated, truncated, infos = env.step(np.clip(u, -1, 1)[:, None])
+        assert np.array_equal(infos["is_success"], truncated & ~terminated)
+        if (terminated | truncated).any():
+            assert np.array_equal(infos["final_info"]["is_success"], truncated & ~terminated)
+            assert np.array_equal(infos["final_info"]["_is_success"], terminated | truncated)
+            successes += int((truncated & ~terminated).sum())
+    assert successes >= ENVS // 2, f"{successes} of {ENVS} balanced to the time limit"
+    obs, _ = env.reset(seed=5)
+    for _ in range(200):
+        obs, _, terminated, truncated, infos = env.step(np.ones(env.action_space.shape))
+        assert not infos["is_success"].any()
 
 
 # -- seeding and determinism ---------------------------------------------------------------------

@@ -1,4 +1,5 @@
 import Foundation
+import Messaging
 import StrategistKit
 
 /// What drives the envs while they are recorded. A policy sees each env's observation and its
@@ -31,34 +32,83 @@ public protocol Policy {
     mutating func reset(env: Int)
 }
 
-/// Builds the policy `kind` for a scene (its task, action size and bounds), or says why it cannot.
-public func makePolicy(_ kind: PolicyKind, task: String, envs: Int, actionLow: [Double], actionHigh: [Double], seed: UInt64) throws -> any Policy {
-    switch (kind, task) {
-    case (.random, _):
-        return RandomPolicy(low: actionLow, high: actionHigh, envs: envs, seed: seed)
-    case (.strategist, "tbar_push"), (.scripted, "tbar_push"):
-        return StrategistPolicy(envs: envs)
-    case (.scripted, "cartpole"):
-        return CartpoleBalancer()
-    case (.scripted, "object_tracker"):
-        return PursuitPolicy()
-    case (.strategist, _):
-        throw DatasetError("--policy strategist drives the T-bar scene (tbar_push), not \(task)")
-    case (.scripted, _):
-        throw DatasetError("--policy scripted: the scene \(task) has no scripted expert (tbar_push, cartpole and object_tracker have); try --policy random")
+/// What a policy knows of the task, from `/sim/describe`: its name, the names of the observation and
+/// action components, and the action bounds. Experts find their inputs by name, never by index.
+public struct TaskInfo: Sendable {
+    public let name: String
+    public let observationNames: [String]
+    public let actionNames: [String]
+    public let actionLow: [Double]
+    public let actionHigh: [Double]
+
+    public init(name: String, observationNames: [String], actionNames: [String], actionLow: [Double], actionHigh: [Double]) {
+        self.name = name
+        self.observationNames = observationNames
+        self.actionNames = actionNames
+        self.actionLow = actionLow
+        self.actionHigh = actionHigh
+    }
+
+    /// The scene's task as the server describes it (numbered names for a server that gives none).
+    public init(describe d: Robosim_DescribeResponse) {
+        let obs = d.task.observations.map(\.name), act = d.task.actions.map(\.name)
+        self.init(name: d.task.name.isEmpty ? d.scene : d.task.name,
+                  observationNames: obs.count == Int(d.observationSize) ? obs : (0..<Int(d.observationSize)).map { "observation_\($0)" },
+                  actionNames: act.count == Int(d.actionSize) ? act : (0..<Int(d.actionSize)).map { "action_\($0)" },
+                  actionLow: d.actionLow, actionHigh: d.actionHigh)
+    }
+
+    /// The index of observation component `name`, or an error naming what the task has.
+    public func index(_ name: String) throws -> Int {
+        guard let i = observationNames.firstIndex(of: name) else {
+            throw DatasetError("task \(self.name) has no observation '\(name)' (it has \(observationNames.joined(separator: ", ")))")
+        }
+        return i
+    }
+}
+
+/// The scripted experts, by task name: each reads the observation components it needs by name.
+public enum ScriptedExperts {
+    public static let tasks = ["cartpole", "object_tracker", "tbar_push"]
+
+    /// The expert of `task`, or nil when the task has none.
+    static func make(_ task: TaskInfo, envs: Int) throws -> (any Policy)? {
+        switch task.name {
+        case "tbar_push": try StrategistPolicy(task: task, envs: envs)
+        case "cartpole": try CartpoleBalancer(task: task)
+        case "object_tracker": try PursuitPolicy(task: task)
+        default: nil
+        }
+    }
+}
+
+/// Builds the policy `kind` for a scene's task, or says why it cannot.
+public func makePolicy(_ kind: PolicyKind, task: TaskInfo, envs: Int, seed: UInt64) throws -> any Policy {
+    switch kind {
+    case .random:
+        return RandomPolicy(low: task.actionLow, high: task.actionHigh, names: task.actionNames, envs: envs, seed: seed)
+    case .strategist:
+        guard task.name == "tbar_push" else { throw DatasetError("--policy strategist drives the T-bar task (tbar_push), not \(task.name)") }
+        return try StrategistPolicy(task: task, envs: envs)
+    case .scripted:
+        guard let expert = try ScriptedExperts.make(task, envs: envs) else {
+            throw DatasetError("--policy scripted: the task \(task.name) has no scripted expert (\(ScriptedExperts.tasks.joined(separator: ", ")) have); try --policy random")
+        }
+        return expert
     }
 }
 
 /// Uniform random actions, one seeded generator per env (SplitMix64).
 struct RandomPolicy: Policy {
     let low: [Double], high: [Double]
+    let actionNames: [String]
     var state: [UInt64]
     var output: PolicyOutput { .actions }
-    var actionNames: [String] { (0..<low.count).map { "a\($0)" } }
 
-    init(low: [Double], high: [Double], envs: Int, seed: UInt64) {
+    init(low: [Double], high: [Double], names: [String], envs: Int, seed: UInt64) {
         self.low = low
         self.high = high
+        actionNames = names
         state = (0..<envs).map { seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64($0) &* 0xD1B5_4A32_D192_ED03 &+ 1 }
     }
 
@@ -80,12 +130,19 @@ struct RandomPolicy: Policy {
 /// Cartpole: a PD controller on the pole angle (a positive angle tips the pole toward -y: push the
 /// cart that way) with weak cart position and velocity terms (signs as an LQR gain has them).
 struct CartpoleBalancer: Policy {
+    let angle: Int, rate: Int, position: Int, velocity: Int
+    let actionNames: [String]
     var output: PolicyOutput { .actions }
-    var actionNames: [String] { ["cart_force"] }
+
+    init(task: TaskInfo) throws {
+        (angle, rate, position, velocity) = (try task.index("pole_angle"), try task.index("pole_angular_velocity"),
+                                             try task.index("cart_position"), try task.index("cart_velocity"))
+        actionNames = task.actionNames
+    }
 
     mutating func act(env: Int, observation o: ArraySlice<Double>, time: Double) -> [Double] {
         let b = o.startIndex
-        let (angle, rate, position, velocity) = (o[b], o[b + 1], o[b + 2], o[b + 3])
+        let (angle, rate, position, velocity) = (o[b + angle], o[b + rate], o[b + position], o[b + velocity])
         let u = -(2.0 * angle + 0.3 * rate) + 0.05 * position + 0.1 * velocity
         return [min(1, max(-1, u))]
     }
@@ -95,12 +152,18 @@ struct CartpoleBalancer: Policy {
 
 /// Object tracker: drive toward the leader, turning toward its bearing.
 struct PursuitPolicy: Policy {
+    let distance: Int, bearing: Int
+    let actionNames: [String]
     var output: PolicyOutput { .actions }
-    var actionNames: [String] { ["linear", "angular"] }
+
+    init(task: TaskInfo) throws {
+        (distance, bearing) = (try task.index("leader_distance"), try task.index("leader_bearing"))
+        actionNames = task.actionNames
+    }
 
     mutating func act(env: Int, observation o: ArraySlice<Double>, time: Double) -> [Double] {
         let b = o.startIndex
-        let (distance, bearing) = (o[b + 2], o[b + 3])
+        let (distance, bearing) = (o[b + distance], o[b + bearing])
         let turn = min(1, max(-1, 1.5 * bearing))
         let forward = min(1, max(0, (distance - 0.1) * 1.5)) * max(0, cos(bearing))
         return [forward, turn]
@@ -118,17 +181,22 @@ struct StrategistPolicy: Policy {
     var output: PolicyOutput { .endEffector }
     var actionNames: [String] { ["ee_x", "ee_y", "ee_z"] }
 
-    init(envs: Int) {
+    /// Indices of the observation components read: tool x, y, z; T-bar x, y, cos, sin; slot x, y, cos, sin.
+    let inputs: [Int]
+
+    init(task: TaskInfo, envs: Int) throws {
+        inputs = try ["tool_x", "tool_y", "tool_z", "tbar_x", "tbar_y", "tbar_cos_yaw", "tbar_sin_yaw",
+                      "slot_x", "slot_y", "slot_cos_yaw", "slot_sin_yaw"].map { try task.index($0) }
         executors = Array(repeating: PushExecutor(), count: envs)
         targets = Array(repeating: nil, count: envs)
     }
 
     mutating func act(env: Int, observation o: ArraySlice<Double>, time: Double) -> [Double] {
         let b = o.startIndex
-        // tbar_push observation: tool tip (0-2), arm q and qd (3-14), T-bar x, y, cos, sin (15-18), slot x, y, cos, sin (19-22).
-        let tool = SIMD3(o[b], o[b + 1], o[b + 2])
-        let bar = Pose2(x: o[b + 15], y: o[b + 16], yaw: atan2(o[b + 18], o[b + 17]))
-        let slot = Pose2(x: o[b + 19], y: o[b + 20], yaw: atan2(o[b + 22], o[b + 21]))
+        let v = inputs.map { o[b + $0] }
+        let tool = SIMD3(v[0], v[1], v[2])
+        let bar = Pose2(x: v[3], y: v[4], yaw: atan2(v[6], v[5]))
+        let slot = Pose2(x: v[7], y: v[8], yaw: atan2(v[10], v[9]))
         if executors[env].needsPlan {
             let summary = WorkspaceSummary(tbar: bar, slot: slot, tool: tool, limits: planner.limits)
             if let plan = planner.plan(summary) { executors[env].start(plan, tool: tool, time: time) }

@@ -43,7 +43,7 @@ struct SimCollect: ParsableCommand {
     var envs: Int?
 
     @Option(help: "strategist (T-bar flow), scripted (the task's expert), or random.")
-    var policy: String = "scripted"
+    var policy: PolicyKind = .scripted
 
     @Option(help: "Recorded frames per second (default: the control rate; must divide it).")
     var fps: Double?
@@ -52,10 +52,10 @@ struct SimCollect: ParsableCommand {
     var onlySuccess = false
 
     @Option(help: "lerobot-v3.0 or lerobot-v2.1.")
-    var format = "lerobot-v3.0"
+    var format: DatasetSpec.Format = .lerobotV30
 
     @Option(name: .customLong("video-codec"), help: "av1 (as lerobot writes) or h264 (faster to encode).")
-    var videoCodec = "av1"
+    var videoCodec: VideoEncoder.Codec = .av1
 
     @Flag(help: "Append to an existing dataset.")
     var resume = false
@@ -72,9 +72,6 @@ struct SimCollect: ParsableCommand {
     func validate() throws {
         guard episodes >= 1 else { throw ValidationError("--episodes must be at least 1") }
         if let fps { guard fps > 0, fps.isFinite else { throw ValidationError("--fps must be positive") } }
-        guard PolicyKind(rawValue: policy) != nil else { throw ValidationError("--policy must be strategist, scripted or random") }
-        guard DatasetSpec.Format(rawValue: format) != nil else { throw ValidationError("--format must be lerobot-v3.0 or lerobot-v2.1") }
-        guard VideoEncoder.Codec(rawValue: videoCodec) != nil else { throw ValidationError("--video-codec must be av1 or h264") }
         if let envs { guard envs >= 1 else { throw ValidationError("--envs must be at least 1") } }
         guard writeQueue >= 1 else { throw ValidationError("--write-queue must be at least 1") }
         if envs != nil && scene == nil { throw ValidationError("--envs goes with --scene (a running server has its own env count)") }
@@ -102,13 +99,11 @@ struct SimCollect: ParsableCommand {
         if d.renderBackend == "none", !d.cameras.isEmpty {
             FileHandle.standardError.write(Data("sim-collect: the server renders nothing (render backend none): recording without cameras\n".utf8))
         }
-        let kind = PolicyKind(rawValue: policy)!
-        let driver = try makePolicy(kind, task: d.scene, envs: Int(d.envCount), actionLow: d.actionLow, actionHigh: d.actionHigh, seed: seed)
+        let driver = try makePolicy(policy, task: TaskInfo(describe: d), envs: Int(d.envCount), seed: seed)
         _ = try Collector.stepsPerFrame(describe: d, fps: fps)   // a bad --fps fails before the dataset is touched
-        let spec = Collector.spec(describe: d, policy: driver, format: DatasetSpec.Format(rawValue: format)!, fps: fps,
-                                  codec: VideoEncoder.Codec(rawValue: videoCodec)!)
+        let spec = Collector.spec(describe: d, policy: driver, format: format, fps: fps, codec: videoCodec)
         let writer = try LeRobotWriter(root: URL(fileURLWithPath: out), spec: spec, resume: resume,
-                                       encoder: VideoEncoder(codec: VideoEncoder.Codec(rawValue: videoCodec)!))
+                                       encoder: VideoEncoder(codec: videoCodec))
         var options = Collector.Options()
         options.episodes = episodes
         options.fps = fps
@@ -210,3 +205,7 @@ final class ProgressBar: Sendable {
         FileHandle.standardError.write(Data(line.utf8))
     }
 }
+
+extension PolicyKind: ExpressibleByArgument {}
+extension DatasetSpec.Format: ExpressibleByArgument {}
+extension VideoEncoder.Codec: ExpressibleByArgument {}

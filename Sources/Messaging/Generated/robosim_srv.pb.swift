@@ -161,11 +161,81 @@ public nonisolated struct Robosim_DescribeResponse: @unchecked Sendable {
     set {_uniqueStorage()._renderBackend = newValue}
   }
 
+  /// The scene's task, as its plugin describes itself: the names of the observation and action
+  /// components (clients find values by name, datasets record them), reward terms, success.
+  public var task: Robosim_TaskDescription {
+    get {_storage._task ?? Robosim_TaskDescription()}
+    set {_uniqueStorage()._task = newValue}
+  }
+  /// Returns true if `task` has been explicitly set.
+  public var hasTask: Bool {_storage._task != nil}
+  /// Clears the value of `task`. Subsequent reads from it will return its default value.
+  public mutating func clearTask() {_uniqueStorage()._task = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// A task's self-description (the same for every env of a scene).
+public nonisolated struct Robosim_TaskDescription: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// the task plugin's name, e.g. "cartpole"
+  public var name: String = String()
+
+  /// one per observation component, in order
+  public var observations: [Robosim_Quantity] = []
+
+  /// one per action component, in order (bounds: action_low/high)
+  public var actions: [Robosim_Quantity] = []
+
+  /// reward = sum of weight x value
+  public var rewardTerms: [Robosim_RewardTermDescription] = []
+
+  /// what success means, in words; empty: never reported
+  public var success: String = String()
+
+  /// the scene's robot plugin, e.g. "ur5"
+  public var robot: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// One named component of a vector, with its unit ("m", "rad", "rad/s", "1" for dimensionless, "" unknown).
+public nonisolated struct Robosim_Quantity: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  public var unit: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A reward term: its name (what reward expressions call it) and weight.
+public nonisolated struct Robosim_RewardTermDescription: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  public var weight: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// One camera of the scene (its topics are /env_i/camera/<name>/{image_raw,depth,camera_info}).
@@ -684,7 +754,7 @@ nonisolated extension Robosim_DescribeRequest: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Robosim_DescribeResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DescribeResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}scene\0\u{3}env_count\0\u{1}mode\0\u{3}observation_size\0\u{3}action_size\0\u{3}action_low\0\u{3}action_high\0\u{1}topics\0\u{1}services\0\u{3}subscribe_endpoint\0\u{3}publish_endpoint\0\u{1}version\0\u{3}physics_dt\0\u{1}decimation\0\u{3}sim_time\0\u{1}commands\0\u{1}cameras\0\u{3}render_backend\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}scene\0\u{3}env_count\0\u{1}mode\0\u{3}observation_size\0\u{3}action_size\0\u{3}action_low\0\u{3}action_high\0\u{1}topics\0\u{1}services\0\u{3}subscribe_endpoint\0\u{3}publish_endpoint\0\u{1}version\0\u{3}physics_dt\0\u{1}decimation\0\u{3}sim_time\0\u{1}commands\0\u{1}cameras\0\u{3}render_backend\0\u{1}task\0")
 
   fileprivate class _StorageClass {
     var _scene: String = String()
@@ -705,6 +775,7 @@ nonisolated extension Robosim_DescribeResponse: SwiftProtobuf.Message, SwiftProt
     var _commands: [Robosim_CommandStatistics] = []
     var _cameras: [Robosim_CameraDescription] = []
     var _renderBackend: String = String()
+    var _task: Robosim_TaskDescription? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -733,6 +804,7 @@ nonisolated extension Robosim_DescribeResponse: SwiftProtobuf.Message, SwiftProt
       _commands = source._commands
       _cameras = source._cameras
       _renderBackend = source._renderBackend
+      _task = source._task
     }
   }
 
@@ -769,6 +841,7 @@ nonisolated extension Robosim_DescribeResponse: SwiftProtobuf.Message, SwiftProt
         case 16: try { try decoder.decodeRepeatedMessageField(value: &_storage._commands) }()
         case 17: try { try decoder.decodeRepeatedMessageField(value: &_storage._cameras) }()
         case 18: try { try decoder.decodeSingularStringField(value: &_storage._renderBackend) }()
+        case 19: try { try decoder.decodeSingularMessageField(value: &_storage._task) }()
         default: break
         }
       }
@@ -777,6 +850,10 @@ nonisolated extension Robosim_DescribeResponse: SwiftProtobuf.Message, SwiftProt
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
       if !_storage._scene.isEmpty {
         try visitor.visitSingularStringField(value: _storage._scene, fieldNumber: 1)
       }
@@ -831,6 +908,9 @@ nonisolated extension Robosim_DescribeResponse: SwiftProtobuf.Message, SwiftProt
       if !_storage._renderBackend.isEmpty {
         try visitor.visitSingularStringField(value: _storage._renderBackend, fieldNumber: 18)
       }
+      try { if let v = _storage._task {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 19)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -858,10 +938,136 @@ nonisolated extension Robosim_DescribeResponse: SwiftProtobuf.Message, SwiftProt
         if _storage._commands != rhs_storage._commands {return false}
         if _storage._cameras != rhs_storage._cameras {return false}
         if _storage._renderBackend != rhs_storage._renderBackend {return false}
+        if _storage._task != rhs_storage._task {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Robosim_TaskDescription: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TaskDescription"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}observations\0\u{1}actions\0\u{3}reward_terms\0\u{1}success\0\u{1}robot\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.observations) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.actions) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.rewardTerms) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.success) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.robot) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if !self.observations.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.observations, fieldNumber: 2)
+    }
+    if !self.actions.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.actions, fieldNumber: 3)
+    }
+    if !self.rewardTerms.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.rewardTerms, fieldNumber: 4)
+    }
+    if !self.success.isEmpty {
+      try visitor.visitSingularStringField(value: self.success, fieldNumber: 5)
+    }
+    if !self.robot.isEmpty {
+      try visitor.visitSingularStringField(value: self.robot, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Robosim_TaskDescription, rhs: Robosim_TaskDescription) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.observations != rhs.observations {return false}
+    if lhs.actions != rhs.actions {return false}
+    if lhs.rewardTerms != rhs.rewardTerms {return false}
+    if lhs.success != rhs.success {return false}
+    if lhs.robot != rhs.robot {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Robosim_Quantity: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Quantity"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}unit\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.unit) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if !self.unit.isEmpty {
+      try visitor.visitSingularStringField(value: self.unit, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Robosim_Quantity, rhs: Robosim_Quantity) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.unit != rhs.unit {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Robosim_RewardTermDescription: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RewardTermDescription"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}weight\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.weight) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if self.weight.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.weight, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Robosim_RewardTermDescription, rhs: Robosim_RewardTermDescription) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.weight != rhs.weight {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

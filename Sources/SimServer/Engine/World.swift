@@ -14,6 +14,8 @@ package final class World: @unchecked Sendable {
     package let model: MuJoCoModel
     package let view: ModelView
     package let task: any TaskPlugin
+    /// The task as it describes itself (checked).
+    package let description: TaskDescription
     /// The scene's robot and its motion generator (nil only for worlds built without one, in tests).
     package let robot: RobotController?
     package let configuration: TaskConfiguration
@@ -66,6 +68,11 @@ package final class World: @unchecked Sendable {
             }
         } else {
             robot = nil
+        }
+        do {
+            description = try TaskDescription(task: task, robot: manifest.robot)
+        } catch {
+            throw SceneError(file: scene.manifestPath, place: "task", problem: "\(manifest.task): \(error)")
         }
         actionLow = task.actionLow
         usesPoses = task.usesPoses

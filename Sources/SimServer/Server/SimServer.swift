@@ -118,6 +118,7 @@ public final class SimServer: Service, Sendable {
             t.rateHz = rate
             return t
         }
+        d.task = Robosim_TaskDescription(world.description)
         d.commands = inbox.statistics()
         d.renderBackend = renderBackend.rawValue
         d.cameras = cameraSpecs.map { c in

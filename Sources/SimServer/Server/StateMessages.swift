@@ -1,4 +1,5 @@
 import Messaging
+import PluginAPI
 import SimEngine
 
 /// The ROS messages of an env's state, built from the engine's plain values: joint states, tf, the
@@ -99,5 +100,17 @@ extension Robosim_EpisodeEvent {
         self.return = e.episodeReturn
         reason = e.reason
         steps = UInt64(e.steps)
+    }
+}
+
+extension Robosim_TaskDescription {
+    init(_ t: TaskDescription) {
+        self.init()
+        name = t.name
+        robot = t.robot
+        observations = t.observations.map { q in .with { $0.name = q.name; $0.unit = q.unit } }
+        actions = t.actions.map { q in .with { $0.name = q.name; $0.unit = q.unit } }
+        rewardTerms = t.rewardTerms.map { r in .with { $0.name = r.name; $0.weight = r.weight } }
+        success = t.success
     }
 }

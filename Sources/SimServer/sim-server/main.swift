@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import Logging
 import Messaging
-import ServiceLifecycle
 import SimEngine
 import SimServer
 
@@ -31,7 +30,7 @@ struct SimServerCommand: AsyncParsableCommand {
     var threads: Int?
 
     @Option(help: "realtime or lockstep.")
-    var mode: String = "realtime"
+    var mode: SimServerConfiguration.Mode = .realtime
 
     @Option(help: "Real-time factor in realtime mode (0: as fast as possible).")
     var rtf: Double = 1
@@ -55,7 +54,7 @@ struct SimServerCommand: AsyncParsableCommand {
     var maxFrameBytes: Int = 64 << 20
 
     @Option(name: .customLong("render-backend"), help: "Offscreen rendering for cameras: auto (EGL with a GPU, else OSMesa; MUJOCO_GL=egl|osmesa picks), osmesa, egl or none.")
-    var renderBackend: String = "auto"
+    var renderBackend: RenderBackend = .auto
 
     @Option(name: .customLong("render-threads"), help: "Render threads, each with its own GL context (default: one per core, at most 4).")
     var renderThreads: Int?
@@ -64,65 +63,47 @@ struct SimServerCommand: AsyncParsableCommand {
     var parentPID: Int32?
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
-    var logLevel: String = "info"
+    var logLevel: Logger.Level = .info
 
     func validate() throws {
         if let envs, envs < 1 || envs > 100_000 { throw ValidationError("--envs must be in 1...100000") }
         if let threads, threads < 1 || threads > 1024 { throw ValidationError("--threads must be in 1...1024") }
-        guard SimServerConfiguration.Mode(rawValue: mode) != nil else { throw ValidationError("--mode must be realtime or lockstep") }
         guard rtf >= 0, rtf.isFinite else { throw ValidationError("--rtf must be a finite number >= 0") }
         guard clockRate > 0, clockRate <= 10_000 else { throw ValidationError("--clock-rate must be in (0, 10000]") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level '\(logLevel)'") }
-        guard RenderBackend(rawValue: renderBackend) != nil else { throw ValidationError("--render-backend must be auto, osmesa, egl or none") }
         if let renderThreads, renderThreads < 1 || renderThreads > 64 { throw ValidationError("--render-threads must be in 1...64") }
         guard maxFrameBytes >= 1024 else { throw ValidationError("--max-frame-bytes must be at least 1024") }
     }
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
+        let level = logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
-        let logger = Logger(label: "sim-server")
         var config = SimServerConfiguration()
         config.scene = scene
         config.envCount = envs
         config.threads = threads
-        config.renderBackend = RenderBackend(rawValue: renderBackend) ?? .auto
+        config.renderBackend = renderBackend
         config.renderThreads = renderThreads
-        config.mode = SimServerConfiguration.Mode(rawValue: mode)!
+        config.mode = mode
         config.realTimeFactor = rtf
         config.listen = listen ?? server ?? Node.defaultServer
         config.pluginPaths = pluginPaths
         config.seed = seed
         config.clockRateHz = clockRate
         config.maxFrameBytes = maxFrameBytes
-
-        if let parentPID {
-            // A server started by another program (sim-collect --scene) ends with it, even on kill -9.
-            let watcher = Thread {
-                // Reparented once the parent is gone (a zombie parent still answers kill(pid, 0)).
-                while getppid() == parentPID { Thread.sleep(forTimeInterval: 0.5) }
-                kill(getpid(), SIGTERM)
-            }
-            watcher.name = "robosim.parent-watch"
-            watcher.start()
-        }
-
-        let simServer: SimServer
         do {
-            simServer = try SimServer(configuration: config, logger: logger)
+            try await SimServerApplication(configuration: config, parentPID: parentPID).run()
         } catch {
             // One line naming the file, the place and the problem; exit code 1.
             FileHandle.standardError.write(Data("sim-server: \(error)\n".utf8))
             throw ExitCode.failure
         }
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: simServer)],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
-        try await group.run()
     }
 }
+
+extension SimServerConfiguration.Mode: ExpressibleByArgument {}
+extension RenderBackend: ExpressibleByArgument {}
+extension Logger.Level: @retroactive ExpressibleByArgument {}

@@ -16,7 +16,7 @@ from robosim.msgs.robosim import msg_pb2 as robosim_dot_msg__pb2
 from robosim.msgs.sensor_msgs import msg_pb2 as sensor__msgs_dot_msg__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11robosim/srv.proto\x12\x07robosim\x1a\x11robosim/msg.proto\x1a\x15sensor_msgs/msg.proto\"\x07\n\x05\x45mpty\"8\n\tTopicInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0f\n\x07rate_hz\x18\x03 \x01(\x01\"\x11\n\x0f\x44\x65scribeRequest\"\xc4\x03\n\x10\x44\x65scribeResponse\x12\r\n\x05scene\x18\x01 \x01(\t\x12\x11\n\tenv_count\x18\x02 \x01(\r\x12\x0c\n\x04mode\x18\x03 \x01(\t\x12\x18\n\x10observation_size\x18\x04 \x01(\r\x12\x13\n\x0b\x61\x63tion_size\x18\x05 \x01(\r\x12\x12\n\naction_low\x18\x06 \x03(\x01\x12\x13\n\x0b\x61\x63tion_high\x18\x07 \x03(\x01\x12\"\n\x06topics\x18\x08 \x03(\x0b\x32\x12.robosim.TopicInfo\x12\x10\n\x08services\x18\t \x03(\t\x12\x1a\n\x12subscribe_endpoint\x18\n \x01(\t\x12\x18\n\x10publish_endpoint\x18\x0b \x01(\t\x12\x0f\n\x07version\x18\x0c \x01(\t\x12\x12\n\nphysics_dt\x18\r \x01(\x01\x12\x12\n\ndecimation\x18\x0e \x01(\r\x12\x10\n\x08sim_time\x18\x0f \x01(\x01\x12,\n\x08\x63ommands\x18\x10 \x03(\x0b\x32\x1a.robosim.CommandStatistics\x12+\n\x07\x63\x61meras\x18\x11 \x03(\x0b\x32\x1a.robosim.CameraDescription\x12\x16\n\x0erender_backend\x18\x12 \x01(\t\"\xa6\x01\n\x11\x43\x61meraDescription\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05width\x18\x02 \x01(\r\x12\x0e\n\x06height\x18\x03 \x01(\r\x12\x10\n\x08\x66ovy_deg\x18\x04 \x01(\x01\x12\x0f\n\x07rate_hz\x18\x05 \x01(\x01\x12\x0b\n\x03rgb\x18\x06 \x01(\x08\x12\r\n\x05\x64\x65pth\x18\x07 \x01(\x08\x12\x13\n\x0bobservation\x18\x08 \x01(\x08\x12\x10\n\x08\x66rame_id\x18\t \x01(\t\"^\n\x11\x43ommandStatistics\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x04\x12\x10\n\x08rejected\x18\x03 \x01(\x04\x12\x16\n\x0elast_rejection\x18\x04 \x01(\t\"a\n\x0cLeaseRequest\x12\x0f\n\x07\x65nv_ids\x18\x01 \x03(\r\x12\r\n\x05\x63ount\x18\x02 \x01(\r\x12\x13\n\x0b\x63lient_name\x18\x03 \x01(\t\x12\r\n\x05ttl_s\x18\x04 \x01(\x01\x12\r\n\x05lease\x18\x05 \x01(\t\"/\n\rLeaseResponse\x12\r\n\x05lease\x18\x01 \x01(\t\x12\x0f\n\x07\x65nv_ids\x18\x02 \x03(\r\"\x1f\n\x0eReleaseRequest\x12\r\n\x05lease\x18\x01 \x01(\t\"k\n\x0cResetRequest\x12\r\n\x05lease\x18\x01 \x01(\t\x12\x0f\n\x07\x65nv_ids\x18\x02 \x03(\r\x12\x11\n\x04seed\x18\x03 \x01(\x04H\x00\x88\x01\x01\x12\x0e\n\x06render\x18\x04 \x01(\x08\x12\x0f\n\x07\x63\x61meras\x18\x05 \x03(\tB\x07\n\x05_seed\"I\n\rResetResponse\x12\x14\n\x0cobservations\x18\x01 \x03(\x01\x12\"\n\x06images\x18\x02 \x03(\x0b\x32\x12.sensor_msgs.Image\"s\n\x0bStepRequest\x12\r\n\x05lease\x18\x01 \x01(\t\x12\x0f\n\x07\x65nv_ids\x18\x02 \x03(\r\x12\x0f\n\x07\x61\x63tions\x18\x03 \x03(\x01\x12\x0e\n\x06render\x18\x04 \x01(\x08\x12\x0f\n\x07\x63\x61meras\x18\x05 \x03(\t\x12\x12\n\nee_targets\x18\x06 \x03(\x01\"\xee\x01\n\x0cStepResponse\x12\x14\n\x0cobservations\x18\x01 \x03(\x01\x12\x0f\n\x07rewards\x18\x02 \x03(\x01\x12\x12\n\nterminated\x18\x03 \x03(\x08\x12\x11\n\ttruncated\x18\x04 \x03(\x08\x12\x1a\n\x12\x66inal_observations\x18\x05 \x03(\x01\x12\x15\n\rfinal_env_ids\x18\x06 \x03(\r\x12\"\n\x06images\x18\x07 \x03(\x0b\x32\x12.sensor_msgs.Image\x12(\n\x0c\x66inal_images\x18\x08 \x03(\x0b\x32\x12.sensor_msgs.Image\x12\x0f\n\x07success\x18\t \x03(\x08\"@\n\rRenderRequest\x12\r\n\x05lease\x18\x01 \x01(\t\x12\x0f\n\x07\x65nv_ids\x18\x02 \x03(\r\x12\x0f\n\x07\x63\x61meras\x18\x03 \x03(\t\"4\n\x0eRenderResponse\x12\"\n\x06images\x18\x01 \x03(\x0b\x32\x12.sensor_msgs.Image\"=\n\tParameter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"%\n\x14GetParametersRequest\x12\r\n\x05names\x18\x01 \x03(\t\"?\n\x15GetParametersResponse\x12&\n\nparameters\x18\x01 \x03(\x0b\x32\x12.robosim.Parameter\">\n\x14SetParametersRequest\x12&\n\nparameters\x18\x01 \x03(\x0b\x32\x12.robosim.Parameter\"?\n\x15SetParametersResponse\x12&\n\nparameters\x18\x01 \x03(\x0b\x32\x12.robosim.Parameter\"7\n\x10SetRewardRequest\x12\x12\n\nexpression\x18\x01 \x01(\t\x12\x0f\n\x07\x65nv_ids\x18\x02 \x03(\r\"\"\n\x11SetRewardResponse\x12\r\n\x05terms\x18\x01 \x03(\t\"u\n\x0bServiceInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x14\n\x0crequest_type\x18\x03 \x01(\t\x12\x15\n\rresponse_type\x18\x04 \x01(\t\x12\r\n\x05\x63\x61lls\x18\x05 \x01(\x04\x12\x0e\n\x06\x65rrors\x18\x06 \x01(\x04\"\xd0\x01\n\x0fTopicStatistics\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x12\n\npublishers\x18\x03 \x03(\t\x12\x13\n\x0bsubscribers\x18\x04 \x03(\t\x12\x1e\n\x16subscriber_connections\x18\x05 \x01(\r\x12\x10\n\x08messages\x18\x06 \x01(\x04\x12\r\n\x05\x62ytes\x18\x07 \x01(\x04\x12\x0f\n\x07rate_hz\x18\x08 \x01(\x01\x12\x15\n\rbandwidth_bps\x18\t \x01(\x01\x12\x0f\n\x07\x64ropped\x18\n \x01(\x04\"\x12\n\x10GraphListRequest\"\xd4\x01\n\x11GraphListResponse\x12 \n\x05nodes\x18\x01 \x03(\x0b\x32\x11.robosim.NodeInfo\x12(\n\x06topics\x18\x02 \x03(\x0b\x32\x18.robosim.TopicStatistics\x12&\n\x08services\x18\x03 \x03(\x0b\x32\x14.robosim.ServiceInfo\x12\x19\n\x11\x64ropped_malformed\x18\x04 \x01(\x04\x12\x18\n\x10\x64ropped_oversize\x18\x05 \x01(\x04\x12\x16\n\x0eservice_errors\x18\x06 \x01(\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11robosim/srv.proto\x12\x07robosim\x1a\x11robosim/msg.proto\x1a\x15sensor_msgs/msg.proto\"\x07\n\x05\x45mpty\"8\n\tTopicInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0f\n\x07rate_hz\x18\x03 \x01(\x01\"\x11\n\x0f\x44\x65scribeRequest\"\xec\x03\n\x10\x44\x65scribeResponse\x12\r\n\x05scene\x18\x01 \x01(\t\x12\x11\n\tenv_count\x18\x02 \x01(\r\x12\x0c\n\x04mode\x18\x03 \x01(\t\x12\x18\n\x10observation_size\x18\x04 \x01(\r\x12\x13\n\x0b\x61\x63tion_size\x18\x05 \x01(\r\x12\x12\n\naction_low\x18\x06 \x03(\x01\x12\x13\n\x0b\x61\x63tion_high\x18\x07 \x03(\x01\x12\"\n\x06topics\x18\x08 \x03(\x0b\x32\x12.robosim.TopicInfo\x12\x10\n\x08services\x18\t \x03(\t\x12\x1a\n\x12subscribe_endpoint\x18\n \x01(\t\x12\x18\n\x10publish_endpoint\x18\x0b \x01(\t\x12\x0f\n\x07version\x18\x0c \x01(\t\x12\x12\n\nphysics_dt\x18\r \x01(\x01\x12\x12\n\ndecimation\x18\x0e \x01(\r\x12\x10\n\x08sim_time\x18\x0f \x01(\x01\x12,\n\x08\x63ommands\x18\x10 \x03(\x0b\x32\x1a.robosim.CommandStatistics\x12+\n\x07\x63\x61meras\x18\x11 \x03(\x0b\x32\x1a.robosim.CameraDescription\x12\x16\n\x0erender_backend\x18\x12 \x01(\t\x12&\n\x04task\x18\x13 \x01(\x0b\x32\x18.robosim.TaskDescription\"\xc2\x01\n\x0fTaskDescription\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\'\n\x0cobservations\x18\x02 \x03(\x0b\x32\x11.robosim.Quantity\x12\"\n\x07\x61\x63tions\x18\x03 \x03(\x0b\x32\x11.robosim.Quantity\x12\x34\n\x0creward_terms\x18\x04 \x03(\x0b\x32\x1e.robosim.RewardTermDescription\x12\x0f\n\x07success\x18\x05 \x01(\t\x12\r\n\x05robot\x18\x06 \x01(\t\"&\n\x08Quantity\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04unit\x18\x02 \x01(\t\"5\n\x15RewardTermDescription\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\x01\"\xa6\x01\n\x11\x43\x61meraDescription\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05width\x18\x02 \x01(\r\x12\x0e\n\x06height\x18\x03 \x01(\r\x12\x10\n\x08\x66ovy_deg\x18\x04 \x01(\x01\x12\x0f\n\x07rate_hz\x18\x05 \x01(\x01\x12\x0b\n\x03rgb\x18\x06 \x01(\x08\x12\r\n\x05\x64\x65pth\x18\x07 \x01(\x08\x12\x13\n\x0bobservation\x18\x08 \x01(\x08\x12\x10\n\x08\x66rame_id\x18\t \x01(\t\"^\n\x11\x43ommandStatistics\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x04\x12\x10\n\x08rejected\x18\x03 \x01(\x04\x12\x16\n\x0elast_rejection\x18\x04 \x01(\t\"a\n\x0cLeaseRequest\x12\x0f\n\x07\x65nv_ids\x18\x01 \x03(\r\x12\r\n\x05\x63ount\x18\x02 \x01(\r\x12\x13\n\x0b\x63lient_name\x18\x03 \x01(\t\x12\r\n\x05ttl_s\x18\x04 \x01(\x01\x12\r\n\x05lease\x18\x05 \x01(\t\"/\n\rLeaseResponse\x12\r\n\x05lease\x18\x01 \x01(\t\x12\x0f\n\x07\x65nv_ids\x18\x02 \x03(\r\"\x1f\n\x0eReleaseRequest\x12\r\n\x05lease\x18\x01 \x01(\t\"k\n\x0cResetRequest\x12\r\n\x05lease\x18\x01 \x01(\t\x12\x0f\n\x07\x65nv_ids\x18\x02 \x03(\r\x12\x11\n\x04seed\x18\x03 \x01(\x04H\x00\x88\x01\x01\x12\x0e\n\x06render\x18\x04 \x01(\x08\x12\x0f\n\x07\x63\x61meras\x18\x05 \x03(\tB\x07\n\x05_seed\"I\n\rResetResponse\x12\x14\n\x0cobservations\x18\x01 \x03(\x01\x12\"\n\x06images\x18\x02 \x03(\x0b\x32\x12.sensor_msgs.Image\"s\n\x0bStepRequest\x12\r\n\x05lease\x18\x01 \x01(\t\x12\x0f\n\x07\x65nv_ids\x18\x02 \x03(\r\x12\x0f\n\x07\x61\x63tions\x18\x03 \x03(\x01\x12\x0e\n\x06render\x18\x04 \x01(\x08\x12\x0f\n\x07\x63\x61meras\x18\x05 \x03(\t\x12\x12\n\nee_targets\x18\x06 \x03(\x01\"\xee\x01\n\x0cStepResponse\x12\x14\n\x0cobservations\x18\x01 \x03(\x01\x12\x0f\n\x07rewards\x18\x02 \x03(\x01\x12\x12\n\nterminated\x18\x03 \x03(\x08\x12\x11\n\ttruncated\x18\x04 \x03(\x08\x12\x1a\n\x12\x66inal_observations\x18\x05 \x03(\x01\x12\x15\n\rfinal_env_ids\x18\x06 \x03(\r\x12\"\n\x06images\x18\x07 \x03(\x0b\x32\x12.sensor_msgs.Image\x12(\n\x0c\x66inal_images\x18\x08 \x03(\x0b\x32\x12.sensor_msgs.Image\x12\x0f\n\x07success\x18\t \x03(\x08\"@\n\rRenderRequest\x12\r\n\x05lease\x18\x01 \x01(\t\x12\x0f\n\x07\x65nv_ids\x18\x02 \x03(\r\x12\x0f\n\x07\x63\x61meras\x18\x03 \x03(\t\"4\n\x0eRenderResponse\x12\"\n\x06images\x18\x01 \x03(\x0b\x32\x12.sensor_msgs.Image\"=\n\tParameter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"%\n\x14GetParametersRequest\x12\r\n\x05names\x18\x01 \x03(\t\"?\n\x15GetParametersResponse\x12&\n\nparameters\x18\x01 \x03(\x0b\x32\x12.robosim.Parameter\">\n\x14SetParametersRequest\x12&\n\nparameters\x18\x01 \x03(\x0b\x32\x12.robosim.Parameter\"?\n\x15SetParametersResponse\x12&\n\nparameters\x18\x01 \x03(\x0b\x32\x12.robosim.Parameter\"7\n\x10SetRewardRequest\x12\x12\n\nexpression\x18\x01 \x01(\t\x12\x0f\n\x07\x65nv_ids\x18\x02 \x03(\r\"\"\n\x11SetRewardResponse\x12\r\n\x05terms\x18\x01 \x03(\t\"u\n\x0bServiceInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x14\n\x0crequest_type\x18\x03 \x01(\t\x12\x15\n\rresponse_type\x18\x04 \x01(\t\x12\r\n\x05\x63\x61lls\x18\x05 \x01(\x04\x12\x0e\n\x06\x65rrors\x18\x06 \x01(\x04\"\xd0\x01\n\x0fTopicStatistics\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x12\n\npublishers\x18\x03 \x03(\t\x12\x13\n\x0bsubscribers\x18\x04 \x03(\t\x12\x1e\n\x16subscriber_connections\x18\x05 \x01(\r\x12\x10\n\x08messages\x18\x06 \x01(\x04\x12\r\n\x05\x62ytes\x18\x07 \x01(\x04\x12\x0f\n\x07rate_hz\x18\x08 \x01(\x01\x12\x15\n\rbandwidth_bps\x18\t \x01(\x01\x12\x0f\n\x07\x64ropped\x18\n \x01(\x04\"\x12\n\x10GraphListRequest\"\xd4\x01\n\x11GraphListResponse\x12 \n\x05nodes\x18\x01 \x03(\x0b\x32\x11.robosim.NodeInfo\x12(\n\x06topics\x18\x02 \x03(\x0b\x32\x18.robosim.TopicStatistics\x12&\n\x08services\x18\x03 \x03(\x0b\x32\x14.robosim.ServiceInfo\x12\x19\n\x11\x64ropped_malformed\x18\x04 \x01(\x04\x12\x18\n\x10\x64ropped_oversize\x18\x05 \x01(\x04\x12\x16\n\x0eservice_errors\x18\x06 \x01(\x04\x62\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'robosim.srv_pb2', globals())
@@ -30,49 +30,55 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _DESCRIBEREQUEST._serialized_start=139
   _DESCRIBEREQUEST._serialized_end=156
   _DESCRIBERESPONSE._serialized_start=159
-  _DESCRIBERESPONSE._serialized_end=611
-  _CAMERADESCRIPTION._serialized_start=614
-  _CAMERADESCRIPTION._serialized_end=780
-  _COMMANDSTATISTICS._serialized_start=782
-  _COMMANDSTATISTICS._serialized_end=876
-  _LEASEREQUEST._serialized_start=878
-  _LEASEREQUEST._serialized_end=975
-  _LEASERESPONSE._serialized_start=977
-  _LEASERESPONSE._serialized_end=1024
-  _RELEASEREQUEST._serialized_start=1026
-  _RELEASEREQUEST._serialized_end=1057
-  _RESETREQUEST._serialized_start=1059
-  _RESETREQUEST._serialized_end=1166
-  _RESETRESPONSE._serialized_start=1168
-  _RESETRESPONSE._serialized_end=1241
-  _STEPREQUEST._serialized_start=1243
-  _STEPREQUEST._serialized_end=1358
-  _STEPRESPONSE._serialized_start=1361
-  _STEPRESPONSE._serialized_end=1599
-  _RENDERREQUEST._serialized_start=1601
-  _RENDERREQUEST._serialized_end=1665
-  _RENDERRESPONSE._serialized_start=1667
-  _RENDERRESPONSE._serialized_end=1719
-  _PARAMETER._serialized_start=1721
-  _PARAMETER._serialized_end=1782
-  _GETPARAMETERSREQUEST._serialized_start=1784
-  _GETPARAMETERSREQUEST._serialized_end=1821
-  _GETPARAMETERSRESPONSE._serialized_start=1823
-  _GETPARAMETERSRESPONSE._serialized_end=1886
-  _SETPARAMETERSREQUEST._serialized_start=1888
-  _SETPARAMETERSREQUEST._serialized_end=1950
-  _SETPARAMETERSRESPONSE._serialized_start=1952
-  _SETPARAMETERSRESPONSE._serialized_end=2015
-  _SETREWARDREQUEST._serialized_start=2017
-  _SETREWARDREQUEST._serialized_end=2072
-  _SETREWARDRESPONSE._serialized_start=2074
-  _SETREWARDRESPONSE._serialized_end=2108
-  _SERVICEINFO._serialized_start=2110
-  _SERVICEINFO._serialized_end=2227
-  _TOPICSTATISTICS._serialized_start=2230
-  _TOPICSTATISTICS._serialized_end=2438
-  _GRAPHLISTREQUEST._serialized_start=2440
-  _GRAPHLISTREQUEST._serialized_end=2458
-  _GRAPHLISTRESPONSE._serialized_start=2461
-  _GRAPHLISTRESPONSE._serialized_end=2673
+  _DESCRIBERESPONSE._serialized_end=651
+  _TASKDESCRIPTION._serialized_start=654
+  _TASKDESCRIPTION._serialized_end=848
+  _QUANTITY._serialized_start=850
+  _QUANTITY._serialized_end=888
+  _REWARDTERMDESCRIPTION._serialized_start=890
+  _REWARDTERMDESCRIPTION._serialized_end=943
+  _CAMERADESCRIPTION._serialized_start=946
+  _CAMERADESCRIPTION._serialized_end=1112
+  _COMMANDSTATISTICS._serialized_start=1114
+  _COMMANDSTATISTICS._serialized_end=1208
+  _LEASEREQUEST._serialized_start=1210
+  _LEASEREQUEST._serialized_end=1307
+  _LEASERESPONSE._serialized_start=1309
+  _LEASERESPONSE._serialized_end=1356
+  _RELEASEREQUEST._serialized_start=1358
+  _RELEASEREQUEST._serialized_end=1389
+  _RESETREQUEST._serialized_start=1391
+  _RESETREQUEST._serialized_end=1498
+  _RESETRESPONSE._serialized_start=1500
+  _RESETRESPONSE._serialized_end=1573
+  _STEPREQUEST._serialized_start=1575
+  _STEPREQUEST._serialized_end=1690
+  _STEPRESPONSE._serialized_start=1693
+  _STEPRESPONSE._serialized_end=1931
+  _RENDERREQUEST._serialized_start=1933
+  _RENDERREQUEST._serialized_end=1997
+  _RENDERRESPONSE._serialized_start=1999
+  _RENDERRESPONSE._serialized_end=2051
+  _PARAMETER._serialized_start=2053
+  _PARAMETER._serialized_end=2114
+  _GETPARAMETERSREQUEST._serialized_start=2116
+  _GETPARAMETERSREQUEST._serialized_end=2153
+  _GETPARAMETERSRESPONSE._serialized_start=2155
+  _GETPARAMETERSRESPONSE._serialized_end=2218
+  _SETPARAMETERSREQUEST._serialized_start=2220
+  _SETPARAMETERSREQUEST._serialized_end=2282
+  _SETPARAMETERSRESPONSE._serialized_start=2284
+  _SETPARAMETERSRESPONSE._serialized_end=2347
+  _SETREWARDREQUEST._serialized_start=2349
+  _SETREWARDREQUEST._serialized_end=2404
+  _SETREWARDRESPONSE._serialized_start=2406
+  _SETREWARDRESPONSE._serialized_end=2440
+  _SERVICEINFO._serialized_start=2442
+  _SERVICEINFO._serialized_end=2559
+  _TOPICSTATISTICS._serialized_start=2562
+  _TOPICSTATISTICS._serialized_end=2770
+  _GRAPHLISTREQUEST._serialized_start=2772
+  _GRAPHLISTREQUEST._serialized_end=2790
+  _GRAPHLISTRESPONSE._serialized_start=2793
+  _GRAPHLISTRESPONSE._serialized_end=3005
 # @@protoc_insertion_point(module_scope)
