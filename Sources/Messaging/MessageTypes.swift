@@ -35,6 +35,7 @@ public enum MessageTypes {
         Robosim_SetRewardRequest.self, Robosim_SetRewardResponse.self,
         Robosim_ServiceInfo.self, Robosim_TopicStatistics.self, Robosim_GraphListRequest.self, Robosim_GraphListResponse.self,
         Robosim_CommandStatistics.self, Robosim_CameraDescription.self, Robosim_RenderRequest.self, Robosim_RenderResponse.self,
+        Robosim_TaskDescription.self, Robosim_Quantity.self, Robosim_RewardTermDescription.self,
     ]
 
     private static let byName: [String: any SwiftProtobuf.Message.Type] = {
