@@ -2,7 +2,12 @@
 extension HubCore {
     /// Records a node's announcement (or forgets it when it is leaving).
     func announce(_ info: Robosim_NodeInfo) throws(ServiceError) {
-        guard !info.name.isEmpty, info.name.count <= 128 else { throw .invalidArgument("node name must be 1...128 characters") }
+        guard !info.name.isEmpty, info.name.utf8.count <= 128 else { throw .invalidArgument("node name must be 1...128 bytes") }
+        guard info.host.utf8.count <= 256 else { throw .invalidArgument("host must be at most 256 bytes") }
+        let endpoints = info.publishers.count + info.subscriptions.count
+        guard endpoints <= configuration.maxEndpointsPerNode else {
+            throw .invalidArgument("node '\(info.name)' announces \(endpoints) publishers and subscriptions; the limit is \(configuration.maxEndpointsPerNode)")
+        }
         for e in info.publishers + info.subscriptions {
             do { try Names.validateTopic(e.topic) } catch { throw .invalidArgument("node '\(info.name)': \(error)") }
         }
@@ -10,6 +15,9 @@ extension HubCore {
         if info.leaving {
             nodes[key] = nil
             return
+        }
+        guard nodes[key] != nil || nodes.count < configuration.maxNodes else {
+            throw ServiceError(.resourceExhausted, "the graph holds \(configuration.maxNodes) nodes, its limit; node '\(info.name)' is not recorded")
         }
         let heartbeat = info.heartbeatS > 0 ? min(info.heartbeatS, 3600) : 1
         nodes[key] = AnnouncedNode(info: info, expires: Self.now() + heartbeat * configuration.missedHeartbeats)
@@ -59,7 +67,7 @@ extension HubCore {
             return info
         }
         out.droppedMalformed = droppedMalformed
-        out.droppedOversize = droppedOversize
+        out.droppedOversize = droppedOversize + droppedTableFull
         out.serviceErrors = serviceErrors
         return out
     }

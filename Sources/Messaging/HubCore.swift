@@ -20,6 +20,8 @@ final class HubCore: @unchecked Sendable {
     var serviceCounters: [String: (calls: UInt64, errors: UInt64)] = [:]
     var droppedMalformed: UInt64 = 0
     var droppedOversize: UInt64 = 0
+    /// Messages on new topics and new subscription prefixes dropped because their table was full.
+    var droppedTableFull: UInt64 = 0
     var serviceErrors: UInt64 = 0
 
     struct AnnouncedNode {
@@ -138,6 +140,10 @@ final class HubCore: @unchecked Sendable {
         }
         let valid = topic.withBytes { Names.isValidTopic(bytes: $0) } && type.withBytes { Names.isValidType(bytes: $0) }
         guard valid else { return nil }
+        guard topics.count < configuration.maxTopics else {
+            droppedTableFull += 1
+            return nil
+        }
         return topic.withBytes { name in type.withBytes { topics.insert(name: name, type: $0) } }
     }
 
@@ -151,6 +157,11 @@ final class HubCore: @unchecked Sendable {
                     continue
                 }
                 let prefix = String(decoding: frames[0].dropFirst(), as: UTF8.self)
+                if first == 1, subscriptions[prefix] == nil,
+                   subscriptions.count >= configuration.maxSubscriptionPrefixes || frames[0].count > Names.maxNameLength + 1 {
+                    droppedTableFull += 1   // not forwarded: that subscriber gets nothing on it
+                    continue
+                }
                 if first == 1 {
                     subscriptions[prefix, default: 0] += 1
                 } else if let n = subscriptions[prefix] {
@@ -171,7 +182,8 @@ final class HubCore: @unchecked Sendable {
 
     /// Reads up to `burst` calls from the ROUTER and dispatches each; every call gets one reply.
     func handleCalls(_ hub: Hub) {
-        for _ in 0..<Self.burst {
+        // A shutdown does not wait for the rest of a burst.
+        for _ in 0..<Self.burst where hub.running.load(ordering: .relaxed) {
             let frames: [[UInt8]]
             do {
                 guard let f = try router.receiveMultipart(flags: .dontWait) else { return }

@@ -7,7 +7,7 @@ public enum Names {
     public struct Violation: Error, Equatable, CustomStringConvertible {
         public let name: String
         public let reason: String
-        public var description: String { "invalid name '\(name)': \(reason)" }
+        public var description: String { "invalid name '\(name.count > 80 ? name.prefix(80) + "..." : name)': \(reason)" }
     }
 
     /// Checks a fully qualified topic or service name: `/` followed by tokens of `[A-Za-z0-9_]`

@@ -14,6 +14,8 @@ struct TopicTable {
     }
 
     private(set) var entries: [Entry] = []
+    /// Topics recorded.
+    var count: Int { entries.count }
     private var buckets: [UInt64: [Int]] = [:]
     private var lastIndex = -1
 

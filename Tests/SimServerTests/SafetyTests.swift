@@ -7,21 +7,21 @@ import Testing
 /// Commands on topics pass the safety layer: rejected ones are counted with a reason and never applied.
 @Suite(.serialized) struct SafetyTests {
     @Test func inboxChecksAndHoldsActions() {
-        let inbox = CommandInbox(envCount: 2, actionLow: [-1, -2], actionHigh: [1, 2], mode: .realtime)
+        let inbox = CommandInbox(envCount: 2, actions: ActionContract(low: [-1, -2], high: [1, 2], names: ["a", "b"]), mode: .realtime)
         #expect(inbox.rejection(ofAction: [0.5, -2]) == nil)
-        #expect(inbox.rejection(ofAction: [0.5]) == "expected 2 values, got 1")
-        #expect(inbox.rejection(ofAction: [.nan, 0]) == "value 0 is nan; commands must be finite")
-        #expect(inbox.rejection(ofAction: [0, -.infinity]) == "value 1 is -inf; commands must be finite")
-        #expect(inbox.rejection(ofAction: [1.5, 0]) == "value 0 = 1.5 is outside the action bounds [-1.0, 1.0]")
+        #expect(inbox.rejection(ofAction: [0.5]) == "expected 2 action values, got 1")
+        #expect(inbox.rejection(ofAction: [.nan, 0]) == "action a is nan; actions must be finite")
+        #expect(inbox.rejection(ofAction: [0, -.infinity]) == "action b is -inf; actions must be finite")
+        #expect(inbox.rejection(ofAction: [1.5, 0]) == nil)   // the action contract clips out-of-bounds values
         inbox.submitAction(env: 1, topic: "/env_1/action", data: [0.25, 1])
-        inbox.submitAction(env: 1, topic: "/env_1/action", data: [9, 9])       // rejected: the held one stays
+        inbox.submitAction(env: 1, topic: "/env_1/action", data: [.nan, 9])    // rejected: the held one stays
         var buffer = [Double](repeating: 0, count: 4)
         inbox.latestActions(into: &buffer)
         #expect(buffer == [0, 0, 0.25, 1])
         let stats = inbox.statistics()
         #expect(stats.count == 1 && stats[0].accepted == 1 && stats[0].rejected == 1)
-        #expect(stats[0].lastRejection.contains("outside the action bounds"))
-        let lockstep = CommandInbox(envCount: 1, actionLow: [-1], actionHigh: [1], mode: .lockstep)
+        #expect(stats[0].lastRejection == "action a is nan; actions must be finite")
+        let lockstep = CommandInbox(envCount: 1, actions: ActionContract(low: [-1], high: [1], names: ["a"]), mode: .lockstep)
         #expect(lockstep.rejection(ofAction: [0]) == "lockstep mode: actions come through /sim/step")
     }
 
@@ -42,7 +42,9 @@ import Testing
             }
             let accepted = try #require(try stats()).accepted
             #expect(accepted >= 1)
-            for bad in [[Double.nan], [2.0], [0.1, 0.2]] { publisher.publish(.with { $0.data = bad }) }
+            // Refused: not finite, the wrong size. Accepted and clipped: out of bounds.
+            for bad in [[Double.nan], [-.infinity], [0.1, 0.2]] { publisher.publish(.with { $0.data = bad }) }
+            publisher.publish(.with { $0.data = [2.0] })
             var seen: Robosim_CommandStatistics?
             for _ in 0..<250 {
                 seen = try stats()
@@ -50,8 +52,10 @@ import Testing
                 try await Task.sleep(for: .milliseconds(20))
             }
             #expect(seen?.rejected == 3)
-            #expect(seen?.accepted == accepted)
-            #expect(seen?.lastRejection == "expected 1 values, got 2")
+            for _ in 0..<250 where try stats()?.accepted == accepted { try await Task.sleep(for: .milliseconds(20)) }
+            seen = try stats()
+            #expect(seen?.accepted == accepted + 1)
+            #expect(seen?.lastRejection == "expected 1 action values, got 2")
         }
     }
 }
@@ -60,7 +64,7 @@ import Testing
     @Test func robotCommandsAreCheckedHeldAndTakeOverFromActions() throws {
         let w = try WorldTests.world("Scenes/object_tracker", envs: 2, threads: 1)
         let safety = SafetyLayer(robot: w.robot?.spec, workspace: nil)
-        let inbox = CommandInbox(envCount: 2, actionLow: [-1, -1], actionHigh: [1, 1], mode: .realtime, safety: safety)
+        let inbox = CommandInbox(envCount: 2, actions: ActionContract(low: [-1, -1], high: [1, 1], names: ["a", "b"]), mode: .realtime, safety: safety)
         func twist(_ v: Double, _ a: Double) -> GeometryMsgs_Twist { .with { $0.linear.x = v; $0.angular.z = a } }
         inbox.submitAction(env: 1, topic: "/env_1/action", data: [0.5, 0])
         inbox.submit(env: 1, topic: "/env_1/cmd_vel", twist: twist(0.13, 0.91))
@@ -83,7 +87,7 @@ import Testing
         // What the motion generator refuses later is counted on the same topic.
         inbox.countRejections([("/env_1/cmd_vel", "stopped: test")])
         #expect(inbox.statistics().first { $0.topic == "/env_1/cmd_vel" }?.rejected == 2)
-        let lockstep = CommandInbox(envCount: 1, actionLow: [-1], actionHigh: [1], mode: .lockstep, safety: safety)
+        let lockstep = CommandInbox(envCount: 1, actions: ActionContract(low: [-1], high: [1], names: ["a"]), mode: .lockstep, safety: safety)
         #expect(lockstep.rejection(of: safety.command(from: twist(0.1, 0))) == "lockstep mode: actions come through /sim/step")
     }
 }

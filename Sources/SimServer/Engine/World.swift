@@ -26,6 +26,8 @@ package final class World: @unchecked Sendable {
     package let maxSteps: Int
     package let actionLow: [Double]
     package let actionHigh: [Double]
+    /// What an action must be (size, finiteness) and how it is bounded (clipped), for every source.
+    package let actions: ActionContract
     package let weights: [Double]
     /// Index of the keyframe named "home", or -1.
     package let homeKeyframe: Int32
@@ -77,6 +79,7 @@ package final class World: @unchecked Sendable {
         actionLow = task.actionLow
         usesPoses = task.usesPoses
         actionHigh = task.actionHigh
+        actions = ActionContract(low: actionLow, high: actionHigh, names: description.actions.map(\.name))
         weights = task.rewardTerms.map(\.weight)
         maxSteps = max(1, Int((manifest.episodeLengthS / configuration.controlDt).rounded()))
         self.threads = max(1, threads)
@@ -212,7 +215,7 @@ package final class World: @unchecked Sendable {
         env.finalObservation = nil
         env.finalState = nil
         env.success = false
-        for j in 0..<actionSize { env.action[j] = min(max(actions[offset + j], actionLow[j]), actionHigh[j]) }
+        for j in 0..<actionSize { env.action[j] = self.actions.clipped(actions[offset + j], j) }
         let view = env.view(model)
         env.action.withUnsafeBufferPointer { task.preStep(view, action: $0) }
         if let robot { driveRobot(robot, env, view) }

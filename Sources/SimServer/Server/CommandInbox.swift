@@ -18,17 +18,16 @@ final class CommandInbox: Sendable {
     private let state: Mutex<State>
     /// Counts accepted commands, so the step loop drains only after a change.
     private let accepted = Atomic<UInt64>(0)
-    let actionLow: [Double]
-    let actionHigh: [Double]
+    /// The action contract (size and finiteness; the world clips to the bounds).
+    let actions: ActionContract
     let mode: SimServerConfiguration.Mode
     let safety: SafetyLayer
 
-    init(envCount: Int, actionLow: [Double], actionHigh: [Double], mode: SimServerConfiguration.Mode,
+    init(envCount: Int, actions: ActionContract, mode: SimServerConfiguration.Mode,
          safety: SafetyLayer = SafetyLayer(robot: nil, workspace: nil)) {
         state = Mutex(State(actions: Array(repeating: nil, count: envCount), sources: Array(repeating: .none, count: envCount),
                             pending: Array(repeating: nil, count: envCount)))
-        self.actionLow = actionLow
-        self.actionHigh = actionHigh
+        self.actions = actions
         self.mode = mode
         self.safety = safety
     }
@@ -38,14 +37,7 @@ final class CommandInbox: Sendable {
     /// The safety layer's verdict on an action vector: nil when it may be applied, else why not.
     func rejection(ofAction data: [Double]) -> String? {
         if mode == .lockstep { return Self.lockstepReason }
-        guard data.count == actionLow.count else { return "expected \(actionLow.count) values, got \(data.count)" }
-        for (i, v) in data.enumerated() {
-            guard v.isFinite else { return "value \(i) is \(v); commands must be finite" }
-            guard v >= actionLow[i] && v <= actionHigh[i] else {
-                return "value \(i) = \(v) is outside the action bounds [\(actionLow[i]), \(actionHigh[i])]"
-            }
-        }
-        return nil
+        return actions.violation(data)
     }
 
     /// The safety layer's verdict on a robot command: nil when the motion generator may take it.
@@ -116,7 +108,7 @@ final class CommandInbox: Sendable {
     /// Writes the latest accepted action of every env into `buffer` (env-major); an env that never
     /// got one keeps zeros. Called by the step loop before a realtime step.
     func latestActions(into buffer: inout [Double]) {
-        let size = actionLow.count
+        let size = actions.size
         state.withLock { s in
             for (env, action) in s.actions.enumerated() {
                 guard let action else { continue }

@@ -72,13 +72,19 @@ extension SimServer {
     /// Checks every parameter of a `/sim/set_parameters` request; throws on the first bad one, so a
     /// request changes all of its parameters or none. Hub thread (reads only immutable facts).
     func parameterChanges(_ parameters: [Robosim_Parameter]) throws(ServiceError) -> ParameterChanges {
+        guard parameters.count <= WireLimits.maxParameters else {
+            throw .invalidArgument("\(parameters.count) parameters; the limit is \(WireLimits.maxParameters) per call")
+        }
         var changes = ParameterChanges()
         for p in parameters {
+            guard p.value.utf8.count <= WireLimits.parameterValueBytes, p.name.utf8.count <= WireLimits.parameterValueBytes else {
+                throw .invalidArgument("parameter '\(LeaseTable.shown(p.name))': names and values are at most \(WireLimits.parameterValueBytes) bytes")
+            }
             let value = p.value.trimmingCharacters(in: .whitespaces)
             switch p.name {
             case "real_time_factor":
-                guard let v = Double(value), v >= 0, v.isFinite else {
-                    throw .invalidArgument("real_time_factor must be a number >= 0, got '\(p.value)'")
+                guard let v = Double(value), v == 0 || WireLimits.realTimeFactor.contains(v) else {
+                    throw .invalidArgument("real_time_factor must be 0 (as fast as possible) or in [\(WireLimits.realTimeFactor.lowerBound), \(WireLimits.realTimeFactor.upperBound)], got '\(p.value)'")
                 }
                 changes.realTimeFactor = v
             case "paused":
@@ -90,13 +96,13 @@ extension SimServer {
                 }
                 changes.rates[String(name.dropFirst(5))] = v
             case let name where name.hasPrefix("reset.") && world.configuration.resetRanges[String(name.dropFirst(6))] != nil:
-                guard let r = Self.parseRange(value) else {
-                    throw .invalidArgument("\(name) must be [low, high] with finite numbers and low <= high, got '\(p.value)'")
+                guard let r = Self.parseRange(value), abs(r.lowerBound) <= WireLimits.resetMagnitude, abs(r.upperBound) <= WireLimits.resetMagnitude else {
+                    throw .invalidArgument("\(name) must be [low, high]: finite numbers, low <= high, both within ±\(WireLimits.resetMagnitude), got '\(p.value)'")
                 }
                 changes.resetRanges[String(name.dropFirst(6))] = r
             default:
                 if self.parameters().contains(where: { $0.name == p.name }) { throw .invalidArgument("parameter '\(p.name)' is read-only") }
-                throw .notFound("no parameter '\(p.name)'")
+                throw .notFound("no parameter '\(LeaseTable.shown(p.name))'")
             }
         }
         return changes

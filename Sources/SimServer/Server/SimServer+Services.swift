@@ -12,7 +12,8 @@ extension SimServer {
         }
         try hub.serve("/sim/lease", type: ServiceType("robosim/srv/Lease", request: Robosim_LeaseRequest.self, response: Robosim_LeaseResponse.self)) {
             [leases, envCount] (r: Robosim_LeaseRequest) throws(ServiceError) in
-            guard r.ttlS.isFinite, r.ttlS >= 0 else { throw .invalidArgument("ttl_s must be a finite number >= 0") }
+            try WireLimits.checkTTL(r.ttlS)
+            try WireLimits.checkClientName(r.clientName)
             let lease: LeaseTable.Lease
             if !r.lease.isEmpty {
                 // Renewal: keeps a lease alive without stepping (a trainer that pauses longer than ttl_s).
@@ -22,6 +23,9 @@ extension SimServer {
                 lease = try leases.renew(r.lease, ttl: r.ttlS)
             } else {
                 let ids = try Self.checkedIDs(r.envIds, envCount: envCount)
+                guard Int(r.count) <= envCount else {
+                    throw ServiceError(.resourceExhausted, "count \(r.count) exceeds the server's \(envCount) envs")
+                }
                 lease = try leases.acquire(ids: ids, count: Int(r.count), client: r.clientName.isEmpty ? "anonymous" : r.clientName, ttl: r.ttlS)
             }
             var out = Robosim_LeaseResponse()
@@ -61,11 +65,16 @@ extension SimServer {
                     guard r.actions.count == ids.count * size else {
                         throw .invalidArgument("expected \(ids.count * size) actions (\(ids.count) envs x \(size)), got \(r.actions.count)")
                     }
-                    if let bad = r.actions.firstIndex(where: { !$0.isFinite }) {
-                        throw .invalidArgument("action \(bad % size) of env \(ids[bad / size]) is \(r.actions[bad]); actions must be finite")
+                    // The action contract, per env (the world clips finite values to the bounds).
+                    for (k, id) in ids.enumerated() {
+                        if let why = self.world.actions.violation(r.actions[(k * size)..<((k + 1) * size)]) {
+                            throw .invalidArgument("env \(id): \(why)")
+                        }
                     }
                 }
                 let cameras = r.render ? try self.renderedCameras(r.cameras) : nil
+                // Auto-reset envs add their final images: up to twice the envs.
+                if let cameras { try WireLimits.checkImageBytes(renders: 2 * ids.count, cameras: cameras.map { self.cameraSpecs[$0] }) }
                 try self.stepLoop().enqueue(.step(ids: ids, actions: eeTargets == nil ? r.actions : [Double](repeating: 0, count: ids.count * size),
                                                   eeTargets: eeTargets, render: cameras, responder: responder))
             } catch {
@@ -79,6 +88,7 @@ extension SimServer {
                 let r = try request.decode(Robosim_ResetRequest.self)
                 let ids = try self.leases.authorize(lease: r.lease, ids: try Self.checkedIDs(r.envIds, envCount: self.envCount))
                 let cameras = r.render ? try self.renderedCameras(r.cameras) : nil
+                if let cameras { try WireLimits.checkImageBytes(renders: ids.count, cameras: cameras.map { self.cameraSpecs[$0] }) }
                 try self.stepLoop().enqueue(.reset(ids: ids, seed: r.hasSeed ? r.seed : nil, render: cameras, responder: responder))
             } catch {
                 responder.fail(error)
@@ -91,6 +101,7 @@ extension SimServer {
                 let r = try request.decode(Robosim_RenderRequest.self)
                 let ids = try self.leases.authorize(lease: r.lease, ids: try Self.checkedIDs(r.envIds, envCount: self.envCount))
                 let cameras = try self.renderedCameras(r.cameras)
+                try WireLimits.checkImageBytes(renders: ids.count, cameras: cameras.map { self.cameraSpecs[$0] })
                 try self.stepLoop().enqueue(.render(ids: ids, cameras: cameras, responder: responder))
             } catch {
                 responder.fail(error)
@@ -109,11 +120,14 @@ extension SimServer {
         try hub.serve("/sim/get_parameters", type: ServiceType("robosim/srv/GetParameters", request: Robosim_GetParametersRequest.self, response: Robosim_GetParametersResponse.self)) {
             [weak self] (r: Robosim_GetParametersRequest) throws(ServiceError) in
             guard let self else { throw .unavailable("shutting down") }
+            guard r.names.count <= WireLimits.maxParameters else {
+                throw .invalidArgument("\(r.names.count) names; the limit is \(WireLimits.maxParameters) per call")
+            }
             let all = self.parameters()
             var out = Robosim_GetParametersResponse()
             if r.names.isEmpty { out.parameters = all; return out }
             for name in r.names {
-                guard let p = all.first(where: { $0.name == name }) else { throw .notFound("no parameter '\(name)'") }
+                guard let p = all.first(where: { $0.name == name }) else { throw .notFound("no parameter '\(LeaseTable.shown(name))'") }
                 out.parameters.append(p)
             }
             return out
@@ -151,10 +165,15 @@ extension SimServer {
             }
             return observation
         }
+        guard names.count <= cameraSpecs.count else {
+            throw .invalidArgument("render: \(names.count) cameras named; the scene has \(cameraSpecs.count)")
+        }
+        var seen = Set<Int>()
         return try names.map { name throws(ServiceError) in
             guard let k = cameraSpecs.firstIndex(where: { $0.name == name }) else {
-                throw .notFound("render: no camera '\(name)' (the scene has: \(cameraSpecs.map(\.name).joined(separator: ", ")))")
+                throw .notFound("render: no camera '\(LeaseTable.shown(name))' (the scene has: \(cameraSpecs.map(\.name).joined(separator: ", ")))")
             }
+            guard seen.insert(k).inserted else { throw .invalidArgument("render: camera '\(name)' named twice") }
             return k
         }
     }

@@ -32,6 +32,8 @@ public final class SimServer: Service, Sendable {
     let renderThreads: Int
     // Invariant: written once in start() under `loop`'s lock; keeps the command subscriptions alive.
     private let commandSubscriptions = Mutex<[CallbackSubscription]>([])
+    /// `/sim/describe`'s topic list for the rates and backend it was built with.
+    private let topicCache = Mutex<(rates: TopicRates, backend: RenderBackend, topics: [Robosim_TopicInfo])?>(nil)
 
     /// Loads the scene and its plugins and binds the hub's sockets. Throws `SceneError` (file,
     /// place, problem), `PluginLoadError` or `HubError`, each a one-line reason.
@@ -70,7 +72,7 @@ public final class SimServer: Service, Sendable {
             rendering = Mutex(try RenderBackend.load(configuration.renderBackend, renderThreads: renderThreads))
         }
         leases = LeaseTable(envCount: envCount)
-        inbox = CommandInbox(envCount: envCount, actionLow: world.actionLow, actionHigh: world.actionHigh, mode: configuration.mode,
+        inbox = CommandInbox(envCount: envCount, actions: world.actions, mode: configuration.mode,
                              safety: SafetyLayer(robot: world.robot?.spec, workspace: scene.workspace))
         var hubConfiguration = try HubConfiguration(listen: configuration.listen)
         hubConfiguration.maxFrameBytes = configuration.maxFrameBytes
@@ -111,13 +113,6 @@ public final class SimServer: Service, Sendable {
         d.decimation = UInt32(world.configuration.decimation)
         d.simTime = loop.withLock { $0.map { Double(bitPattern: $0.simTimeBits.load(ordering: .relaxed)) } } ?? 0
         d.version = "\(RoboSimVersion.string) (MuJoCo \(World.mujocoVersion), libzmq \(ZMQContext.libraryVersion))"
-        func topic<M: SwiftProtobuf.Message>(_ name: String, _ type: M.Type, _ rate: Double) -> Robosim_TopicInfo {
-            var t = Robosim_TopicInfo()
-            t.name = name
-            t.type = rosTypeName(of: type)
-            t.rateHz = rate
-            return t
-        }
         d.task = Robosim_TaskDescription(world.description)
         d.commands = inbox.statistics()
         d.renderBackend = renderBackend.rawValue
@@ -134,32 +129,49 @@ public final class SimServer: Service, Sendable {
             out.frameID = c.frameID
             return out
         }
-        d.topics = [topic("/clock", RosgraphMsgs_Clock.self, configuration.clockRateHz)]
+        d.topics = describedTopics()
+        return d
+    }
+
+    /// Every topic with its type and rate: built once per set of rates in force (thousands of
+    /// entries with many envs; `/sim/describe` answers from the copy). Any thread.
+    private func describedTopics() -> [Robosim_TopicInfo] {
         let rates = loopParameters.rates   // in force now (`/sim/set_parameters` changes them)
+        let backend = renderBackend
+        if let cached = topicCache.withLock({ $0 }), cached.rates == rates, cached.backend == backend { return cached.topics }
+        func topic<M: SwiftProtobuf.Message>(_ name: String, _ type: M.Type, _ rate: Double) -> Robosim_TopicInfo {
+            var t = Robosim_TopicInfo()
+            t.name = name
+            t.type = rosTypeName(of: type)
+            t.rateHz = rate
+            return t
+        }
+        var topics = [topic("/clock", RosgraphMsgs_Clock.self, configuration.clockRateHz)]
         let frames = BodyFrames(world: world)
         for i in 0..<world.envs.count {
             let ns = Names.env(i)
-            d.topics.append(topic("\(ns)/joint_states", SensorMsgs_JointState.self, rates["joint_states"]))
-            d.topics.append(topic("\(ns)/tf", Tf2Msgs_TFMessage.self, rates["tf"]))
-            if frames.hasRobotPose { d.topics.append(topic("\(ns)/robot/pose", GeometryMsgs_PoseStamped.self, rates["robot_pose"])) }
-            if frames.mobile { d.topics.append(topic("\(ns)/odom", NavMsgs_Odometry.self, rates["odom"])) }
-            if !world.task.objectBodies.isEmpty { d.topics.append(topic("\(ns)/objects", Robosim_ObjectArray.self, rates["objects"])) }
-            d.topics.append(topic("\(Names.env(i))/episode", Robosim_EpisodeEvent.self, 0))
-            for c in cameraSpecs where renderBackend != .none {
+            topics.append(topic("\(ns)/joint_states", SensorMsgs_JointState.self, rates["joint_states"]))
+            topics.append(topic("\(ns)/tf", Tf2Msgs_TFMessage.self, rates["tf"]))
+            if frames.hasRobotPose { topics.append(topic("\(ns)/robot/pose", GeometryMsgs_PoseStamped.self, rates["robot_pose"])) }
+            if frames.mobile { topics.append(topic("\(ns)/odom", NavMsgs_Odometry.self, rates["odom"])) }
+            if !world.task.objectBodies.isEmpty { topics.append(topic("\(ns)/objects", Robosim_ObjectArray.self, rates["objects"])) }
+            topics.append(topic("\(ns)/episode", Robosim_EpisodeEvent.self, 0))
+            for c in cameraSpecs where backend != .none {
                 let base = "\(ns)/camera/\(c.name)"
                 let hz = rates["camera.\(c.name)"]
-                if c.rgb { d.topics.append(topic(base + "/image_raw", SensorMsgs_Image.self, hz)) }
-                if c.depth { d.topics.append(topic(base + "/depth", SensorMsgs_Image.self, hz)) }
-                d.topics.append(topic(base + "/camera_info", SensorMsgs_CameraInfo.self, hz))
+                if c.rgb { topics.append(topic(base + "/image_raw", SensorMsgs_Image.self, hz)) }
+                if c.depth { topics.append(topic(base + "/depth", SensorMsgs_Image.self, hz)) }
+                topics.append(topic(base + "/camera_info", SensorMsgs_CameraInfo.self, hz))
             }
             for c in commandTopics(i) {
                 var t = Robosim_TopicInfo()
                 t.name = c.name
                 t.type = c.type
-                d.topics.append(t)
+                topics.append(t)
             }
         }
-        return d
+        topicCache.withLock { $0 = (rates, backend, topics) }
+        return topics
     }
 
     /// Starts the hub, the server's node and the step loop on their own threads; returns when the
@@ -220,11 +232,14 @@ public final class SimServer: Service, Sendable {
         ])
     }
 
-    /// Stops the step loop (queued calls get `UNAVAILABLE`), the node and the hub. Idempotent.
+    /// Stops the render threads (a render in progress fails after its current frame, so a long
+    /// render never holds up a shutdown), the step loop (queued calls get `UNAVAILABLE`), the node
+    /// and the hub. Idempotent.
     public func stop() {
         let stepLoop = loop.withLock { $0 }
-        stepLoop?.stop()
+        stepLoop?.stopping()
         stepLoop?.cameras?.stop()
+        stepLoop?.stop()
         stepLoop?.node.close()
         hub.shutdown()
     }

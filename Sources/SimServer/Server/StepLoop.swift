@@ -65,8 +65,17 @@ final class StepLoop: @unchecked Sendable {
         set { realTimeFactorBits.store(newValue.bitPattern, ordering: .relaxed); signal() }
     }
 
-    func enqueue(_ command: Command) {
-        queue.withLock { $0.append(command) }
+    /// Queues a call for the loop; `RESOURCE_EXHAUSTED` when `WireLimits.maxQueuedCalls` wait
+    /// already (a client that sends faster than the loop answers is pushed back, not buffered).
+    func enqueue(_ command: Command) throws(ServiceError) {
+        let accepted = queue.withLock { q in
+            guard q.count < WireLimits.maxQueuedCalls else { return false }
+            q.append(command)
+            return true
+        }
+        guard accepted else {
+            throw ServiceError(.resourceExhausted, "\(WireLimits.maxQueuedCalls) calls are waiting for the step loop, its limit: wait for replies before sending more")
+        }
         signal()
     }
 
@@ -88,6 +97,9 @@ final class StepLoop: @unchecked Sendable {
         thread.stackSize = 8 << 20
         thread.start()
     }
+
+    /// Marks the loop as stopping (calls that fail from now on say the server is shutting down).
+    func stopping() { running.store(false, ordering: .releasing) }
 
     func stop() {
         running.store(false, ordering: .releasing)
@@ -189,7 +201,7 @@ final class StepLoop: @unchecked Sendable {
                 do throws(RenderError) {
                     try renderImages(ids, cameras: render, into: &response)
                 } catch {
-                    return responder.fail(.internalError("the step was taken but its images could not be rendered: \(error)"))
+                    return responder.fail(renderFailure("the step was taken but its images could not be rendered", error))
                 }
             }
             responder.succeed(response)
@@ -204,7 +216,7 @@ final class StepLoop: @unchecked Sendable {
                 do throws(RenderError) {
                     r.images = try publisher.cameras?.render(ids.map(snapshot), cameras: render) ?? []
                 } catch {
-                    return responder.fail(.internalError("the envs were reset but their images could not be rendered: \(error)"))
+                    return responder.fail(renderFailure("the envs were reset but their images could not be rendered", error))
                 }
             }
             responder.succeed(r)
@@ -214,12 +226,18 @@ final class StepLoop: @unchecked Sendable {
                 r.images = try publisher.cameras?.render(ids.map(snapshot), cameras: cameras) ?? []
                 responder.succeed(r)
             } catch {
-                responder.fail(.internalError("rendering failed: \(error)"))
+                responder.fail(renderFailure("rendering failed", error))
             }
         case .setParameters(let changes, let responder, let answer):
             apply(changes)
             responder.succeed(answer())
         }
+    }
+
+    /// A render that failed: `UNAVAILABLE` when the server is stopping (its render threads went
+    /// first), else `INTERNAL`.
+    private func renderFailure(_ what: String, _ error: RenderError) -> ServiceError {
+        running.load(ordering: .acquiring) ? .internalError("\(what): \(error)") : .unavailable("\(what): the server is shutting down")
     }
 
     /// Applies checked changes between two control steps, so none lands in the middle of a batch.
