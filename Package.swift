@@ -145,7 +145,7 @@ let package = Package(
         // The data collector as a library (LeRobot writer, stats, video, policies, collection loop) and its executable.
         .target(
             name: "CollectKit",
-            dependencies: ["Messaging", "Parquet", "StrategistKit"],
+            dependencies: ["ClientKit", "Messaging", "Parquet", "StrategistKit"],
             path: "Sources/Clients/CollectKit"
         ),
         .executableTarget(

@@ -1,3 +1,4 @@
+import ClientKit
 import Foundation
 import Messaging
 import Synchronization
@@ -86,40 +87,18 @@ public final class Collector {
     /// after every frame and every written episode, on the calling thread or the writer's.
     public func run(progress: @escaping @Sendable (Progress) -> Void) throws -> Progress {
         let start = Date()
-        let envs = Int(describe.envCount)
-        var lease = Robosim_LeaseRequest()
-        lease.count = UInt32(envs)
-        lease.clientName = options.clientName
-        lease.ttlS = 60
-        let leased: Robosim_LeaseResponse = try client.call("/sim/lease", lease)
-        defer {
-            var release = Robosim_ReleaseRequest()
-            release.lease = leased.lease
-            _ = try? client.call("/sim/release", release) as Robosim_Empty
-        }
-        let ids = leased.envIds
-        let n = ids.count
-        let obsSize = Int(describe.observationSize)
+        let vector = try VectorEnv(client: client, options: .init(clientName: options.clientName, ttl: 60))
+        defer { vector.close() }
+        let ids = vector.envIDs
+        let n = vector.count
+        let obsSize = vector.observationSize
         let cameraNames = cameras.map(\.name)
-        // Images per env in a reply: each named camera's rgb, then its depth when it has one.
-        let depthOf = Dictionary(uniqueKeysWithValues: describe.cameras.map { ($0.name, $0.depth) })
-        let perEnv = cameraNames.reduce(0) { $0 + 1 + (depthOf[$1] == true ? 1 : 0) }
+        let layout = vector.imageLayout(cameras: cameraNames)
         func rgbImages(_ images: [SensorMsgs_Image], env k: Int) -> [[UInt8]] {
-            var out: [[UInt8]] = [], position = k * perEnv
-            for name in cameraNames {
-                out.append([UInt8](images[position].data))
-                position += depthOf[name] == true ? 2 : 1
-            }
-            return out
+            cameraNames.map { [UInt8](layout.images(images, env: k, camera: $0).rgb?.data ?? Data()) }
         }
 
-        var reset = Robosim_ResetRequest()
-        reset.lease = leased.lease
-        reset.envIds = ids
-        reset.seed = options.seed
-        reset.render = !cameraNames.isEmpty
-        reset.cameras = cameraNames
-        let first: Robosim_ResetResponse = try client.call("/sim/reset", reset)
+        let first = try vector.reset(seed: options.seed, render: !cameraNames.isEmpty, cameras: cameraNames)
         var observations = first.observations
         var images = (0..<n).map { rgbImages(first.images, env: $0) }
         var envEpisodes = [Int](repeating: 0, count: n)
@@ -148,17 +127,10 @@ public final class Collector {
             for sub in 0..<stepsPerFrame where !active.isEmpty {
                 // Images are needed at frame boundaries only: the last step of the frame renders.
                 let render = !cameraNames.isEmpty && sub == stepsPerFrame - 1
-                var step = Robosim_StepRequest()
-                step.lease = leased.lease
-                step.envIds = active.map { ids[$0] }
-                if policy.output == .endEffector {
-                    step.eeTargets = active.flatMap { commands[$0] }
-                } else {
-                    step.actions = active.flatMap { commands[$0] }
-                }
-                step.render = render
-                step.cameras = render ? cameraNames : []
-                let reply: Robosim_StepResponse = try client.call("/sim/step", step)
+                let command = active.flatMap { commands[$0] }, names = render ? cameraNames : []
+                let reply = policy.output == .endEffector
+                    ? try vector.step(endEffectorTargets: command, positions: active, render: render, cameras: names)
+                    : try vector.step(actions: command, positions: active, render: render, cameras: names)
                 for (j, k) in active.enumerated() {
                     reward[k] += reply.rewards[j]
                     success[k] = success[k] || (j < reply.success.count && reply.success[j])
@@ -174,12 +146,8 @@ public final class Collector {
                 active.removeAll { done[$0] }
             }
             if !unrendered.isEmpty {
-                var request = Robosim_RenderRequest()
-                request.lease = leased.lease
-                request.envIds = unrendered.map { ids[$0] }
-                request.cameras = cameraNames
-                let reply: Robosim_RenderResponse = try client.call("/sim/render", request)
-                for (j, k) in unrendered.enumerated() { images[k] = rgbImages(reply.images, env: j) }
+                let rendered = try vector.render(positions: unrendered, cameras: cameraNames)
+                for (j, k) in unrendered.enumerated() { images[k] = rgbImages(rendered, env: j) }
             }
             for k in 0..<n {
                 buffers[k].runSeed = options.seed
@@ -190,7 +158,7 @@ public final class Collector {
                         state.discarded += 1
                     } else if queued < options.episodes {
                         // A full queue waits for the writer: the lease is renewed meanwhile.
-                        queue.push(buffers[k]) { [client] in _ = try? client.renew(lease: leased.lease) }
+                        queue.push(buffers[k]) { try? vector.renewLease() }
                         queued += 1
                     }
                     envEpisodes[k] += 1
@@ -304,14 +272,5 @@ final class WriterQueue: @unchecked Sendable {
         }
         condition.broadcast()
         condition.unlock()
-    }
-}
-
-extension ServiceClient {
-    /// Renews a lease (keeps it alive while the collector waits for its writer).
-    func renew(lease: String) throws {
-        var request = Robosim_LeaseRequest()
-        request.lease = lease
-        let _: Robosim_LeaseResponse = try call("/sim/lease", request)
     }
 }

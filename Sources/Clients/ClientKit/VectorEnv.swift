@@ -1,0 +1,217 @@
+import Foundation
+import Messaging
+
+/// Envs of a lockstep server, leased by one client and driven together: lease (with renewal),
+/// reset, step, render and release. The Swift twin of Python's `RoboSimVectorEnv`; sim-collect
+/// records through it, and trainers and deployers drive envs through it.
+///
+/// Positions: the vector's envs are numbered 0..<count in lease order (`envIDs[k]` is the server's
+/// index of position `k`); every array is position-major. Not thread-safe: one caller at a time
+/// (`renewLease()` may be called from another thread while the caller waits, e.g. on a writer).
+public final class VectorEnv: @unchecked Sendable {
+    // Invariant: `released` is guarded by `lock`; everything else is immutable after init.
+
+    /// How to lease.
+    public struct Options: Sendable {
+        /// Envs to lease (default: every env of the server).
+        public var count: Int?
+        public var clientName = "swift-vector-env"
+        /// Lease time to live (seconds): the lease expires when unused this long (renew it while pausing).
+        public var ttl = 60.0
+        public init(count: Int? = nil, clientName: String = "swift-vector-env", ttl: Double = 60) {
+            self.count = count
+            self.clientName = clientName
+            self.ttl = ttl
+        }
+    }
+
+    /// Where each camera's images are in a reply: per env, for each requested camera in order, its
+    /// rgb image if it has rgb, then its depth image if it has depth.
+    public struct ImageLayout: Sendable, Equatable {
+        public struct Camera: Sendable, Equatable {
+            public let name: String
+            public let width: Int, height: Int
+            public let rgb: Bool, depth: Bool
+        }
+        public let cameras: [Camera]
+        /// Images per env.
+        public var perEnv: Int { cameras.reduce(0) { $0 + ($1.rgb ? 1 : 0) + ($1.depth ? 1 : 0) } }
+
+        /// Env `k`'s images of camera `name`: (rgb, depth), each nil when the camera does not draw it.
+        public func images(_ images: [SensorMsgs_Image], env k: Int, camera name: String) -> (rgb: SensorMsgs_Image?, depth: SensorMsgs_Image?) {
+            var position = k * perEnv
+            for c in cameras {
+                if c.name == name {
+                    return (c.rgb ? images[position] : nil, c.depth ? images[position + (c.rgb ? 1 : 0)] : nil)
+                }
+                position += (c.rgb ? 1 : 0) + (c.depth ? 1 : 0)
+            }
+            return (nil, nil)
+        }
+    }
+
+    /// What a step returns, position-major.
+    public struct StepResult: Sendable {
+        public var observations: [Double]
+        public var rewards: [Double]
+        public var terminated: [Bool]
+        public var truncated: [Bool]
+        /// The task's success flag of the step, per env (as gymnasium-robotics' `is_success`).
+        public var success: [Bool]
+        /// Envs whose episode ended in this step (and auto-reset): position → final observation.
+        public var finalObservations: [Int: [Double]]
+        /// With `render`: the images of the states reached, and of the final states (in the order
+        /// of `finalPositions`).
+        public var images: [SensorMsgs_Image]
+        public var finalImages: [SensorMsgs_Image]
+        public var finalPositions: [Int]
+    }
+
+    public let client: ServiceClient
+    public let description: Robosim_DescribeResponse
+    public let lease: String
+    /// The server's index of each position.
+    public let envIDs: [UInt32]
+    public let observationSize: Int
+    public let actionSize: Int
+    /// The task's names of the observation and action components (`observation_<i>` when the
+    /// server names none).
+    public let observationNames: [String]
+    public let actionNames: [String]
+    public let actionLow: [Double]
+    public let actionHigh: [Double]
+    private let positionOf: [UInt32: Int]
+    private let lock = NSLock()
+    private var released = false
+
+    /// Describes the server, checks that it steps in lockstep, and leases the envs.
+    public init(client: ServiceClient, options: Options = Options()) throws {
+        self.client = client
+        let d = try client.describe()
+        description = d
+        guard d.mode == "lockstep" else {
+            throw ServiceError(.failedPrecondition, "a vector env needs a server in lockstep mode (sim-server --mode lockstep); this one runs in \(d.mode) mode")
+        }
+        var request = Robosim_LeaseRequest()
+        request.count = UInt32(options.count ?? Int(d.envCount))
+        request.clientName = options.clientName
+        request.ttlS = options.ttl
+        let leased: Robosim_LeaseResponse = try client.call("/sim/lease", request)
+        lease = leased.lease
+        envIDs = leased.envIds
+        positionOf = Dictionary(uniqueKeysWithValues: leased.envIds.enumerated().map { ($1, $0) })
+        observationSize = Int(d.observationSize)
+        actionSize = Int(d.actionSize)
+        observationNames = d.task.observations.count == observationSize
+            ? d.task.observations.map(\.name) : (0..<observationSize).map { "observation_\($0)" }
+        actionNames = d.task.actions.count == actionSize ? d.task.actions.map(\.name) : (0..<actionSize).map { "action_\($0)" }
+        actionLow = d.actionLow
+        actionHigh = d.actionHigh
+    }
+
+    deinit { close() }
+
+    /// Envs in the vector.
+    public var count: Int { envIDs.count }
+
+    /// The layout of images when `cameras` are rendered (nil: the server's observation cameras).
+    public func imageLayout(cameras names: [String]? = nil) -> ImageLayout {
+        let chosen = names.map { n in description.cameras.filter { n.contains($0.name) }.sorted { n.firstIndex(of: $0.name)! < n.firstIndex(of: $1.name)! } }
+            ?? description.cameras.filter(\.observation)
+        return ImageLayout(cameras: chosen.map { .init(name: $0.name, width: Int($0.width), height: Int($0.height), rgb: $0.rgb, depth: $0.depth) })
+    }
+
+    /// Resets `positions` (default all); with a seed, each env's episodes restart from (seed, env
+    /// index). Returns the new observations (position-major, of `positions`) and, with `render`,
+    /// their images.
+    public func reset(seed: UInt64? = nil, positions: [Int]? = nil, render: Bool = false, cameras: [String] = []) throws
+        -> (observations: [Double], images: [SensorMsgs_Image]) {
+        var request = Robosim_ResetRequest()
+        request.lease = lease
+        request.envIds = try ids(positions)
+        if let seed { request.seed = seed }
+        request.render = render
+        request.cameras = cameras
+        let r: Robosim_ResetResponse = try client.call("/sim/reset", request)
+        return (r.observations, r.images)
+    }
+
+    /// One control step of `positions` (default all) with their actions (`actionSize` each,
+    /// position-major; the server clips them to the bounds). Envs whose episode ends reset in the
+    /// same call.
+    public func step(actions: [Double], positions: [Int]? = nil, render: Bool = false, cameras: [String] = []) throws -> StepResult {
+        var request = Robosim_StepRequest()
+        request.actions = actions
+        return try step(request, positions: positions, render: render, cameras: cameras)
+    }
+
+    /// One control step driving each env's end effector toward a target (x, y, z per env, world
+    /// frame, metres) through the safety layer, instead of the task's action.
+    public func step(endEffectorTargets targets: [Double], positions: [Int]? = nil, render: Bool = false, cameras: [String] = []) throws -> StepResult {
+        var request = Robosim_StepRequest()
+        request.eeTargets = targets
+        return try step(request, positions: positions, render: render, cameras: cameras)
+    }
+
+    private func step(_ base: Robosim_StepRequest, positions: [Int]?, render: Bool, cameras: [String]) throws -> StepResult {
+        var request = base
+        request.lease = lease
+        request.envIds = try ids(positions)
+        request.render = render
+        request.cameras = cameras
+        let r: Robosim_StepResponse = try client.call("/sim/step", request)
+        let n = positions?.count ?? count
+        guard r.observations.count == n * observationSize, r.rewards.count == n, r.terminated.count == n, r.truncated.count == n,
+              r.finalObservations.count == r.finalEnvIds.count * observationSize
+        else {
+            throw ServiceError(.malformed, "/sim/step returned \(r.observations.count) observation values and \(r.rewards.count) rewards for \(n) envs")
+        }
+        var finals: [Int: [Double]] = [:], finalPositions: [Int] = []
+        for (k, id) in r.finalEnvIds.enumerated() {
+            guard let p = positionOf[id] else { throw ServiceError(.malformed, "/sim/step returned a final observation of env \(id), not leased") }
+            finals[p] = Array(r.finalObservations[(k * observationSize)..<((k + 1) * observationSize)])
+            finalPositions.append(p)
+        }
+        return StepResult(observations: r.observations, rewards: r.rewards, terminated: r.terminated, truncated: r.truncated,
+                          success: r.success.count == n ? r.success : Array(repeating: false, count: n), finalObservations: finals,
+                          images: r.images, finalImages: r.finalImages, finalPositions: finalPositions)
+    }
+
+    /// Images of the current states of `positions` (default all) from `cameras` (default: the
+    /// observation cameras), without stepping.
+    public func render(positions: [Int]? = nil, cameras: [String] = []) throws -> [SensorMsgs_Image] {
+        var request = Robosim_RenderRequest()
+        request.lease = lease
+        request.envIds = try ids(positions)
+        request.cameras = cameras
+        let r: Robosim_RenderResponse = try client.call("/sim/render", request)
+        return r.images
+    }
+
+    /// Keeps the lease alive without stepping (a pause longer than its time to live). Thread-safe.
+    public func renewLease() throws {
+        var request = Robosim_LeaseRequest()
+        request.lease = lease
+        let _: Robosim_LeaseResponse = try client.call("/sim/lease", request)
+    }
+
+    /// Releases the lease (idempotent; also on deinit). Errors are ignored: an expired lease is gone anyway.
+    public func close() {
+        let first = lock.withLock { () -> Bool in
+            defer { released = true }
+            return !released
+        }
+        guard first else { return }
+        var request = Robosim_ReleaseRequest()
+        request.lease = lease
+        _ = try? client.call("/sim/release", request) as Robosim_Empty
+    }
+
+    private func ids(_ positions: [Int]?) throws -> [UInt32] {
+        guard let positions else { return envIDs }
+        return try positions.map { p in
+            guard envIDs.indices.contains(p) else { throw ServiceError(.invalidArgument, "position \(p) is outside the vector's \(count) envs") }
+            return envIDs[p]
+        }
+    }
+}
