@@ -38,8 +38,7 @@ import Testing
                     }
                 }
                 if let target = executors[i].update(tool: tool, time: d.pointee.time) {
-                    env.source = .robot
-                    env.pendingCommand = PendingCommand(command: .endEffector(position: target, orientation: nil), topic: "/env_\(i)/ee_target")
+                    w.command(i, .robot(.endEffector(position: target, orientation: nil), origin: "/env_\(i)/ee_target"))
                 }
             }
             w.step(ids, actions: zeros)

@@ -26,8 +26,7 @@ import Testing
     static func drive(_ w: World, _ command: RobotCommand, topic: String = "/env_0/ee_target", steps: Int,
                       each: (Int) -> Void = { _ in }) -> [String] {
         let env = w.envs[0]
-        env.source = .robot
-        env.pendingCommand = PendingCommand(command: command, topic: topic)
+        w.command(0, .robot(command, origin: topic))
         var refusals: [String] = []
         let zeros = [Double](repeating: 0, count: w.actionSize)
         for k in 0..<steps {

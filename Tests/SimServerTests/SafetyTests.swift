@@ -70,7 +70,7 @@ import Testing
         inbox.submit(env: 1, topic: "/env_1/cmd_vel", twist: twist(0.13, 0.91))
         inbox.submit(env: 1, topic: "/env_1/cmd_vel", twist: twist(1, 0))          // over the limit: the held one stays
         var actions = [Double](repeating: 0, count: 4)
-        inbox.drain(into: w.envs, actions: &actions)
+        inbox.drain(into: w, actions: &actions)
         #expect(actions == [0, 0, 0.5, 0])
         #expect(w.envs[0].source == .none && w.envs[0].pendingCommand == nil)
         #expect(w.envs[1].source == .robot)
@@ -79,7 +79,7 @@ import Testing
         // Taken once; a later action takes over again.
         w.envs[1].pendingCommand = nil
         inbox.submitAction(env: 1, topic: "/env_1/action", data: [0.25, 0])
-        inbox.drain(into: w.envs, actions: &actions)
+        inbox.drain(into: w, actions: &actions)
         #expect(w.envs[1].source == .action && w.envs[1].pendingCommand == nil)
         let stats = inbox.statistics().first { $0.topic == "/env_1/cmd_vel" }
         #expect(stats?.accepted == 1 && stats?.rejected == 1)

@@ -29,7 +29,7 @@ import Testing
         let w = try Self.world(envs: 1)
         let env = w.envs[0]
         let start = env.observation
-        env.source = .action
+        w.command(0, .action)
         // +x at full speed (0.25 m/s) for 0.4 s, then 0.4 s at rest: 0.1 m along x.
         for k in 0..<40 { w.step([0], actions: k < 20 ? [1, 0] : [0, 0]) }
         let end = env.observation
@@ -44,7 +44,7 @@ import Testing
         // Offsets that put the bar exactly on the slot (0.15, 0.15), yaw 0.
         w.setResetRanges(ResetRanges(["tbar_x": 0.1...0.1, "tbar_y": 0.3...0.3, "tbar_yaw": 0...0]))
         w.reset([0], seed: 1)
-        w.envs[0].source = .action
+        w.command(0, .action)
         w.step([0], actions: [0, 0])
         let env = w.envs[0]
         #expect(env.terminated && env.success)

@@ -36,8 +36,8 @@ package final class Env: @unchecked Sendable {
     /// The robot's motion generator state (nil without a robot).
     package var motion: MotionState?
     /// What drives the robot, and a robot command from a topic not yet taken by the motion generator.
-    package var source = ControlSource.none
-    package var pendingCommand: PendingCommand?
+    package internal(set) var source = ControlSource.none
+    package internal(set) var pendingCommand: PendingCommand?
     /// Robot commands refused or stopped during the last batch (topic, reason), counted by the step loop.
     package var rejections: [(topic: String, reason: String)] = []
     /// The step loop's sim time when the current episode started: a stamped robot command from

@@ -122,14 +122,15 @@ final class CommandInbox: Sendable {
 
     /// Before a realtime step: the latest actions into `buffer`, and each env's control source
     /// and new robot command into the env.
-    func drain(into envs: [Env], actions buffer: inout [Double]) {
+    func drain(into world: World, actions buffer: inout [Double]) {
         latestActions(into: &buffer)
         state.withLock { s in
-            for env in envs {
-                env.source = s.sources[env.index]
-                if let p = s.pending[env.index] {
-                    env.pendingCommand = p
-                    s.pending[env.index] = nil
+            for i in world.envs.indices {
+                if let p = s.pending[i] {
+                    world.command(i, .robot(p.command, origin: p.topic, stamp: p.stamp))
+                    s.pending[i] = nil
+                } else if s.sources[i] == .action {
+                    world.command(i, .action)
                 }
             }
         }

@@ -143,7 +143,7 @@ final class StepLoop: @unchecked Sendable {
             // Realtime: each env holds the latest action that passed the safety layer (zeros until one comes).
             let generation = inbox.generation
             if generation != drained {
-                inbox.drain(into: world.envs, actions: &actions)
+                inbox.drain(into: world, actions: &actions)
                 drained = generation
             }
             advance(allEnvs, actions: actions)
@@ -184,14 +184,11 @@ final class StepLoop: @unchecked Sendable {
         case .step(let ids, let actions, let eeTargets, let render, let responder):
             if let eeTargets {
                 for (k, i) in ids.enumerated() {
-                    let env = world.envs[i]
-                    env.source = .robot
-                    env.pendingCommand = PendingCommand(command: .endEffector(position: SIMD3(eeTargets[3 * k], eeTargets[3 * k + 1], eeTargets[3 * k + 2]),
-                                                                              orientation: nil),
-                                                        topic: Names.env(i) + "/ee_target")
+                    let target = SIMD3(eeTargets[3 * k], eeTargets[3 * k + 1], eeTargets[3 * k + 2])
+                    world.command(i, .robot(.endEffector(position: target, orientation: nil), origin: Names.env(i) + "/ee_target"))
                 }
             } else {
-                for i in ids { world.envs[i].source = .action }
+                for i in ids { world.command(i, .action) }
             }
             world.keepsFinalStates = render != nil
             advance(ids, actions: actions)
