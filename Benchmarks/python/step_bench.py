@@ -1,19 +1,19 @@
 #!/usr/bin/env python3
-"""Env-steps per second of robosim.gym.RoboSimVectorEnv against Gymnasium's own SyncVectorEnv.
+"""Env-steps per second of robosim.gym.RoboSimVectorEnv against gymnasium's SyncVectorEnv and EnvPool.
 
-Starts `sim-server Scenes/cartpole --mode lockstep --envs N` on free local ports, steps a
-RoboSimVectorEnv over all N envs with uniform random actions (a fixed numpy Generator, drawn before
-timing), then does the same with `gymnasium.vector.SyncVectorEnv` of N MuJoCo `InvertedPendulum-v5`
-envs (v4 where v5 is missing) in this process. Both run SAME_STEP autoreset and two physics steps
-per env step (cartpole: decimation 2 at 1/120 s; InvertedPendulum: frame_skip 2 at 0.02 s).
+Same MJCF on every side: RoboSim serves gymnasium's own `inverted_pendulum.xml` and `ant.xml`
+(Scenes/gym_inverted_pendulum, Scenes/gym_ant: generic joint_control task, gymnasium's frame skip),
+against `gymnasium.vector.SyncVectorEnv` of `InvertedPendulum-v5` / `Ant-v5` in this process and
+EnvPool's `make_gymnasium` of the same ids (`--envpool-threads`, default 2), when envpool is installed.
+Each side: uniform random actions (a fixed numpy Generator, drawn before timing), warm-up, then timed
+steps; the median of `--repeats` runs. RoboSim runs `sim-server SCENE --mode lockstep --envs N` on
+free local ports (TCP loopback).
 
-Prints the command line, the server binary and its build, and a markdown table row:
-| envs | steps | RoboSim env-steps/s | Gymnasium env-steps/s | ratio |
+    .venv/bin/python Benchmarks/python/step_bench.py                       # both models, 64 envs
+    scripts/bench-peers.sh                                                  # with EnvPool, 16/64/256 envs
 
-    .venv/bin/python Benchmarks/python/step_bench.py                 # 64 envs, 300 steps after 20 warm-up
-    .venv/bin/python Benchmarks/python/step_bench.py --envs 16 --steps 1000 --bin-dir .build/release
-
-Needs: the robosim package (python/), gymnasium, mujoco and imageio (python/requirements-dev.txt).
+Needs: the robosim package (python/), gymnasium, mujoco and imageio (python/requirements-dev.txt);
+EnvPool (optional, a heavy peer kept out of CI).
 """
 
 from __future__ import annotations
@@ -131,11 +131,68 @@ def uniform_actions(space, count: int, seed: int) -> np.ndarray:
     return rng.uniform(space.low, space.high, size=(count, *space.shape)).astype(space.dtype)
 
 
-def pendulum_id() -> str:
-    for version in ("v5", "v4"):
-        if f"InvertedPendulum-{version}" in gymnasium.registry:
-            return f"InvertedPendulum-{version}"
-    raise SystemExit("gymnasium has no InvertedPendulum-v5 or -v4")
+MODELS = {
+    # model: (RoboSim scene on gymnasium's MJCF, gymnasium id, EnvPool id)
+    "inverted_pendulum": ("Scenes/gym_inverted_pendulum", "InvertedPendulum-v5", "InvertedPendulum-v5"),
+    "ant": ("Scenes/gym_ant", "Ant-v5", "Ant-v5"),
+}
+
+
+def gymnasium_rates(env_id: str, n: int, args) -> list[float]:
+    envs = gymnasium.vector.SyncVectorEnv([lambda: gymnasium.make(env_id) for _ in range(n)],
+                                          autoreset_mode=gymnasium.vector.AutoresetMode.SAME_STEP)
+    try:
+        actions = uniform_actions(envs.single_action_space, (args.warmup + args.steps) * n, 0)
+        actions = actions.reshape(args.warmup + args.steps, *envs.action_space.shape)
+        rates = []
+        for _ in range(args.repeats):
+            envs.reset(seed=args.seed)
+            rates.append(time_steps(envs, actions, args.warmup))
+        return rates
+    finally:
+        envs.close()
+
+
+def envpool_rates(env_id: str, n: int, args) -> list[float] | None:
+    try:
+        import envpool  # noqa: PLC0415  (a heavy peer: not in requirements-dev.txt; scripts/bench-peers.sh installs it)
+    except ImportError:
+        return None
+    if env_id not in envpool.list_all_envs():
+        print(f"envpool {envpool.__version__} has no {env_id}; skipped")
+        return None
+    env = envpool.make_gymnasium(env_id, num_envs=n, num_threads=args.envpool_threads, seed=args.seed)
+    actions = uniform_actions(env.action_space, (args.warmup + args.steps) * n, 0)
+    actions = actions.reshape(args.warmup + args.steps, n, *env.action_space.shape)
+    rates = []
+
+    class Wrapped:  # time_steps wants num_envs
+        num_envs = n
+
+        @staticmethod
+        def step(a):
+            return env.step(a)
+
+    for _ in range(args.repeats):
+        env.reset()
+        rates.append(time_steps(Wrapped, actions, args.warmup))
+    env.close()
+    return rates
+
+
+def robosim_rates(binary: Path, scene: str, n: int, args) -> tuple[list[float], object]:
+    server = SimServer(binary, scene, n, args.server_arg)
+    try:
+        rates = []
+        with RoboSimVectorEnv(server.address, num_envs=n, client_name="step_bench") as env:
+            actions = uniform_actions(env.single_action_space, (args.warmup + args.steps) * n, 0)
+            actions = actions.reshape(args.warmup + args.steps, *env.action_space.shape)
+            for _ in range(args.repeats):
+                env.reset(seed=args.seed)
+                rates.append(time_steps(env, actions, args.warmup))
+        return rates, server
+    finally:
+        server.stop()
 
 
 def main() -> None:
@@ -143,17 +200,20 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bin-dir", type=Path, help="folder with sim-server (default: `swift build "
                         "--show-bin-path` for release if .build/release/sim-server exists, else for debug)")
-    parser.add_argument("--envs", type=int, default=64, help="parallel envs on both sides (default 64)")
+    parser.add_argument("--models", default="inverted_pendulum,ant", help="comma-separated: inverted_pendulum, ant")
+    parser.add_argument("--envs", default="64", help="comma-separated env counts (default 64)")
     parser.add_argument("--steps", type=int, default=300, help="timed vector steps per run (default 300)")
     parser.add_argument("--warmup", type=int, default=20, help="untimed vector steps first (default 20)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per side; the median is reported (default 3)")
-    parser.add_argument("--seed", type=int, default=1, help="reset seed of both sides (default 1)")
-    parser.add_argument("--scene", default="Scenes/cartpole", help="sim-server scene (default Scenes/cartpole)")
+    parser.add_argument("--seed", type=int, default=1, help="reset seed of every side (default 1)")
+    parser.add_argument("--envpool-threads", type=int, default=2, help="EnvPool num_threads (default 2)")
     parser.add_argument("--server-arg", action="append", default=[], metavar="ARG",
                         help="extra sim-server argument (repeatable), e.g. --server-arg=--threads=4")
     args = parser.parse_args()
-    if args.envs < 1 or args.steps < 1 or args.warmup < 0 or args.repeats < 1:
-        parser.error("--envs, --steps and --repeats must be >= 1, --warmup >= 0")
+    counts = [int(x) for x in args.envs.split(",")]
+    models = args.models.split(",")
+    if min(counts) < 1 or args.steps < 1 or args.warmup < 0 or args.repeats < 1 or any(m not in MODELS for m in models):
+        parser.error("env counts, --steps and --repeats must be >= 1, --warmup >= 0, models among " + ", ".join(MODELS))
 
     print("command:", shlex.join([sys.executable, *sys.argv]))
     if args.bin_dir is None:
@@ -164,50 +224,36 @@ def main() -> None:
     binary = bin_dir / "sim-server"
     if not binary.exists():
         raise SystemExit(f"no sim-server in {bin_dir} (swift build [-c release], or pass --bin-dir)")
+    try:
+        import envpool  # noqa: PLC0415
+        envpool_version = envpool.__version__
+    except ImportError:
+        envpool_version = "not installed (scripts/bench-peers.sh installs it)"
     print(f"sim-server: {binary} [{how}]")
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs; python {platform.python_version()}, "
-          f"numpy {np.__version__}, gymnasium {gymnasium.__version__}, mujoco {__import__('mujoco').__version__}")
+          f"numpy {np.__version__}, gymnasium {gymnasium.__version__}, mujoco {__import__('mujoco').__version__}, "
+          f"envpool {envpool_version}")
 
-    # RoboSim: all envs of a fresh server, through the Gymnasium API.
-    server = SimServer(binary, args.scene, args.envs, args.server_arg)
-    try:
-        print("server command:", shlex.join(server.argv))
-        print(f"server: scene {server.description.scene}, {server.description.env_count} envs, "
-              f"threads {server.parameters.get('threads', '?')}, version {server.description.version or '?'}")
-        robosim_rates = []
-        with RoboSimVectorEnv(server.address, num_envs=args.envs, client_name="step_bench") as env:
-            actions = uniform_actions(env.single_action_space, (args.warmup + args.steps) * args.envs, 0)
-            actions = actions.reshape(args.warmup + args.steps, *env.action_space.shape)
-            for _ in range(args.repeats):
-                env.reset(seed=args.seed)
-                robosim_rates.append(time_steps(env, actions, args.warmup))
-    finally:
-        server.stop()
-
-    # Gymnasium: SyncVectorEnv of MuJoCo envs in this process.
-    env_id = pendulum_id()
-    gym_rates = []
-    envs = gymnasium.vector.SyncVectorEnv([lambda: gymnasium.make(env_id) for _ in range(args.envs)],
-                                          autoreset_mode=gymnasium.vector.AutoresetMode.SAME_STEP)
-    try:
-        actions = uniform_actions(envs.single_action_space, (args.warmup + args.steps) * args.envs, 0)
-        actions = actions.reshape(args.warmup + args.steps, *envs.action_space.shape)
-        for _ in range(args.repeats):
-            envs.reset(seed=args.seed)
-            gym_rates.append(time_steps(envs, actions, args.warmup))
-    finally:
-        envs.close()
-
+    rows = []
     fmt = lambda rates: ", ".join(f"{r:,.0f}" for r in rates)  # noqa: E731
-    print(f"RoboSimVectorEnv ({server.description.scene}) runs: {fmt(robosim_rates)} env-steps/s")
-    print(f"SyncVectorEnv ({env_id}) runs: {fmt(gym_rates)} env-steps/s")
-    robosim_rate, gym_rate = statistics.median(robosim_rates), statistics.median(gym_rates)
-    build = bin_dir.name
+    med = lambda rates: statistics.median(rates) if rates else float("nan")  # noqa: E731
+    for model in models:
+        scene, gym_id, pool_id = MODELS[model]
+        for n in counts:
+            ours, server = robosim_rates(binary, scene, n, args)
+            gym = gymnasium_rates(gym_id, n, args)
+            pool = envpool_rates(pool_id, n, args)
+            print(f"{model} {n} envs: RoboSim {fmt(ours)}; gymnasium {fmt(gym)}; EnvPool {fmt(pool) if pool else '-'} "
+                  f"(server {server.description.version}, threads {server.parameters.get('threads', '?')})")
+            rows.append((model, n, med(ours), med(gym), med(pool) if pool else None))
     print()
-    print(f"| envs | steps | RoboSimVectorEnv {server.description.scene} ({build}) env-steps/s "
-          f"| gymnasium SyncVectorEnv {env_id} env-steps/s | ratio |")
-    print("|---:|---:|---:|---:|---:|")
-    print(f"| {args.envs} | {args.steps} | {robosim_rate:,.0f} | {gym_rate:,.0f} | {robosim_rate / gym_rate:.2f}x |")
+    print(f"| model (gymnasium's MJCF) | envs | RoboSimVectorEnv ({bin_dir.name}) | gymnasium SyncVectorEnv | EnvPool "
+          f"({args.envpool_threads} threads) | RoboSim / gymnasium | RoboSim / EnvPool |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for model, n, ours, gym, pool in rows:
+        pool_text = f"{pool:,.0f}" if pool else "-"
+        ratio = f"{ours / pool:.2f}x" if pool else "-"
+        print(f"| {model} | {n} | {ours:,.0f} | {gym:,.0f} | {pool_text} | {ours / gym:.2f}x | {ratio} |")
 
 
 if __name__ == "__main__":

@@ -34,6 +34,10 @@ public final class PendulumHoldTask: TaskPlugin {
 
     public var observationSize: Int { 3 }
     public var actionSize: Int { 1 }
+    // The task describes itself (`/sim/describe`, dataset feature names): names and units per component.
+    public var observationNames: [Quantity] { [Quantity("angle_error", "rad"), Quantity("angular_velocity", "rad/s"), Quantity("target", "rad")] }
+    public var actionNames: [Quantity] { [Quantity("torque", "1")] }
+    public var successCriterion: String { "the pendulum rests within tolerance of its target angle" }
     public var rewardTerms: [RewardTerm] { [RewardTerm("error", weight: -1), RewardTerm("effort", weight: -0.01)] }
 
     public func reset(_ env: EnvView, random: inout RandomSource) {
