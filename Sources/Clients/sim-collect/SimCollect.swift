@@ -78,19 +78,9 @@ struct SimCollect: ParsableCommand {
     }
 
     func run() throws {
-        var server: Process?
-        var address = connection.address
-        if let scene {
-            let (process, endpoint) = try Self.startServer(scene: scene, envs: envs, seed: seed)
-            server = process
-            address = endpoint
-        }
-        defer {
-            if let server, server.isRunning {
-                kill(server.processIdentifier, SIGINT)
-                server.waitUntilExit()
-            }
-        }
+        let server = try scene.map { try ServerProcess(scene: $0, envs: envs, seed: seed) }
+        defer { server?.stop() }
+        let address = server?.address ?? connection.address
         let client = try ServiceClient(server: address, timeout: max(connection.timeout, 30))
         let d = try client.describe()
         guard d.mode == "lockstep" else {
@@ -115,18 +105,9 @@ struct SimCollect: ParsableCommand {
 
         // Ctrl-C or SIGTERM: stop stepping, write the finished episodes, exit 0. A second one exits at once
         // (the server it started goes too: it watches this process).
-        let interrupts = Atomic<Int>(0)
-        var sources: [any DispatchSourceSignal] = []
-        for number in [SIGINT, SIGTERM] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                if interrupts.add(1, ordering: .relaxed).newValue >= 2 { _exit(130) }
-                FileHandle.standardError.write(Data("\nsim-collect: stopping after the current frame; writing finished episodes (Ctrl-C again to quit now)\n".utf8))
-                collector.requestStop()
-            }
-            source.resume()
-            sources.append(source)
+        let sources = onInterrupt {
+            FileHandle.standardError.write(Data("\nsim-collect: stopping after the current frame; writing finished episodes (Ctrl-C again to quit now)\n".utf8))
+            collector.requestStop()
         }
         defer { for s in sources { s.cancel() } }
 
@@ -145,35 +126,6 @@ struct SimCollect: ParsableCommand {
         case "object_tracker": "follow the leader robot"
         default: scene
         }
-    }
-
-    /// Starts `sim-server SCENE --mode lockstep` beside this executable on free ports; returns it and
-    /// its address. The server ends with this process (`--parent-pid`), whatever ends it.
-    static func startServer(scene: String, envs: Int?, seed: UInt64) throws -> (Process, String) {
-        let me = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
-        let binary = me.resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("sim-server")
-        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
-            throw ValidationError("no sim-server beside sim-collect (\(binary.path)); build it (swift build) or use --server")
-        }
-        var lastStatus: Int32 = 0
-        for _ in 0..<5 {
-            // A taken port makes the server exit at once: then another port.
-            let port = Int.random(in: 20_000...60_000)
-            let endpoint = "tcp://127.0.0.1:\(port)"
-            let p = Process()
-            p.executableURL = binary
-            p.arguments = [scene, "--mode", "lockstep", "--listen", endpoint, "--seed", "\(seed)", "--log-level", "warning",
-                           "--parent-pid", "\(getpid())"] + (envs.map { ["--envs", "\($0)"] } ?? [])
-            try p.run()
-            let deadline = Date().addingTimeInterval(120)
-            while p.isRunning && Date() < deadline {
-                if let client = try? ServiceClient(server: endpoint, timeout: 0.5), (try? client.describe()) != nil { return (p, endpoint) }
-            }
-            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
-            p.waitUntilExit()
-            lastStatus = p.terminationStatus
-        }
-        throw ValidationError("sim-server \(scene) did not start (last exit status \(lastStatus)); run it by hand to see why")
     }
 }
 
