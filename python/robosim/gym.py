@@ -288,6 +288,10 @@ class RoboSimVectorEnv(VectorEnv):
 
         # Every StepRequest starts with the same lease and env ids; the actions are appended as one
         # packed field (protobuf concatenation merges fields, so this is a valid StepRequest).
+        self._async_socket = None
+        self._async_serial = 0
+        self._pending: Dict[bytes, List[int]] = {}
+        self._in_flight: set = set()
         self._step_prefix = _srv.StepRequest(lease=self.lease, env_ids=ids, render=self._render).SerializeToString()
         self._obs = np.zeros((num_envs, self.observation_size), np.float64)
         self._obs_count = num_envs * self.observation_size
@@ -459,6 +463,78 @@ class RoboSimVectorEnv(VectorEnv):
             infos["_final_info"] = mask.copy()
         return self._observation(obs, self._pixels), rewards, terminated, truncated, infos
 
+    # -- asynchronous stepping (EnvPool's send/recv) ---------------------------------------------------
+    def send(self, actions: Any, env_ids: Optional[Sequence[int]] = None) -> None:
+        """Starts one control step of the envs at positions ``env_ids`` (default all) without waiting.
+
+        ``actions`` has one row per env in ``env_ids``. The server steps calls in the order they
+        arrive, so a client that keeps two half batches in flight lets physics run while it works
+        on the other half (EnvPool's ``send``/``recv`` with a batch smaller than the env count).
+        An env may be in at most one call in flight. ``recv`` returns the results.
+        """
+        self._check_open()
+        if self._render:
+            raise ValueError("send/recv return state observations only; use step() with pixel observations")
+        positions = list(range(self.num_envs)) if env_ids is None else [int(i) for i in env_ids]
+        if not positions or any(not 0 <= i < self.num_envs for i in positions) or len(set(positions)) != len(positions):
+            raise ValueError(f"env_ids must be distinct positions in [0, {self.num_envs}), got {env_ids!r}")
+        busy = [i for i in positions if i in self._in_flight]
+        if busy:
+            raise ValueError(f"envs {busy} are already in a call in flight: recv() first")
+        a = np.asarray(actions, dtype=np.float64)
+        if a.shape != (len(positions), self.action_size):
+            raise ValueError(f"actions must have shape {(len(positions), self.action_size)}, got {a.shape}")
+        if self._async_socket is None:
+            import zmq  # noqa: PLC0415
+            sock = self._client._context.socket(zmq.DEALER)  # noqa: SLF001  (a socket of its own: replies of sync calls never mix in)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.connect(self._client.server)
+            self._async_socket = sock
+        prefix = _srv.StepRequest(lease=self.lease, env_ids=[self.env_ids[i] for i in positions]).SerializeToString()
+        data = np.ascontiguousarray(a, dtype="<f8").tobytes()
+        self._async_serial += 1
+        request_id = self._async_serial.to_bytes(8, "little")
+        self._async_socket.send_multipart([b"", b"/sim/step", prefix + _ACTIONS_KEY + _varint(len(data)) + data, request_id])
+        self._pending[request_id] = positions
+        self._in_flight.update(positions)
+
+    def recv(self, timeout: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Dict[str, Any]]:
+        """The results of the earliest call in flight: ``(observations, rewards, terminated,
+        truncated, infos)`` for its envs, with ``infos["env_id"]`` their positions (as EnvPool gives),
+        ``infos["is_success"]``, and ``final_obs``/``_final_obs`` for envs that auto-reset."""
+        self._check_open()
+        if not self._pending:
+            raise RuntimeError("recv() without a call in flight: send() first")
+        import zmq  # noqa: PLC0415
+        timeout = self._client.timeout if timeout is None else float(timeout)
+        if not self._async_socket.poll(max(1, int(timeout * 1000)), zmq.POLLIN):
+            raise TimeoutError(f"/sim/step: no reply within {timeout:g} s")
+        frames = self._async_socket.recv_multipart()
+        if len(frames) != 4 or frames[3] not in self._pending:
+            raise ProtocolError(f"/sim/step: unexpected reply frames ({len(frames)})")
+        positions = self._pending.pop(frames[3])
+        self._in_flight.difference_update(positions)
+        if frames[1] != b"ok":
+            from .client import _robosim_msg, _error_code_name  # noqa: PLC0415
+            e = _robosim_msg.Error.FromString(frames[2])
+            raise ServiceError(_error_code_name(e.code), e.message, "/sim/step")
+        r = _parse_step_response(frames[2])
+        n = len(positions)
+        if r.observations.size != n * self.observation_size or r.rewards.size != n:
+            raise ProtocolError(f"/sim/step returned {r.observations.size} observation values for {n} envs")
+        success = r.success if r.success.size == n else np.zeros(n, np.bool_)
+        infos: Dict[str, Any] = {"env_id": np.asarray(positions, np.int64), "is_success": success, "_is_success": np.ones(n, np.bool_)}
+        if r.final_env_ids:
+            index = {self.env_ids[p]: k for k, p in enumerate(positions)}
+            final_obs = np.full(n, None, dtype=object)
+            mask = np.zeros(n, np.bool_)
+            finals = r.final_observations.reshape(len(r.final_env_ids), self.observation_size)
+            for k, env_id in enumerate(r.final_env_ids):
+                final_obs[index[env_id]] = finals[k]
+                mask[index[env_id]] = True
+            infos["final_obs"], infos["_final_obs"] = final_obs, mask
+        return r.observations.reshape(n, self.observation_size), r.rewards, r.terminated, r.truncated, infos
+
     def renew_lease(self, ttl_s: Optional[float] = None) -> None:
         """Keeps this env's lease alive without stepping, e.g. during a long evaluation or checkpoint.
 
@@ -499,6 +575,9 @@ class RoboSimVectorEnv(VectorEnv):
         client = getattr(self, "_client", None)
         if client is None:
             return
+        if getattr(self, "_async_socket", None) is not None:
+            self._async_socket.close(linger=0)
+            self._async_socket = None
         lease, self.lease = self.lease, ""
         if lease and not client.closed:
             try:

@@ -469,3 +469,36 @@ def test_decoder_falls_back_for_other_encodings():
     # Garbage is a ProtocolError.
     with pytest.raises(robosim.ProtocolError):
         _parse_step_response(_key(1, 2) + b"\x10" + b"\x00" * 4)
+
+
+def test_send_recv_pipelines_half_batches_with_the_results_of_step(make_env):
+    """EnvPool-style send/recv: two half batches in flight give what synchronous steps give."""
+    env = make_env()
+    rng = np.random.default_rng(3)
+    actions = rng.uniform(-1, 1, size=(60, ENVS, 1))
+    env.reset(seed=21)
+    sync = [env.step(a)[0].copy() for a in actions]
+
+    env.reset(seed=21)
+    half = ENVS // 2
+    first, second = list(range(half)), list(range(half, ENVS))
+    got = {0: [], 1: []}
+    env.send(actions[0][first], first)
+    env.send(actions[0][second], second)
+    with pytest.raises(ValueError, match="in flight"):
+        env.send(actions[0][first], first)
+    sent = {0: 1, 1: 1}
+    while len(got[0]) < len(actions) or len(got[1]) < len(actions):
+        obs, rewards, terminated, truncated, infos = env.recv()
+        part = 0 if infos["env_id"][0] == 0 else 1
+        assert list(infos["env_id"]) == (first if part == 0 else second)
+        assert infos["is_success"].shape == (half,)
+        got[part].append(obs.copy())
+        if sent[part] < len(actions):
+            ids = first if part == 0 else second
+            env.send(actions[sent[part]][ids], ids)
+            sent[part] += 1
+    for k in range(len(actions)):
+        assert np.array_equal(np.concatenate([got[0][k], got[1][k]]), sync[k]), k
+    with pytest.raises(RuntimeError):
+        env.recv()
