@@ -120,10 +120,11 @@ let package = Package(
         ),
         // The strategist as a library: LLM backends (Bedrock Converse, OpenAI-compatible HTTP) in LLM/;
         // T-bar geometry, workspace summary, strategy schema and validation, the offline pushing
-        // planner and the waypoint executor in Planning/.
+        // planner and the waypoint executor in Planning/; the run over topics in Run/.
         .target(
             name: "StrategistKit",
             dependencies: [
+                "Messaging",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -73,17 +73,16 @@ struct SimStrategist: AsyncParsableCommand {
     var rate = 50.0
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
-    var logLevel = "info"
+    var logLevel: Logger.Level = .info
 
     func validate() throws {
         guard episodes >= 0 else { throw ValidationError("--episodes must be >= 0") }
         guard rate > 0, rate <= 1000 else { throw ValidationError("--rate must be in (0, 1000]") }
         guard llmTimeout > 0, attempts >= 1 else { throw ValidationError("--llm-timeout must be > 0 and --attempts >= 1") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
     }
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
+        let level = logLevel
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
             h.logLevel = level
@@ -170,3 +169,5 @@ struct SimStrategist: AsyncParsableCommand {
         return ExitCode.failure
     }
 }
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}

@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import Messaging
-import StrategistKit
 import Synchronization
 
 /// The latest of what one env's topics said, filled on the node's I/O thread.
@@ -74,13 +73,15 @@ final class EnvFeed: Sendable {
 }
 
 /// What the run did, for the final report.
-struct RunSummary {
-    var ended = 0, succeeded = 0
+/// What a run of the strategist did: episodes ended and succeeded, strategies asked for.
+public struct RunSummary: Sendable {
+    public var ended = 0, succeeded = 0
     var lines: [String] = []
     var decisions = 0, fallbacks = 0
     var started = Date()
 
-    func report(episodes: Int) -> String {
+    /// The closing summary line(s).
+    public func report(episodes: Int) -> String {
         let rate = ended > 0 ? Double(succeeded) / Double(ended) : 0
         var out = String(format: "sim-strategist: %d of %d episodes succeeded (%.0f%%) in %.1f s; %d strategies, %d from the offline fallback",
                          succeeded, ended, rate * 100, Date().timeIntervalSince(started), decisions, fallbacks)
@@ -90,7 +91,10 @@ struct RunSummary {
 }
 
 /// Drives the envs: one executor and one strategy request at a time per env.
-final class StrategistRun: @unchecked Sendable {
+/// The strategist over topics: per env, reads the T-bar, slot and tool poses and the episode events,
+/// asks its `StrategySource` for a plan when the T-bar rests, and walks the plan as end-effector
+/// targets on `/env_i/ee_target` (through the server's safety layer). What `sim-strategist` runs.
+public final class StrategistRun: @unchecked Sendable {
     // Invariant: `loop` runs on one task; strategy requests hand results back through `results`.
     struct Driven {
         let id: Int
@@ -110,7 +114,7 @@ final class StrategistRun: @unchecked Sendable {
     /// Before re-planning, wait until the T-bar has come to rest, or this long (sim seconds).
     static let settleLimit = 0.4
 
-    let source: StrategySource
+    public let source: StrategySource
     private var envs: [Driven] = []
     private var subscriptions: [CallbackSubscription] = []
     /// Answers to strategy requests, by request number.
@@ -121,7 +125,9 @@ final class StrategistRun: @unchecked Sendable {
     private let interrupted = Atomic<Bool>(false)
     private var signalSources: [DispatchSourceSignal] = []
 
-    init(node: Node, ids: [Int], source: StrategySource, logDir: String?, logger: Logger) throws {
+    /// Subscribes to and advertises the topics of envs `ids` on `node`; `logDir` (when given) gets one
+    /// JSON-lines file per env and episode with every decision.
+    public init(node: Node, ids: [Int], source: StrategySource, logDir: String?, logger: Logger) throws {
         self.source = source
         self.logger = logger
         self.logDir = logDir.map { URL(fileURLWithPath: $0, isDirectory: true) }
@@ -144,7 +150,8 @@ final class StrategistRun: @unchecked Sendable {
     }
 
     /// Runs until `episodes` episodes ended (0: until SIGINT/SIGTERM).
-    func loop(episodes: Int, period: Double) async -> RunSummary {
+    /// Runs until `episodes` episodes ended (or a signal), deciding every `period` seconds.
+    public func loop(episodes: Int, period: Double) async -> RunSummary {
         var summary = RunSummary()
         var lastProgress = Date()
         while !interrupted.load(ordering: .relaxed) && (episodes == 0 || summary.ended < episodes) {
