@@ -2,6 +2,7 @@ import CMuJoCo
 import Dispatch
 import Foundation
 import PluginAPI
+import Synchronization
 
 /// N environments of one scene: one compiled model shared by all, one MuJoCo data per env, a task
 /// plugin, and a worker pool that steps disjoint envs in parallel. Results do not depend on the
@@ -170,11 +171,15 @@ package final class World: @unchecked Sendable {
             for k in 0..<n { stepOne(envs[ids[k]], actions: actions, offset: k * actionSize) }
             return
         }
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            var k = w
-            while k < n {
+        // Envs are claimed one at a time from a shared counter: a worker that wakes late takes what
+        // is left instead of holding up the batch with a fixed share (results do not depend on who
+        // steps which env).
+        let next = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            while true {
+                let k = next.add(1, ordering: .relaxed).oldValue
+                guard k < n else { break }
                 stepOne(envs[ids[k]], actions: actions, offset: k * actionSize)
-                k += workers
             }
         }
     }
