@@ -7,7 +7,7 @@ import Testing
 /// they load, name their components after the model, and step with finite states.
 @Suite struct GymnasiumSceneTests {
     @Test(arguments: [
-        ("Scenes/gym_ant", 29, 8, "root_z", "actuator_0"),
+        ("Scenes/gym_ant", 29, 8, "root_z", "hip_1"),
         ("Scenes/gym_humanoid", 47, 17, "root_qw", "abdomen_y"),
         ("Scenes/gym_inverted_pendulum", 4, 1, "hinge", "slide"),
     ])

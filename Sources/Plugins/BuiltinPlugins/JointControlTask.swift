@@ -8,7 +8,8 @@ import PluginAPI
 ///   `_y`, `_z`, `_qw`, `_qx`, `_qy`, `_qz` and `<joint>_vx` ... `_wz` for free joints; `qpos_<i>` and
 ///   `qvel_<i>` for coordinates of unnamed joints.
 /// - Action (nu) in -1...1 per actuator, mapped linearly onto its control range (or passed through
-///   when the actuator has none), named after the actuators (`actuator_<i>` when unnamed).
+///   when the actuator has none), named after the actuators, else after the joint an unnamed one
+///   drives, else `actuator_<i>`.
 /// - No reward terms; never terminates (episodes end at the time limit).
 /// - Reset: the model's initial state (`qpos0`); a hinge or slide joint named in the reset ranges
 ///   as `joint.<name>` starts at a uniform draw from its range (drawn in joint order).
@@ -48,9 +49,14 @@ public final class JointControlTask: TaskPlugin {
             for (k, q) in v.enumerated() where j.dofAddress + k < nv { velocities[j.dofAddress + k] = q }
         }
         observationNames = positions + velocities
-        var actuators = (0..<model.nu).map { Quantity("actuator_\($0)", model.controlRanges[$0] == nil ? "" : "1") }
-        for (name, a) in model.actuators where a < nu { actuators[a] = Quantity(name, model.controlRanges[a] == nil ? "" : "1") }
-        actionNames = actuators
+        // An actuator's own name; else the joint it drives (when no other actuator has that name);
+        // else its index.
+        var names = (0..<model.nu).map { "actuator_\($0)" }
+        for (name, a) in model.actuators where a < nu { names[a] = name }
+        for a in 0..<nu where !model.actuators.values.contains(a) {
+            if let joint = model.actuatorJoints[a], !names.contains(joint) { names[a] = joint }
+        }
+        actionNames = names.enumerated().map { Quantity($1, model.controlRanges[$0] == nil ? "" : "1") }
     }
 
     public var observationSize: Int { nq + nv }

@@ -43,6 +43,11 @@ package final class MuJoCoModel: @unchecked Sendable {
             for i in 0..<count { if let n = name(type, i) { out[n] = i } }
             return out
         }
+        let actuatorJoints: [String?] = (0..<Int(m.nu)).map { a in
+            let type = m.actuator_trntype[a]
+            guard type == Int32(mjTRN_JOINT.rawValue) || type == Int32(mjTRN_JOINTINPARENT.rawValue) else { return nil }
+            return name(mjOBJ_JOINT, Int(m.actuator_trnid[2 * a]))
+        }
         let controlRanges: [ClosedRange<Double>?] = (0..<Int(m.nu)).map { a -> ClosedRange<Double>? in
             guard m.actuator_ctrllimited[a] else { return nil }
             let low = m.actuator_ctrlrange[2 * a], high = m.actuator_ctrlrange[2 * a + 1]
@@ -50,6 +55,7 @@ package final class MuJoCoModel: @unchecked Sendable {
         }
         return ModelView(nq: Int(m.nq), nv: Int(m.nv), nu: Int(m.nu), nbody: Int(m.nbody), nsite: Int(m.nsite),
                          timestep: m.opt.timestep, joints: joints, actuators: names(mjOBJ_ACTUATOR, Int(m.nu)),
-                         bodies: names(mjOBJ_BODY, Int(m.nbody)), sites: names(mjOBJ_SITE, Int(m.nsite)), controlRanges: controlRanges)
+                         bodies: names(mjOBJ_BODY, Int(m.nbody)), sites: names(mjOBJ_SITE, Int(m.nsite)), controlRanges: controlRanges,
+                         actuatorJoints: actuatorJoints)
     }
 }

@@ -29,9 +29,12 @@ public struct ModelView: Sendable {
     public let sites: [String: Int]
     /// Control range of each actuator, when limited.
     public let controlRanges: [ClosedRange<Double>?]
+    /// The joint each actuator drives, by name, when its transmission is a named joint (else nil).
+    public let actuatorJoints: [String?]
 
     public init(nq: Int, nv: Int, nu: Int, nbody: Int, nsite: Int, timestep: Double, joints: [String: Joint],
-                actuators: [String: Int], bodies: [String: Int], sites: [String: Int], controlRanges: [ClosedRange<Double>?]) {
+                actuators: [String: Int], bodies: [String: Int], sites: [String: Int], controlRanges: [ClosedRange<Double>?],
+                actuatorJoints: [String?] = []) {
         self.nq = nq
         self.nv = nv
         self.nu = nu
@@ -43,6 +46,7 @@ public struct ModelView: Sendable {
         self.bodies = bodies
         self.sites = sites
         self.controlRanges = controlRanges
+        self.actuatorJoints = actuatorJoints.isEmpty ? Array(repeating: nil, count: nu) : actuatorJoints
     }
 
     /// The joint named `name`, or a `PluginError` naming what is missing.
