@@ -56,10 +56,13 @@ final class CameraPublisher: Sendable {
                                     last: Array(repeating: (0, -.infinity), count: world.envs.count * cameras.count)))
         let n = cameras.count
         pool = try RenderPool(cameras: cameras, model: world.model, settings: settings, threads: threads,
-                              cameraOfSlot: { $0 % n }, deliver: { [unowned self] slot, snapshot, frame in
-                                  deliver(slot: slot, snapshot: snapshot, frame: frame)
+                              cameraOfSlot: { $0 % n }, deliver: { [weak self] slot, snapshot, frame in
+                                  self?.deliver(slot: slot, snapshot: snapshot, frame: frame)
                               })
     }
+
+    /// The render threads stop with the publisher (a server that was never stopped).
+    deinit { pool?.stop() }
 
     /// Stops the render threads (waiting frames are dropped, waiting observation requests fail).
     func stop() { pool.stop() }
