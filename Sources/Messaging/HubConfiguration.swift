@@ -18,12 +18,13 @@ public struct HubConfiguration: Sendable {
     public var missedHeartbeats: Double = 3
     /// Bounds of the hub's tables, so that no client can grow its memory without limit: announced
     /// nodes (`/graph/announce` beyond it gets `RESOURCE_EXHAUSTED`), publishers plus subscriptions
-    /// one node may announce, topics with statistics (messages on further new topics are dropped
-    /// and counted), and distinct subscription prefixes (further new ones are dropped and counted).
+    /// one node may announce, topics with statistics (messages on further new topics are still
+    /// forwarded, without statistics), and distinct subscription prefixes (further new ones are
+    /// dropped and counted; their subscribers get nothing on them).
     public var maxNodes = 1024
     public var maxEndpointsPerNode = 1 << 16
     public var maxTopics = 1 << 16
-    public var maxSubscriptionPrefixes = 1 << 16
+    public var maxSubscriptionPrefixes = 1 << 14
 
     /// Derives the three endpoints from one listen address: for `tcp://HOST:PORT` the data sockets
     /// take PORT+1 (XPUB) and PORT+2 (XSUB); with PORT `*` or 0 every socket takes a free port; for

@@ -6,10 +6,10 @@ extension HubCore {
         guard info.host.utf8.count <= 256 else { throw .invalidArgument("host must be at most 256 bytes") }
         let endpoints = info.publishers.count + info.subscriptions.count
         guard endpoints <= configuration.maxEndpointsPerNode else {
-            throw .invalidArgument("node '\(info.name)' announces \(endpoints) publishers and subscriptions; the limit is \(configuration.maxEndpointsPerNode)")
+            throw .invalidArgument("node '\(Names.quoted(info.name))' announces \(endpoints) publishers and subscriptions; the limit is \(configuration.maxEndpointsPerNode)")
         }
         for e in info.publishers + info.subscriptions {
-            do { try Names.validateTopic(e.topic) } catch { throw .invalidArgument("node '\(info.name)': \(error)") }
+            do { try Names.validateTopic(e.topic) } catch { throw .invalidArgument("node '\(Names.quoted(info.name))': \(error)") }
         }
         let key = "\(info.name)#\(info.host)#\(info.pid)"
         if info.leaving {
@@ -17,9 +17,9 @@ extension HubCore {
             return
         }
         guard nodes[key] != nil || nodes.count < configuration.maxNodes else {
-            throw ServiceError(.resourceExhausted, "the graph holds \(configuration.maxNodes) nodes, its limit; node '\(info.name)' is not recorded")
+            throw ServiceError(.resourceExhausted, "the graph holds \(configuration.maxNodes) nodes, its limit; node '\(Names.quoted(info.name))' is not recorded")
         }
-        let heartbeat = info.heartbeatS > 0 ? min(info.heartbeatS, 3600) : 1
+        let heartbeat = info.heartbeatS > 0 ? min(info.heartbeatS, 60) : 1
         nodes[key] = AnnouncedNode(info: info, expires: Self.now() + heartbeat * configuration.missedHeartbeats)
     }
 

@@ -20,8 +20,10 @@ final class HubCore: @unchecked Sendable {
     var serviceCounters: [String: (calls: UInt64, errors: UInt64)] = [:]
     var droppedMalformed: UInt64 = 0
     var droppedOversize: UInt64 = 0
-    /// Messages on new topics and new subscription prefixes dropped because their table was full.
+    /// New subscription prefixes dropped because their table was full.
     var droppedTableFull: UInt64 = 0
+    /// Messages forwarded without statistics because the topic table was full.
+    var untrackedMessages: UInt64 = 0
     var serviceErrors: UInt64 = 0
 
     struct AnnouncedNode {
@@ -116,8 +118,11 @@ final class HubCore: @unchecked Sendable {
                 }
                 if frames != 3 { droppedMalformed += 1; continue }
                 if oversize { droppedOversize += 1; continue }
-                guard let index = entryIndex(topic: topic, type: type) else { droppedMalformed += 1; continue }
-                topics.count(index, bytes: payload.count)
+                switch entryIndex(topic: topic, type: type) {
+                case .invalid: droppedMalformed += 1; continue
+                case .tracked(let index): topics.count(index, bytes: payload.count)
+                case .untracked: untrackedMessages += 1   // forwarded; the statistics table is full
+                }
                 _ = try topic.send(to: xpub, flags: [.sendMore, .dontWait])
                 _ = try type.send(to: xpub, flags: [.sendMore, .dontWait])
                 _ = try payload.send(to: xpub, flags: .dontWait)
@@ -129,22 +134,26 @@ final class HubCore: @unchecked Sendable {
     }
 
     /// The statistics entry of a message's topic, validating names the first time they are seen
-    /// and the type frame whenever it differs from the one recorded. Nil when invalid.
-    private func entryIndex(topic: ZMQMessage, type: ZMQMessage) -> Int? {
+    /// and the type frame whenever it differs from the one recorded. A valid message on a new topic
+    /// when the table is full is still forwarded, without statistics.
+    private func entryIndex(topic: ZMQMessage, type: ZMQMessage) -> Entry {
         let found = topic.withBytes { topics.index(of: $0) }
         if let found {
             let sameType = type.withBytes { topics[found].typeBytes.elementsEqual($0) }
-            if sameType { return found }
-            guard type.withBytes({ Names.isValidType(bytes: $0) }) else { return nil }
-            return found
+            if sameType { return .tracked(found) }
+            guard type.withBytes({ Names.isValidType(bytes: $0) }) else { return .invalid }
+            return .tracked(found)
         }
         let valid = topic.withBytes { Names.isValidTopic(bytes: $0) } && type.withBytes { Names.isValidType(bytes: $0) }
-        guard valid else { return nil }
-        guard topics.count < configuration.maxTopics else {
-            droppedTableFull += 1
-            return nil
-        }
-        return topic.withBytes { name in type.withBytes { topics.insert(name: name, type: $0) } }
+        guard valid else { return .invalid }
+        guard topics.count < configuration.maxTopics else { return .untracked }
+        return .tracked(topic.withBytes { name in type.withBytes { topics.insert(name: name, type: $0) } })
+    }
+
+    private enum Entry {
+        case tracked(Int)
+        case untracked
+        case invalid
     }
 
     /// Passes subscriptions from XPUB (subscribers) up to XSUB (publishers) and counts them.
@@ -166,6 +175,8 @@ final class HubCore: @unchecked Sendable {
                     subscriptions[prefix, default: 0] += 1
                 } else if let n = subscriptions[prefix] {
                     subscriptions[prefix] = n > 1 ? n - 1 : nil
+                } else {
+                    continue   // the unsubscribe of a subscription that was never forwarded
                 }
                 let prefixes = Array(subscriptions.keys)
                 hub?.subscriptionPrefixes.withLock { $0 = prefixes }

@@ -1,13 +1,16 @@
 /// ROS 2 name rules for topics, services and message types, as RoboSim applies them on the wire.
 public enum Names {
     /// Longest topic or service name accepted, in bytes.
+    /// What a client sent, as error messages quote it: at most 80 characters.
+    public static func quoted(_ text: String) -> String { text.count > 80 ? text.prefix(80) + "..." : text }
+
     public static let maxNameLength = 256
 
     /// Why a name was refused.
     public struct Violation: Error, Equatable, CustomStringConvertible {
         public let name: String
         public let reason: String
-        public var description: String { "invalid name '\(name.count > 80 ? name.prefix(80) + "..." : name)': \(reason)" }
+        public var description: String { "invalid name '\(Names.quoted(name))': \(reason)" }
     }
 
     /// Checks a fully qualified topic or service name: `/` followed by tokens of `[A-Za-z0-9_]`

@@ -362,6 +362,7 @@ class RoboSimVectorEnv(VectorEnv):
         run from ``(s, its index on the server)``; a list gives one seed (or None) per env.
         """
         self._check_open()
+        self._check_idle()
         n = self.num_envs
         if seed is None or isinstance(seed, (int, np.integer)):
             seeds: List[Optional[int]] = [seed] * n
@@ -416,6 +417,7 @@ class RoboSimVectorEnv(VectorEnv):
         """
         if self._client is None:
             raise ClosedError("RoboSimVectorEnv is closed")
+        self._check_idle()
         try:
             a = np.asarray(actions, dtype=np.float64)
         except (TypeError, ValueError) as exc:
@@ -508,7 +510,12 @@ class RoboSimVectorEnv(VectorEnv):
         import zmq  # noqa: PLC0415
         timeout = self._client.timeout if timeout is None else float(timeout)
         if not self._async_socket.poll(max(1, int(timeout * 1000)), zmq.POLLIN):
-            raise TimeoutError(f"/sim/step: no reply within {timeout:g} s")
+            # Late replies must not be taken for later calls: start over with a new socket.
+            self._async_socket.close(linger=0)
+            self._async_socket = None
+            self._pending.clear()
+            self._in_flight.clear()
+            raise TimeoutError(f"/sim/step: no reply within {timeout:g} s; the calls in flight are dropped")
         frames = self._async_socket.recv_multipart()
         if len(frames) != 4 or frames[3] not in self._pending:
             raise ProtocolError(f"/sim/step: unexpected reply frames ({len(frames)})")
@@ -520,8 +527,10 @@ class RoboSimVectorEnv(VectorEnv):
             raise ServiceError(_error_code_name(e.code), e.message, "/sim/step")
         r = _parse_step_response(frames[2])
         n = len(positions)
-        if r.observations.size != n * self.observation_size or r.rewards.size != n:
-            raise ProtocolError(f"/sim/step returned {r.observations.size} observation values for {n} envs")
+        if r.observations.size != n * self.observation_size or r.rewards.size != n or r.terminated.size != n \
+                or r.truncated.size != n:
+            raise ProtocolError(f"/sim/step returned {r.observations.size} observation values and {r.rewards.size} rewards "
+                                f"for {n} envs")
         success = r.success if r.success.size == n else np.zeros(n, np.bool_)
         infos: Dict[str, Any] = {"env_id": np.asarray(positions, np.int64), "is_success": success, "_is_success": np.ones(n, np.bool_)}
         if r.final_env_ids:
@@ -563,6 +572,11 @@ class RoboSimVectorEnv(VectorEnv):
     def _check_open(self) -> None:
         if self._client is None:
             raise ClosedError("RoboSimVectorEnv is closed")
+
+    def _check_idle(self) -> None:
+        """step/reset while send() calls are in flight would race them on another socket."""
+        if self._pending:
+            raise RuntimeError(f"{len(self._pending)} send() calls are in flight: recv() them first")
 
     @staticmethod
     def _check_seed(seed: Any) -> None:

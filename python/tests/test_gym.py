@@ -487,6 +487,10 @@ def test_send_recv_pipelines_half_batches_with_the_results_of_step(make_env):
     env.send(actions[0][second], second)
     with pytest.raises(ValueError, match="in flight"):
         env.send(actions[0][first], first)
+    with pytest.raises(RuntimeError, match="in flight"):
+        env.step(actions[0])
+    with pytest.raises(RuntimeError, match="in flight"):
+        env.reset(seed=1)
     sent = {0: 1, 1: 1}
     while len(got[0]) < len(actions) or len(got[1]) < len(actions):
         obs, rewards, terminated, truncated, infos = env.recv()

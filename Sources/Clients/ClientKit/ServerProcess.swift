@@ -30,7 +30,9 @@ public final class ServerProcess: @unchecked Sendable {
             try p.run()
             let deadline = Date().addingTimeInterval(120)
             while p.isRunning && Date() < deadline {
-                if let client = try? ServiceClient(server: endpoint, timeout: 0.5), (try? client.describe()) != nil {
+                // Ours, not another server that happens to hold the port: its version line names
+                // no pid, so check that ours is still running after it answered.
+                if let client = try? ServiceClient(server: endpoint, timeout: 0.5), (try? client.describe()) != nil, p.isRunning {
                     address = endpoint
                     process = p
                     return
@@ -45,12 +47,14 @@ public final class ServerProcess: @unchecked Sendable {
 
     deinit { stop() }
 
-    /// Stops the server (SIGINT: a graceful shutdown) and waits for it. Idempotent.
+    /// Stops the server (SIGINT: a graceful shutdown; SIGKILL after 10 s) and waits for it. Idempotent.
     public func stop() {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGINT)
-            process.waitUntilExit()
-        }
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGINT)
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
     }
 }
 

@@ -39,6 +39,7 @@ public final class VectorEnv: @unchecked Sendable {
 
         /// Env `k`'s images of camera `name`: (rgb, depth), each nil when the camera does not draw it.
         public func images(_ images: [SensorMsgs_Image], env k: Int, camera name: String) -> (rgb: SensorMsgs_Image?, depth: SensorMsgs_Image?) {
+            guard k >= 0, (k + 1) * perEnv <= images.count else { return (nil, nil) }
             var position = k * perEnv
             for c in cameras {
                 if c.name == name {
@@ -92,8 +93,12 @@ public final class VectorEnv: @unchecked Sendable {
         guard d.mode == "lockstep" else {
             throw ServiceError(.failedPrecondition, "a vector env needs a server in lockstep mode (sim-server --mode lockstep); this one runs in \(d.mode) mode")
         }
+        let count = options.count ?? Int(d.envCount)
+        guard count >= 1, count <= Int(d.envCount) else {
+            throw ServiceError(.invalidArgument, "count must be in 1...\(d.envCount) (the server's envs), got \(count)")
+        }
         var request = Robosim_LeaseRequest()
-        request.count = UInt32(options.count ?? Int(d.envCount))
+        request.count = UInt32(count)
         request.clientName = options.clientName
         request.ttlS = options.ttl
         let leased: Robosim_LeaseResponse = try client.call("/sim/lease", request)

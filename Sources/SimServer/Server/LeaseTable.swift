@@ -106,7 +106,7 @@ final class LeaseTable: Sendable {
     }
 
     /// A lease id as error messages show it: at most 64 characters of what the client sent.
-    static func shown(_ id: String) -> String { id.count > 64 ? id.prefix(64) + "..." : id }
+    static func shown(_ id: String) -> String { Names.quoted(id) }
 
     /// Live leases (for describe and tests).
     var active: [Lease] {

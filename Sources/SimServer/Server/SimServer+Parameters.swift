@@ -84,20 +84,20 @@ extension SimServer {
             switch p.name {
             case "real_time_factor":
                 guard let v = Double(value), v == 0 || WireLimits.realTimeFactor.contains(v) else {
-                    throw .invalidArgument("real_time_factor must be 0 (as fast as possible) or in [\(WireLimits.realTimeFactor.lowerBound), \(WireLimits.realTimeFactor.upperBound)], got '\(p.value)'")
+                    throw .invalidArgument("real_time_factor must be 0 (as fast as possible) or in [\(WireLimits.realTimeFactor.lowerBound), \(WireLimits.realTimeFactor.upperBound)], got '\(Names.quoted(p.value))'")
                 }
                 changes.realTimeFactor = v
             case "paused":
-                guard let v = Bool(value) else { throw .invalidArgument("paused must be true or false, got '\(p.value)'") }
+                guard let v = Bool(value) else { throw .invalidArgument("paused must be true or false, got '\(Names.quoted(p.value))'") }
                 changes.paused = v
             case let name where name.hasPrefix("rate.") && loopParameters.rates.index(String(name.dropFirst(5))) != nil:
                 guard let v = Double(value), TopicRates.isValid(v) else {
-                    throw .invalidArgument("\(name) must be a rate in Hz, at least \(TopicRates.minHz) and at most \(Int(TopicRates.maxHz)), got '\(p.value)'")
+                    throw .invalidArgument("\(name) must be a rate in Hz, at least \(TopicRates.minHz) and at most \(Int(TopicRates.maxHz)), got '\(Names.quoted(p.value))'")
                 }
                 changes.rates[String(name.dropFirst(5))] = v
             case let name where name.hasPrefix("reset.") && world.configuration.resetRanges[String(name.dropFirst(6))] != nil:
                 guard let r = Self.parseRange(value), abs(r.lowerBound) <= WireLimits.resetMagnitude, abs(r.upperBound) <= WireLimits.resetMagnitude else {
-                    throw .invalidArgument("\(name) must be [low, high]: finite numbers, low <= high, both within ±\(WireLimits.resetMagnitude), got '\(p.value)'")
+                    throw .invalidArgument("\(name) must be [low, high]: finite numbers, low <= high, both within ±\(WireLimits.resetMagnitude), got '\(Names.quoted(p.value))'")
                 }
                 changes.resetRanges[String(name.dropFirst(6))] = r
             default:

@@ -76,8 +76,18 @@ final class StepPublisher: @unchecked Sendable {
     private func refreshWanted() {
         let generation = hub.subscriptionGeneration
         guard generation != wantedGeneration else { return }
-        let prefixes = hub.subscriptionSnapshot
-        func has(_ topic: String) -> Bool { prefixes.contains { topic.hasPrefix($0) } }
+        // A topic is wanted when one of its own prefixes is subscribed: one set lookup per prefix
+        // length, whatever the number of subscriptions.
+        let prefixes = Set(hub.subscriptionSnapshot)
+        func has(_ topic: String) -> Bool {
+            var prefix = ""
+            if prefixes.contains(prefix) { return true }
+            for c in topic {
+                prefix.append(c)
+                if prefixes.contains(prefix) { return true }
+            }
+            return false
+        }
         for (i, t) in topics.enumerated() {
             wanted[i][Topic.jointStates] = has(t.jointStates.topic)
             wanted[i][Topic.tf] = has(t.tf.topic)
