@@ -18,6 +18,30 @@ import Testing
         #expect(subscription.received >= 1)
     }
 
+    /// A full statistics table costs a topic its statistics, never its messages.
+    @Test func aFullTopicTableStillForwards() async throws {
+        let hub = try TestHub(maxTopics: 2)
+        let a = try hub.node("talker"), b = try hub.node("listener")
+        defer { a.close(); b.close() }
+        let junk = try ["/junk/a", "/junk/b"].map { try a.advertise($0, StdMsgs_String.self) }
+        let junkSubscriptions = try ["/junk/a", "/junk/b"].map { try b.subscribe($0, StdMsgs_String.self) }   // publishers send only what someone wants
+        defer { withExtendedLifetime(junkSubscriptions) {} }
+        let client = try hub.client()
+        // Until both reached the hub (a publisher's first messages may go before it is connected).
+        let full = try eventually(timeout: 10) {
+            for p in junk { p.publish(.with { $0.data = "x" }) }
+            Thread.sleep(forTimeInterval: 0.02)
+            return try client.graph().topics.filter { $0.name.hasPrefix("/junk/") && $0.messages > 0 }.count == 2
+        }
+        #expect(full)
+        let late = try a.advertise("/late", StdMsgs_String.self)
+        let subscription = try b.subscribe("/late", StdMsgs_String.self)
+        let got = await publishUntilReceived(late, .with { $0.data = "still here" }) { await subscription.first { _ in true } }
+        #expect(got?.data == "still here")
+        let graph = try client.graph()
+        #expect(!graph.topics.contains { $0.name == "/late" && $0.messages > 0 })
+    }
+
     @Test func roundTripOverTCP() async throws {
         let hub = try TestHub(tcp: true)
         let a = try hub.node("talker"), b = try hub.node("listener")

@@ -6,10 +6,11 @@ import Messaging
 final class TestHub {
     let hub: Hub
 
-    init(tcp: Bool = false, maxFrameBytes: Int = 64 << 20) throws {
+    init(tcp: Bool = false, maxFrameBytes: Int = 64 << 20, maxTopics: Int = 1 << 16) throws {
         let address = tcp ? "tcp://127.0.0.1:*" : "inproc://test-\(UUID().uuidString)"
         var config = try HubConfiguration(listen: address)
         config.maxFrameBytes = maxFrameBytes
+        config.maxTopics = maxTopics
         var logger = Logger(label: "test.hub")
         logger.logLevel = .warning
         hub = try Hub(configuration: config, logger: logger)
