@@ -287,21 +287,28 @@ def test_sigterm_in_the_middle_of_a_long_render_stops_within_2_s(tmp_path_factor
     with run_server(tmp_path_factory, "Scenes/test/camera_box", "--mode", "lockstep", "--envs", "1024",
                     "--render-backend", "osmesa", "--render-threads", "1") as srv:
         errors: list = []
+        renders = []
 
         def render():
+            # Render after render until the server goes: at the signal one is in progress.
             with robosim.Client(srv.address, name="long_render", timeout=120) as c:
-                try:
-                    c.call("/sim/render", robosim_srv.RenderRequest(cameras=["top", "side"]), bytes)
-                except (robosim.ServiceError, TimeoutError, robosim.ProtocolError, robosim.ClosedError) as e:
-                    errors.append(e)
+                while True:
+                    try:
+                        c.call("/sim/render", robosim_srv.RenderRequest(cameras=["top", "side"]), bytes)
+                        renders.append(time.monotonic())
+                    except (robosim.ServiceError, TimeoutError, robosim.ProtocolError, robosim.ClosedError) as e:
+                        errors.append(e)
+                        return
 
         t = threading.Thread(target=render, daemon=True)
         t.start()
-        time.sleep(1.0)  # 1024 envs x 2 cameras: several seconds of rendering on one thread
-        assert t.is_alive(), "the render finished before the signal: nothing was tested"
+        time.sleep(1.0)  # 1024 envs x 2 cameras: seconds of rendering per call on one thread
+        assert t.is_alive(), f"the render thread ended early: {errors}"
         start = time.monotonic()
         srv.process.send_signal(signal.SIGTERM)
         srv.process.wait(timeout=10)
         took = time.monotonic() - start
         assert took < 2.0, f"sim-server took {took:.2f} s to stop after SIGTERM"
         assert srv.process.returncode == 0
+        t.join(timeout=10)
+        assert errors and not t.is_alive(), "the render in progress got no answer"
