@@ -3,7 +3,7 @@ import Foundation
 
 /// Renders one camera of a scene in its initial state on the calling thread, through the same
 /// path as the server's render threads (state snapshot, MuJoCo's renderer, read-back, row flip,
-/// depth in metres). For tools and benchmarks; the server itself uses `CameraPipeline`. Its GL
+/// depth in metres). For tools and benchmarks; the server itself uses `RenderPool` (through the server's `CameraPublisher`). Its GL
 /// context is current on the thread that made it: use and release it there, one at a time.
 public final class SceneRenderer {
     private let model: MuJoCoModel
