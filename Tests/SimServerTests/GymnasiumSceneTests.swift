@@ -17,15 +17,12 @@ import Testing
         #expect(w.description.observations.contains { $0.name == observation })
         #expect(w.description.actions.contains { $0.name == action })
         let ids = Array(0..<4)
-        var steps = 0
         for s in 0..<100 {
             let actions = ids.flatMap { e in (0..<w.actionSize).map { _ in WorldTests.action(env: e, step: s) } }
             w.step(ids, actions: actions)
             let finite = w.envs.allSatisfy { env in env.observation.allSatisfy { $0.isFinite } }
             #expect(finite, "step \(s)")
-            steps += 1
         }
-        #expect(steps == 100)
         let first = w.envs[0].observation
         let distinct = w.envs.contains { $0.observation != first }
         #expect(distinct, "every env in the same state after 100 random steps")

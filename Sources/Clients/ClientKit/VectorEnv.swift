@@ -107,9 +107,8 @@ public final class VectorEnv: @unchecked Sendable {
         positionOf = Dictionary(uniqueKeysWithValues: leased.envIds.enumerated().map { ($1, $0) })
         observationSize = Int(d.observationSize)
         actionSize = Int(d.actionSize)
-        observationNames = d.task.observations.count == observationSize
-            ? d.task.observations.map(\.name) : (0..<observationSize).map { "observation_\($0)" }
-        actionNames = d.task.actions.count == actionSize ? d.task.actions.map(\.name) : (0..<actionSize).map { "action_\($0)" }
+        observationNames = d.observationNames
+        actionNames = d.actionNames
         actionLow = d.actionLow
         actionHigh = d.actionHigh
     }

@@ -1,3 +1,4 @@
+import ClientKit
 import Foundation
 import Messaging
 import StrategistKit
@@ -51,11 +52,8 @@ public struct TaskInfo: Sendable {
 
     /// The scene's task as the server describes it (numbered names for a server that gives none).
     public init(describe d: Robosim_DescribeResponse) {
-        let obs = d.task.observations.map(\.name), act = d.task.actions.map(\.name)
-        self.init(name: d.task.name.isEmpty ? d.scene : d.task.name,
-                  observationNames: obs.count == Int(d.observationSize) ? obs : (0..<Int(d.observationSize)).map { "observation_\($0)" },
-                  actionNames: act.count == Int(d.actionSize) ? act : (0..<Int(d.actionSize)).map { "action_\($0)" },
-                  actionLow: d.actionLow, actionHigh: d.actionHigh)
+        self.init(name: d.task.name.isEmpty ? d.scene : d.task.name, observationNames: d.observationNames,
+                  actionNames: d.actionNames, actionLow: d.actionLow, actionHigh: d.actionHigh)
     }
 
     /// The index of observation component `name`, or an error naming what the task has.

@@ -137,27 +137,25 @@ final class CameraPublisher: Sendable {
     // MARK: Messages
 
     static func rgbImage(_ rgb: [UInt8], _ camera: CameraSpec, _ stamp: BuiltinInterfaces_Time) -> SensorMsgs_Image {
-        var m = SensorMsgs_Image()
-        m.header.stamp = stamp
-        m.header.frameID = camera.frameID
-        m.width = UInt32(camera.width)
-        m.height = UInt32(camera.height)
-        m.encoding = "rgb8"
-        m.step = UInt32(3 * camera.width)
-        m.data = Data(rgb)
-        return m
+        image(camera, stamp, encoding: "rgb8", bytesPerPixel: 3, data: Data(rgb))
     }
 
+    /// Little-endian IEEE floats (every platform Swift runs the server on), metres.
     static func depthImage(_ depth: [Float], _ camera: CameraSpec, _ stamp: BuiltinInterfaces_Time) -> SensorMsgs_Image {
+        image(camera, stamp, encoding: "32FC1", bytesPerPixel: 4, data: depth.withUnsafeBytes { Data($0) })
+    }
+
+    private static func image(_ camera: CameraSpec, _ stamp: BuiltinInterfaces_Time, encoding: String, bytesPerPixel: Int,
+                              data: Data) -> SensorMsgs_Image {
         var m = SensorMsgs_Image()
         m.header.stamp = stamp
         m.header.frameID = camera.frameID
         m.width = UInt32(camera.width)
         m.height = UInt32(camera.height)
-        m.encoding = "32FC1"
-        m.isBigendian = 0   // little-endian IEEE floats (every platform Swift runs the server on)
-        m.step = UInt32(4 * camera.width)
-        m.data = depth.withUnsafeBytes { Data($0) }
+        m.encoding = encoding
+        m.isBigendian = 0
+        m.step = UInt32(bytesPerPixel * camera.width)
+        m.data = data
         return m
     }
 

@@ -69,14 +69,14 @@ final class LeaseTable: Sendable {
             table[id] = lease
             return lease
         }
-        guard let renewed else { throw .notFound("no lease '\(Self.shown(id))' (released or expired)") }
+        guard let renewed else { throw .notFound("no lease '\(Names.quoted(id))' (released or expired)") }
         return renewed
     }
 
     /// Ends a lease. Unknown or expired leases are an error.
     func release(_ id: String) throws(ServiceError) {
         let removed = leases.withLock { $0.removeValue(forKey: id) }
-        guard removed != nil else { throw .notFound("no lease '\(Self.shown(id))' (released or expired)") }
+        guard removed != nil else { throw .notFound("no lease '\(Names.quoted(id))' (released or expired)") }
     }
 
     /// Checks that `lease` may drive `ids` (and refreshes it); without a lease, that none of `ids`
@@ -94,9 +94,9 @@ final class LeaseTable: Sendable {
                 }
                 return .success(chosen)
             }
-            guard var lease = table[id] else { return .failure(.failedPrecondition("lease '\(Self.shown(id))' expired or unknown")) }
+            guard var lease = table[id] else { return .failure(.failedPrecondition("lease '\(Names.quoted(id))' expired or unknown")) }
             if let foreign = ids.first(where: { !lease.envs.contains($0) }) {
-                return .failure(.failedPrecondition("env \(foreign) is not in lease '\(Self.shown(id))'"))
+                return .failure(.failedPrecondition("env \(foreign) is not in lease '\(Names.quoted(id))'"))
             }
             lease.lastSeen = now
             table[id] = lease
@@ -104,9 +104,6 @@ final class LeaseTable: Sendable {
         }
         return try result.get()
     }
-
-    /// A lease id as error messages show it: at most 64 characters of what the client sent.
-    static func shown(_ id: String) -> String { Names.quoted(id) }
 
     /// Live leases (for describe and tests).
     var active: [Lease] {

@@ -78,7 +78,7 @@ extension SimServer {
         var changes = ParameterChanges()
         for p in parameters {
             guard p.value.utf8.count <= WireLimits.parameterValueBytes, p.name.utf8.count <= WireLimits.parameterValueBytes else {
-                throw .invalidArgument("parameter '\(LeaseTable.shown(p.name))': names and values are at most \(WireLimits.parameterValueBytes) bytes")
+                throw .invalidArgument("parameter '\(Names.quoted(p.name))': names and values are at most \(WireLimits.parameterValueBytes) bytes")
             }
             let value = p.value.trimmingCharacters(in: .whitespaces)
             switch p.name {
@@ -102,7 +102,7 @@ extension SimServer {
                 changes.resetRanges[String(name.dropFirst(6))] = r
             default:
                 if self.parameters().contains(where: { $0.name == p.name }) { throw .invalidArgument("parameter '\(p.name)' is read-only") }
-                throw .notFound("no parameter '\(LeaseTable.shown(p.name))'")
+                throw .notFound("no parameter '\(Names.quoted(p.name))'")
             }
         }
         return changes

@@ -127,7 +127,7 @@ extension SimServer {
             var out = Robosim_GetParametersResponse()
             if r.names.isEmpty { out.parameters = all; return out }
             for name in r.names {
-                guard let p = all.first(where: { $0.name == name }) else { throw .notFound("no parameter '\(LeaseTable.shown(name))'") }
+                guard let p = all.first(where: { $0.name == name }) else { throw .notFound("no parameter '\(Names.quoted(name))'") }
                 out.parameters.append(p)
             }
             return out
@@ -171,7 +171,7 @@ extension SimServer {
         var seen = Set<Int>()
         return try names.map { name throws(ServiceError) in
             guard let k = cameraSpecs.firstIndex(where: { $0.name == name }) else {
-                throw .notFound("render: no camera '\(LeaseTable.shown(name))' (the scene has: \(cameraSpecs.map(\.name).joined(separator: ", ")))")
+                throw .notFound("render: no camera '\(Names.quoted(name))' (the scene has: \(cameraSpecs.map(\.name).joined(separator: ", ")))")
             }
             guard seen.insert(k).inserted else { throw .invalidArgument("render: camera '\(name)' named twice") }
             return k

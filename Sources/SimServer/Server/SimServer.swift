@@ -116,13 +116,14 @@ public final class SimServer: Service, Sendable {
         d.task = Robosim_TaskDescription(world.description)
         d.commands = inbox.statistics()
         d.renderBackend = renderBackend.rawValue
+        let rates = loopParameters.rates
         d.cameras = cameraSpecs.map { c in
             var out = Robosim_CameraDescription()
             out.name = c.name
             out.width = UInt32(c.width)
             out.height = UInt32(c.height)
             out.fovyDeg = c.fovyDegrees
-            out.rateHz = loopParameters.rates["camera.\(c.name)"]
+            out.rateHz = rates["camera.\(c.name)"]
             out.rgb = c.rgb
             out.depth = c.depth
             out.observation = c.observation
