@@ -34,6 +34,8 @@ let package = Package(
     targets: [
         // System-library shims: each is imported by exactly one Swift module.
         .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ"),
+        // Futex and atomics on shared memory (Messaging's same-host step channel).
+        .target(name: "CSharedMemory", path: "Sources/CSharedMemory"),
         // MuJoCo 4.0.x as scripts/setup.sh installs it (/usr/local: the compiler searches its include
         // folder, Swift's linker does not search its lib folder).
         .target(
@@ -47,6 +49,7 @@ let package = Package(
             name: "Messaging",
             dependencies: [
                 "CZeroMQ",
+                "CSharedMemory",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
             ],

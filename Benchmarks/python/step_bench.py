@@ -5,6 +5,8 @@ Same MJCF on every side: RoboSim serves gymnasium's own `inverted_pendulum.xml` 
 (Scenes/gym_inverted_pendulum, Scenes/gym_ant: generic joint_control task, gymnasium's frame skip),
 against `gymnasium.vector.SyncVectorEnv` of `InvertedPendulum-v5` / `Ant-v5` in this process and
 EnvPool's `make_gymnasium` of the same ids (`--envpool-threads`, default 2), when envpool is installed.
+RoboSim is measured through the same-host shared-memory step channel (the default on one machine),
+through `/sim/step` over TCP, and with send/recv (sockets, two half batches in flight).
 Each side: uniform random actions (a fixed numpy Generator, drawn before timing), warm-up, then timed
 steps; the median of `--repeats` runs. RoboSim runs `sim-server SCENE --mode lockstep --envs N` on
 free local ports (TCP loopback).
@@ -138,22 +140,46 @@ MODELS = {
 }
 
 
-def gymnasium_rates(env_id: str, n: int, args) -> list[float]:
-    envs = gymnasium.vector.SyncVectorEnv([lambda: gymnasium.make(env_id) for _ in range(n)],
-                                          autoreset_mode=gymnasium.vector.AutoresetMode.SAME_STEP)
-    try:
-        actions = uniform_actions(envs.single_action_space, (args.warmup + args.steps) * n, 0)
-        actions = actions.reshape(args.warmup + args.steps, *envs.action_space.shape)
-        rates = []
-        for _ in range(args.repeats):
-            envs.reset(seed=args.seed)
-            rates.append(time_steps(envs, actions, args.warmup))
-        return rates
-    finally:
-        envs.close()
+class GymnasiumSide:
+    """gymnasium's SyncVectorEnv of `env_id` (SAME_STEP autoreset, as RoboSim's), kept open across runs."""
+
+    def __init__(self, env_id: str, n: int, args):
+        self.envs = gymnasium.vector.SyncVectorEnv([lambda: gymnasium.make(env_id) for _ in range(n)],
+                                                   autoreset_mode=gymnasium.vector.AutoresetMode.SAME_STEP)
+        actions = uniform_actions(self.envs.single_action_space, (args.warmup + args.steps) * n, 0)
+        self.actions = actions.reshape(args.warmup + args.steps, *self.envs.action_space.shape)
+        self.args = args
+
+    def run(self) -> float:
+        self.envs.reset(seed=self.args.seed)
+        return time_steps(self.envs, self.actions, self.args.warmup)
+
+    def close(self) -> None:
+        self.envs.close()
 
 
-def envpool_rates(env_id: str, n: int, args) -> list[float] | None:
+class EnvPoolSide:
+    """EnvPool's make_gymnasium of `env_id` with `--envpool-threads` threads, kept open across runs."""
+
+    def __init__(self, envpool, env_id: str, n: int, args):
+        self.env = envpool.make_gymnasium(env_id, num_envs=n, num_threads=args.envpool_threads, seed=args.seed)
+        self.num_envs = n
+        actions = uniform_actions(self.env.action_space, (args.warmup + args.steps) * n, 0)
+        self.actions = actions.reshape(args.warmup + args.steps, n, *self.env.action_space.shape)
+        self.args = args
+
+    def step(self, a):  # time_steps wants num_envs and step
+        return self.env.step(a)
+
+    def run(self) -> float:
+        self.env.reset()
+        return time_steps(self, self.actions, self.args.warmup)
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def make_envpool(env_id: str, n: int, args) -> EnvPoolSide | None:
     try:
         import envpool  # noqa: PLC0415  (a heavy peer: not in requirements-dev.txt; scripts/bench-peers.sh installs it)
     except ImportError:
@@ -161,23 +187,7 @@ def envpool_rates(env_id: str, n: int, args) -> list[float] | None:
     if env_id not in envpool.list_all_envs():
         print(f"envpool {envpool.__version__} has no {env_id}; skipped")
         return None
-    env = envpool.make_gymnasium(env_id, num_envs=n, num_threads=args.envpool_threads, seed=args.seed)
-    actions = uniform_actions(env.action_space, (args.warmup + args.steps) * n, 0)
-    actions = actions.reshape(args.warmup + args.steps, n, *env.action_space.shape)
-    rates = []
-
-    class Wrapped:  # time_steps wants num_envs
-        num_envs = n
-
-        @staticmethod
-        def step(a):
-            return env.step(a)
-
-    for _ in range(args.repeats):
-        env.reset()
-        rates.append(time_steps(Wrapped, actions, args.warmup))
-    env.close()
-    return rates
+    return EnvPoolSide(envpool, env_id, n, args)
 
 
 def time_async(env, actions: np.ndarray, warmup: int) -> float:
@@ -203,22 +213,18 @@ def time_async(env, actions: np.ndarray, warmup: int) -> float:
     return (sum(done) - base) * (n / 2) / (time.perf_counter() - start)
 
 
-def robosim_rates(binary: Path, scene: str, n: int, args) -> tuple[list[float], list[float], object]:
-    server = SimServer(binary, scene, n, args.server_arg)
-    try:
-        rates, async_rates = [], []
-        with RoboSimVectorEnv(server.address, num_envs=n, client_name="step_bench") as env:
-            actions = uniform_actions(env.single_action_space, (args.warmup + args.steps) * n, 0)
-            actions = actions.reshape(args.warmup + args.steps, *env.action_space.shape)
-            for _ in range(args.repeats):
-                env.reset(seed=args.seed)
-                rates.append(time_steps(env, actions, args.warmup))
-                if n >= 2:
-                    env.reset(seed=args.seed)
-                    async_rates.append(time_async(env, actions, args.warmup))
-        return rates, async_rates, server
-    finally:
-        server.stop()
+def robosim_run(server: SimServer, n: int, transport: str, args) -> tuple[float, float | None]:
+    """One timed run of RoboSimVectorEnv over `transport` ("shm": the same-host step channel,
+    "socket": /sim/step over TCP); with sockets also send/recv with two half batches in flight."""
+    with RoboSimVectorEnv(server.address, num_envs=n, client_name="step_bench", transport=transport) as env:
+        actions = uniform_actions(env.single_action_space, (args.warmup + args.steps) * n, 0)
+        actions = actions.reshape(args.warmup + args.steps, *env.action_space.shape)
+        env.reset(seed=args.seed)
+        rate = time_steps(env, actions, args.warmup)
+        if transport != "socket" or n < 2:
+            return rate, None
+        env.reset(seed=args.seed)
+        return rate, time_async(env, actions, args.warmup)
 
 
 def main() -> None:
@@ -266,21 +272,40 @@ def main() -> None:
     for model in models:
         scene, gym_id, pool_id = MODELS[model]
         for n in counts:
-            ours, ours_async, server = robosim_rates(binary, scene, n, args)
-            gym = gymnasium_rates(gym_id, n, args)
-            pool = envpool_rates(pool_id, n, args)
-            print(f"{model} {n} envs: RoboSim {fmt(ours)}; RoboSim send/recv {fmt(ours_async)}; gymnasium {fmt(gym)}; EnvPool {fmt(pool) if pool else '-'} "
+            # Every side once per repeat, in turn: this VM's speed drifts over minutes, and a ratio
+            # of runs made side by side is what the table reports.
+            server = SimServer(binary, scene, n, args.server_arg)
+            gym_side, pool_side = GymnasiumSide(gym_id, n, args), make_envpool(pool_id, n, args)
+            ours: dict[str, list[float]] = {"shm": [], "socket": [], "send/recv": []}
+            gym, pool = [], [] if pool_side else None
+            try:
+                for _ in range(args.repeats):
+                    ours["shm"].append(robosim_run(server, n, "shm", args)[0])
+                    rate, halves = robosim_run(server, n, "socket", args)
+                    ours["socket"].append(rate)
+                    if halves is not None:
+                        ours["send/recv"].append(halves)
+                    gym.append(gym_side.run())
+                    if pool_side:
+                        pool.append(pool_side.run())
+            finally:
+                server.stop()
+                gym_side.close()
+                if pool_side:
+                    pool_side.close()
+            print(f"{model} {n} envs: RoboSim shm {fmt(ours['shm'])}; RoboSim socket {fmt(ours['socket'])}; "
+                  f"RoboSim send/recv {fmt(ours['send/recv'])}; gymnasium {fmt(gym)}; EnvPool {fmt(pool) if pool else '-'} "
                   f"(server {server.description.version}, threads {server.parameters.get('threads', '?')})")
-            rows.append((model, n, med(ours), med(ours_async), med(gym), med(pool) if pool else None))
+            rows.append((model, n, med(ours["shm"]), med(ours["socket"]), med(ours["send/recv"]), med(gym), med(pool) if pool else None))
     print()
-    print(f"| model (gymnasium's MJCF) | envs | RoboSimVectorEnv step ({bin_dir.name}) | RoboSimVectorEnv send/recv, 2 halves "
-          f"| gymnasium SyncVectorEnv | EnvPool ({args.envpool_threads} threads) | best RoboSim / gymnasium | best RoboSim / EnvPool |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for model, n, ours, ours_async, gym, pool in rows:
-        best = max(ours, ours_async) if ours_async == ours_async else ours
+    print(f"| model (gymnasium's MJCF) | envs | RoboSimVectorEnv step, shm channel ({bin_dir.name}) | step, socket "
+          f"| send/recv, socket, 2 halves | gymnasium SyncVectorEnv | EnvPool ({args.envpool_threads} threads) "
+          f"| RoboSim shm / gymnasium | RoboSim shm / EnvPool |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for model, n, shm, sock, halves, gym, pool in rows:
         pool_text = f"{pool:,.0f}" if pool else "-"
-        ratio = f"{best / pool:.2f}x" if pool else "-"
-        print(f"| {model} | {n} | {ours:,.0f} | {ours_async:,.0f} | {gym:,.0f} | {pool_text} | {best / gym:.2f}x | {ratio} |")
+        ratio = f"{shm / pool:.2f}x" if pool else "-"
+        print(f"| {model} | {n} | {shm:,.0f} | {sock:,.0f} | {halves:,.0f} | {gym:,.0f} | {pool_text} | {shm / gym:.2f}x | {ratio} |")
 
 
 if __name__ == "__main__":

@@ -1,3 +1,4 @@
+import BuiltinPlugins
 import Foundation
 import PluginAPI
 import Testing
@@ -26,5 +27,42 @@ import Testing
         let first = w.envs[0].observation
         let distinct = w.envs.contains { $0.observation != first }
         #expect(distinct, "every env in the same state after 100 random steps")
+    }
+
+    /// InvertedPendulum-v5's rule through joint_control's healthy range: random actions tip the pole
+    /// past 0.2 rad within a few steps (gymnasium: about 6), every healthy step earns 1, the
+    /// terminating one 0, and the next episode starts from the noisy upright state.
+    @Test func pendulumTerminatesLikeGymnasium() throws {
+        let w = try WorldTests.world("Scenes/gym_inverted_pendulum", envs: 8, seed: 5, threads: 2)
+        #expect(w.description.rewardTerms.map(\.name) == ["healthy"])
+        #expect(w.envs.allSatisfy { abs($0.observation[1]) <= 0.01 && $0.observation[1] != 0 })
+        let ids = Array(0..<8)
+        var ended = 0, healthySteps = 0, totalSteps = 0
+        for s in 0..<200 {
+            w.step(ids, actions: ids.map { WorldTests.action(env: $0, step: s) })
+            for env in w.envs {
+                totalSteps += 1
+                if env.terminated {
+                    ended += 1
+                    #expect(env.reward == 0 && !env.success)
+                    #expect(abs(env.finalObservation![1]) > 0.2)
+                    #expect(abs(env.observation[1]) <= 0.01, "the next episode starts upright")
+                } else {
+                    healthySteps += 1
+                    #expect(env.reward == 1 && abs(env.observation[1]) <= 0.2)
+                }
+            }
+        }
+        let meanLength = Double(totalSteps) / Double(max(1, ended))
+        #expect(meanLength > 2 && meanLength < 30, "mean episode length \(meanLength)")
+        #expect(healthySteps + ended == totalSteps)
+    }
+
+    @Test func healthyBoundsNameObservations() throws {
+        let names = [Quantity("hinge", "rad"), Quantity("slide", "m")]
+        let bounds = try JointControlTask.healthyBounds(["healthy_max.hinge": 0.2, "healthy_min.hinge": -0.2, "other": 1], observations: names)
+        #expect(bounds.count == 1 && bounds[0].index == 0 && bounds[0].range == -0.2...0.2)
+        #expect(throws: PluginError.self) { try JointControlTask.healthyBounds(["healthy_min.elbow": 0], observations: names) }
+        #expect(throws: PluginError.self) { try JointControlTask.healthyBounds(["healthy_min.slide": 1, "healthy_max.slide": 0], observations: names) }
     }
 }

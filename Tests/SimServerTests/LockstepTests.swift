@@ -166,4 +166,78 @@ import Testing
             let _: Robosim_Empty = try client.call("/sim/resume", Robosim_Empty())
         }
     }
+
+    /// A lease's same-host step channel gives bit for bit what /sim/step gives, refuses non-finite
+    /// actions with INVALID_ARGUMENT and goes on, and closes when the lease is released.
+    @Test func stepChannelMatchesSimStep() async throws {
+        try await Server.withServer(Self.lockstep) { server, client in
+            var leaseRequest = Robosim_LeaseRequest()
+            leaseRequest.count = 4
+            let lease: Robosim_LeaseResponse = try client.call("/sim/lease", leaseRequest)
+            var open = Robosim_OpenChannelRequest()
+            open.lease = lease.lease
+            let r: Robosim_OpenChannelResponse = try client.call("/sim/open_channel", open)
+            let layout = StepChannel.Layout(envs: r.envIds.count, observationSize: Int(r.observationSize), actionSize: Int(r.actionSize))
+            #expect(UInt64(layout.observations) == r.observations && UInt64(layout.byteCount) == r.byteCount && UInt64(layout.final) == r.final)
+            let channel = try StepChannel.attach(path: r.path, layout: layout, nonce: r.nonce)
+            do {
+                _ = try client.call("/sim/open_channel", open) as Robosim_OpenChannelResponse
+                Issue.record("a second channel for one lease")
+            } catch {
+                #expect((error as? ServiceError)?.code == .failedPrecondition)
+            }
+
+            func actions(_ step: Int) -> [Double] { (0..<4).map { WorldTests.action(env: $0, step: step) } }
+            // Through the channel.
+            channel.store(StepChannel.Header.hasSeed, 1)
+            channel.seed = 9
+            try channel.call(.reset, timeout: .seconds(10))
+            var viaChannel: [[Double]] = [Array(channel.observations)]
+            for step in 0..<120 {
+                for (k, a) in actions(step).enumerated() { channel.actions[k] = a }
+                try channel.call(.step, timeout: .seconds(10))
+                var finals: [Double] = []
+                for k in 0..<4 where channel.final[k] == 1 { finals += channel.finalObservations[(4 * k)..<(4 * k + 4)] }
+                viaChannel.append(Array(channel.observations) + Array(channel.rewards) + channel.terminated.map(Double.init)
+                                  + channel.truncated.map(Double.init) + finals)
+            }
+            #expect(!FileManager.default.fileExists(atPath: r.path), "removed once the first request came")
+            // Through /sim/step, same lease, seed and actions.
+            var reset = Robosim_ResetRequest()
+            reset.lease = lease.lease
+            reset.seed = 9
+            let r0: Robosim_ResetResponse = try client.call("/sim/reset", reset)
+            var viaStep: [[Double]] = [r0.observations]
+            for step in 0..<120 {
+                let s = try Self.step(client, lease: lease.lease, actions: actions(step))
+                viaStep.append(s.observations + s.rewards + s.terminated.map { $0 ? 1 : 0 } + s.truncated.map { $0 ? 1 : 0 } + s.finalObservations)
+            }
+            #expect(viaChannel == viaStep)
+            #expect(viaStep.contains { $0.count > 28 }, "no episode ended: final observations were not compared")
+
+            channel.actions[1] = .nan
+            do throws(ServiceError) {
+                try channel.call(.step, timeout: .seconds(10))
+                Issue.record("a NaN action was taken")
+            } catch {
+                #expect(error.code == .invalidArgument && error.message.contains("finite"), "\(error)")
+            }
+            channel.actions[1] = 0
+            try channel.call(.step, timeout: .seconds(10))
+
+            var release = Robosim_ReleaseRequest()
+            release.lease = lease.lease
+            let _: Robosim_Empty = try client.call("/sim/release", release)
+            do throws(ServiceError) {
+                try channel.call(.step, timeout: .seconds(10))
+                Issue.record("stepped after the lease was released")
+            } catch {
+                #expect(error.code == .failedPrecondition || error.code == .unavailable, "\(error)")
+            }
+            let deadline = Date().addingTimeInterval(5)
+            while server.channels.count > 0, Date() < deadline { usleep(1000) }
+            #expect(server.channels.count == 0)
+            #expect(channel.load(StepChannel.Header.state) == StepChannel.closed)
+        }
+    }
 }

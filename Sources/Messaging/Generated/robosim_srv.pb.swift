@@ -453,6 +453,65 @@ public nonisolated struct Robosim_StepResponse: Sendable {
   public init() {}
 }
 
+/// /sim/open_channel: a same-host step channel for a lease (docs/wire-protocol.md, "Step channel"):
+/// a shared-memory file through which the lease's envs are stepped and reset without a socket.
+/// Lockstep mode only; one channel per lease; it closes when the lease ends, when the server stops,
+/// or when no request came through it within 10 s of opening.
+public nonisolated struct Robosim_OpenChannelRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var lease: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Robosim_OpenChannelResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The file to map (read-write, its byte_count bytes); the server removes it once the first request
+  /// arrives, so map it right away.
+  public var path: String = String()
+
+  /// Must equal the nonce in the file's header (the file is the one this server made).
+  public var nonce: UInt64 = 0
+
+  /// The lease's envs, in the channel's row order.
+  public var envIds: [UInt32] = []
+
+  public var observationSize: UInt32 = 0
+
+  public var actionSize: UInt32 = 0
+
+  /// Byte offsets of the arrays in the file, and its size.
+  public var actions: UInt64 = 0
+
+  public var observations: UInt64 = 0
+
+  public var rewards: UInt64 = 0
+
+  public var finalObservations: UInt64 = 0
+
+  public var terminated: UInt64 = 0
+
+  public var truncated: UInt64 = 0
+
+  public var success: UInt64 = 0
+
+  public var final: UInt64 = 0
+
+  public var byteCount: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 /// /sim/render: images of the envs' current states, without stepping them.
 public nonisolated struct Robosim_RenderRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -1512,6 +1571,131 @@ nonisolated extension Robosim_StepResponse: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.images != rhs.images {return false}
     if lhs.finalImages != rhs.finalImages {return false}
     if lhs.success != rhs.success {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Robosim_OpenChannelRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".OpenChannelRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}lease\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.lease) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.lease.isEmpty {
+      try visitor.visitSingularStringField(value: self.lease, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Robosim_OpenChannelRequest, rhs: Robosim_OpenChannelRequest) -> Bool {
+    if lhs.lease != rhs.lease {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Robosim_OpenChannelResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".OpenChannelResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}path\0\u{1}nonce\0\u{3}env_ids\0\u{3}observation_size\0\u{3}action_size\0\u{1}actions\0\u{1}observations\0\u{1}rewards\0\u{3}final_observations\0\u{1}terminated\0\u{1}truncated\0\u{1}success\0\u{1}final\0\u{3}byte_count\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.path) }()
+      case 2: try { try decoder.decodeSingularFixed64Field(value: &self.nonce) }()
+      case 3: try { try decoder.decodeRepeatedUInt32Field(value: &self.envIds) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.observationSize) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.actionSize) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.actions) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.observations) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.rewards) }()
+      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.finalObservations) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.terminated) }()
+      case 11: try { try decoder.decodeSingularUInt64Field(value: &self.truncated) }()
+      case 12: try { try decoder.decodeSingularUInt64Field(value: &self.success) }()
+      case 13: try { try decoder.decodeSingularUInt64Field(value: &self.final) }()
+      case 14: try { try decoder.decodeSingularUInt64Field(value: &self.byteCount) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.path.isEmpty {
+      try visitor.visitSingularStringField(value: self.path, fieldNumber: 1)
+    }
+    if self.nonce != 0 {
+      try visitor.visitSingularFixed64Field(value: self.nonce, fieldNumber: 2)
+    }
+    if !self.envIds.isEmpty {
+      try visitor.visitPackedUInt32Field(value: self.envIds, fieldNumber: 3)
+    }
+    if self.observationSize != 0 {
+      try visitor.visitSingularUInt32Field(value: self.observationSize, fieldNumber: 4)
+    }
+    if self.actionSize != 0 {
+      try visitor.visitSingularUInt32Field(value: self.actionSize, fieldNumber: 5)
+    }
+    if self.actions != 0 {
+      try visitor.visitSingularUInt64Field(value: self.actions, fieldNumber: 6)
+    }
+    if self.observations != 0 {
+      try visitor.visitSingularUInt64Field(value: self.observations, fieldNumber: 7)
+    }
+    if self.rewards != 0 {
+      try visitor.visitSingularUInt64Field(value: self.rewards, fieldNumber: 8)
+    }
+    if self.finalObservations != 0 {
+      try visitor.visitSingularUInt64Field(value: self.finalObservations, fieldNumber: 9)
+    }
+    if self.terminated != 0 {
+      try visitor.visitSingularUInt64Field(value: self.terminated, fieldNumber: 10)
+    }
+    if self.truncated != 0 {
+      try visitor.visitSingularUInt64Field(value: self.truncated, fieldNumber: 11)
+    }
+    if self.success != 0 {
+      try visitor.visitSingularUInt64Field(value: self.success, fieldNumber: 12)
+    }
+    if self.final != 0 {
+      try visitor.visitSingularUInt64Field(value: self.final, fieldNumber: 13)
+    }
+    if self.byteCount != 0 {
+      try visitor.visitSingularUInt64Field(value: self.byteCount, fieldNumber: 14)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Robosim_OpenChannelResponse, rhs: Robosim_OpenChannelResponse) -> Bool {
+    if lhs.path != rhs.path {return false}
+    if lhs.nonce != rhs.nonce {return false}
+    if lhs.envIds != rhs.envIds {return false}
+    if lhs.observationSize != rhs.observationSize {return false}
+    if lhs.actionSize != rhs.actionSize {return false}
+    if lhs.actions != rhs.actions {return false}
+    if lhs.observations != rhs.observations {return false}
+    if lhs.rewards != rhs.rewards {return false}
+    if lhs.finalObservations != rhs.finalObservations {return false}
+    if lhs.terminated != rhs.terminated {return false}
+    if lhs.truncated != rhs.truncated {return false}
+    if lhs.success != rhs.success {return false}
+    if lhs.final != rhs.final {return false}
+    if lhs.byteCount != rhs.byteCount {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -105,6 +105,12 @@ final class LeaseTable: Sendable {
         return try result.get()
     }
 
+    /// Whether lease `id` is live (neither released nor expired); does not refresh it.
+    func isLive(_ id: String) -> Bool {
+        let now = clock()
+        return leases.withLock { table in table[id].map { now - $0.lastSeen <= $0.ttl } ?? false }
+    }
+
     /// Live leases (for describe and tests).
     var active: [Lease] {
         let now = clock()

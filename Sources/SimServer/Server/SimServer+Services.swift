@@ -94,6 +94,17 @@ extension SimServer {
                 responder.fail(error)
             }
         }
+        try hub.serve("/sim/open_channel", type: ServiceType("robosim/srv/OpenChannel", request: Robosim_OpenChannelRequest.self,
+                                                             response: Robosim_OpenChannelResponse.self)) {
+            [weak self] (r: Robosim_OpenChannelRequest) throws(ServiceError) in
+            guard let self else { throw .unavailable("shutting down") }
+            guard self.configuration.mode == .lockstep else {
+                throw .failedPrecondition("/sim/open_channel needs --mode lockstep (the server runs in \(self.configuration.mode.rawValue) mode)")
+            }
+            guard !r.lease.isEmpty else { throw .invalidArgument("a step channel belongs to a lease: give one (/sim/lease)") }
+            let ids = try self.leases.authorize(lease: r.lease, ids: [])
+            return try self.channels.open(lease: r.lease, ids: ids, loop: try self.stepLoop(), leases: self.leases, world: self.world)
+        }
         try hub.serve("/sim/render", type: ServiceType("robosim/srv/Render", request: Robosim_RenderRequest.self, response: Robosim_RenderResponse.self)) {
             [weak self] request, responder in
             guard let self else { return responder.fail(.unavailable("shutting down")) }

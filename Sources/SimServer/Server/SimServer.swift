@@ -16,6 +16,8 @@ public final class SimServer: Service, Sendable {
     public let scene: Scene
     let world: World
     let leases: LeaseTable
+    /// Same-host step channels (`/sim/open_channel`).
+    let channels: StepChannels
     private let logger: Logger
     // Invariant: set once in run() before services that read it can be called, read-only after.
     private let loop = Mutex<StepLoop?>(nil)
@@ -72,6 +74,7 @@ public final class SimServer: Service, Sendable {
             rendering = Mutex(try RenderBackend.load(configuration.renderBackend, renderThreads: renderThreads))
         }
         leases = LeaseTable(envCount: envCount)
+        channels = StepChannels(logger: logger)
         inbox = CommandInbox(envCount: envCount, actions: world.actions, mode: configuration.mode,
                              safety: SafetyLayer(robot: world.robot?.spec, workspace: scene.workspace))
         var hubConfiguration = try HubConfiguration(listen: configuration.listen)
@@ -233,12 +236,13 @@ public final class SimServer: Service, Sendable {
         ])
     }
 
-    /// Stops the render threads (a render in progress fails after its current frame, so a long
-    /// render never holds up a shutdown), the step loop (queued calls get `UNAVAILABLE`), the node
+    /// Stops the step channels, the render threads (a render in progress fails after its current
+    /// frame, so a long render never holds up a shutdown), the step loop (queued calls get `UNAVAILABLE`), the node
     /// and the hub. Idempotent.
     public func stop() {
         let stepLoop = loop.withLock { $0 }
         stepLoop?.stopping()
+        channels.closeAll()
         stepLoop?.cameras?.stop()
         stepLoop?.stop()
         stepLoop?.node.close()

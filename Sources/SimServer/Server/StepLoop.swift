@@ -7,9 +7,11 @@ import Synchronization
 
 /// The engine thread: owns the world, applies queued commands (service calls) between control
 /// steps, advances physics in realtime mode, and publishes what each step produced.
-/// I/O threads never touch the world; they enqueue commands here.
+/// I/O threads never touch the world; they enqueue commands here. Step channels (same-host shared
+/// memory) step the world on their own threads, one batch at a time, through `serve(_:)`.
 final class StepLoop: @unchecked Sendable {
-    // Invariant: `world`, `simTime` and the publish counters are used only by the loop thread.
+    // Invariant: `world`, `simTime` and the publish counters are used only while `exclusive` is
+    // held: by the loop thread, or by a step channel's thread inside `serve(_:)`.
     enum Command {
         /// `render`: the reply carries images of these cameras (indices, checked by the caller).
         /// `eeTargets`: end-effector targets (3 per env) drive the robots instead of the actions.
@@ -33,6 +35,7 @@ final class StepLoop: @unchecked Sendable {
     private let logger: Logger
     private let queue = Mutex<[Command]>([])
     private let wake = NSCondition()
+    private let exclusive = Mutex<Void>(())
     private let running = Atomic<Bool>(false)
     private let finished = Atomic<Bool>(true)
     let paused = Atomic<Bool>(false)
@@ -120,7 +123,7 @@ final class StepLoop: @unchecked Sendable {
                 defer { q.removeAll(keepingCapacity: true) }
                 return q
             }
-            for command in commands { handle(command) }
+            if !commands.isEmpty { exclusive.withLock { _ in for command in commands { handle(command) } } }
             guard mode == .realtime, !paused.load(ordering: .relaxed) else {
                 wait(until: nil)
                 continue
@@ -141,12 +144,14 @@ final class StepLoop: @unchecked Sendable {
                 nextTick = max(nextTick.addingTimeInterval(period), now.addingTimeInterval(-period))
             }
             // Realtime: each env holds the latest action that passed the safety layer (zeros until one comes).
-            let generation = inbox.generation
-            if generation != drained {
-                inbox.drain(into: world, actions: &actions)
-                drained = generation
+            exclusive.withLock { _ in
+                let generation = inbox.generation
+                if generation != drained {
+                    inbox.drain(into: world, actions: &actions)
+                    drained = generation
+                }
+                advance(allEnvs, actions: actions)
             }
-            advance(allEnvs, actions: actions)
         }
         // Answer what is still queued.
         for command in queue.withLock({ q in defer { q.removeAll() }; return q }) {
@@ -228,6 +233,47 @@ final class StepLoop: @unchecked Sendable {
         case .setParameters(let changes, let responder, let answer):
             apply(changes)
             responder.succeed(answer())
+        }
+    }
+
+    /// A step channel's request for `ids` (checked by the caller: lease, op, finite actions), run on
+    /// the channel's thread with the world to itself; the results go into the channel's arrays.
+    /// `actions` is the caller's buffer, reused between requests. `UNAVAILABLE` once the server stops.
+    func serve(_ channel: StepChannel, op: StepChannel.Op, ids: [Int], actions: inout [Double]) -> ServiceError? {
+        exclusive.withLock { _ -> ServiceError? in
+            guard running.load(ordering: .acquiring) else { return .unavailable("the server is shutting down") }
+            switch op {
+            case .step:
+                for (k, a) in channel.actions.enumerated() where k < actions.count { actions[k] = a }
+                for i in ids { world.command(i, .action) }
+                advance(ids, actions: actions)
+            case .reset:
+                let seed = channel.load(StepChannel.Header.hasSeed) != 0 ? channel.seed : nil
+                world.reset(ids, seed: seed)
+                for i in ids { world.envs[i].episodeStartTime = simTime }
+                publisher.publishReset(world: world, envs: ids, simTime: simTime)
+            }
+            write(ids, into: channel, stepped: op == .step)
+            return nil
+        }
+    }
+
+    /// The envs' observations (and, after a step, rewards, flags and final observations) in the
+    /// channel's rows.
+    private func write(_ ids: [Int], into channel: StepChannel, stepped: Bool) {
+        let o = world.observationSize
+        let (observations, finals) = (channel.observations, channel.finalObservations)
+        let (rewards, terminated, truncated, success, final) = (channel.rewards, channel.terminated, channel.truncated, channel.success, channel.final)
+        for (k, i) in ids.enumerated() {
+            let env = world.envs[i]
+            for j in 0..<o { observations[k * o + j] = env.observation[j] }
+            let ended = stepped ? env.finalObservation : nil
+            rewards[k] = stepped ? env.reward : 0
+            terminated[k] = stepped && env.terminated ? 1 : 0
+            truncated[k] = stepped && env.truncated ? 1 : 0
+            success[k] = stepped && env.success ? 1 : 0
+            final[k] = ended == nil ? 0 : 1
+            if let ended { for j in 0..<o { finals[k * o + j] = ended[j] } }
         }
     }
 

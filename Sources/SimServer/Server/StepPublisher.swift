@@ -40,6 +40,9 @@ final class StepPublisher: @unchecked Sendable {
     /// costs no string work.
     private var wanted: [[Bool]]
     private var anyWanted: [Bool]
+    /// Per env: `/env_i/episode` has a subscriber (events nobody subscribed to are not serialized:
+    /// the socket would drop them anyway).
+    private var episodeWanted: [Bool]
     private var wantedGeneration = UInt64.max
     private var clockWanted = false
 
@@ -65,6 +68,7 @@ final class StepPublisher: @unchecked Sendable {
         clockPeriod = 1 / clockRateHz
         wanted = Array(repeating: Array(repeating: false, count: rates.names.count), count: world.envs.count)
         anyWanted = Array(repeating: false, count: world.envs.count)
+        episodeWanted = Array(repeating: false, count: world.envs.count)
     }
 
     /// The topic rates in force (Hz of sim time).
@@ -98,6 +102,7 @@ final class StepPublisher: @unchecked Sendable {
                 wanted[i][Topic.firstCamera + c] = cameras!.topicNames(env: i, camera: c).contains(where: has)
             }
             anyWanted[i] = wanted[i].contains(true)
+            episodeWanted[i] = has(t.episode.topic)
         }
         clockWanted = has("/clock")
         wantedGeneration = generation
@@ -151,7 +156,9 @@ final class StepPublisher: @unchecked Sendable {
     func publishEvents(world: World, envs ids: [Int], simTime: Double) {
         let stamp = BuiltinInterfaces_Time(seconds: simTime)
         for i in ids where !world.envs[i].events.isEmpty {
-            for e in world.envs[i].events { topics[i].episode.publish(Robosim_EpisodeEvent(e, stamp: stamp)) }
+            if episodeWanted[i] {
+                for e in world.envs[i].events { topics[i].episode.publish(Robosim_EpisodeEvent(e, stamp: stamp)) }
+            }
             world.envs[i].events.removeAll(keepingCapacity: true)
         }
     }

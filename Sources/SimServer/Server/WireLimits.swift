@@ -19,6 +19,8 @@ enum WireLimits {
     static let realTimeFactor = 1e-3...1e3
     /// Reset range bounds (joint positions, offsets): magnitudes up to this.
     static let resetMagnitude = 1e6
+    /// Step channels open at once (each holds a thread and a shared-memory file).
+    static let maxChannels = 32
     /// Image bytes one reply may carry (rgb8 and 32FC1 together).
     static let replyImageBytes = 256 << 20
 
