@@ -5,8 +5,10 @@ Same MJCF on every side: RoboSim serves gymnasium's own `inverted_pendulum.xml` 
 (Scenes/gym_inverted_pendulum, Scenes/gym_ant: generic joint_control task, gymnasium's frame skip),
 against `gymnasium.vector.SyncVectorEnv` of `InvertedPendulum-v5` / `Ant-v5` in this process and
 EnvPool's `make_gymnasium` of the same ids (`--envpool-threads`, default 2), when envpool is installed.
-RoboSim is measured through the same-host shared-memory step channel (the default on one machine),
-through `/sim/step` over TCP, and with send/recv (sockets, two half batches in flight).
+RoboSim is measured through the same-host shared-memory step channel (the default on one machine) with
+next-step autoreset (gymnasium's default and EnvPool's only mode: the step after an episode's end
+only resets that env) and with same-step autoreset (Stable-Baselines3's: the ending step also resets,
+so every env-step moves the physics), and through `/sim/step` over TCP.
 Each side: uniform random actions (a fixed numpy Generator, drawn before timing), warm-up, then timed
 steps; the median of `--repeats` runs. RoboSim runs `sim-server SCENE --mode lockstep --envs N` on
 free local ports (TCP loopback).
@@ -40,6 +42,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "python"))  # use this checkout's client even when not pip-installed
 
 import gymnasium  # noqa: E402
+from gymnasium.vector import AutoresetMode  # noqa: E402
 
 import robosim  # noqa: E402
 from robosim.gym import RoboSimVectorEnv  # noqa: E402
@@ -55,6 +58,9 @@ def default_bin_dir() -> tuple[Path, str]:
         return Path(out), f"{config} (swift build -c {config} --show-bin-path)"
     except (OSError, subprocess.SubprocessError):
         return REPO / ".build" / config, f"{config} (swift not usable; .build/{config})"
+
+
+NEXT, SAME = AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP
 
 
 def free_port_triple() -> int:
@@ -141,11 +147,11 @@ MODELS = {
 
 
 class GymnasiumSide:
-    """gymnasium's SyncVectorEnv of `env_id` (SAME_STEP autoreset, as RoboSim's), kept open across runs."""
+    """gymnasium's SyncVectorEnv of `env_id` (NEXT_STEP autoreset, its default and EnvPool's), kept open across runs."""
 
     def __init__(self, env_id: str, n: int, args):
         self.envs = gymnasium.vector.SyncVectorEnv([lambda: gymnasium.make(env_id) for _ in range(n)],
-                                                   autoreset_mode=gymnasium.vector.AutoresetMode.SAME_STEP)
+                                                   autoreset_mode=NEXT)
         actions = uniform_actions(self.envs.single_action_space, (args.warmup + args.steps) * n, 0)
         self.actions = actions.reshape(args.warmup + args.steps, *self.envs.action_space.shape)
         self.args = args
@@ -190,41 +196,15 @@ def make_envpool(env_id: str, n: int, args) -> EnvPoolSide | None:
     return EnvPoolSide(envpool, env_id, n, args)
 
 
-def time_async(env, actions: np.ndarray, warmup: int) -> float:
-    """Two half batches in flight (send/recv): env-steps per second over the timed steps."""
-    n = env.num_envs
-    halves = [list(range(n // 2)), list(range(n // 2, n))]
-    steps = len(actions)
-    sent = [0, 0]
-    for part, ids in enumerate(halves):
-        env.send(actions[0][ids], ids)
-        sent[part] = 1
-    done = [0, 0]
-    start = None
-    while min(done) < steps:
-        _, _, _, _, infos = env.recv()
-        part = 0 if infos["env_id"][0] == 0 else 1
-        done[part] += 1
-        if start is None and min(done) >= warmup:
-            start, base = time.perf_counter(), sum(done)
-        if sent[part] < steps:
-            env.send(actions[sent[part]][halves[part]], halves[part])
-            sent[part] += 1
-    return (sum(done) - base) * (n / 2) / (time.perf_counter() - start)
-
-
-def robosim_run(server: SimServer, n: int, transport: str, args) -> tuple[float, float | None]:
+def robosim_run(server: SimServer, n: int, transport: str, autoreset: AutoresetMode, args) -> float:
     """One timed run of RoboSimVectorEnv over `transport` ("shm": the same-host step channel,
-    "socket": /sim/step over TCP); with sockets also send/recv with two half batches in flight."""
-    with RoboSimVectorEnv(server.address, num_envs=n, client_name="step_bench", transport=transport) as env:
+    "socket": /sim/step over TCP) with `autoreset`."""
+    with RoboSimVectorEnv(server.address, num_envs=n, client_name="step_bench", transport=transport,
+                          autoreset_mode=autoreset) as env:
         actions = uniform_actions(env.single_action_space, (args.warmup + args.steps) * n, 0)
         actions = actions.reshape(args.warmup + args.steps, *env.action_space.shape)
         env.reset(seed=args.seed)
-        rate = time_steps(env, actions, args.warmup)
-        if transport != "socket" or n < 2:
-            return rate, None
-        env.reset(seed=args.seed)
-        return rate, time_async(env, actions, args.warmup)
+        return time_steps(env, actions, args.warmup)
 
 
 def main() -> None:
@@ -276,15 +256,13 @@ def main() -> None:
             # of runs made side by side is what the table reports.
             server = SimServer(binary, scene, n, args.server_arg)
             gym_side, pool_side = GymnasiumSide(gym_id, n, args), make_envpool(pool_id, n, args)
-            ours: dict[str, list[float]] = {"shm": [], "socket": [], "send/recv": []}
+            sides = [("shm", NEXT), ("shm", SAME), ("socket", SAME)]
+            ours: dict[tuple, list[float]] = {side: [] for side in sides}
             gym, pool = [], [] if pool_side else None
             try:
                 for _ in range(args.repeats):
-                    ours["shm"].append(robosim_run(server, n, "shm", args)[0])
-                    rate, halves = robosim_run(server, n, "socket", args)
-                    ours["socket"].append(rate)
-                    if halves is not None:
-                        ours["send/recv"].append(halves)
+                    for side in sides:
+                        ours[side].append(robosim_run(server, n, *side, args))
                     gym.append(gym_side.run())
                     if pool_side:
                         pool.append(pool_side.run())
@@ -293,19 +271,20 @@ def main() -> None:
                 gym_side.close()
                 if pool_side:
                     pool_side.close()
-            print(f"{model} {n} envs: RoboSim shm {fmt(ours['shm'])}; RoboSim socket {fmt(ours['socket'])}; "
-                  f"RoboSim send/recv {fmt(ours['send/recv'])}; gymnasium {fmt(gym)}; EnvPool {fmt(pool) if pool else '-'} "
+            print(f"{model} {n} envs: RoboSim shm next-step {fmt(ours[sides[0]])}; RoboSim shm same-step {fmt(ours[sides[1]])}; "
+                  f"RoboSim socket same-step {fmt(ours[sides[2]])}; gymnasium next-step {fmt(gym)}; "
+                  f"EnvPool {fmt(pool) if pool else '-'} "
                   f"(server {server.description.version}, threads {server.parameters.get('threads', '?')})")
-            rows.append((model, n, med(ours["shm"]), med(ours["socket"]), med(ours["send/recv"]), med(gym), med(pool) if pool else None))
+            rows.append((model, n, *(med(ours[side]) for side in sides), med(gym), med(pool) if pool else None))
     print()
-    print(f"| model (gymnasium's MJCF) | envs | RoboSimVectorEnv step, shm channel ({bin_dir.name}) | step, socket "
-          f"| send/recv, socket, 2 halves | gymnasium SyncVectorEnv | EnvPool ({args.envpool_threads} threads) "
-          f"| RoboSim shm / gymnasium | RoboSim shm / EnvPool |")
+    print(f"| model (gymnasium's MJCF) | envs | RoboSim, shm channel, next-step ({bin_dir.name}) | RoboSim, shm, same-step "
+          f"| RoboSim, socket, same-step | gymnasium SyncVectorEnv, next-step | EnvPool ({args.envpool_threads} threads) "
+          f"| RoboSim next-step / gymnasium | RoboSim next-step / EnvPool |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for model, n, shm, sock, halves, gym, pool in rows:
+    for model, n, nxt, same, sock, gym, pool in rows:
         pool_text = f"{pool:,.0f}" if pool else "-"
-        ratio = f"{shm / pool:.2f}x" if pool else "-"
-        print(f"| {model} | {n} | {shm:,.0f} | {sock:,.0f} | {halves:,.0f} | {gym:,.0f} | {pool_text} | {shm / gym:.2f}x | {ratio} |")
+        ratio = f"{nxt / pool:.2f}x" if pool else "-"
+        print(f"| {model} | {n} | {nxt:,.0f} | {same:,.0f} | {sock:,.0f} | {gym:,.0f} | {pool_text} | {nxt / gym:.2f}x | {ratio} |")
 
 
 if __name__ == "__main__":

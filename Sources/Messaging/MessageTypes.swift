@@ -30,6 +30,7 @@ public enum MessageTypes {
         Robosim_Empty.self, Robosim_TopicInfo.self, Robosim_DescribeRequest.self, Robosim_DescribeResponse.self,
         Robosim_LeaseRequest.self, Robosim_LeaseResponse.self, Robosim_ReleaseRequest.self,
         Robosim_ResetRequest.self, Robosim_ResetResponse.self, Robosim_StepRequest.self, Robosim_StepResponse.self,
+        Robosim_OpenChannelRequest.self, Robosim_OpenChannelResponse.self,
         Robosim_Parameter.self, Robosim_GetParametersRequest.self, Robosim_GetParametersResponse.self,
         Robosim_SetParametersRequest.self, Robosim_SetParametersResponse.self,
         Robosim_SetRewardRequest.self, Robosim_SetRewardResponse.self,

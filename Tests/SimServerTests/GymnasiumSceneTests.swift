@@ -65,4 +65,43 @@ import Testing
         #expect(throws: PluginError.self) { try JointControlTask.healthyBounds(["healthy_min.elbow": 0], observations: names) }
         #expect(throws: PluginError.self) { try JointControlTask.healthyBounds(["healthy_min.slide": 1, "healthy_max.slide": 0], observations: names) }
     }
+
+    /// Next-step autoreset (gymnasium's default, EnvPool's) is the same-step run shifted: the ending
+    /// step returns the final observation with its reward and flags, the env's next step ignores its
+    /// action and returns the next episode's first observation, reward 0, not done.
+    @Test func nextStepAutoresetIsTheSameStepRunShifted() throws {
+        let envs = 3
+        let same = try WorldTests.world("Scenes/gym_inverted_pendulum", envs: envs, seed: 8, threads: 2)
+        let next = try WorldTests.world("Scenes/gym_inverted_pendulum", envs: envs, seed: 8, threads: 2)
+        var sameRows = [[[Double]]](repeating: [], count: envs), nextRows = sameRows
+        var sameMoves = [Int](repeating: 0, count: envs), nextMoves = sameMoves
+        var resetSteps = 0
+        for _ in 0..<120 {
+            // Each env's k-th moving step gets action k, whichever run: a reset step takes none.
+            let sameActions = (0..<envs).map { WorldTests.action(env: $0, step: sameMoves[$0]) }
+            let nextActions = (0..<envs).map { e in next.envs[e].needsReset ? 99 : WorldTests.action(env: e, step: nextMoves[e]) }
+            for e in 0..<envs where !next.envs[e].needsReset { nextMoves[e] += 1 }
+            for e in 0..<envs { sameMoves[e] += 1 }
+            same.step(Array(0..<envs), actions: sameActions, autoreset: .sameStep)
+            next.step(Array(0..<envs), actions: nextActions, autoreset: .nextStep)
+            for e in 0..<envs {
+                let a = same.envs[e], b = next.envs[e]
+                sameRows[e].append((a.finalObservation ?? a.observation) + [a.reward, a.terminated ? 1 : 0, a.truncated ? 1 : 0])
+                if a.finalObservation != nil { sameRows[e].append(a.observation + [0, 0, 0]) }
+                #expect(b.finalObservation == nil)
+                nextRows[e].append(b.observation + [b.reward, b.terminated ? 1 : 0, b.truncated ? 1 : 0])
+                if nextRows[e].last![5] == 0 && nextRows[e].last![4] == 0 && b.episode > 0 && b.steps == 0 { resetSteps += 1 }
+            }
+        }
+        for e in 0..<envs {
+            let n = min(sameRows[e].count, nextRows[e].count)
+            #expect(n >= 120 && Array(sameRows[e].prefix(n)) == Array(nextRows[e].prefix(n)), "env \(e)")
+        }
+        #expect(resetSteps >= 3, "reset steps seen: \(resetSteps)")
+        // /sim/reset of an env waiting for its next-step reset starts the next episode once.
+        while !next.envs[0].needsReset { next.step([0], actions: [1], autoreset: .nextStep) }
+        next.envs[0].events.removeAll()
+        next.reset([0], seed: nil)
+        #expect(!next.envs[0].needsReset && next.envs[0].events.map(\.kind) == [.started])
+    }
 }

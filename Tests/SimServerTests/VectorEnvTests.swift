@@ -64,4 +64,29 @@ import Testing
             }
         }
     }
+
+    /// Through the step channel (transport auto, same host) and through sockets, with either
+    /// autoreset: the same observations, rewards, flags and final observations.
+    @Test(arguments: [Robosim_Autoreset.sameStep, .nextStep])
+    func channelAndSocketsAgree(autoreset: Robosim_Autoreset) async throws {
+        try await SimServerTests.withServer(LockstepTests.lockstep) { _, client in
+            try await OfflineStrategistTests.onThread {
+                func run(_ transport: VectorEnv.Transport) throws -> [[Double]] {
+                    let env = try VectorEnv(client: client, options: .init(count: 4, transport: transport, autoreset: autoreset))
+                    defer { env.close() }
+                    #expect(env.transport == (transport == .socket ? .socket : .shm))
+                    var rows = [try env.reset(seed: 21).observations]
+                    for step in 0..<150 {
+                        let r = try env.step(actions: (0..<4).map { WorldTests.action(env: $0, step: step) * 3 })
+                        rows.append(r.observations + r.rewards + r.terminated.map { $0 ? 1 : 0 } + r.truncated.map { $0 ? 1 : 0 }
+                                    + r.success.map { $0 ? 1 : 0 } + r.finalPositions.flatMap { r.finalObservations[$0]! })
+                    }
+                    return rows
+                }
+                let viaChannel = try run(.shm), viaSockets = try run(.socket)
+                #expect(viaChannel == viaSockets)
+                #expect(viaSockets.dropFirst().contains { $0[20..<24].contains(1) }, "no episode terminated: ends were not compared")
+            }
+        }
+    }
 }

@@ -35,7 +35,8 @@ _VERSION = 1
 _W_MAGIC, _W_VERSION, _W_REQUEST, _W_RESPONSE, _W_OP, _W_STATUS, _W_STATE, _W_PID = range(8)
 _NONCE, _SEED, _HAS_SEED = 32, 40, 48
 _W_ENVS, _W_OBS, _W_ACT = 13, 14, 15
-_MESSAGE, _MESSAGE_BYTES, _HEADER = 64, 256, 320
+_W_AUTORESET = 16
+_MESSAGE, _MESSAGE_BYTES, _HEADER = 128, 192, 320
 _OP_STEP, _OP_RESET = 1, 2
 _CLOSED = 1
 _FUTEX_WAIT, _FUTEX_WAKE = 0, 1
@@ -70,7 +71,7 @@ class StepChannel:
     views into the shared file, valid until the next request: copy what you keep.
     """
 
-    def __init__(self, response: _srv.OpenChannelResponse, timeout: float = 10.0):
+    def __init__(self, response: _srv.OpenChannelResponse, timeout: float = 10.0, next_step: bool = False):
         self._map = None
         if not available():
             raise OSError("step channels need Linux on x86-64")
@@ -99,6 +100,11 @@ class StepChannel:
             self.close()
             raise ValueError(f"{self.path} is not the channel the server described (magic, version, nonce or sizes differ)")
         self.server_pid = int(w[_W_PID])
+        if not self._server_alive():  # another pid namespace: this client could not tell when it dies
+            self.close()
+            raise OSError(f"the server's pid {self.server_pid} is not visible from this process")
+        # Steps start an ended env's next episode in the same step, or in its next one (robosim.Autoreset).
+        w[_W_AUTORESET] = 1 if next_step else 0
 
         def doubles(offset: int, count: int, shape):
             return np.frombuffer(self._map, np.float64, count, offset).reshape(shape)

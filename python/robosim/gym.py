@@ -12,6 +12,9 @@ all of them; the server steps them in parallel and resets the envs whose episode
 same call, so the env uses Gymnasium's ``SAME_STEP`` autoreset mode: the observation returned for
 such an env is the first of its new episode, and the last one of the finished episode is in
 ``infos["final_obs"][i]`` (an object array, ``None`` elsewhere) with ``infos["_final_obs"][i]`` set.
+``autoreset_mode=AutoresetMode.NEXT_STEP`` (gymnasium's own default, EnvPool's) has the server start
+the next episode in the env's next step instead: the ending step returns the final observation, and
+the next step ignores the env's action and returns the first observation, reward 0, not done.
 
 Pixel observations: ``obs_mode="pixels"`` or ``"state+pixels"`` asks the server to render the scene's
 observation cameras (``/sim/describe``'s ``cameras`` with ``observation`` set) in every ``/sim/step``
@@ -186,6 +189,8 @@ class RoboSimVectorEnv(VectorEnv):
             ``/sim/step``; ``"shm"`` raises when no channel can be had; ``"socket"`` never uses one.
             ``self.transport`` says which is in use. ``send``/``recv``, ``reset`` of a subset of the
             envs or with per-env seeds, and pixel observations always use sockets.
+        autoreset_mode: ``AutoresetMode.SAME_STEP`` (default) or ``AutoresetMode.NEXT_STEP`` (see
+            above); ``metadata["autoreset_mode"]`` says which.
 
     With ``obs_mode="state"``, observations are ``float64`` arrays ``(num_envs, observation_size)``,
     exactly as the server computed them. With the pixel modes they are dicts (``observation_space``
@@ -208,7 +213,8 @@ class RoboSimVectorEnv(VectorEnv):
 
     def __init__(self, server: Union[str, Client, None] = None, num_envs: Optional[int] = None,
                  lease: bool = True, client_name: str = "robosim.gym", ttl_s: float = 30.0,
-                 timeout: float = 10.0, obs_mode: str = "state", transport: str = "auto"):
+                 timeout: float = 10.0, obs_mode: str = "state", transport: str = "auto",
+                 autoreset_mode: Union[AutoresetMode, str] = AutoresetMode.SAME_STEP):
         if obs_mode not in OBS_MODES:
             raise ValueError(f"obs_mode must be one of {', '.join(map(repr, OBS_MODES))}, got {obs_mode!r}")
         if transport not in TRANSPORTS:
@@ -219,7 +225,11 @@ class RoboSimVectorEnv(VectorEnv):
         #: ``"state"``, ``"pixels"`` or ``"state+pixels"``.
         self.obs_mode = obs_mode
         self._render = obs_mode != "state"
-        self.metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
+        mode = AutoresetMode(autoreset_mode)
+        if mode not in (AutoresetMode.SAME_STEP, AutoresetMode.NEXT_STEP):
+            raise ValueError(f"autoreset_mode must be AutoresetMode.SAME_STEP or NEXT_STEP, got {mode}")
+        self._next_step = mode == AutoresetMode.NEXT_STEP
+        self.metadata = {"autoreset_mode": mode}
         self.render_mode = None
         self.closed = False
         self.lease: str = ""
@@ -311,7 +321,9 @@ class RoboSimVectorEnv(VectorEnv):
         self._async_serial = 0
         self._pending: Dict[bytes, List[int]] = {}
         self._in_flight: set = set()
-        self._step_prefix = _srv.StepRequest(lease=self.lease, env_ids=ids, render=self._render).SerializeToString()
+        self._autoreset = _srv.AUTORESET_NEXT_STEP if self._next_step else _srv.AUTORESET_SAME_STEP
+        self._step_prefix = _srv.StepRequest(lease=self.lease, env_ids=ids, render=self._render,
+                                             autoreset=self._autoreset).SerializeToString()
         self._obs = np.zeros((num_envs, self.observation_size), np.float64)
         self._obs_count = num_envs * self.observation_size
         self._pixels: Dict[str, np.ndarray] = {
@@ -334,7 +346,7 @@ class RoboSimVectorEnv(VectorEnv):
                                              _srv.OpenChannelResponse)
                 if tuple(response.env_ids) != self.env_ids:
                     raise ProtocolError(f"/sim/open_channel: envs {list(response.env_ids)}, expected {list(self.env_ids)}")
-                self._channel = _channel.StepChannel(response, timeout=timeout)
+                self._channel = _channel.StepChannel(response, timeout=timeout, next_step=self._next_step)
                 self.transport = "shm"
                 return
             except (ServiceError, OSError, ValueError) as exc:
@@ -561,7 +573,8 @@ class RoboSimVectorEnv(VectorEnv):
             sock.setsockopt(zmq.LINGER, 0)
             sock.connect(self._client.server)
             self._async_socket = sock
-        prefix = _srv.StepRequest(lease=self.lease, env_ids=[self.env_ids[i] for i in positions]).SerializeToString()
+        prefix = _srv.StepRequest(lease=self.lease, env_ids=[self.env_ids[i] for i in positions],
+                                  autoreset=self._autoreset).SerializeToString()
         data = np.ascontiguousarray(a, dtype="<f8").tobytes()
         self._async_serial += 1
         request_id = self._async_serial.to_bytes(8, "little")

@@ -141,14 +141,47 @@ def test_raw_garbage_in_the_channel_gets_errors_not_a_crash(server):
         assert c.describe().env_count == ENVS
 
 
+def test_at_most_32_channels_and_a_released_lease_frees_its_slot(tmp_path):
+    p, address = _start(tmp_path, "--envs", "40")
+    try:
+        with robosim.Client(address, name="many") as c:
+            leases = [c.call("/sim/lease", srv.LeaseRequest(count=1, client_name=f"c{k}"), srv.LeaseResponse).lease
+                      for k in range(33)]
+            channels = [rchannel.StepChannel(c.call("/sim/open_channel", srv.OpenChannelRequest(lease=lease),
+                                                    srv.OpenChannelResponse)) for lease in leases[:32]]
+            for ch in channels:
+                ch.step(np.zeros((1, 1)))
+            with pytest.raises(robosim.ServiceError) as info:
+                c.call("/sim/open_channel", srv.OpenChannelRequest(lease=leases[32]), srv.OpenChannelResponse)
+            assert info.value.code == "RESOURCE_EXHAUSTED" and "32" in info.value.message
+            c.call("/sim/release", srv.ReleaseRequest(lease=leases[0]), srv.Empty)
+            deadline = time.monotonic() + 5
+            while True:  # the released lease's channel closes within its next 100 ms wait
+                try:
+                    last = rchannel.StepChannel(c.call("/sim/open_channel", srv.OpenChannelRequest(lease=leases[32]),
+                                                       srv.OpenChannelResponse))
+                    break
+                except robosim.ServiceError as e:
+                    assert e.code == "RESOURCE_EXHAUSTED" and time.monotonic() < deadline
+                    time.sleep(0.05)
+            last.step(np.zeros((1, 1)))
+            with pytest.raises(ClosedError):
+                channels[0].step(np.zeros((1, 1)))
+            for ch in channels + [last]:
+                ch.close()
+    finally:
+        p.send_signal(signal.SIGINT)
+        assert p.wait(timeout=30) == 0
+
+
 def _start(tmp_path: Path, *args: str):
     import test_server
 
     port = test_server._free_port_triple()  # noqa: SLF001
     address = f"tcp://127.0.0.1:{port}"
     log = open(tmp_path / f"server-{port}.log", "wb")
-    p = subprocess.Popen([str(test_server.SIM_SERVER), "Scenes/cartpole", "--mode", "lockstep", "--envs", "4",
-                          "--listen", address, *args], cwd=test_server.REPO, stdout=log, stderr=subprocess.STDOUT)
+    p = subprocess.Popen([str(test_server.SIM_SERVER), "Scenes/cartpole", "--mode", "lockstep",
+                          *(args or ("--envs", "4")), "--listen", address], cwd=test_server.REPO, stdout=log, stderr=subprocess.STDOUT)
     with robosim.Client(address, name="probe", timeout=0.5) as probe:
         deadline = time.monotonic() + 60
         while True:
@@ -191,3 +224,34 @@ def test_a_killed_server_never_leaves_the_client_hanging_nor_a_file_behind(tmp_p
     finally:
         q.send_signal(signal.SIGINT)
         assert q.wait(timeout=30) == 0
+
+
+@pytest.mark.parametrize("transport", ["shm", "socket"])
+def test_next_step_autoreset_is_gymnasiums(server, transport):
+    """AutoresetMode.NEXT_STEP: the ending step returns the final observation and no final_obs; the
+    env's next step ignores its action and starts a new episode (reward 0, not done); both
+    transports give the same arrays."""
+    from gymnasium.vector import AutoresetMode
+
+    runs = []
+    for tr in (transport, "socket"):
+        with RoboSimVectorEnv(server.address, num_envs=ENVS, transport=tr, autoreset_mode=AutoresetMode.NEXT_STEP) as env:
+            assert env.transport == tr and env.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
+            obs, _ = env.reset(seed=4)
+            seen, waiting, restarts = [obs], np.zeros(ENVS, bool), 0
+            push = np.ones(env.action_space.shape)  # every pole falls soon
+            for _ in range(120):
+                obs, reward, terminated, truncated, infos = env.step(push)
+                assert "final_obs" not in infos
+                assert not (terminated | truncated)[waiting].any() and (reward[waiting] == 0).all()
+                assert (np.abs(obs[waiting, 0]) <= 0.25 * np.pi).all()  # a fresh episode's pole angle
+                restarts += int(waiting.sum())
+                ended = terminated | truncated
+                fell = (np.abs(obs[:, 0]) > np.pi / 2) | (np.abs(obs[:, 2]) > 3)
+                assert fell[terminated].all()  # the final observation, not a fresh one
+                waiting = ended
+                seen += [obs, reward, terminated, truncated]
+            assert restarts >= ENVS
+            runs.append(seen)
+    for x, y in zip(*runs):
+        assert np.array_equal(x, y)

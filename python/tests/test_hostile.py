@@ -142,6 +142,19 @@ def test_lease_and_release(client, ids, count, name, ttl, renew):
 
 
 @settings_for()
+@given(lease=texts, take=st.booleans())
+def test_open_channel(client, lease, take):
+    """Random leases, and real ones (whose channel is never mapped: the server closes it with the lease)."""
+    if take:
+        r = call(client, "/sim/lease", robosim_srv.LeaseRequest(count=1, client_name="hostile_channel"), robosim_srv.LeaseResponse)
+        lease = r.lease if r is not None else lease
+    call(client, "/sim/open_channel", robosim_srv.OpenChannelRequest(lease=lease))
+    call(client, "/sim/open_channel", robosim_srv.OpenChannelRequest(lease=lease))  # a second one: refused
+    if take:
+        call(client, "/sim/release", robosim_srv.ReleaseRequest(lease=lease))
+
+
+@settings_for()
 @given(params=st.lists(st.tuples(st.sampled_from(PARAMETERS) | texts, number_texts), max_size=6),
        names=st.lists(st.sampled_from(PARAMETERS) | texts, max_size=20))
 def test_parameters(client, params, names):
@@ -163,6 +176,7 @@ def test_graph_announce(client, name, host, pid, heartbeat, leaving, topics):
 
 @settings_for()
 @given(service=st.sampled_from(["/sim/step", "/sim/reset", "/sim/render", "/sim/lease", "/sim/release", "/sim/describe",
+                                "/sim/open_channel",
                                 "/sim/get_parameters", "/sim/set_parameters", "/sim/pause", "/sim/resume",
                                 "/graph/list", "/graph/announce", "/nope"]),
        payload=st.binary(max_size=3000))

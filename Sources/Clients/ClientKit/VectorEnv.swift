@@ -18,11 +18,23 @@ public final class VectorEnv: @unchecked Sendable {
         public var clientName = "swift-vector-env"
         /// Lease time to live (seconds): the lease expires when unused this long (renew it while pausing).
         public var ttl = 60.0
-        public init(count: Int? = nil, clientName: String = "swift-vector-env", ttl: Double = 60) {
+        public var transport = Transport.auto
+        public var autoreset = Robosim_Autoreset.sameStep
+        public init(count: Int? = nil, clientName: String = "swift-vector-env", ttl: Double = 60, transport: Transport = .auto,
+                    autoreset: Robosim_Autoreset = .sameStep) {
             self.count = count
             self.clientName = clientName
             self.ttl = ttl
+            self.transport = transport
+            self.autoreset = autoreset
         }
+    }
+
+    /// How reset and step reach the server: `auto` through a same-host step channel
+    /// (`/sim/open_channel`) when one can be had, else sockets; `shm` fails without one; `socket`
+    /// never uses one. Steps of some positions, end-effector targets and rendering use sockets.
+    public enum Transport: String, Sendable, CaseIterable {
+        case auto, shm, socket
     }
 
     /// Where each camera's images are in a reply: per env, for each requested camera in order, its
@@ -84,6 +96,11 @@ public final class VectorEnv: @unchecked Sendable {
     private let positionOf: [UInt32: Int]
     private let lock = NSLock()
     private var released = false
+    /// The step channel in use (nil: sockets).
+    private let channel: StepChannel?
+    private let autoreset: Robosim_Autoreset
+    /// What reset and step go through: `.shm` or `.socket`.
+    public var transport: Transport { channel == nil ? .socket : .shm }
 
     /// Describes the server, checks that it steps in lockstep, and leases the envs.
     public init(client: ServiceClient, options: Options = Options()) throws {
@@ -111,6 +128,29 @@ public final class VectorEnv: @unchecked Sendable {
         actionNames = d.actionNames
         actionLow = d.actionLow
         actionHigh = d.actionHigh
+        autoreset = options.autoreset
+        channel = options.transport == .socket ? nil
+            : try Self.openChannel(client: client, lease: leased, description: d, required: options.transport == .shm)
+        channel?.store(StepChannel.Header.autoreset, options.autoreset == .nextStep ? 1 : 0)
+    }
+
+    /// A mapped step channel for the lease, or nil (another machine, an older server) unless `required`.
+    private static func openChannel(client: ServiceClient, lease: Robosim_LeaseResponse, description d: Robosim_DescribeResponse,
+                                    required: Bool) throws -> StepChannel? {
+        do {
+            var request = Robosim_OpenChannelRequest()
+            request.lease = lease.lease
+            let r: Robosim_OpenChannelResponse = try client.call("/sim/open_channel", request)
+            let layout = StepChannel.Layout(envs: r.envIds.count, observationSize: Int(r.observationSize), actionSize: Int(r.actionSize))
+            guard r.envIds == lease.envIds, UInt64(layout.byteCount) == r.byteCount, UInt64(layout.actions) == r.actions,
+                  UInt64(layout.observations) == r.observations, UInt64(layout.final) == r.final else {
+                throw ChannelError("/sim/open_channel described another layout or other envs")
+            }
+            return try StepChannel.attach(path: r.path, layout: layout, nonce: r.nonce)
+        } catch {
+            if required { throw ServiceError(.unavailable, "transport shm: no step channel: \(error)") }
+            return nil  // the server closes a channel that is never mapped
+        }
     }
 
     deinit { close() }
@@ -130,6 +170,12 @@ public final class VectorEnv: @unchecked Sendable {
     /// their images.
     public func reset(seed: UInt64? = nil, positions: [Int]? = nil, render: Bool = false, cameras: [String] = []) throws
         -> (observations: [Double], images: [SensorMsgs_Image]) {
+        if let channel, positions == nil, !render {
+            channel.store(StepChannel.Header.hasSeed, seed == nil ? 0 : 1)
+            if let seed { channel.seed = seed }
+            try channel.call(.reset, timeout: .seconds(client.timeout))
+            return (Array(channel.observations), [])
+        }
         var request = Robosim_ResetRequest()
         request.lease = lease
         request.envIds = try ids(positions)
@@ -144,6 +190,14 @@ public final class VectorEnv: @unchecked Sendable {
     /// position-major; the server clips them to the bounds). Envs whose episode ends reset in the
     /// same call.
     public func step(actions: [Double], positions: [Int]? = nil, render: Bool = false, cameras: [String] = []) throws -> StepResult {
+        if let channel, positions == nil, !render {
+            guard actions.count == count * actionSize else {
+                throw ServiceError(.invalidArgument, "expected \(count * actionSize) actions (\(count) envs x \(actionSize)), got \(actions.count)")
+            }
+            _ = channel.actions.update(from: actions)
+            try channel.call(.step, timeout: .seconds(client.timeout))
+            return stepResult(channel)
+        }
         var request = Robosim_StepRequest()
         request.actions = actions
         return try step(request, positions: positions, render: render, cameras: cameras)
@@ -157,8 +211,22 @@ public final class VectorEnv: @unchecked Sendable {
         return try step(request, positions: positions, render: render, cameras: cameras)
     }
 
+    /// The step channel's arrays as a `StepResult`.
+    private func stepResult(_ channel: StepChannel) -> StepResult {
+        var finals: [Int: [Double]] = [:], finalPositions: [Int] = []
+        let o = observationSize
+        for k in 0..<count where channel.final[k] != 0 {
+            finals[k] = Array(channel.finalObservations[(k * o)..<((k + 1) * o)])
+            finalPositions.append(k)
+        }
+        return StepResult(observations: Array(channel.observations), rewards: Array(channel.rewards), terminated: channel.terminated.map { $0 != 0 },
+                          truncated: channel.truncated.map { $0 != 0 }, success: channel.success.map { $0 != 0 }, finalObservations: finals,
+                          images: [], finalImages: [], finalPositions: finalPositions)
+    }
+
     private func step(_ base: Robosim_StepRequest, positions: [Int]?, render: Bool, cameras: [String]) throws -> StepResult {
         var request = base
+        request.autoreset = autoreset
         request.lease = lease
         request.envIds = try ids(positions)
         request.render = render

@@ -23,6 +23,48 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+public nonisolated enum Robosim_Autoreset: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// In the same step: the reply carries the new episode's first observation, and the final one in
+  /// final_observations (Stable-Baselines3, Isaac Lab).
+  case sameStep // = 0
+
+  /// In the env's next step: the ending step's reply carries the final observation (no
+  /// final_observations); the env's next step ignores its action, starts the next episode and
+  /// replies with its first observation, reward 0, neither terminated nor truncated (gymnasium's
+  /// default, EnvPool). /sim/reset of such an env starts the next episode too.
+  case nextStep // = 1
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .sameStep
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .sameStep
+    case 1: self = .nextStep
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .sameStep: return 0
+    case .nextStep: return 1
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Robosim_Autoreset] = [
+    .sameStep,
+    .nextStep,
+  ]
+
+}
+
 public nonisolated struct Robosim_Empty: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -417,6 +459,9 @@ public nonisolated struct Robosim_StepRequest: Sendable {
   /// DescribeResponse.commands and the arm holds still. Needs a robot with an end effector.
   public var eeTargets: [Double] = []
 
+  /// When an env whose episode ends in this step starts the next one (gymnasium's autoreset modes).
+  public var autoreset: Robosim_Autoreset = .sameStep
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -732,6 +777,10 @@ public nonisolated struct Robosim_GraphListResponse: Sendable {
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "robosim"
+
+nonisolated extension Robosim_Autoreset: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0AUTORESET_SAME_STEP\0\u{1}AUTORESET_NEXT_STEP\0")
+}
 
 nonisolated extension Robosim_Empty: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Empty"
@@ -1453,7 +1502,7 @@ nonisolated extension Robosim_ResetResponse: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Robosim_StepRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StepRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}lease\0\u{3}env_ids\0\u{1}actions\0\u{1}render\0\u{1}cameras\0\u{3}ee_targets\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}lease\0\u{3}env_ids\0\u{1}actions\0\u{1}render\0\u{1}cameras\0\u{3}ee_targets\0\u{1}autoreset\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1467,6 +1516,7 @@ nonisolated extension Robosim_StepRequest: SwiftProtobuf.Message, SwiftProtobuf.
       case 4: try { try decoder.decodeSingularBoolField(value: &self.render) }()
       case 5: try { try decoder.decodeRepeatedStringField(value: &self.cameras) }()
       case 6: try { try decoder.decodeRepeatedDoubleField(value: &self.eeTargets) }()
+      case 7: try { try decoder.decodeSingularEnumField(value: &self.autoreset) }()
       default: break
       }
     }
@@ -1491,6 +1541,9 @@ nonisolated extension Robosim_StepRequest: SwiftProtobuf.Message, SwiftProtobuf.
     if !self.eeTargets.isEmpty {
       try visitor.visitPackedDoubleField(value: self.eeTargets, fieldNumber: 6)
     }
+    if self.autoreset != .sameStep {
+      try visitor.visitSingularEnumField(value: self.autoreset, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1501,6 +1554,7 @@ nonisolated extension Robosim_StepRequest: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.render != rhs.render {return false}
     if lhs.cameras != rhs.cameras {return false}
     if lhs.eeTargets != rhs.eeTargets {return false}
+    if lhs.autoreset != rhs.autoreset {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

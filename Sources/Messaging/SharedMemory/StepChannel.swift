@@ -24,8 +24,10 @@ public final class StepChannel: @unchecked Sendable {
         public static let magic = 0, version = 4, request = 8, response = 12, op = 16, status = 20
         public static let state = 24, serverPID = 28, nonce = 32, seed = 40, hasSeed = 48
         public static let envs = 52, observationSize = 56, actionSize = 60
+        /// 0: same-step autoreset, 1: next-step (`robosim.Autoreset`), for step requests.
+        public static let autoreset = 64
         /// The answer's error message (UTF-8, zero-padded).
-        public static let message = 64, messageBytes = 256
+        public static let message = 128, messageBytes = 192
         public static let size = 320
     }
 
@@ -127,6 +129,8 @@ public final class StepChannel: @unchecked Sendable {
               channel.load(Header.actionSize) == UInt32(layout.actionSize) else {
             throw ChannelError("\(path) is not the channel the server described (magic, version, nonce or sizes differ)")
         }
+        // A server in another pid namespace: this side could not tell when it dies.
+        guard channel.serverAlive else { throw ChannelError("the server's pid \(channel.load(Header.serverPID)) is not visible from this process") }
         return channel
     }
 
@@ -219,8 +223,13 @@ public final class StepChannel: @unchecked Sendable {
 
     // MARK: Client side
 
+    /// Whether the serving process still exists.
+    public var serverAlive: Bool {
+        kill(pid_t(bitPattern: load(Header.serverPID)), 0) == 0 || errno != ESRCH
+    }
+
     /// Sends request `op` and waits for its answer. Throws the server's error, `UNAVAILABLE` when
-    /// the server closed the channel, `DEADLINE_EXCEEDED` after `timeout`.
+    /// the server closed the channel or is gone, `DEADLINE_EXCEEDED` after `timeout`.
     public func call(_ op: Op, timeout: Duration) throws(ServiceError) {
         guard load(Header.state) != Self.closed else { throw .unavailable("the step channel is closed: \(message)") }
         store(Header.op, op.rawValue)
@@ -235,7 +244,9 @@ public final class StepChannel: @unchecked Sendable {
             if load(Header.state) == Self.closed { throw .unavailable("the server closed the step channel: \(message)") }
             let left = deadline - clock.now
             guard left > .zero else { throw .deadlineExceeded("no answer through the step channel within \(timeout)") }
-            _ = robosim_futex_wait(word(Header.response), r, min(left, .milliseconds(100)).nanoseconds)
+            if robosim_futex_wait(word(Header.response), r, min(left, .milliseconds(100)).nanoseconds) == 1, !serverAlive {
+                throw .unavailable("the server (pid \(load(Header.serverPID))) is gone")
+            }
         }
         let status = load(Header.status)
         guard status == 0 else { throw ServiceError(ServiceError.Code(rawValue: Int(status)) ?? .internal, message) }

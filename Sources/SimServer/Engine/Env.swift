@@ -31,6 +31,9 @@ package final class Env: @unchecked Sendable {
     package var success = false
     /// Set when the last step ended the episode and the env auto-reset.
     package var finalObservation: [Double]?
+    /// The last step ended the episode under `Autoreset.nextStep`: the env holds its final state,
+    /// and its next step starts the next episode instead of moving.
+    package var needsReset = false
     /// Episode events produced by the last batch, published by the step loop.
     package var events: [EpisodeEvent] = []
     /// The robot's motion generator state (nil without a robot).

@@ -4,6 +4,17 @@ import Foundation
 import PluginAPI
 import Synchronization
 
+/// When an env whose episode ended starts the next one (gymnasium's vector autoreset modes).
+package enum Autoreset: Sendable, Equatable {
+    /// In the step that ends the episode: the step returns the new episode's first observation and
+    /// keeps the last one in `Env.finalObservation` (Stable-Baselines3, Isaac Lab).
+    case sameStep
+    /// In the env's next step, which ignores its action and returns the first observation with
+    /// reward 0 and no termination; the ending step returns the final observation (gymnasium's
+    /// default, EnvPool).
+    case nextStep
+}
+
 /// N environments of one scene: one compiled model shared by all, one MuJoCo data per env, a task
 /// plugin, and a worker pool that steps disjoint envs in parallel. Results do not depend on the
 /// env count, the env's position in a batch, or the thread count: each env's randomness comes
@@ -124,7 +135,8 @@ package final class World: @unchecked Sendable {
             } else {
                 env.episode &+= 1
             }
-            endEpisode(env, reason: "reset")
+            // An env waiting for its next-step reset has reported its episode's end already.
+            if env.needsReset { env.needsReset = false } else { endEpisode(env, reason: "reset") }
             startEpisode(env, reason: nil)
         }
     }
@@ -162,13 +174,14 @@ package final class World: @unchecked Sendable {
     // MARK: Step
 
     /// One control step for each env in `ids` with its action (env-major, `actionSize` each; the
-    /// caller has checked sizes and finiteness). Envs whose episode ended are reset; their final
-    /// observation is kept in `finalObservation`.
-    package func step(_ ids: [Int], actions: [Double]) {
+    /// caller has checked sizes and finiteness). Envs whose episode ends start the next one as
+    /// `autoreset` says; with `.sameStep` their final observation is kept in `finalObservation`.
+    /// An env waiting for a next-step reset starts its next episode instead of moving.
+    package func step(_ ids: [Int], actions: [Double], autoreset: Autoreset = .sameStep) {
         let n = ids.count
         let workers = min(threads, n)
         if workers <= 1 {
-            for k in 0..<n { stepOne(envs[ids[k]], actions: actions, offset: k * actionSize) }
+            for k in 0..<n { stepOne(envs[ids[k]], actions: actions, offset: k * actionSize, autoreset: autoreset) }
             return
         }
         // Envs are claimed one at a time from a shared counter: a worker that wakes late takes what
@@ -179,7 +192,7 @@ package final class World: @unchecked Sendable {
             while true {
                 let k = next.add(1, ordering: .relaxed).oldValue
                 guard k < n else { break }
-                stepOne(envs[ids[k]], actions: actions, offset: k * actionSize)
+                stepOne(envs[ids[k]], actions: actions, offset: k * actionSize, autoreset: autoreset)
             }
         }
     }
@@ -216,10 +229,19 @@ package final class World: @unchecked Sendable {
         env.finalState = StateSnapshot(env: env.index, epoch: env.episodeStarts, stamp: env.data.pointee.time, model: model.pointer, data: env.data)
     }
 
-    private func stepOne(_ env: Env, actions: [Double], offset: Int) {
+    private func stepOne(_ env: Env, actions: [Double], offset: Int, autoreset: Autoreset) {
         env.finalObservation = nil
         env.finalState = nil
         env.success = false
+        if env.needsReset {
+            env.needsReset = false
+            env.reward = 0
+            env.terminated = false
+            env.truncated = false
+            env.episode &+= 1
+            startEpisode(env, reason: nil)
+            return
+        }
         for j in 0..<actionSize { env.action[j] = self.actions.clipped(actions[offset + j], j) }
         let view = env.view(model)
         env.action.withUnsafeBufferPointer { task.preStep(view, action: $0) }
@@ -229,14 +251,12 @@ package final class World: @unchecked Sendable {
         }
         env.steps += 1
         if rc != 0 || env.diverged(model) {
+            // The observation stays the last finite one.
             env.reward = 0
             env.terminated = false
             env.truncated = true
-            env.finalObservation = env.observation
-            keepFinalState(env)
             endEpisode(env, reason: "diverged")
-            env.episode &+= 1
-            startEpisode(env, reason: nil)
+            finishEpisode(env, autoreset)
             return
         }
         if usesPoses { mj_kinematics(model.pointer, env.data) }
@@ -251,11 +271,21 @@ package final class World: @unchecked Sendable {
         env.success = status.success
         env.truncated = !status.terminated && env.steps >= maxSteps
         if env.terminated || env.truncated {
-            env.finalObservation = env.observation
-            keepFinalState(env)
             endEpisode(env, reason: env.terminated ? "terminated" : "truncated")
-            env.episode &+= 1
-            startEpisode(env, reason: nil)
+            finishEpisode(env, autoreset)
         }
+    }
+
+    /// After an episode ended: the next one starts now (keeping the final observation and, for
+    /// pixels, state), or at the env's next step.
+    private func finishEpisode(_ env: Env, _ autoreset: Autoreset) {
+        guard autoreset == .sameStep else {
+            env.needsReset = true
+            return
+        }
+        env.finalObservation = env.observation
+        keepFinalState(env)
+        env.episode &+= 1
+        startEpisode(env, reason: nil)
     }
 }

@@ -72,11 +72,17 @@ extension SimServer {
                         }
                     }
                 }
+                let autoreset: Autoreset
+                switch r.autoreset {
+                case .sameStep: autoreset = .sameStep
+                case .nextStep: autoreset = .nextStep
+                case .UNRECOGNIZED(let v): throw .invalidArgument("autoreset \(v): expected 0 (AUTORESET_SAME_STEP) or 1 (AUTORESET_NEXT_STEP)")
+                }
                 let cameras = r.render ? try self.renderedCameras(r.cameras) : nil
                 // Auto-reset envs add their final images: up to twice the envs.
                 if let cameras { try WireLimits.checkImageBytes(renders: 2 * ids.count, cameras: cameras.map { self.cameraSpecs[$0] }) }
                 try self.stepLoop().enqueue(.step(ids: ids, actions: eeTargets == nil ? r.actions : [Double](repeating: 0, count: ids.count * size),
-                                                  eeTargets: eeTargets, render: cameras, responder: responder))
+                                                  eeTargets: eeTargets, render: cameras, autoreset: autoreset, responder: responder))
             } catch {
                 responder.fail(error)
             }

@@ -236,14 +236,14 @@ public final class SimServer: Service, Sendable {
         ])
     }
 
-    /// Stops the step channels, the render threads (a render in progress fails after its current
-    /// frame, so a long render never holds up a shutdown), the step loop (queued calls get `UNAVAILABLE`), the node
+    /// Stops the render threads (a render in progress fails after its current frame, so a long
+    /// render never holds up a shutdown), the step channels, the step loop (queued calls get `UNAVAILABLE`), the node
     /// and the hub. Idempotent.
     public func stop() {
         let stepLoop = loop.withLock { $0 }
         stepLoop?.stopping()
-        channels.closeAll()
         stepLoop?.cameras?.stop()
+        channels.closeAll()  // after the cameras: a channel waiting behind a long render is let go
         stepLoop?.stop()
         stepLoop?.node.close()
         hub.shutdown()

@@ -168,6 +168,8 @@ final class ChannelThread: @unchecked Sendable {
             throw .invalidArgument("op \(raw): expected \(StepChannel.Op.step.rawValue) (step) or \(StepChannel.Op.reset.rawValue) (reset)")
         }
         if op == .step {
+            let autoreset = channel.load(StepChannel.Header.autoreset)
+            guard autoreset <= 1 else { throw .invalidArgument("autoreset \(autoreset): expected 0 (same step) or 1 (next step)") }
             let size = channel.layout.actionSize
             let values = channel.actions
             for (k, id) in ids.enumerated() {

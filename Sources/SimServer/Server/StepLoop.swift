@@ -15,7 +15,7 @@ final class StepLoop: @unchecked Sendable {
     enum Command {
         /// `render`: the reply carries images of these cameras (indices, checked by the caller).
         /// `eeTargets`: end-effector targets (3 per env) drive the robots instead of the actions.
-        case step(ids: [Int], actions: [Double], eeTargets: [Double]?, render: [Int]?, responder: ServiceResponder)
+        case step(ids: [Int], actions: [Double], eeTargets: [Double]?, render: [Int]?, autoreset: Autoreset, responder: ServiceResponder)
         case reset(ids: [Int], seed: UInt64?, render: [Int]?, responder: ServiceResponder)
         /// Images of the envs' current states (camera indices checked by the caller).
         case render(ids: [Int], cameras: [Int], responder: ServiceResponder)
@@ -156,7 +156,7 @@ final class StepLoop: @unchecked Sendable {
         // Answer what is still queued.
         for command in queue.withLock({ q in defer { q.removeAll() }; return q }) {
             switch command {
-            case .step(_, _, _, _, let r), .reset(_, _, _, let r), .render(_, _, let r), .setParameters(_, let r, _): r.fail(.unavailable("the server is shutting down"))
+            case .step(_, _, _, _, _, let r), .reset(_, _, _, let r), .render(_, _, let r), .setParameters(_, let r, _): r.fail(.unavailable("the server is shutting down"))
             }
         }
     }
@@ -170,8 +170,8 @@ final class StepLoop: @unchecked Sendable {
         wake.unlock()
     }
 
-    private func advance(_ ids: [Int], actions: [Double]) {
-        world.step(ids, actions: actions)
+    private func advance(_ ids: [Int], actions: [Double], autoreset: Autoreset = .sameStep) {
+        world.step(ids, actions: actions, autoreset: autoreset)
         var rejections: [(topic: String, reason: String)] = []
         for i in ids where !world.envs[i].rejections.isEmpty {
             rejections += world.envs[i].rejections
@@ -186,7 +186,7 @@ final class StepLoop: @unchecked Sendable {
 
     private func handle(_ command: Command) {
         switch command {
-        case .step(let ids, let actions, let eeTargets, let render, let responder):
+        case .step(let ids, let actions, let eeTargets, let render, let autoreset, let responder):
             if let eeTargets {
                 for (k, i) in ids.enumerated() {
                     let target = SIMD3(eeTargets[3 * k], eeTargets[3 * k + 1], eeTargets[3 * k + 2])
@@ -196,7 +196,7 @@ final class StepLoop: @unchecked Sendable {
                 for i in ids { world.command(i, .action) }
             }
             world.keepsFinalStates = render != nil
-            advance(ids, actions: actions)
+            advance(ids, actions: actions, autoreset: autoreset)
             world.keepsFinalStates = false
             var response = stepResponse(ids)
             if let render {
@@ -246,7 +246,8 @@ final class StepLoop: @unchecked Sendable {
             case .step:
                 for (k, a) in channel.actions.enumerated() where k < actions.count { actions[k] = a }
                 for i in ids { world.command(i, .action) }
-                advance(ids, actions: actions)
+                let autoreset: Autoreset = channel.load(StepChannel.Header.autoreset) == 1 ? .nextStep : .sameStep
+                advance(ids, actions: actions, autoreset: autoreset)
             case .reset:
                 let seed = channel.load(StepChannel.Header.hasSeed) != 0 ? channel.seed : nil
                 world.reset(ids, seed: seed)
