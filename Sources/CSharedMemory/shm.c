@@ -1,10 +1,27 @@
+#define _GNU_SOURCE
 #include "robosim_shm.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+int robosim_sealed_memfd(const char *name, size_t bytes) {
+    int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) return -errno;
+    int rc = ftruncate(fd, (off_t)bytes);
+    if (rc == 0) rc = posix_fallocate(fd, 0, (off_t)bytes);  /* returns the error itself */
+    else rc = errno;
+    if (rc == 0 && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) rc = errno;
+    if (rc != 0) {
+        close(fd);
+        return -rc;
+    }
+    return fd;
+}
 
 int robosim_futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns) {
     struct timespec ts, *timeout = NULL;

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Messaging
 import Testing
 @testable import SimEngine
@@ -201,7 +202,12 @@ import Testing
                 viaChannel.append(Array(channel.observations) + Array(channel.rewards) + channel.terminated.map(Double.init)
                                   + channel.truncated.map(Double.init) + finals)
             }
-            #expect(!FileManager.default.fileExists(atPath: r.path), "removed once the first request came")
+            // Sealed: no client can shrink or grow the memory under the server's mapping.
+            let fd = Glibc.open(r.path, O_RDWR)
+            #expect(fd >= 0)
+            #expect(ftruncate(fd, 0) != 0 && errno == EPERM)
+            #expect(ftruncate(fd, off_t(layout.byteCount * 2)) != 0 && errno == EPERM)
+            Glibc.close(fd)
             // Through /sim/step, same lease, seed and actions.
             var reset = Robosim_ResetRequest()
             reset.lease = lease.lease

@@ -104,6 +104,30 @@ import Testing
         #expect(w.envs.allSatisfy { $0.observation.allSatisfy(\.isFinite) })
         w.step([0, 1], actions: [Double](repeating: 0, count: 2 * w.actionSize))
     }
+
+    /// Under next-step autoreset a diverged env waits for its next step in the model's initial state,
+    /// never in the broken one; a same-step call on a waiting env starts the episode and steps it.
+    @Test func divergedEnvWaitsInAFiniteState() throws {
+        let w = try Self.world("Scenes/test/diverging", envs: 2, threads: 1)
+        let zeros = [Double](repeating: 0, count: 2 * w.actionSize)
+        var steps = 0
+        while !w.envs[0].needsReset, steps < 2000 {
+            w.step([0, 1], actions: zeros, autoreset: .nextStep)
+            steps += 1
+        }
+        #expect(w.envs[0].needsReset && w.envs[0].truncated && w.envs[0].finalObservation == nil)
+        #expect(w.envs[0].events.contains { $0.kind == .ended && $0.reason == "diverged" })
+        let d = w.envs[0].data.pointee
+        let nq = Int(w.model.pointer.pointee.nq), nv = Int(w.model.pointer.pointee.nv)
+        #expect((0..<nq).allSatisfy { d.qpos[$0].isFinite } && (0..<nv).allSatisfy { d.qvel[$0].isFinite })
+        let finite = w.envs[0].observation.allSatisfy { $0.isFinite }
+        #expect(finite, "the last finite observation is returned")
+        // A same-step caller: the episode starts and the env moves in this very step.
+        for env in w.envs { env.events.removeAll() }
+        w.step([0], actions: [Double](repeating: 0, count: w.actionSize), autoreset: .sameStep)
+        #expect(!w.envs[0].needsReset && w.envs[0].steps == 1)
+        #expect(w.envs[0].events.map(\.kind).first == .started)
+    }
 }
 
 @Suite struct ResetTests {

@@ -1,7 +1,7 @@
 """The same-host step channel: steps a lease's envs through shared memory instead of a socket.
 
-``/sim/open_channel`` makes a shared-memory file for a lease (docs/wire-protocol.md, "Step
-channel"); this module maps it and steps through it: the actions go into the file, a futex wakes the
+``/sim/open_channel`` makes a sealed shared memory file for a lease (docs/wire-protocol.md, "Step
+channel"); this module maps it (through ``/proc/<server pid>/fd/<fd>``) and steps through it: the actions go into the file, a futex wakes the
 server, and the server's answer wakes this process. Two wake-ups per step instead of a TCP round
 trip through four threads. :class:`robosim.gym.RoboSimVectorEnv` uses it on its own when the server
 runs on this machine (``transport="auto"``).
@@ -73,6 +73,7 @@ class StepChannel:
 
     def __init__(self, response: _srv.OpenChannelResponse, timeout: float = 10.0, next_step: bool = False):
         self._map = None
+        self._broken = ""
         if not available():
             raise OSError("step channels need Linux on x86-64")
         self.path = response.path
@@ -139,6 +140,8 @@ class StepChannel:
 
     def _call(self, op: int) -> None:
         w = self._words
+        if self._broken:
+            raise ChannelClosed(f"the step channel is unusable: {self._broken}")
         if w[_W_STATE] == _CLOSED:
             raise ChannelClosed(f"the step channel is closed: {self._message()}")
         w[_W_OP] = op
@@ -152,12 +155,19 @@ class StepChannel:
                 break
             if w[_W_STATE] == _CLOSED:
                 raise ChannelClosed(f"the server closed the step channel: {self._message()}")
+            if time.monotonic() > deadline:
+                # The server may still answer, and read the actions meanwhile: the channel is done.
+                self._broken = f"no answer within {self.timeout:g} s"
+                raise TimeoutError(f"no answer through the step channel within {self.timeout:g} s")
             rc = _syscall(_SYS_FUTEX, self._response_addr, _FUTEX_WAIT, ctypes.c_uint32(seen), ctypes.byref(self._slice), None, 0)
-            if rc != 0 and ctypes.get_errno() == errno.ETIMEDOUT:
-                if not self._server_alive():
-                    raise ChannelClosed(f"the server (pid {self.server_pid}) is gone")
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"no answer through the step channel within {self.timeout:g} s")
+            if rc != 0:
+                err = ctypes.get_errno()
+                if err == errno.ETIMEDOUT:
+                    if not self._server_alive():
+                        raise ChannelClosed(f"the server (pid {self.server_pid}) is gone")
+                elif err not in (errno.EAGAIN, errno.EINTR):
+                    self._broken = os.strerror(err)
+                    raise OSError(err, f"futex wait on the step channel: {os.strerror(err)}")
         status = int(w[_W_STATUS])
         if status:
             # Named after the service whose work the request did, as a socket call's error would be.

@@ -349,8 +349,8 @@ class RoboSimVectorEnv(VectorEnv):
                 self._channel = _channel.StepChannel(response, timeout=timeout, next_step=self._next_step)
                 self.transport = "shm"
                 return
-            except (ServiceError, OSError, ValueError) as exc:
-                why = str(exc)  # the server closes a channel that is never mapped
+            except (ServiceError, ProtocolError, OSError, ValueError) as exc:
+                why = str(exc)  # a channel that is never mapped closes with the lease
         if required:
             raise ValueError(f"transport='shm': no step channel: {why}")
 
@@ -466,7 +466,8 @@ class RoboSimVectorEnv(VectorEnv):
         return self._observation(self._obs.copy(), {k: v.copy() for k, v in self._pixels.items()}), {}
 
     def step(self, actions: Any) -> Tuple[Any, np.ndarray, np.ndarray, np.ndarray, Dict[str, Any]]:
-        """One control step of every env (``/sim/step``); envs whose episode ends reset in the same call.
+        """One control step of every env (``/sim/step``); envs whose episode ends reset in the same call
+        (SAME_STEP), or in their next step (NEXT_STEP: no ``final_obs`` then).
 
         Returns ``(observations, rewards, terminated, truncated, infos)``; for the envs that reset,
         ``infos["final_obs"][i]`` holds the last observation of the finished episode and

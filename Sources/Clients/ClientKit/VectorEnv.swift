@@ -129,14 +129,19 @@ public final class VectorEnv: @unchecked Sendable {
         actionLow = d.actionLow
         actionHigh = d.actionHigh
         autoreset = options.autoreset
-        channel = options.transport == .socket ? nil
-            : try Self.openChannel(client: client, lease: leased, description: d, required: options.transport == .shm)
+        do {
+            channel = options.transport == .socket ? nil : try Self.openChannel(client: client, lease: leased, required: options.transport == .shm)
+        } catch {
+            var release = Robosim_ReleaseRequest()
+            release.lease = leased.lease
+            _ = try? client.call("/sim/release", release) as Robosim_Empty
+            throw error
+        }
         channel?.store(StepChannel.Header.autoreset, options.autoreset == .nextStep ? 1 : 0)
     }
 
     /// A mapped step channel for the lease, or nil (another machine, an older server) unless `required`.
-    private static func openChannel(client: ServiceClient, lease: Robosim_LeaseResponse, description d: Robosim_DescribeResponse,
-                                    required: Bool) throws -> StepChannel? {
+    private static func openChannel(client: ServiceClient, lease: Robosim_LeaseResponse, required: Bool) throws -> StepChannel? {
         do {
             var request = Robosim_OpenChannelRequest()
             request.lease = lease.lease
@@ -149,7 +154,7 @@ public final class VectorEnv: @unchecked Sendable {
             return try StepChannel.attach(path: r.path, layout: layout, nonce: r.nonce)
         } catch {
             if required { throw ServiceError(.unavailable, "transport shm: no step channel: \(error)") }
-            return nil  // the server closes a channel that is never mapped
+            return nil  // a channel that is never mapped closes with the lease
         }
     }
 
@@ -173,7 +178,7 @@ public final class VectorEnv: @unchecked Sendable {
         if let channel, positions == nil, !render {
             channel.store(StepChannel.Header.hasSeed, seed == nil ? 0 : 1)
             if let seed { channel.seed = seed }
-            try channel.call(.reset, timeout: .seconds(client.timeout))
+            try channel.call(.reset, timeout: callTimeout)
             return (Array(channel.observations), [])
         }
         var request = Robosim_ResetRequest()
@@ -187,15 +192,15 @@ public final class VectorEnv: @unchecked Sendable {
     }
 
     /// One control step of `positions` (default all) with their actions (`actionSize` each,
-    /// position-major; the server clips them to the bounds). Envs whose episode ends reset in the
-    /// same call.
+    /// position-major; the server clips them to the bounds). Envs whose episode ends start the next
+    /// one as `Options.autoreset` says: in the same call, or in their next step.
     public func step(actions: [Double], positions: [Int]? = nil, render: Bool = false, cameras: [String] = []) throws -> StepResult {
         if let channel, positions == nil, !render {
             guard actions.count == count * actionSize else {
                 throw ServiceError(.invalidArgument, "expected \(count * actionSize) actions (\(count) envs x \(actionSize)), got \(actions.count)")
             }
             _ = channel.actions.update(from: actions)
-            try channel.call(.step, timeout: .seconds(client.timeout))
+            try channel.call(.step, timeout: callTimeout)
             return stepResult(channel)
         }
         var request = Robosim_StepRequest()
@@ -210,6 +215,9 @@ public final class VectorEnv: @unchecked Sendable {
         request.eeTargets = targets
         return try step(request, positions: positions, render: render, cameras: cameras)
     }
+
+    /// The client's call timeout, for the step channel (at most a day).
+    private var callTimeout: Duration { .milliseconds(Int64(min(max(client.timeout, 0), 86_400) * 1000)) }
 
     /// The step channel's arrays as a `StepResult`.
     private func stepResult(_ channel: StepChannel) -> StepResult {

@@ -2,9 +2,9 @@ import CSharedMemory
 import Foundation
 import Glibc
 
-/// A same-host step channel: one shared-memory file that carries a lease's actions in and its step
+/// A same-host step channel: one shared memory file that carries a lease's actions in and its step
 /// results out, with a futex on each side instead of a socket (docs/wire-protocol.md, "Step
-/// channel"). `/sim/open_channel` creates one for a lease; the client maps the file and then steps
+/// channel"). `/sim/open_channel` creates one for a lease; the client maps it and then steps
 /// through it at the cost of two futex wake-ups per call.
 ///
 /// The file is a header (`Header`), then these arrays, each starting on a 64-byte boundary, for the
@@ -74,32 +74,39 @@ public final class StepChannel: @unchecked Sendable {
     }
 
     public let layout: Layout
+    /// What the client opens: `/proc/<server pid>/fd/<fd>` of the server's memory file.
     public let path: String
     public let nonce: UInt64
     private let base: UnsafeMutableRawPointer
-    private var unlinked = false
+    /// The server's memory file (-1 on the client side, which keeps only the mapping).
+    private let fd: Int32
 
-    private init(path: String, layout: Layout, nonce: UInt64, base: UnsafeMutableRawPointer) {
+    private init(path: String, layout: Layout, nonce: UInt64, base: UnsafeMutableRawPointer, fd: Int32) {
         self.path = path
         self.layout = layout
         self.nonce = nonce
         self.base = base
+        self.fd = fd
     }
 
-    deinit { munmap(base, layout.byteCount) }
+    deinit {
+        munmap(base, layout.byteCount)
+        if fd >= 0 { Glibc.close(fd) }
+    }
 
-    /// Creates the file (mode 0600, it must not exist) and maps it (the serving side).
-    public static func create(path: String, layout: Layout, nonce: UInt64) throws -> StepChannel {
-        let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw ChannelError("cannot create \(path): \(String(cString: strerror(errno)))") }
-        defer { Glibc.close(fd) }
-        guard ftruncate(fd, off_t(layout.byteCount)) == 0, let base = mmap(nil, layout.byteCount, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0),
-              base != MAP_FAILED else {
+    /// Makes the channel's memory (the serving side): a sealed memory file, its pages allocated up
+    /// front (a full `/dev/shm` fails here, never as SIGBUS later), that no client can shrink or
+    /// grow, and that disappears with the last process holding it (no file is ever left behind).
+    /// Clients open it through `path`.
+    public static func create(layout: Layout, nonce: UInt64) throws -> StepChannel {
+        let fd = robosim_sealed_memfd("robosim-channel", layout.byteCount)
+        guard fd >= 0 else { throw ChannelError("no memory file of \(layout.byteCount) bytes: \(String(cString: strerror(-fd)))") }
+        guard let base = mmap(nil, layout.byteCount, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), base != MAP_FAILED else {
             let why = String(cString: strerror(errno))
-            unlink(path)
-            throw ChannelError("cannot map \(layout.byteCount) bytes of \(path): \(why)")
+            Glibc.close(fd)
+            throw ChannelError("cannot map \(layout.byteCount) bytes: \(why)")
         }
-        let channel = StepChannel(path: path, layout: layout, nonce: nonce, base: base)
+        let channel = StepChannel(path: "/proc/\(getpid())/fd/\(fd)", layout: layout, nonce: nonce, base: base, fd: fd)
         channel.store(Header.version, version)
         channel.store(Header.serverPID, UInt32(truncatingIfNeeded: getpid()))
         base.storeBytes(of: nonce.littleEndian, toByteOffset: Header.nonce, as: UInt64.self)
@@ -110,8 +117,8 @@ public final class StepChannel: @unchecked Sendable {
         return channel
     }
 
-    /// Maps an existing channel file (the client side) and checks that it is the one the server
-    /// described: magic, version, nonce and sizes.
+    /// Maps a server's channel (the client side) and checks that it is the one the server
+    /// described: magic, version, nonce and sizes; and that the server's pid is visible from here.
     public static func attach(path: String, layout: Layout, nonce: UInt64) throws -> StepChannel {
         let fd = open(path, O_RDWR | O_CLOEXEC)
         guard fd >= 0 else { throw ChannelError("cannot open \(path): \(String(cString: strerror(errno)))") }
@@ -121,8 +128,7 @@ public final class StepChannel: @unchecked Sendable {
               let base = mmap(nil, layout.byteCount, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), base != MAP_FAILED else {
             throw ChannelError("\(path) is not a channel of \(layout.byteCount) bytes")
         }
-        let channel = StepChannel(path: path, layout: layout, nonce: nonce, base: base)
-        channel.unlinked = true  // the server's file to remove
+        let channel = StepChannel(path: path, layout: layout, nonce: nonce, base: base, fd: -1)
         guard channel.load(Header.magic) == magic, channel.load(Header.version) == version,
               UInt64(littleEndian: base.load(fromByteOffset: Header.nonce, as: UInt64.self)) == nonce,
               channel.load(Header.envs) == UInt32(layout.envs), channel.load(Header.observationSize) == UInt32(layout.observationSize),
@@ -132,13 +138,6 @@ public final class StepChannel: @unchecked Sendable {
         // A server in another pid namespace: this side could not tell when it dies.
         guard channel.serverAlive else { throw ChannelError("the server's pid \(channel.load(Header.serverPID)) is not visible from this process") }
         return channel
-    }
-
-    /// Removes the file (the mappings stay valid); the server does so once the client attached.
-    public func unlinkFile() {
-        guard !unlinked else { return }
-        unlinked = true
-        unlink(path)
     }
 
     // MARK: Header words
@@ -213,6 +212,9 @@ public final class StepChannel: @unchecked Sendable {
         store(Header.response, number)
         _ = robosim_futex_wake(word(Header.response))
     }
+
+    /// Wakes the serving thread's wait (to have it look at why it should stop).
+    public func wakeServer() { _ = robosim_futex_wake(word(Header.request)) }
 
     /// Marks the channel closed and wakes a client waiting for an answer.
     public func close(reason: String) {

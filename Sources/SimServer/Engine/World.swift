@@ -22,7 +22,8 @@ package enum Autoreset: Sendable, Equatable {
 ///
 /// Owned by the step loop: call it from one thread at a time.
 package final class World: @unchecked Sendable {
-    // Invariant: used by the step loop thread only; it lends envs to workers inside `step`.
+    // Invariant: used by one thread at a time (the server's step loop, or a step channel's thread
+    // holding the loop's exclusive lock); it lends envs to workers inside `step`.
     package let model: MuJoCoModel
     package let view: ModelView
     package let task: any TaskPlugin
@@ -234,13 +235,17 @@ package final class World: @unchecked Sendable {
         env.finalState = nil
         env.success = false
         if env.needsReset {
+            // The episode ended in the env's last step under next-step autoreset: it starts now.
             env.needsReset = false
-            env.reward = 0
-            env.terminated = false
-            env.truncated = false
             env.episode &+= 1
             startEpisode(env, reason: nil)
-            return
+            if autoreset == .nextStep {
+                env.reward = 0
+                env.terminated = false
+                env.truncated = false
+                return
+            }
+            // A same-step caller (another client, a changed mode) gets a real step of the new episode.
         }
         for j in 0..<actionSize { env.action[j] = self.actions.clipped(actions[offset + j], j) }
         let view = env.view(model)
@@ -256,7 +261,7 @@ package final class World: @unchecked Sendable {
             env.terminated = false
             env.truncated = true
             endEpisode(env, reason: "diverged")
-            finishEpisode(env, autoreset)
+            finishEpisode(env, autoreset, diverged: true)
             return
         }
         if usesPoses { mj_kinematics(model.pointer, env.data) }
@@ -272,15 +277,23 @@ package final class World: @unchecked Sendable {
         env.truncated = !status.terminated && env.steps >= maxSteps
         if env.terminated || env.truncated {
             endEpisode(env, reason: env.terminated ? "terminated" : "truncated")
-            finishEpisode(env, autoreset)
+            finishEpisode(env, autoreset, diverged: false)
         }
     }
 
     /// After an episode ended: the next one starts now (keeping the final observation and, for
     /// pixels, state), or at the env's next step.
-    private func finishEpisode(_ env: Env, _ autoreset: Autoreset) {
+    private func finishEpisode(_ env: Env, _ autoreset: Autoreset, diverged: Bool) {
         guard autoreset == .sameStep else {
             env.needsReset = true
+            if diverged {
+                // Diverged: the data holds NaN or a state MuJoCo gave up on. Keep the final image
+                // (pixels), then hold the model's initial state until the next step starts the
+                // episode, so that no topic, render or unguarded MuJoCo call sees the broken one.
+                keepFinalState(env)
+                robosim_mj_reset(model.pointer, env.data, homeKeyframe)
+                mj_forward(model.pointer, env.data)
+            }
             return
         }
         env.finalObservation = env.observation

@@ -4,62 +4,51 @@ import Messaging
 import SimEngine
 import Synchronization
 
-/// The open same-host step channels (`/sim/open_channel`): a shared-memory file and a thread per
+/// The open same-host step channels (`/sim/open_channel`): a sealed memory file and a thread per
 /// channel, one channel per lease, at most `WireLimits.maxChannels`. A channel's thread waits for
-/// its client's requests, checks them (lease, op, actions) and has the step loop serve them with
-/// the world to itself. It closes when its lease ends, when the server stops, on a request the lease
-/// no longer allows, or when no request came within `attachTimeout` of opening.
+/// its client's requests, reads each request from the shared memory once into its own buffers,
+/// checks it (lease, op, autoreset, actions) and has the step loop serve it with the world to
+/// itself. It closes when its lease ends (released or expired), when the server stops, or on a
+/// request the lease no longer allows.
 final class StepChannels: Sendable {
-    /// Where channel files go: `/dev/shm` (memory, not disk) when the system has it.
-    let directory: String
-    private let open = Mutex<[String: ChannelThread]>([:])
-    private let logger: Logger
-    /// A channel that has seen no request this long after opening is closed (its client never mapped it).
-    static let attachTimeout: Duration = .seconds(10)
-
-    init(logger: Logger) {
-        var isDirectory: ObjCBool = false
-        directory = FileManager.default.fileExists(atPath: "/dev/shm", isDirectory: &isDirectory) && isDirectory.boolValue
-            ? "/dev/shm" : NSTemporaryDirectory()
-        self.logger = logger
-        Self.removeStale(in: directory)
+    private struct Table {
+        var threads: [String: ChannelThread] = [:]
+        /// Set by `closeAll`: the server is stopping and opens no more channels.
+        var closed = false
     }
 
-    /// Channel files of servers that are gone (killed before they could remove them): `robosim-<pid>-*`.
-    private static func removeStale(in directory: String) {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
-        for name in names where name.hasPrefix("robosim-") {
-            let parts = name.split(separator: "-")
-            guard parts.count == 3, let pid = Int32(parts[1]), kill(pid, 0) != 0, errno == ESRCH else { continue }
-            unlink(directory + "/" + name)
-        }
+    private let table = Mutex(Table())
+    private let logger: Logger
+
+    init(logger: Logger) {
+        self.logger = logger
     }
 
     /// Opens a channel for `lease` (already authorized for `ids`) and starts its thread.
     func open(lease: String, ids: [Int], loop: StepLoop, leases: LeaseTable, world: World) throws(ServiceError) -> Robosim_OpenChannelResponse {
         let layout = StepChannel.Layout(envs: ids.count, observationSize: world.observationSize, actionSize: world.actionSize)
         let nonce = UInt64.random(in: 1...UInt64.max)
-        let path = directory + "/robosim-\(getpid())-" + String(nonce, radix: 16)
-        let thread: ChannelThread = try open.withLock { (table) throws(ServiceError) -> ChannelThread in
-            table = table.filter { !$0.value.finished.load(ordering: .acquiring) }
-            guard table[lease] == nil else { throw .failedPrecondition("lease '\(Names.quoted(lease))' already has a step channel") }
-            guard table.count < WireLimits.maxChannels else {
+        let thread: ChannelThread = try table.withLock { (t) throws(ServiceError) -> ChannelThread in
+            guard !t.closed else { throw .unavailable("the server is shutting down") }
+            t.threads = t.threads.filter { !$0.value.finished.load(ordering: .acquiring) }
+            guard t.threads[lease] == nil else { throw .failedPrecondition("lease '\(Names.quoted(lease))' already has a step channel") }
+            guard t.threads.count < WireLimits.maxChannels else {
                 throw ServiceError(.resourceExhausted, "\(WireLimits.maxChannels) step channels are open, the server's limit: release a lease first")
             }
             let channel: StepChannel
             do {
-                channel = try StepChannel.create(path: path, layout: layout, nonce: nonce)
+                channel = try StepChannel.create(layout: layout, nonce: nonce)
             } catch {
                 throw .unavailable("no step channel: \(error)")
             }
-            let t = ChannelThread(lease: lease, ids: ids, channel: channel, loop: loop, leases: leases, contract: world.actions,
-                                  logger: logger)
-            table[lease] = t
-            return t
+            let thread = ChannelThread(lease: lease, ids: ids, channel: channel, loop: loop, leases: leases, contract: world.actions,
+                                       logger: logger)
+            t.threads[lease] = thread
+            return thread
         }
         thread.start()
         var r = Robosim_OpenChannelResponse()
-        r.path = path
+        r.path = thread.channel.path
         r.nonce = nonce
         r.envIds = ids.map(UInt32.init)
         r.observationSize = UInt32(layout.observationSize)
@@ -76,29 +65,35 @@ final class StepChannels: Sendable {
         return r
     }
 
-    /// Channels now serving (for tests and describe).
-    var count: Int { open.withLock { $0.values.filter { !$0.finished.load(ordering: .acquiring) }.count } }
+    /// Channels now serving (tests).
+    var count: Int { table.withLock { $0.threads.values.filter { !$0.finished.load(ordering: .acquiring) }.count } }
 
-    /// Closes every channel (clients waiting get `UNAVAILABLE`) and waits for their threads.
+    /// Closes every channel (clients waiting get `UNAVAILABLE`), waits for their threads, and opens
+    /// no more.
     func closeAll() {
-        let threads = open.withLock { table in defer { table.removeAll() }; return Array(table.values) }
-        for t in threads { t.stopRequested.store(true, ordering: .releasing) }
+        let threads = table.withLock { t in
+            t.closed = true
+            defer { t.threads.removeAll() }
+            return Array(t.threads.values)
+        }
+        for t in threads { t.requestStop() }
         for t in threads { t.join() }
     }
 }
 
 /// One channel's thread.
 final class ChannelThread: @unchecked Sendable {
-    // Invariant: `channel` and `actions` are used by the thread only (after `start`).
+    // Invariant: `actions` is used by the thread only (after `start`).
     let lease: String
     let ids: [Int]
-    private let channel: StepChannel
+    let channel: StepChannel
     private let loop: StepLoop
     private let leases: LeaseTable
     private let contract: ActionContract
     private let logger: Logger
+    /// The request's actions, copied out of the shared memory once, then checked and used.
     private var actions: [Double]
-    let stopRequested = Atomic<Bool>(false)
+    private let stopRequested = Atomic<Bool>(false)
     let finished = Atomic<Bool>(false)
     private let done = DispatchSemaphore(value: 0)
 
@@ -117,7 +112,6 @@ final class ChannelThread: @unchecked Sendable {
         let thread = Thread { [self] in
             let reason = serve()
             channel.close(reason: reason)
-            channel.unlinkFile()
             logger.debug("step channel closed", metadata: ["sim.lease": "\(lease)", "sim.reason": "\(reason)"])
             finished.store(true, ordering: .releasing)
             done.signal()
@@ -126,7 +120,13 @@ final class ChannelThread: @unchecked Sendable {
         thread.start()
     }
 
-    /// Waits until the thread has ended (after `stopRequested`, within one wait of 100 ms).
+    /// Asks the thread to end after the request it is serving, if any.
+    func requestStop() {
+        stopRequested.store(true, ordering: .releasing)
+        channel.wakeServer()
+    }
+
+    /// Waits until the thread has ended.
     func join() {
         done.wait()
         done.signal()
@@ -134,23 +134,15 @@ final class ChannelThread: @unchecked Sendable {
 
     /// Answers requests until the channel must close; returns why.
     private func serve() -> String {
-        let clock = ContinuousClock()
-        let opened = clock.now
         var seen: UInt32 = 0
-        var attached = false
         while true {
             if stopRequested.load(ordering: .acquiring) { return "the server is shutting down" }
             // Spin briefly: in a training loop the next request follows the answer within microseconds.
             guard let number = channel.nextRequest(after: seen, spin: .microseconds(50), timeout: .milliseconds(100)) else {
-                if !attached, clock.now - opened > StepChannels.attachTimeout { return "no request within \(StepChannels.attachTimeout) of opening" }
                 if !leases.isLive(lease) { return "lease '\(Names.quoted(lease))' ended" }
                 continue
             }
             seen = number
-            if !attached {
-                attached = true
-                channel.unlinkFile()
-            }
             do throws(ServiceError) {
                 try handle()
                 channel.answer(number)
@@ -161,21 +153,28 @@ final class ChannelThread: @unchecked Sendable {
         }
     }
 
+    /// One request. Every field is read from the shared memory once, before it is checked: the
+    /// client cannot change what was checked before it is used.
     private func handle() throws(ServiceError) {
         _ = try leases.authorize(lease: lease, ids: ids)  // the lease is still ours; refreshes it
         let raw = channel.load(StepChannel.Header.op)
         guard let op = StepChannel.Op(rawValue: raw) else {
             throw .invalidArgument("op \(raw): expected \(StepChannel.Op.step.rawValue) (step) or \(StepChannel.Op.reset.rawValue) (reset)")
         }
-        if op == .step {
+        let request: StepLoop.ChannelRequest
+        switch op {
+        case .step:
             let autoreset = channel.load(StepChannel.Header.autoreset)
             guard autoreset <= 1 else { throw .invalidArgument("autoreset \(autoreset): expected 0 (same step) or 1 (next step)") }
+            _ = actions.withUnsafeMutableBufferPointer { $0.update(fromContentsOf: channel.actions) }
             let size = channel.layout.actionSize
-            let values = channel.actions
             for (k, id) in ids.enumerated() {
-                if let why = contract.violation(values[(k * size)..<((k + 1) * size)]) { throw .invalidArgument("env \(id): \(why)") }
+                if let why = contract.violation(actions[(k * size)..<((k + 1) * size)]) { throw .invalidArgument("env \(id): \(why)") }
             }
+            request = .step(autoreset: autoreset == 1 ? .nextStep : .sameStep)
+        case .reset:
+            request = .reset(seed: channel.load(StepChannel.Header.hasSeed) != 0 ? channel.seed : nil)
         }
-        if let error = loop.serve(channel, op: op, ids: ids, actions: &actions) { throw error }
+        if let error = loop.serve(request, ids: ids, actions: actions, into: channel) { throw error }
     }
 }

@@ -236,25 +236,29 @@ final class StepLoop: @unchecked Sendable {
         }
     }
 
-    /// A step channel's request for `ids` (checked by the caller: lease, op, finite actions), run on
-    /// the channel's thread with the world to itself; the results go into the channel's arrays.
-    /// `actions` is the caller's buffer, reused between requests. `UNAVAILABLE` once the server stops.
-    func serve(_ channel: StepChannel, op: StepChannel.Op, ids: [Int], actions: inout [Double]) -> ServiceError? {
+    /// A step channel's request, read from its shared memory and checked by its thread.
+    enum ChannelRequest {
+        case step(autoreset: Autoreset)
+        case reset(seed: UInt64?)
+    }
+
+    /// Serves a step channel's request for `ids` on the channel's thread, with the world to
+    /// itself: `actions` (checked: finite, `actionSize` per env) for a step; the results go into
+    /// the channel's arrays. `UNAVAILABLE` once the server stops.
+    func serve(_ request: ChannelRequest, ids: [Int], actions: [Double], into channel: StepChannel) -> ServiceError? {
         exclusive.withLock { _ -> ServiceError? in
             guard running.load(ordering: .acquiring) else { return .unavailable("the server is shutting down") }
-            switch op {
-            case .step:
-                for (k, a) in channel.actions.enumerated() where k < actions.count { actions[k] = a }
+            switch request {
+            case .step(let autoreset):
                 for i in ids { world.command(i, .action) }
-                let autoreset: Autoreset = channel.load(StepChannel.Header.autoreset) == 1 ? .nextStep : .sameStep
                 advance(ids, actions: actions, autoreset: autoreset)
-            case .reset:
-                let seed = channel.load(StepChannel.Header.hasSeed) != 0 ? channel.seed : nil
+                write(ids, into: channel, stepped: true)
+            case .reset(let seed):
                 world.reset(ids, seed: seed)
                 for i in ids { world.envs[i].episodeStartTime = simTime }
                 publisher.publishReset(world: world, envs: ids, simTime: simTime)
+                write(ids, into: channel, stepped: false)
             }
-            write(ids, into: channel, stepped: op == .step)
             return nil
         }
     }

@@ -6,9 +6,10 @@ import SimEngine
 /// Publishes what the world produced: `/clock`, and per env `joint_states`, `tf`, `robot/pose`,
 /// `odom` (mobile robots), `objects`, camera frames and `episode` events. One `TopicScheduler`
 /// decides when each per-env topic is due (state topics and cameras alike); a message is built only
-/// when someone subscribes to its topic. Step loop thread only.
+/// when someone subscribes to its topic. Used with the world, under the step loop's exclusive lock.
 final class StepPublisher: @unchecked Sendable {
-    // Invariant: used by the step loop thread only (publishers themselves are thread-safe).
+    // Invariant: used by one thread at a time, the one holding `StepLoop`'s exclusive lock (the loop
+    // thread or a step channel's thread); publishers themselves are thread-safe.
 
     /// One env's state publishers.
     struct EnvTopics {
