@@ -219,13 +219,19 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs per side; the median is reported (default 3)")
     parser.add_argument("--seed", type=int, default=1, help="reset seed of every side (default 1)")
     parser.add_argument("--envpool-threads", type=int, default=2, help="EnvPool num_threads (default 2)")
+    parser.add_argument("--sides", default="robosim,gymnasium,envpool",
+                        help="comma-separated sides to run: robosim, gymnasium, envpool (default all; one alone: "
+                             "that side in a process of its own)")
     parser.add_argument("--server-arg", action="append", default=[], metavar="ARG",
                         help="extra sim-server argument (repeatable), e.g. --server-arg=--threads=4")
     args = parser.parse_args()
     counts = [int(x) for x in args.envs.split(",")]
+    chosen = set(args.sides.split(","))
     models = args.models.split(",")
-    if min(counts) < 1 or args.steps < 1 or args.warmup < 0 or args.repeats < 1 or any(m not in MODELS for m in models):
-        parser.error("env counts, --steps and --repeats must be >= 1, --warmup >= 0, models among " + ", ".join(MODELS))
+    if min(counts) < 1 or args.steps < 1 or args.warmup < 0 or args.repeats < 1 or any(m not in MODELS for m in models) \
+            or not chosen or not chosen <= {"robosim", "gymnasium", "envpool"}:
+        parser.error("env counts, --steps and --repeats must be >= 1, --warmup >= 0, models among " + ", ".join(MODELS)
+                     + ", sides among robosim, gymnasium, envpool")
 
     print("command:", shlex.join([sys.executable, *sys.argv]))
     if args.bin_dir is None:
@@ -247,44 +253,45 @@ def main() -> None:
           f"envpool {envpool_version}")
 
     rows = []
-    fmt = lambda rates: ", ".join(f"{r:,.0f}" for r in rates)  # noqa: E731
+    fmt = lambda rates: ", ".join(f"{r:,.0f}" for r in rates) or "-"  # noqa: E731
+    num = lambda x: "-" if x != x else f"{x:,.0f}"  # noqa: E731  (NaN: the side was not run)
+    ratio = lambda a, b: "-" if a != a or b != b else f"{a / b:.2f}x"  # noqa: E731
     med = lambda rates: statistics.median(rates) if rates else float("nan")  # noqa: E731
     for model in models:
         scene, gym_id, pool_id = MODELS[model]
         for n in counts:
             # Every side once per repeat, in turn: this VM's speed drifts over minutes, and a ratio
             # of runs made side by side is what the table reports.
-            server = SimServer(binary, scene, n, args.server_arg)
-            gym_side, pool_side = GymnasiumSide(gym_id, n, args), make_envpool(pool_id, n, args)
-            sides = [("shm", NEXT), ("shm", SAME), ("socket", SAME)]
+            server = SimServer(binary, scene, n, args.server_arg) if "robosim" in chosen else None
+            gym_side = GymnasiumSide(gym_id, n, args) if "gymnasium" in chosen else None
+            pool_side = make_envpool(pool_id, n, args) if "envpool" in chosen else None
+            sides = [("shm", NEXT), ("shm", SAME), ("socket", SAME)] if server else []
             ours: dict[tuple, list[float]] = {side: [] for side in sides}
             gym, pool = [], [] if pool_side else None
             try:
                 for _ in range(args.repeats):
                     for side in sides:
                         ours[side].append(robosim_run(server, n, *side, args))
-                    gym.append(gym_side.run())
+                    if gym_side:
+                        gym.append(gym_side.run())
                     if pool_side:
                         pool.append(pool_side.run())
             finally:
-                server.stop()
-                gym_side.close()
-                if pool_side:
-                    pool_side.close()
-            print(f"{model} {n} envs: RoboSim shm next-step {fmt(ours[sides[0]])}; RoboSim shm same-step {fmt(ours[sides[1]])}; "
-                  f"RoboSim socket same-step {fmt(ours[sides[2]])}; gymnasium next-step {fmt(gym)}; "
-                  f"EnvPool {fmt(pool) if pool else '-'} "
-                  f"(server {server.description.version}, threads {server.parameters.get('threads', '?')})")
-            rows.append((model, n, *(med(ours[side]) for side in sides), med(gym), med(pool) if pool else None))
+                for side in (server, gym_side, pool_side):
+                    if side:
+                        side.stop() if side is server else side.close()
+            mine = [ours[side] for side in sides] or [[], [], []]
+            about = f"(server {server.description.version}, threads {server.parameters.get('threads', '?')})" if server else ""
+            print(f"{model} {n} envs: RoboSim shm next-step {fmt(mine[0])}; RoboSim shm same-step {fmt(mine[1])}; "
+                  f"RoboSim socket same-step {fmt(mine[2])}; gymnasium next-step {fmt(gym)}; EnvPool {fmt(pool or [])} {about}")
+            rows.append((model, n, *(med(m) for m in mine), med(gym), med(pool or [])))
     print()
     print(f"| model (gymnasium's MJCF) | envs | RoboSim, shm channel, next-step ({bin_dir.name}) | RoboSim, shm, same-step "
           f"| RoboSim, socket, same-step | gymnasium SyncVectorEnv, next-step | EnvPool ({args.envpool_threads} threads) "
           f"| RoboSim next-step / gymnasium | RoboSim next-step / EnvPool |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for model, n, nxt, same, sock, gym, pool in rows:
-        pool_text = f"{pool:,.0f}" if pool else "-"
-        ratio = f"{nxt / pool:.2f}x" if pool else "-"
-        print(f"| {model} | {n} | {nxt:,.0f} | {same:,.0f} | {sock:,.0f} | {gym:,.0f} | {pool_text} | {nxt / gym:.2f}x | {ratio} |")
+        print(f"| {model} | {n} | {num(nxt)} | {num(same)} | {num(sock)} | {num(gym)} | {num(pool)} | {ratio(nxt, gym)} | {ratio(nxt, pool)} |")
 
 
 if __name__ == "__main__":
