@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "ClientKit", targets: ["ClientKit"]),
         .library(name: "StrategistKit", targets: ["StrategistKit"]),
         .library(name: "Parquet", targets: ["Parquet"]),
+        .library(name: "RewardLanguage", targets: ["RewardLanguage"]),
         .executable(name: "sim-server", targets: ["sim-server"]),
         .executable(name: "simctl", targets: ["simctl"]),
         .executable(name: "sim-strategist", targets: ["sim-strategist"]),
@@ -56,6 +57,10 @@ let package = Package(
             path: "Sources/Messaging"
         ),
 
+        // The reward expression language (CONTRACT.md): parser, checks and a bounded evaluator. Pure Swift,
+        // shared by the engine (which evaluates) and clients (which check before sending).
+        .target(name: "RewardLanguage", path: "Sources/RewardLanguage"),
+
         // Plugins compiled into the server.
         .target(
             name: "BuiltinPlugins",
@@ -71,6 +76,7 @@ let package = Package(
             dependencies: [
                 "CMuJoCo",
                 "BuiltinPlugins",
+                "RewardLanguage",
                 .product(name: "PluginAPI", package: "PluginAPI"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -83,6 +89,7 @@ let package = Package(
             dependencies: [
                 "Messaging",
                 "SimEngine",
+                "RewardLanguage",
                 .product(name: "PluginAPI", package: "PluginAPI"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
@@ -183,6 +190,7 @@ let package = Package(
 
         // Shared by the test targets: Python reference scripts, blocking work off the cooperative pool.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "RewardLanguageTests", dependencies: ["RewardLanguage"], path: "Tests/RewardLanguageTests"),
         .testTarget(
             name: "MessagingTests",
             dependencies: ["Messaging", "CZeroMQ", .product(name: "Logging", package: "swift-log")],

@@ -246,4 +246,80 @@ import Testing
             #expect(channel.load(StepChannel.Header.state) == StepChannel.closed)
         }
     }
+
+    /// /sim/set_reward: a lease's expression replaces the task's reward for its envs only, through
+    /// /sim/step and the step channel alike; a bad one is refused with its position and changes
+    /// nothing; an empty one restores the task's reward; release forgets it.
+    @Test func rewardExpressionsArePerLease() async throws {
+        try await Server.withServer(Self.lockstep) { server, client in
+            func lease(_ name: String) throws -> String {
+                var r = Robosim_LeaseRequest()
+                r.count = 2
+                r.clientName = name
+                let l: Robosim_LeaseResponse = try client.call("/sim/lease", r)
+                return l.lease
+            }
+            func setReward(_ lease: String, _ expression: String) throws -> Robosim_SetRewardResponse {
+                var r = Robosim_SetRewardRequest()
+                r.lease = lease
+                r.expression = expression
+                return try client.call("/sim/set_reward", r)
+            }
+            let (a, b) = (try lease("a"), try lease("b"))
+            let used = try setReward(a, "10 * abs(pole_angle) + (terminated ? -100 : 0) + 0 * action.cart_force")
+            #expect(used.names == ["terminated", "pole_angle", "action.cart_force"])
+            do {
+                _ = try setReward(a, "pole_angle + nope")
+                Issue.record("accepted an unknown name")
+            } catch {
+                let e = error as? ServiceError
+                #expect(e?.code == .invalidArgument && e?.message.contains("at 14: unknown name 'nope'") == true, "\(error)")
+            }
+            do {
+                _ = try setReward("", "1")
+                Issue.record("accepted a reward without a lease")
+            } catch {
+                #expect((error as? ServiceError)?.code == .invalidArgument)
+            }
+            /// Isaac Lab's cartpole reward of a step that did not end the episode, from its observation.
+            func taskReward(_ o: ArraySlice<Double>) -> Double {
+                let o = Array(o)
+                return 1 - o[0] * o[0] - 0.01 * abs(o[3]) - 0.005 * abs(o[1])
+            }
+            var checked = 0, ends = 0
+            for _ in 0..<50 {
+                let sa = try Self.step(client, lease: a, actions: [0.3, -0.3])
+                let sb = try Self.step(client, lease: b, actions: [0.3, -0.3])
+                for k in 0..<2 {
+                    if sa.terminated[k], let f = sa.finalEnvIds.firstIndex(of: UInt32(k)) {  // lease a holds envs 0 and 1
+                        // The ending step's reward reads the final state: 10 |angle| - 100.
+                        #expect(abs(sa.rewards[k] - (10 * abs(sa.finalObservations[4 * f]) - 100)) < 1e-9)
+                        ends += 1
+                    }
+                    if !sa.terminated[k] && !sa.truncated[k] { #expect(abs(sa.rewards[k] - 10 * abs(sa.observations[4 * k])) < 1e-12) }
+                    if !sb.terminated[k] && !sb.truncated[k] {
+                        #expect(abs(sb.rewards[k] - taskReward(sb.observations[(4 * k)..<(4 * k + 4)])) < 1e-12)
+                        checked += 1
+                    }
+                }
+            }
+            #expect(checked > 50 && ends > 0, "checked \(checked), ends \(ends)")
+            // The channel uses the lease's expression too.
+            var open = Robosim_OpenChannelRequest()
+            open.lease = a
+            let r: Robosim_OpenChannelResponse = try client.call("/sim/open_channel", open)
+            let channel = try StepChannel.attach(path: r.path, layout: .init(envs: 2, observationSize: 4, actionSize: 1), nonce: r.nonce)
+            channel.actions[0] = 0
+            channel.actions[1] = 0
+            try channel.call(.step, timeout: .seconds(10))
+            for k in 0..<2 where channel.terminated[k] == 0 { #expect(abs(channel.rewards[k] - 10 * abs(channel.observations[4 * k])) < 1e-12) }
+            // Cleared: the task's reward again.
+            _ = try setReward(a, "")
+            let cleared = try Self.step(client, lease: a, actions: [0, 0])
+            for k in 0..<2 where !cleared.terminated[k] && !cleared.truncated[k] {
+                #expect(abs(cleared.rewards[k] - taskReward(cleared.observations[(4 * k)..<(4 * k + 4)])) < 1e-12)
+            }
+            _ = server
+        }
+    }
 }

@@ -627,6 +627,20 @@ class RoboSimVectorEnv(VectorEnv):
             infos["final_obs"], infos["_final_obs"] = final_obs, mask
         return r.observations.reshape(n, self.observation_size), r.rewards, r.terminated, r.truncated, infos
 
+    def set_reward(self, expression: str) -> List[str]:
+        """Replaces the task's reward for this env's lease with a reward expression
+        (``/sim/set_reward``; docs/wire-protocol.md, "Rewards"), e.g.
+        ``"alive - 2 * pole_angle ^ 2 - 0.01 * abs(cart_velocity)"``; ``""`` restores the task's
+        reward. Returns the names the expression reads. A bad expression raises
+        :class:`robosim.ServiceError` (``INVALID_ARGUMENT``, with its position) and changes nothing.
+        Other clients' envs are unaffected."""
+        self._check_open()
+        if not self.lease:
+            raise ValueError("a reward expression belongs to a lease: make the env with lease=True")
+        response = self._client.call("/sim/set_reward", _srv.SetRewardRequest(lease=self.lease, expression=expression),
+                                     _srv.SetRewardResponse)
+        return list(response.names)
+
     def renew_lease(self, ttl_s: Optional[float] = None) -> None:
         """Keeps this env's lease alive without stepping, e.g. during a long evaluation or checkpoint.
 

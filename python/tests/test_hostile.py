@@ -141,6 +141,22 @@ def test_lease_and_release(client, ids, count, name, ttl, renew):
     call(client, "/sim/release", robosim_srv.ReleaseRequest(lease=renew))
 
 
+reward_texts = st.text(alphabet="0123456789.eE+-*/^()<>=!&|?:, _abcdefghijklmnopqrstuvwxyz", max_size=200) | texts
+
+
+@settings_for()
+@given(lease=texts, take=st.booleans(), expression=reward_texts)
+def test_set_reward(client, lease, take, expression):
+    """Random and mutated expressions, on random and real leases: each is taken or refused."""
+    if take:
+        r = call(client, "/sim/lease", robosim_srv.LeaseRequest(count=1, client_name="hostile_reward"), robosim_srv.LeaseResponse)
+        lease = r.lease if r is not None else lease
+    call(client, "/sim/set_reward", robosim_srv.SetRewardRequest(lease=lease, expression=expression))
+    if take:
+        call(client, "/sim/step", robosim_srv.StepRequest(lease=lease, actions=[0.0] * client.describe().action_size))
+        call(client, "/sim/release", robosim_srv.ReleaseRequest(lease=lease))
+
+
 @settings_for()
 @given(lease=texts, take=st.booleans())
 def test_open_channel(client, lease, take):
@@ -176,7 +192,7 @@ def test_graph_announce(client, name, host, pid, heartbeat, leaving, topics):
 
 @settings_for()
 @given(service=st.sampled_from(["/sim/step", "/sim/reset", "/sim/render", "/sim/lease", "/sim/release", "/sim/describe",
-                                "/sim/open_channel",
+                                "/sim/open_channel", "/sim/set_reward",
                                 "/sim/get_parameters", "/sim/set_parameters", "/sim/pause", "/sim/resume",
                                 "/graph/list", "/graph/announce", "/nope"]),
        payload=st.binary(max_size=3000))

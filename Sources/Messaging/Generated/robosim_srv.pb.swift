@@ -653,7 +653,9 @@ public nonisolated struct Robosim_SetParametersResponse: Sendable {
   public init() {}
 }
 
-/// /sim/set_reward
+/// /sim/set_reward: a reward expression (CONTRACT.md, "Reward expressions"; docs/wire-protocol.md,
+/// "Rewards") for the lease's envs, in place of the task's weighted sum. Empty: the task's own reward
+/// again. Other leases' envs are unaffected; the expression ends with its lease.
 public nonisolated struct Robosim_SetRewardRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -661,19 +663,20 @@ public nonisolated struct Robosim_SetRewardRequest: Sendable {
 
   public var expression: String = String()
 
-  public var envIds: [UInt32] = []
+  public var lease: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
 
+/// The names the expression reads.
 public nonisolated struct Robosim_SetRewardResponse: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var terms: [String] = []
+  public var names: [String] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1987,7 +1990,7 @@ nonisolated extension Robosim_SetParametersResponse: SwiftProtobuf.Message, Swif
 
 nonisolated extension Robosim_SetRewardRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SetRewardRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}expression\0\u{3}env_ids\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}expression\0\u{2}\u{2}lease\0\u{c}\u{2}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1996,7 +1999,7 @@ nonisolated extension Robosim_SetRewardRequest: SwiftProtobuf.Message, SwiftProt
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.expression) }()
-      case 2: try { try decoder.decodeRepeatedUInt32Field(value: &self.envIds) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.lease) }()
       default: break
       }
     }
@@ -2006,15 +2009,15 @@ nonisolated extension Robosim_SetRewardRequest: SwiftProtobuf.Message, SwiftProt
     if !self.expression.isEmpty {
       try visitor.visitSingularStringField(value: self.expression, fieldNumber: 1)
     }
-    if !self.envIds.isEmpty {
-      try visitor.visitPackedUInt32Field(value: self.envIds, fieldNumber: 2)
+    if !self.lease.isEmpty {
+      try visitor.visitSingularStringField(value: self.lease, fieldNumber: 3)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Robosim_SetRewardRequest, rhs: Robosim_SetRewardRequest) -> Bool {
     if lhs.expression != rhs.expression {return false}
-    if lhs.envIds != rhs.envIds {return false}
+    if lhs.lease != rhs.lease {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2022,7 +2025,7 @@ nonisolated extension Robosim_SetRewardRequest: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Robosim_SetRewardResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SetRewardResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}terms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}names\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2030,21 +2033,21 @@ nonisolated extension Robosim_SetRewardResponse: SwiftProtobuf.Message, SwiftPro
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeRepeatedStringField(value: &self.terms) }()
+      case 1: try { try decoder.decodeRepeatedStringField(value: &self.names) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.terms.isEmpty {
-      try visitor.visitRepeatedStringField(value: self.terms, fieldNumber: 1)
+    if !self.names.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.names, fieldNumber: 1)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Robosim_SetRewardResponse, rhs: Robosim_SetRewardResponse) -> Bool {
-    if lhs.terms != rhs.terms {return false}
+    if lhs.names != rhs.names {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

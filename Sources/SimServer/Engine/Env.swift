@@ -34,6 +34,8 @@ package final class Env: @unchecked Sendable {
     /// The last step ended the episode under `Autoreset.nextStep`: the env holds its final state,
     /// and its next step starts the next episode instead of moving.
     package var needsReset = false
+    /// Scratch for a reward expression's inputs (`World.rewardVariables`), filled per step.
+    package var rewardValues: [Double] = []
     /// Episode events produced by the last batch, published by the step loop.
     package var events: [EpisodeEvent] = []
     /// The robot's motion generator state (nil without a robot).

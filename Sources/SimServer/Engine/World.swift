@@ -2,6 +2,7 @@ import CMuJoCo
 import Dispatch
 import Foundation
 import PluginAPI
+import RewardLanguage
 import Synchronization
 
 /// When an env whose episode ended starts the next one (gymnasium's vector autoreset modes).
@@ -49,6 +50,11 @@ package final class World: @unchecked Sendable {
     package var keepsFinalStates = false
     /// Reset randomization ranges in force: the manifest's until `setResetRanges` changes them.
     package private(set) var resetRanges: ResetRanges
+    /// The names a reward expression may read, in the order of `Env.rewardValues`: the task's terms
+    /// and observations by their own names (a term wins a clash), then `term.<name>`, `obs.<name>`
+    /// and `action.<name>` for every one, then `reward` (the task's weighted sum), `success` and
+    /// `terminated` (1 or 0; a term of that name wins).
+    package let rewardVariables: [String]
 
     /// Loads the scene's model and configures its task and robot for `envCount` envs.
     /// `actionTopic(i)` names where env `i`'s actions come from in its rejection reports.
@@ -94,6 +100,9 @@ package final class World: @unchecked Sendable {
         actionHigh = task.actionHigh
         actions = ActionContract(low: actionLow, high: actionHigh, names: description.actions.map(\.name))
         weights = task.rewardTerms.map(\.weight)
+        let (termNames, obsNames) = (description.rewardTerms.map(\.name), description.observations.map(\.name))
+        rewardVariables = termNames + obsNames + termNames.map { "term." + $0 } + obsNames.map { "obs." + $0 }
+            + description.actions.map { "action." + $0.name } + ["reward", "success", "terminated"]
         maxSteps = max(1, Int((manifest.episodeLengthS / configuration.controlDt).rounded()))
         self.threads = max(1, threads)
         resetRanges = ResetRanges(configuration.resetRanges)
@@ -178,11 +187,13 @@ package final class World: @unchecked Sendable {
     /// caller has checked sizes and finiteness). Envs whose episode ends start the next one as
     /// `autoreset` says; with `.sameStep` their final observation is kept in `finalObservation`.
     /// An env waiting for a next-step reset starts its next episode instead of moving.
-    package func step(_ ids: [Int], actions: [Double], autoreset: Autoreset = .sameStep) {
+    /// With `reward`, each env's reward is that expression over `rewardVariables` instead of the
+    /// task's weighted sum.
+    package func step(_ ids: [Int], actions: [Double], autoreset: Autoreset = .sameStep, reward: RewardExpression? = nil) {
         let n = ids.count
         let workers = min(threads, n)
         if workers <= 1 {
-            for k in 0..<n { stepOne(envs[ids[k]], actions: actions, offset: k * actionSize, autoreset: autoreset) }
+            for k in 0..<n { stepOne(envs[ids[k]], actions: actions, offset: k * actionSize, autoreset: autoreset, reward: reward) }
             return
         }
         // Envs are claimed one at a time from a shared counter: a worker that wakes late takes what
@@ -193,7 +204,7 @@ package final class World: @unchecked Sendable {
             while true {
                 let k = next.add(1, ordering: .relaxed).oldValue
                 guard k < n else { break }
-                stepOne(envs[ids[k]], actions: actions, offset: k * actionSize, autoreset: autoreset)
+                stepOne(envs[ids[k]], actions: actions, offset: k * actionSize, autoreset: autoreset, reward: reward)
             }
         }
     }
@@ -230,7 +241,7 @@ package final class World: @unchecked Sendable {
         env.finalState = StateSnapshot(env: env.index, epoch: env.episodeStarts, stamp: env.data.pointee.time, model: model.pointer, data: env.data)
     }
 
-    private func stepOne(_ env: Env, actions: [Double], offset: Int, autoreset: Autoreset) {
+    private func stepOne(_ env: Env, actions: [Double], offset: Int, autoreset: Autoreset, reward expression: RewardExpression?) {
         env.finalObservation = nil
         env.finalState = nil
         env.success = false
@@ -270,6 +281,7 @@ package final class World: @unchecked Sendable {
         }
         var reward = 0.0
         for (w, t) in zip(weights, env.terms) { reward += w * t }
+        if let expression { reward = evaluate(expression, env, taskReward: reward, status: status) }
         env.reward = reward
         env.episodeReturn += reward
         env.terminated = status.terminated
@@ -278,6 +290,24 @@ package final class World: @unchecked Sendable {
         if env.terminated || env.truncated {
             endEpisode(env, reason: env.terminated ? "terminated" : "truncated")
             finishEpisode(env, autoreset, diverged: false)
+        }
+    }
+
+    /// `expression` over this step's values, in `rewardVariables` order.
+    private func evaluate(_ expression: RewardExpression, _ env: Env, taskReward: Double, status: StepStatus) -> Double {
+        if env.rewardValues.count != rewardVariables.count { env.rewardValues = [Double](repeating: 0, count: rewardVariables.count) }
+        return env.rewardValues.withUnsafeMutableBufferPointer { v in
+            var k = 0
+            func put(_ x: Double) { v[k] = x; k += 1 }
+            for t in env.terms { put(t) }
+            for o in env.observation { put(o) }
+            for t in env.terms { put(t) }
+            for o in env.observation { put(o) }
+            for a in env.action { put(a) }
+            put(taskReward)
+            put(status.success ? 1 : 0)
+            put(status.terminated ? 1 : 0)
+            return expression.evaluate(UnsafeBufferPointer(v))
         }
     }
 

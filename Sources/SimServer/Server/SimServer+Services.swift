@@ -1,5 +1,6 @@
 import Foundation
 import Messaging
+import RewardLanguage
 import SimEngine
 
 /// The `/sim/*` services. Handlers run on the hub thread: they validate against immutable facts
@@ -34,9 +35,29 @@ extension SimServer {
             return out
         }
         try hub.serve("/sim/release", type: ServiceType("robosim/srv/Release", request: Robosim_ReleaseRequest.self, response: Robosim_Empty.self)) {
-            [leases] (r: Robosim_ReleaseRequest) throws(ServiceError) in
+            [leases, rewards] (r: Robosim_ReleaseRequest) throws(ServiceError) in
             try leases.release(r.lease)
+            rewards.remove(r.lease)
             return Robosim_Empty()
+        }
+        try hub.serve("/sim/set_reward", type: ServiceType("robosim/srv/SetReward", request: Robosim_SetRewardRequest.self,
+                                                           response: Robosim_SetRewardResponse.self)) {
+            [leases, rewards, world] (r: Robosim_SetRewardRequest) throws(ServiceError) in
+            guard !r.lease.isEmpty else { throw .invalidArgument("a reward expression belongs to a lease: give one (/sim/lease)") }
+            _ = try leases.authorize(lease: r.lease, ids: [])
+            var out = Robosim_SetRewardResponse()
+            guard !r.expression.isEmpty else {
+                rewards.set(nil, for: r.lease, leases: leases)
+                return out
+            }
+            do {
+                let expression = try RewardExpression(r.expression, variables: world.rewardVariables)
+                rewards.set(expression, for: r.lease, leases: leases)
+                out.names = expression.used.map { world.rewardVariables[$0] }
+                return out
+            } catch {
+                throw .invalidArgument("reward expression \(error)")
+            }
         }
         try hub.serve("/sim/step", type: ServiceType("robosim/srv/Step", request: Robosim_StepRequest.self, response: Robosim_StepResponse.self)) {
             [weak self] request, responder in
@@ -82,7 +103,8 @@ extension SimServer {
                 // Auto-reset envs add their final images: up to twice the envs.
                 if let cameras { try WireLimits.checkImageBytes(renders: 2 * ids.count, cameras: cameras.map { self.cameraSpecs[$0] }) }
                 try self.stepLoop().enqueue(.step(ids: ids, actions: eeTargets == nil ? r.actions : [Double](repeating: 0, count: ids.count * size),
-                                                  eeTargets: eeTargets, render: cameras, autoreset: autoreset, responder: responder))
+                                                  eeTargets: eeTargets, render: cameras, autoreset: autoreset,
+                                                  reward: self.rewards.expression(for: r.lease), responder: responder))
             } catch {
                 responder.fail(error)
             }
@@ -109,7 +131,8 @@ extension SimServer {
             }
             guard !r.lease.isEmpty else { throw .invalidArgument("a step channel belongs to a lease: give one (/sim/lease)") }
             let ids = try self.leases.authorize(lease: r.lease, ids: [])
-            return try self.channels.open(lease: r.lease, ids: ids, loop: try self.stepLoop(), leases: self.leases, world: self.world)
+            return try self.channels.open(lease: r.lease, ids: ids, loop: try self.stepLoop(), leases: self.leases, rewards: self.rewards,
+                                          world: self.world)
         }
         try hub.serve("/sim/render", type: ServiceType("robosim/srv/Render", request: Robosim_RenderRequest.self, response: Robosim_RenderResponse.self)) {
             [weak self] request, responder in

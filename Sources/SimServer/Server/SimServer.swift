@@ -18,6 +18,8 @@ public final class SimServer: Service, Sendable {
     let leases: LeaseTable
     /// Same-host step channels (`/sim/open_channel`).
     let channels: StepChannels
+    /// Reward expressions by lease (`/sim/set_reward`).
+    let rewards = LeaseRewards()
     private let logger: Logger
     // Invariant: set once in run() before services that read it can be called, read-only after.
     private let loop = Mutex<StepLoop?>(nil)

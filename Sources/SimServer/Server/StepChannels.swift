@@ -25,7 +25,8 @@ final class StepChannels: Sendable {
     }
 
     /// Opens a channel for `lease` (already authorized for `ids`) and starts its thread.
-    func open(lease: String, ids: [Int], loop: StepLoop, leases: LeaseTable, world: World) throws(ServiceError) -> Robosim_OpenChannelResponse {
+    func open(lease: String, ids: [Int], loop: StepLoop, leases: LeaseTable, rewards: LeaseRewards, world: World) throws(ServiceError)
+        -> Robosim_OpenChannelResponse {
         let layout = StepChannel.Layout(envs: ids.count, observationSize: world.observationSize, actionSize: world.actionSize)
         let nonce = UInt64.random(in: 1...UInt64.max)
         let thread: ChannelThread = try table.withLock { (t) throws(ServiceError) -> ChannelThread in
@@ -41,8 +42,8 @@ final class StepChannels: Sendable {
             } catch {
                 throw .unavailable("no step channel: \(error)")
             }
-            let thread = ChannelThread(lease: lease, ids: ids, channel: channel, loop: loop, leases: leases, contract: world.actions,
-                                       logger: logger)
+            let thread = ChannelThread(lease: lease, ids: ids, channel: channel, loop: loop, leases: leases, rewards: rewards,
+                                       contract: world.actions, logger: logger)
             t.threads[lease] = thread
             return thread
         }
@@ -89,6 +90,7 @@ final class ChannelThread: @unchecked Sendable {
     let channel: StepChannel
     private let loop: StepLoop
     private let leases: LeaseTable
+    private let rewards: LeaseRewards
     private let contract: ActionContract
     private let logger: Logger
     /// The request's actions, copied out of the shared memory once, then checked and used.
@@ -97,8 +99,10 @@ final class ChannelThread: @unchecked Sendable {
     let finished = Atomic<Bool>(false)
     private let done = DispatchSemaphore(value: 0)
 
-    init(lease: String, ids: [Int], channel: StepChannel, loop: StepLoop, leases: LeaseTable, contract: ActionContract, logger: Logger) {
+    init(lease: String, ids: [Int], channel: StepChannel, loop: StepLoop, leases: LeaseTable, rewards: LeaseRewards, contract: ActionContract,
+         logger: Logger) {
         self.lease = lease
+        self.rewards = rewards
         self.ids = ids
         self.channel = channel
         self.loop = loop
@@ -171,7 +175,7 @@ final class ChannelThread: @unchecked Sendable {
             for (k, id) in ids.enumerated() {
                 if let why = contract.violation(actions[(k * size)..<((k + 1) * size)]) { throw .invalidArgument("env \(id): \(why)") }
             }
-            request = .step(autoreset: autoreset == 1 ? .nextStep : .sameStep)
+            request = .step(autoreset: autoreset == 1 ? .nextStep : .sameStep, reward: rewards.expression(for: lease))
         case .reset:
             request = .reset(seed: channel.load(StepChannel.Header.hasSeed) != 0 ? channel.seed : nil)
         }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Messaging
 import PluginAPI
+import RewardLanguage
 import SimEngine
 import Synchronization
 
@@ -15,7 +16,9 @@ final class StepLoop: @unchecked Sendable {
     enum Command {
         /// `render`: the reply carries images of these cameras (indices, checked by the caller).
         /// `eeTargets`: end-effector targets (3 per env) drive the robots instead of the actions.
-        case step(ids: [Int], actions: [Double], eeTargets: [Double]?, render: [Int]?, autoreset: Autoreset, responder: ServiceResponder)
+        /// `reward`: the lease's reward expression (nil: the task's reward).
+        case step(ids: [Int], actions: [Double], eeTargets: [Double]?, render: [Int]?, autoreset: Autoreset, reward: RewardExpression?,
+                  responder: ServiceResponder)
         case reset(ids: [Int], seed: UInt64?, render: [Int]?, responder: ServiceResponder)
         /// Images of the envs' current states (camera indices checked by the caller).
         case render(ids: [Int], cameras: [Int], responder: ServiceResponder)
@@ -156,7 +159,7 @@ final class StepLoop: @unchecked Sendable {
         // Answer what is still queued.
         for command in queue.withLock({ q in defer { q.removeAll() }; return q }) {
             switch command {
-            case .step(_, _, _, _, _, let r), .reset(_, _, _, let r), .render(_, _, let r), .setParameters(_, let r, _): r.fail(.unavailable("the server is shutting down"))
+            case .step(_, _, _, _, _, _, let r), .reset(_, _, _, let r), .render(_, _, let r), .setParameters(_, let r, _): r.fail(.unavailable("the server is shutting down"))
             }
         }
     }
@@ -170,8 +173,8 @@ final class StepLoop: @unchecked Sendable {
         wake.unlock()
     }
 
-    private func advance(_ ids: [Int], actions: [Double], autoreset: Autoreset = .sameStep) {
-        world.step(ids, actions: actions, autoreset: autoreset)
+    private func advance(_ ids: [Int], actions: [Double], autoreset: Autoreset = .sameStep, reward: RewardExpression? = nil) {
+        world.step(ids, actions: actions, autoreset: autoreset, reward: reward)
         var rejections: [(topic: String, reason: String)] = []
         for i in ids where !world.envs[i].rejections.isEmpty {
             rejections += world.envs[i].rejections
@@ -186,7 +189,7 @@ final class StepLoop: @unchecked Sendable {
 
     private func handle(_ command: Command) {
         switch command {
-        case .step(let ids, let actions, let eeTargets, let render, let autoreset, let responder):
+        case .step(let ids, let actions, let eeTargets, let render, let autoreset, let reward, let responder):
             if let eeTargets {
                 for (k, i) in ids.enumerated() {
                     let target = SIMD3(eeTargets[3 * k], eeTargets[3 * k + 1], eeTargets[3 * k + 2])
@@ -196,7 +199,7 @@ final class StepLoop: @unchecked Sendable {
                 for i in ids { world.command(i, .action) }
             }
             world.keepsFinalStates = render != nil
-            advance(ids, actions: actions, autoreset: autoreset)
+            advance(ids, actions: actions, autoreset: autoreset, reward: reward)
             world.keepsFinalStates = false
             var response = stepResponse(ids)
             if let render {
@@ -238,7 +241,7 @@ final class StepLoop: @unchecked Sendable {
 
     /// A step channel's request, read from its shared memory and checked by its thread.
     enum ChannelRequest {
-        case step(autoreset: Autoreset)
+        case step(autoreset: Autoreset, reward: RewardExpression?)
         case reset(seed: UInt64?)
     }
 
@@ -249,9 +252,9 @@ final class StepLoop: @unchecked Sendable {
         exclusive.withLock { _ -> ServiceError? in
             guard running.load(ordering: .acquiring) else { return .unavailable("the server is shutting down") }
             switch request {
-            case .step(let autoreset):
+            case .step(let autoreset, let reward):
                 for i in ids { world.command(i, .action) }
-                advance(ids, actions: actions, autoreset: autoreset)
+                advance(ids, actions: actions, autoreset: autoreset, reward: reward)
                 write(ids, into: channel, stepped: true)
             case .reset(let seed):
                 world.reset(ids, seed: seed)
