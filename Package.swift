@@ -21,6 +21,7 @@ let package = Package(
         .executable(name: "sim-strategist", targets: ["sim-strategist"]),
         .executable(name: "sim-collect", targets: ["sim-collect"]),
         .executable(name: "sim-bench", targets: ["sim-bench"]),
+        .executable(name: "sim-train", targets: ["sim-train"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
@@ -166,6 +167,22 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/Clients/sim-collect"
+        ),
+
+        // The trainer as a library (PPO, networks, checkpoints, evaluation) and its executable.
+        .target(
+            name: "TrainKit",
+            dependencies: ["ClientKit", "Messaging", "RewardLanguage"],
+            path: "Sources/Clients/TrainKit",
+            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+        ),
+        .executableTarget(
+            name: "sim-train",
+            dependencies: [
+                "ClientKit", "TrainKit", "Messaging",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/Clients/sim-train"
         ),
 
         // Benchmarks, and the raw MuJoCo C loop they compare the engine with.

@@ -268,6 +268,18 @@ public final class VectorEnv: @unchecked Sendable {
         return r.images
     }
 
+    /// Replaces the task's reward for this lease's envs with a reward expression (`/sim/set_reward`;
+    /// `""` restores the task's reward). Returns the names it reads; a bad expression throws
+    /// `INVALID_ARGUMENT` with its position and changes nothing.
+    @discardableResult
+    public func setReward(_ expression: String) throws -> [String] {
+        var request = Robosim_SetRewardRequest()
+        request.lease = lease
+        request.expression = expression
+        let r: Robosim_SetRewardResponse = try client.call("/sim/set_reward", request)
+        return r.names
+    }
+
     /// Keeps the lease alive without stepping (a pause longer than its time to live). Thread-safe.
     public func renewLease() throws {
         var request = Robosim_LeaseRequest()

@@ -1,0 +1,146 @@
+import Foundation
+
+/// A trained policy as a safetensors file with JSON metadata (CONTRACT.md, "Checkpoints"): the
+/// actor's and critic's layers (`<net>.layers.<l>.weight` as inputs × outputs, so that a layer is
+/// `x @ weight + bias`, tanh between layers), `actor.log_std`, and the observation normalization
+/// (`obs_norm.mean`, `obs_norm.var`: `clip((x - mean) / sqrt(var + 1e-8), -10, 10)`).
+public struct Checkpoint {
+    /// What the file says about itself (`__metadata__`, all strings; lists and objects as JSON).
+    public struct Metadata: Codable, Sendable, Equatable {
+        public var format = "robosim.ppo.v1"
+        public var task: String
+        public var scene: String
+        public var observationNames: [String]
+        public var actionNames: [String]
+        public var actionLow: [Double]
+        public var actionHigh: [Double]
+        public var hidden: [Int]
+        public var activation = "tanh"
+        public var reward: String
+        public var envSteps: Int
+        public var seed: UInt64
+        public var configuration: PPOConfiguration
+        public var versions: [String: String]
+    }
+
+    public var metadata: Metadata
+    let policy: ActorCritic
+    let observationNormalization: RunningMeanVariance?
+
+    init(metadata: Metadata, policy: ActorCritic, observationNormalization: RunningMeanVariance?) {
+        self.metadata = metadata
+        self.policy = policy
+        self.observationNormalization = observationNormalization
+    }
+
+    /// The safetensors bytes.
+    public func encoded() throws -> Data {
+        var tensors: [SafeTensors.Tensor] = []
+        for (name, net) in [("actor", policy.actor), ("critic", policy.critic)] {
+            var at = net.offset
+            for l in 0..<(net.sizes.count - 1) {
+                let (n, m) = (net.sizes[l], net.sizes[l + 1])
+                tensors.append(.init(name: "\(name).layers.\(l).weight", shape: [n, m], values: Array(policy.parameters[at..<(at + n * m)])))
+                at += n * m
+                tensors.append(.init(name: "\(name).layers.\(l).bias", shape: [m], values: Array(policy.parameters[at..<(at + m)])))
+                at += m
+            }
+        }
+        tensors.append(.init(name: "actor.log_std", shape: [policy.actionSize], values: policy.logStd))
+        let o = policy.observationSize
+        let norm = observationNormalization ?? RunningMeanVariance(size: o)
+        tensors.append(.init(name: "obs_norm.mean", shape: [o], values: observationNormalization == nil ? Array(repeating: 0, count: o) : norm.mean.map(Float.init)))
+        tensors.append(.init(name: "obs_norm.var", shape: [o], values: observationNormalization == nil ? Array(repeating: 1 - 1e-8, count: o) : norm.variance.map(Float.init)))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        func json(_ v: some Encodable) throws -> String { String(decoding: try encoder.encode(v), as: UTF8.self) }
+        let m = metadata
+        return try SafeTensors.encode(tensors, metadata: [
+            "format": m.format, "task": m.task, "scene": m.scene, "observation_names": try json(m.observationNames),
+            "action_names": try json(m.actionNames), "action_low": try json(m.actionLow), "action_high": try json(m.actionHigh),
+            "hidden": try json(m.hidden), "activation": m.activation, "reward": m.reward, "env_steps": String(m.envSteps),
+            "seed": String(m.seed), "configuration": try json(m.configuration), "versions": try json(m.versions),
+            "normalize_observations": observationNormalization == nil ? "false" : "true",
+        ])
+    }
+
+    public func write(to url: URL) throws {
+        let data = try encoded()
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial")
+        try data.write(to: temporary)
+        _ = try? FileManager.default.removeItem(at: url)
+        try FileManager.default.moveItem(at: temporary, to: url)
+    }
+
+    /// Reads a checkpoint written by `write`.
+    public static func read(_ url: URL) throws -> Checkpoint {
+        let (tensors, meta) = try SafeTensors.decode(try Data(contentsOf: url))
+        func field(_ key: String) throws -> String {
+            guard let v = meta[key] else { throw TrainError("\(url.path): no '\(key)' in the checkpoint's metadata") }
+            return v
+        }
+        func decoded<T: Decodable>(_ key: String, _ type: T.Type) throws -> T {
+            try JSONDecoder().decode(T.self, from: Data(try field(key).utf8))
+        }
+        guard try field("format") == "robosim.ppo.v1" else { throw TrainError("\(url.path): format \(meta["format"] ?? "?"), expected robosim.ppo.v1") }
+        let metadata = Metadata(task: try field("task"), scene: try field("scene"), observationNames: try decoded("observation_names", [String].self),
+                                actionNames: try decoded("action_names", [String].self), actionLow: try decoded("action_low", [Double].self),
+                                actionHigh: try decoded("action_high", [Double].self), hidden: try decoded("hidden", [Int].self),
+                                reward: try field("reward"), envSteps: Int(try field("env_steps")) ?? 0, seed: UInt64(try field("seed")) ?? 0,
+                                configuration: try decoded("configuration", PPOConfiguration.self),
+                                versions: try decoded("versions", [String: String].self))
+        var random = TrainRandom(seed: 0)
+        let policy = ActorCritic(observationSize: metadata.observationNames.count, actionSize: metadata.actionNames.count,
+                                 hidden: metadata.hidden, random: &random)
+        for (name, net) in [("actor", policy.actor), ("critic", policy.critic)] {
+            var at = net.offset
+            for l in 0..<(net.sizes.count - 1) {
+                for part in ["weight", "bias"] {
+                    let count = part == "weight" ? net.sizes[l] * net.sizes[l + 1] : net.sizes[l + 1]
+                    guard let t = tensors["\(name).layers.\(l).\(part)"], t.values.count == count else {
+                        throw TrainError("\(url.path): \(name).layers.\(l).\(part) missing or of the wrong size")
+                    }
+                    policy.parameters.replaceSubrange(at..<(at + count), with: t.values)
+                    at += count
+                }
+            }
+        }
+        guard let logStd = tensors["actor.log_std"], logStd.values.count == policy.actionSize,
+              let mean = tensors["obs_norm.mean"], let variance = tensors["obs_norm.var"],
+              mean.values.count == policy.observationSize, variance.values.count == policy.observationSize else {
+            throw TrainError("\(url.path): actor.log_std or obs_norm missing or of the wrong size")
+        }
+        policy.parameters.replaceSubrange(policy.logStdOffset..<(policy.logStdOffset + policy.actionSize), with: logStd.values)
+        var norm: RunningMeanVariance?
+        if meta["normalize_observations"] == "true" {
+            var n = RunningMeanVariance(size: policy.observationSize)
+            n.mean = mean.values.map(Double.init)
+            n.variance = variance.values.map(Double.init)
+            norm = n
+        }
+        return Checkpoint(metadata: metadata, policy: policy, observationNormalization: norm)
+    }
+
+    /// The policy's mean actions for `rows` raw observations (what `eval` and exports run).
+    public func actions(_ observations: [Double], rows: Int) -> [Double] {
+        // The stored statistics are F32: normalize as a reader of the file would.
+        let xs = normalizedAsStored(observations, rows: rows)
+        var means: [Float] = [], values: [Float] = []
+        xs.withUnsafeBufferPointer { policy.evaluate($0.baseAddress!, batch: rows, means: &means, values: &values) }
+        return means.map(Double.init)
+    }
+
+    /// Normalization with the F32 statistics the file holds, computed in F32 as a numpy reader would.
+    private func normalizedAsStored(_ observations: [Double], rows: Int) -> [Float] {
+        guard let n = observationNormalization else { return observations.map(Float.init) }
+        let o = policy.observationSize
+        var out = [Float](repeating: 0, count: rows * o)
+        for r in 0..<rows {
+            for j in 0..<o {
+                let z = (Float(observations[r * o + j]) - Float(n.mean[j])) / (Float(n.variance[j]) + 1e-8).squareRoot()
+                out[r * o + j] = min(max(z, -10), 10)
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,296 @@
+import Foundation
+
+/// PPO's hyperparameters (Schulman et al. 2017; defaults as Stable-Baselines3 and CleanRL use them
+/// for small continuous-control tasks, with a short horizon for many envs).
+public struct PPOConfiguration: Codable, Sendable, Equatable {
+    /// Control steps per env per rollout.
+    public var steps = 128
+    /// Passes over each rollout, and minibatches per pass.
+    public var epochs = 10
+    public var minibatches = 4
+    public var learningRate: Float = 3e-4
+    /// Anneal the learning rate linearly to 0 over the run.
+    public var annealLearningRate = false
+    public var gamma: Float = 0.99
+    public var gaeLambda: Float = 0.95
+    public var clip: Float = 0.2
+    /// Clip the value update around the old value by this much (nil: no value clipping).
+    public var valueClip: Float? = 0.2
+    public var entropyCoefficient: Float = 0
+    public var valueCoefficient: Float = 0.5
+    public var maxGradientNorm: Float = 0.5
+    public var hidden = [64, 64]
+    public var initialLogStd: Float = 0
+    /// Normalize observations (running mean and variance) and rewards (by the running standard
+    /// deviation of the discounted return), both clipped to ±10: VecNormalize's defaults.
+    public var normalizeObservations = true
+    public var normalizeRewards = true
+    public var normalizeAdvantages = true
+
+    public init() {}
+}
+
+/// What one PPO update reports.
+public struct UpdateStatistics: Sendable {
+    public var policyLoss = 0.0, valueLoss = 0.0, entropy = 0.0, approxKL = 0.0, clipFraction = 0.0
+    public var explainedVariance = 0.0, learningRate = 0.0
+}
+
+/// One rollout of `steps` × `envs` transitions, then the update (GAE, clipped surrogate, value
+/// clipping, entropy bonus, global gradient-norm clipping, Adam). Single-threaded and seeded: the
+/// same inputs give the same parameters, bit for bit.
+final class PPOLearner {
+    let configuration: PPOConfiguration
+    let policy: ActorCritic
+    let envs: Int
+    private var adam: Adam
+    private var random: TrainRandom
+
+    // Rollout storage, [step][env] flattened.
+    var observations: [Float]
+    var actions: [Float]
+    var logProbabilities: [Float]
+    var values: [Float]
+    var rewards: [Float]
+    var dones: [Float]
+    private var advantages: [Float]
+    private var returns: [Float]
+
+    init(configuration: PPOConfiguration, observationSize: Int, actionSize: Int, envs: Int, seed: UInt64) {
+        self.configuration = configuration
+        self.envs = envs
+        random = TrainRandom(seed: seed)
+        policy = ActorCritic(observationSize: observationSize, actionSize: actionSize, hidden: configuration.hidden,
+                             initialLogStd: configuration.initialLogStd, random: &random)
+        adam = Adam(count: policy.parameterCount)
+        let n = configuration.steps * envs
+        observations = [Float](repeating: 0, count: n * observationSize)
+        actions = [Float](repeating: 0, count: n * actionSize)
+        logProbabilities = [Float](repeating: 0, count: n)
+        values = [Float](repeating: 0, count: n)
+        rewards = [Float](repeating: 0, count: n)
+        dones = [Float](repeating: 0, count: n)
+        advantages = [Float](repeating: 0, count: n)
+        returns = [Float](repeating: 0, count: n)
+    }
+
+    /// Samples actions for `envs` normalized observations; returns (actions, log-probabilities,
+    /// values). `deterministic`: the means.
+    func act(_ observations: [Float], deterministic: Bool = false) -> (actions: [Float], logProbabilities: [Float], values: [Float]) {
+        var means: [Float] = [], values: [Float] = []
+        let rows = observations.count / policy.observationSize
+        observations.withUnsafeBufferPointer { policy.evaluate($0.baseAddress!, batch: rows, means: &means, values: &values) }
+        let a = policy.actionSize
+        let logStd = policy.logStd
+        var out = means
+        var logp = [Float](repeating: 0, count: rows)
+        if !deterministic {
+            for r in 0..<rows {
+                for j in 0..<a { out[r * a + j] = means[r * a + j] + expf(logStd[j]) * Float(random.normal()) }
+            }
+        }
+        out.withUnsafeBufferPointer { o in
+            means.withUnsafeBufferPointer { m in
+                for r in 0..<rows { logp[r] = ActorCritic.logProbability(o.baseAddress! + r * a, mean: m.baseAddress! + r * a, logStd: logStd) }
+            }
+        }
+        return (out, logp, values)
+    }
+
+    /// Advantages (GAE-λ) and returns of the stored rollout, bootstrapped from `lastValues`.
+    func computeAdvantages(lastValues: [Float]) {
+        let (g, l) = (configuration.gamma, configuration.gaeLambda)
+        var next = [Float](repeating: 0, count: envs)
+        for t in stride(from: configuration.steps - 1, through: 0, by: -1) {
+            for e in 0..<envs {
+                let i = t * envs + e
+                let nextValue = t == configuration.steps - 1 ? lastValues[e] : values[i + envs]
+                let notDone = 1 - dones[i]
+                let delta = rewards[i] + g * nextValue * notDone - values[i]
+                next[e] = delta + g * l * notDone * next[e]
+                advantages[i] = next[e]
+                returns[i] = advantages[i] + values[i]
+            }
+        }
+    }
+
+    /// The update over the stored rollout; `progress` in [0, 1] anneals the learning rate.
+    func update(progress: Double) -> UpdateStatistics {
+        let c = configuration
+        let (o, a) = (policy.observationSize, policy.actionSize)
+        let n = c.steps * envs
+        let batch = max(1, n / c.minibatches)
+        let lr = c.annealLearningRate ? c.learningRate * Float(1 - progress) : c.learningRate
+        var stats = UpdateStatistics()
+        stats.learningRate = Double(lr)
+        var count = 0.0
+        var mbObs = [Float](repeating: 0, count: batch * o), dMean = [Float](repeating: 0, count: batch * a)
+        var dValue = [Float](repeating: 0, count: batch)
+        var grads = [Float](repeating: 0, count: policy.parameterCount)
+        for _ in 0..<c.epochs {
+            let order = random.permutation(n)
+            for m in 0..<c.minibatches {
+                let rows = Array(order[(m * batch)..<min(n, (m + 1) * batch)])
+                let b = rows.count
+                for (k, i) in rows.enumerated() { for j in 0..<o { mbObs[k * o + j] = observations[i * o + j] } }
+                var advMean: Float = 0, advVar: Float = 0
+                if c.normalizeAdvantages {
+                    for i in rows { advMean += advantages[i] }
+                    advMean /= Float(b)
+                    for i in rows { advVar += (advantages[i] - advMean) * (advantages[i] - advMean) }
+                    advVar /= Float(max(1, b - 1))  // torch's std is unbiased
+                }
+                let advScale: Float = c.normalizeAdvantages ? 1 / (advVar.squareRoot() + 1e-8) : 1
+                for k in 0..<grads.count { grads[k] = 0 }
+                let logStd = policy.logStd
+                policy.parameters.withUnsafeBufferPointer { p in
+                    mbObs.withUnsafeBufferPointer { x in
+                        let means = policy.actor.forward(p.baseAddress!, x.baseAddress!, batch: b)
+                        var logStdGrad = [Float](repeating: 0, count: a)
+                        for (k, i) in rows.enumerated() {
+                            var logp: Float = 0
+                            for j in 0..<a {
+                                let z = (actions[i * a + j] - means[k * a + j]) / expf(logStd[j])
+                                logp += -0.5 * z * z - logStd[j] - 0.5 * Float(Foundation.log(2 * Double.pi))
+                            }
+                            let logRatio = logp - logProbabilities[i]
+                            let ratio = expf(logRatio)
+                            let adv = c.normalizeAdvantages ? (advantages[i] - advMean) * advScale : advantages[i]
+                            let unclipped = ratio * adv, clipped = min(max(ratio, 1 - c.clip), 1 + c.clip) * adv
+                            stats.policyLoss += Double(-min(unclipped, clipped))
+                            stats.approxKL += Double((ratio - 1) - logRatio)
+                            if abs(ratio - 1) > c.clip { stats.clipFraction += 1 }
+                            // d(-min)/d logp: through the unclipped branch when it is the smaller.
+                            let dLogp: Float = unclipped <= clipped ? -adv * ratio / Float(b) : 0
+                            for j in 0..<a {
+                                let sigma = expf(logStd[j])
+                                let diff = actions[i * a + j] - means[k * a + j]
+                                dMean[k * a + j] = dLogp * diff / (sigma * sigma)
+                                logStdGrad[j] += dLogp * (diff * diff / (sigma * sigma) - 1)
+                            }
+                            count += 1
+                        }
+                        grads.withUnsafeMutableBufferPointer { g in
+                            dMean.withUnsafeBufferPointer { policy.actor.backward(p.baseAddress!, g.baseAddress!, $0.baseAddress!, batch: b) }
+                            // Entropy of a diagonal Gaussian: Σ (logStd + ½ log 2πe); the loss subtracts it.
+                            for j in 0..<a { g[policy.logStdOffset + j] += logStdGrad[j] - c.entropyCoefficient }
+                        }
+                        let v = policy.critic.forward(p.baseAddress!, x.baseAddress!, batch: b)
+                        for (k, i) in rows.enumerated() {
+                            let error = v[k] - returns[i]
+                            var loss = error * error, grad = error
+                            if let vc = c.valueClip {
+                                let delta = v[k] - values[i]
+                                let clippedValue = values[i] + min(max(delta, -vc), vc)
+                                let clippedError = clippedValue - returns[i]
+                                if clippedError * clippedError > loss {
+                                    loss = clippedError * clippedError
+                                    grad = abs(delta) < vc ? clippedError : 0
+                                }
+                            }
+                            stats.valueLoss += Double(0.5 * loss)
+                            dValue[k] = c.valueCoefficient * grad / Float(b)
+                        }
+                        grads.withUnsafeMutableBufferPointer { g in
+                            dValue.withUnsafeBufferPointer { policy.critic.backward(p.baseAddress!, g.baseAddress!, $0.baseAddress!, batch: b) }
+                        }
+                    }
+                }
+                // Global gradient-norm clipping, then Adam.
+                var norm: Float = 0
+                for gk in grads { norm += gk * gk }
+                norm = norm.squareRoot()
+                if norm > c.maxGradientNorm {
+                    let s = c.maxGradientNorm / (norm + 1e-6)
+                    for k in 0..<grads.count { grads[k] *= s }
+                }
+                adam.step(&policy.parameters, grads, learningRate: lr)
+            }
+        }
+        let logStd = policy.logStd
+        stats.entropy = Double(logStd.reduce(0) { $0 + $1 + 0.5 * Float(Foundation.log(2 * Double.pi * M_E)) })
+        stats.policyLoss /= count
+        stats.valueLoss /= count
+        stats.approxKL /= count
+        stats.clipFraction /= count
+        // How much of the returns' variance the value estimates explain.
+        var meanR = 0.0
+        for r in returns { meanR += Double(r) }
+        meanR /= Double(n)
+        var varR = 0.0, varD = 0.0
+        for i in 0..<n {
+            varR += (Double(returns[i]) - meanR) * (Double(returns[i]) - meanR)
+            let d = Double(returns[i] - values[i])
+            varD += d * d
+        }
+        stats.explainedVariance = varR > 0 ? 1 - varD / varR : 0
+        return stats
+    }
+}
+
+/// Adam (Kingma and Ba) with torch's defaults, ε 1e-5 as Stable-Baselines3 sets it for PPO.
+struct Adam {
+    var m: [Float], v: [Float]
+    var t = 0
+    let beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-5
+
+    init(count: Int) {
+        m = [Float](repeating: 0, count: count)
+        v = [Float](repeating: 0, count: count)
+    }
+
+    mutating func step(_ params: inout [Float], _ grads: [Float], learningRate: Float) {
+        t += 1
+        let c1 = 1 - powf(beta1, Float(t)), c2 = 1 - powf(beta2, Float(t))
+        for k in 0..<params.count {
+            m[k] = beta1 * m[k] + (1 - beta1) * grads[k]
+            v[k] = beta2 * v[k] + (1 - beta2) * grads[k] * grads[k]
+            params[k] -= learningRate * (m[k] / c1) / ((v[k] / c2).squareRoot() + epsilon)
+        }
+    }
+}
+
+/// Running mean and variance (Chan et al.'s parallel update), as VecNormalize keeps them.
+struct RunningMeanVariance: Codable, Sendable, Equatable {
+    var mean: [Double]
+    var variance: [Double]
+    var count: Double
+
+    init(size: Int) {
+        mean = [Double](repeating: 0, count: size)
+        variance = [Double](repeating: 1, count: size)
+        count = 1e-4
+    }
+
+    /// Adds `rows` samples of `mean.count` values each.
+    mutating func update(_ x: [Double], rows: Int) {
+        let size = mean.count
+        guard rows > 0 else { return }
+        var bMean = [Double](repeating: 0, count: size), bVar = [Double](repeating: 0, count: size)
+        for r in 0..<rows { for j in 0..<size { bMean[j] += x[r * size + j] } }
+        for j in 0..<size { bMean[j] /= Double(rows) }
+        for r in 0..<rows { for j in 0..<size { let d = x[r * size + j] - bMean[j]; bVar[j] += d * d } }
+        for j in 0..<size { bVar[j] /= Double(rows) }
+        let total = count + Double(rows)
+        for j in 0..<size {
+            let delta = bMean[j] - mean[j]
+            let m2 = variance[j] * count + bVar[j] * Double(rows) + delta * delta * count * Double(rows) / total
+            mean[j] += delta * Double(rows) / total
+            variance[j] = m2 / total
+        }
+        count = total
+    }
+
+    /// (x - mean) / sqrt(variance + 1e-8), clipped to ±`clip`.
+    func normalize(_ x: [Double], rows: Int, clip: Double = 10) -> [Float] {
+        let size = mean.count
+        var out = [Float](repeating: 0, count: rows * size)
+        for r in 0..<rows {
+            for j in 0..<size {
+                let z = (x[r * size + j] - mean[j]) / (variance[j] + 1e-8).squareRoot()
+                out[r * size + j] = Float(min(max(z, -clip), clip))
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,251 @@
+import ClientKit
+import Foundation
+import Messaging
+
+/// What a training run does.
+public struct TrainOptions: Sendable {
+    public var ppo = PPOConfiguration()
+    /// Env steps (all envs together) to train for.
+    public var totalSteps = 200_000
+    public var seed: UInt64 = 1
+    /// Stop once this share of the last 100 finished episodes succeeded (nil: run all steps).
+    public var stopAtSuccess: Double?
+    /// A reward expression for the lease (nil: the task's reward).
+    public var reward: String?
+    /// Where checkpoints and logs go.
+    public var output: URL
+    public var scene = ""
+
+    public init(output: URL) { self.output = output }
+}
+
+/// One line of `metrics.csv` (deterministic: no wall-clock values).
+public struct UpdateRecord: Sendable {
+    public var update = 0, envSteps = 0, episodes = 0
+    public var meanReturn = Double.nan, meanLength = Double.nan, successRate = Double.nan
+    public var statistics = UpdateStatistics()
+
+    static let header = "update,env_steps,episodes,mean_return,mean_length,success_rate,policy_loss,value_loss,entropy,approx_kl,clip_fraction,explained_variance,learning_rate"
+
+    var csv: String {
+        let s = statistics
+        func f(_ x: Double) -> String { x.isNaN ? "" : String(format: "%.9g", x) }
+        return "\(update),\(envSteps),\(episodes),\(f(meanReturn)),\(f(meanLength)),\(f(successRate)),\(f(s.policyLoss)),\(f(s.valueLoss)),"
+            + "\(f(s.entropy)),\(f(s.approxKL)),\(f(s.clipFraction)),\(f(s.explainedVariance)),\(f(s.learningRate))"
+    }
+}
+
+/// How a run ended.
+public struct TrainSummary: Sendable {
+    public var envSteps = 0
+    public var updates = 0
+    public var wallSeconds = 0.0
+    public var envSeconds = 0.0
+    public var learnSeconds = 0.0
+    public var successRate = Double.nan
+    public var meanReturn = Double.nan
+    public var checkpoint: URL
+}
+
+/// PPO on a leased `VectorEnv`: rollouts through the server (the step channel on one machine),
+/// updates on this thread. Writes `metrics.csv`, `timing.csv` and `checkpoint.safetensors` into the
+/// output directory and reports each update through `log`.
+public final class Trainer {
+    let env: VectorEnv
+    let options: TrainOptions
+    let log: (String) -> Void
+
+    public init(env: VectorEnv, options: TrainOptions, log: @escaping (String) -> Void) {
+        self.env = env
+        self.options = options
+        self.log = log
+    }
+
+    public func run() throws -> TrainSummary {
+        let c = options.ppo
+        let (n, o, a) = (env.count, env.observationSize, env.actionSize)
+        guard c.steps >= 1, c.epochs >= 1, c.minibatches >= 1, c.minibatches <= c.steps * n else {
+            throw TrainError("steps, epochs and minibatches must be >= 1, and minibatches at most steps x envs (\(c.steps * n))")
+        }
+        try FileManager.default.createDirectory(at: options.output, withIntermediateDirectories: true)
+        let rewardText = options.reward ?? ""
+        if let reward = options.reward { _ = try env.setReward(reward) }
+        let learner = PPOLearner(configuration: c, observationSize: o, actionSize: a, envs: n, seed: options.seed)
+        var obsNorm = RunningMeanVariance(size: o)
+        var returnNorm = RunningMeanVariance(size: 1)
+        var discounted = [Double](repeating: 0, count: n)
+        var episodeReturn = [Double](repeating: 0, count: n), episodeLength = [Int](repeating: 0, count: n)
+        var recent: [(ret: Double, length: Int, success: Bool)] = []
+        var episodes = 0
+
+        var raw = try env.reset(seed: options.seed).observations
+        if c.normalizeObservations { obsNorm.update(raw, rows: n) }
+        func normalized(_ x: [Double], rows: Int) -> [Float] { c.normalizeObservations ? obsNorm.normalize(x, rows: rows) : x.map(Float.init) }
+
+        let metricsURL = options.output.appendingPathComponent("metrics.csv")
+        let timingURL = options.output.appendingPathComponent("timing.csv")
+        var metrics = UpdateRecord.header + "\n"
+        var timing = "update,env_steps,wall_s,env_s,learn_s,steps_per_s\n"
+        let updates = max(1, options.totalSteps / (c.steps * n))
+        let clock = ContinuousClock()
+        let started = clock.now
+        var summary = TrainSummary(checkpoint: options.output.appendingPathComponent("checkpoint.safetensors"))
+        var envTime = Duration.zero, learnTime = Duration.zero
+        for update in 1...updates {
+            let rolloutStart = clock.now
+            var actingTime = Duration.zero
+            for t in 0..<c.steps {
+                let x = normalized(raw, rows: n)
+                let actStart = clock.now
+                let (acts, logp, values) = learner.act(x)
+                actingTime += clock.now - actStart
+                for k in 0..<(n * o) { learner.observations[t * n * o + k] = x[k] }
+                for k in 0..<(n * a) { learner.actions[t * n * a + k] = acts[k] }
+                for e in 0..<n {
+                    learner.logProbabilities[t * n + e] = logp[e]
+                    learner.values[t * n + e] = values[e]
+                }
+                let r = try env.step(actions: acts.map(Double.init))
+                raw = r.observations
+                if c.normalizeObservations { obsNorm.update(raw, rows: n) }
+                // Time limits bootstrap from the value of the state the episode was cut in.
+                var bootstrap = [Double](repeating: 0, count: n)
+                let truncated = r.finalPositions.filter { r.truncated[$0] && !r.terminated[$0] }
+                if !truncated.isEmpty {
+                    let finals = truncated.flatMap { r.finalObservations[$0]! }
+                    let v = learner.policy.values(normalized(finals, rows: truncated.count), batch: truncated.count)
+                    for (k, e) in truncated.enumerated() { bootstrap[e] = Double(c.gamma * v[k]) }
+                }
+                if c.normalizeRewards {
+                    // VecNormalize: scale by the running deviation of the discounted return.
+                    for e in 0..<n { discounted[e] = discounted[e] * Double(c.gamma) + r.rewards[e] }
+                    returnNorm.update(discounted, rows: n)
+                }
+                let scale = c.normalizeRewards ? 1 / (returnNorm.variance[0] + 1e-8).squareRoot() : 1
+                for e in 0..<n {
+                    let reward = r.rewards[e]
+                    episodeReturn[e] += reward
+                    episodeLength[e] += 1
+                    let scaled = c.normalizeRewards ? min(max(reward * scale, -10), 10) : reward
+                    let done = r.terminated[e] || r.truncated[e]
+                    learner.rewards[t * n + e] = Float(scaled + bootstrap[e])
+                    learner.dones[t * n + e] = done ? 1 : 0
+                    if done {
+                        recent.append((episodeReturn[e], episodeLength[e], r.success[e]))
+                        if recent.count > 100 { recent.removeFirst() }
+                        episodes += 1
+                        episodeReturn[e] = 0
+                        episodeLength[e] = 0
+                        discounted[e] = 0
+                    }
+                }
+            }
+            let lastValues = learner.policy.values(normalized(raw, rows: n), batch: n)
+            envTime += clock.now - rolloutStart - actingTime
+            let learnStart = clock.now
+            learner.computeAdvantages(lastValues: lastValues)
+            let stats = learner.update(progress: Double(update - 1) / Double(updates))
+            learnTime += clock.now - learnStart + actingTime
+
+            var record = UpdateRecord()
+            record.update = update
+            record.envSteps = update * c.steps * n
+            record.episodes = episodes
+            record.statistics = stats
+            if !recent.isEmpty {
+                record.meanReturn = recent.reduce(0) { $0 + $1.ret } / Double(recent.count)
+                record.meanLength = Double(recent.reduce(0) { $0 + $1.length }) / Double(recent.count)
+                record.successRate = Double(recent.filter(\.success).count) / Double(recent.count)
+            }
+            metrics += record.csv + "\n"
+            let wall = (clock.now - started).seconds
+            timing += "\(update),\(record.envSteps),\(String(format: "%.3f", wall)),\(String(format: "%.3f", envTime.seconds)),"
+                + "\(String(format: "%.3f", learnTime.seconds)),\(String(format: "%.0f", Double(record.envSteps) / max(wall, 1e-9)))\n"
+            log(String(format: "update %d/%d  steps %d  %.0f steps/s  return %.2f  success %.0f%%  episodes %d  (env %.1f s, learn %.1f s)",
+                       update, updates, record.envSteps, Double(record.envSteps) / max(wall, 1e-9), record.meanReturn,
+                       100 * (record.successRate.isNaN ? 0 : record.successRate), episodes, envTime.seconds, learnTime.seconds))
+            summary.envSteps = record.envSteps
+            summary.updates = update
+            summary.successRate = record.successRate
+            summary.meanReturn = record.meanReturn
+            if let target = options.stopAtSuccess, recent.count >= 100, record.successRate >= target { break }
+        }
+        summary.wallSeconds = (clock.now - started).seconds
+        summary.envSeconds = envTime.seconds
+        summary.learnSeconds = learnTime.seconds
+        try Data(metrics.utf8).write(to: metricsURL)
+        try Data(timing.utf8).write(to: timingURL)
+        let d = env.description
+        let checkpoint = Checkpoint(
+            metadata: .init(task: d.task.name, scene: options.scene.isEmpty ? d.scene : options.scene, observationNames: env.observationNames,
+                            actionNames: env.actionNames, actionLow: env.actionLow, actionHigh: env.actionHigh, hidden: c.hidden,
+                            reward: rewardText, envSteps: summary.envSteps, seed: options.seed, configuration: c,
+                            versions: ["robosim": d.version, "trainer": "sim-train PPO 1"]),
+            policy: learner.policy, observationNormalization: c.normalizeObservations ? obsNorm : nil)
+        try checkpoint.write(to: summary.checkpoint)
+        return summary
+    }
+}
+
+/// An evaluation: episodes of a checkpoint's mean actions on held-out seeds.
+public struct EvaluationReport: Codable, Sendable {
+    public struct Episode: Codable, Sendable {
+        public var index: Int, env: Int, ret: Double, length: Int, success: Bool
+        enum CodingKeys: String, CodingKey { case index, env, ret = "return", length, success }
+    }
+    public var episodes: [Episode]
+    public var seed: UInt64
+    public var meanReturn: Double
+    /// Half-width of the 95% confidence interval of the mean return (normal approximation).
+    public var returnInterval95: Double
+    public var successRate: Double
+    /// Wilson 95% interval of the success rate.
+    public var successInterval95: [Double]
+}
+
+public enum Evaluator {
+    /// Runs `episodes` episodes (the first to finish, in step order and env order) with the
+    /// checkpoint's mean actions, every env reset from `seed` first.
+    public static func run(_ checkpoint: Checkpoint, env: VectorEnv, episodes: Int, seed: UInt64) throws -> EvaluationReport {
+        guard episodes >= 1 else { throw TrainError("episodes must be >= 1") }
+        guard checkpoint.metadata.observationNames.count == env.observationSize, checkpoint.metadata.actionNames.count == env.actionSize else {
+            throw TrainError("the checkpoint's policy takes \(checkpoint.metadata.observationNames.count) observations and gives \(checkpoint.metadata.actionNames.count) actions; the server's task has \(env.observationSize) and \(env.actionSize)")
+        }
+        let n = env.count
+        var raw = try env.reset(seed: seed).observations
+        var ret = [Double](repeating: 0, count: n), length = [Int](repeating: 0, count: n)
+        var out: [EvaluationReport.Episode] = []
+        var steps = 0
+        while out.count < episodes {
+            let r = try env.step(actions: checkpoint.actions(raw, rows: n))
+            steps += 1
+            guard steps < 10_000_000 / max(1, n) else { throw TrainError("no episode ended in \(steps) steps") }
+            raw = r.observations
+            for e in 0..<n {
+                ret[e] += r.rewards[e]
+                length[e] += 1
+                if r.terminated[e] || r.truncated[e] {
+                    if out.count < episodes { out.append(.init(index: out.count, env: e, ret: ret[e], length: length[e], success: r.success[e])) }
+                    ret[e] = 0
+                    length[e] = 0
+                }
+            }
+        }
+        let m = Double(out.count)
+        let mean = out.reduce(0) { $0 + $1.ret } / m
+        let variance = out.count > 1 ? out.reduce(0) { $0 + ($1.ret - mean) * ($1.ret - mean) } / (m - 1) : 0
+        let p = Double(out.filter(\.success).count) / m
+        let z = 1.959964
+        let center = (p + z * z / (2 * m)) / (1 + z * z / m)
+        let half = z * (p * (1 - p) / m + z * z / (4 * m * m)).squareRoot() / (1 + z * z / m)
+        return EvaluationReport(episodes: out, seed: seed, meanReturn: mean, returnInterval95: z * (variance / m).squareRoot(),
+                                successRate: p, successInterval95: [max(0, center - half), min(1, center + half)])
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let (s, atto) = components
+        return Double(s) + Double(atto) * 1e-18
+    }
+}

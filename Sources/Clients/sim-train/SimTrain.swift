@@ -1,0 +1,197 @@
+import ArgumentParser
+import ClientKit
+import Foundation
+import Messaging
+import TrainKit
+
+@main
+struct SimTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sim-train",
+        abstract: "Train policies with PPO on a RoboSim server's parallel envs, and evaluate them.",
+        discussion: """
+            Examples:
+              sim-train train --scene Scenes/cartpole --envs 16 --steps 200000 --out runs/cartpole --stop-at-success 0.95
+              sim-server Scenes/cartpole --mode lockstep --envs 64 &
+              sim-train train --envs 16 --out runs/cartpole --reward 'alive - 2 * pole_angle ^ 2'
+              sim-train eval runs/cartpole/checkpoint.safetensors --scene Scenes/cartpole --episodes 64
+            """,
+        subcommands: [Train.self, Eval.self, Act.self])
+}
+
+/// Where the envs come from: a running server (`--server`) or one started for the command (`--scene`).
+struct EnvSource: ParsableArguments {
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(help: "Start a lockstep sim-server on this scene (the executable beside sim-train) instead of using --server.")
+    var scene: String?
+
+    @Option(help: "Envs to lease (with --scene: the server gets this many).")
+    var envs: Int = 16
+
+    func validate() throws {
+        guard envs >= 1 else { throw ValidationError("--envs must be at least 1") }
+    }
+
+    /// The leased envs, the server process (if one was started) and the scene's name.
+    func open(seed: UInt64) throws -> (VectorEnv, ServerProcess?) {
+        let server = try scene.map { try ServerProcess(scene: $0, envs: envs, seed: seed) }
+        do {
+            let client = try ServiceClient(server: server?.address ?? connection.address, timeout: max(connection.timeout, 30))
+            let env = try VectorEnv(client: client, options: .init(count: envs, clientName: "sim-train"))
+            return (env, server)
+        } catch {
+            server?.stop()
+            throw error
+        }
+    }
+}
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Train a policy with PPO; writes metrics.csv, timing.csv and checkpoint.safetensors into --out.")
+
+    @OptionGroup var source: EnvSource
+
+    @Option(help: "Output directory.")
+    var out: String
+
+    @Option(help: "Env steps to train for (all envs together).")
+    var steps = 200_000
+
+    @Option(help: "Seed of the envs' episodes, the policy's initialization and its sampling.")
+    var seed: UInt64 = 1
+
+    @Option(help: "A reward expression replacing the task's reward for these envs (docs/wire-protocol.md, Rewards).")
+    var reward: String?
+
+    @Option(name: .customLong("stop-at-success"), help: "Stop once this share of the last 100 episodes succeeded.")
+    var stopAtSuccess: Double?
+
+    @Option(name: .customLong("rollout-steps"), help: "Steps per env per rollout.")
+    var rolloutSteps = PPOConfiguration().steps
+
+    @Option(help: "Passes over each rollout.")
+    var epochs = PPOConfiguration().epochs
+
+    @Option(help: "Minibatches per pass.")
+    var minibatches = PPOConfiguration().minibatches
+
+    @Option(name: .customLong("learning-rate"), help: "Adam's learning rate.")
+    var learningRate = PPOConfiguration().learningRate
+
+    @Option(help: "Discount factor.")
+    var gamma = PPOConfiguration().gamma
+
+    @Option(name: .customLong("entropy"), help: "Entropy bonus coefficient.")
+    var entropyCoefficient = PPOConfiguration().entropyCoefficient
+
+    @Option(help: "Hidden layer widths, comma-separated.")
+    var hidden = "64,64"
+
+    @Option(name: .customLong("eval-episodes"), help: "Episodes of the final evaluation (0: none).")
+    var evalEpisodes = 64
+
+    func validate() throws {
+        guard steps >= 1, rolloutSteps >= 1, epochs >= 1, minibatches >= 1, evalEpisodes >= 0 else {
+            throw ValidationError("--steps, --rollout-steps, --epochs and --minibatches must be at least 1, --eval-episodes at least 0")
+        }
+        guard learningRate > 0, learningRate.isFinite, gamma > 0, gamma <= 1 else { throw ValidationError("--learning-rate must be positive and --gamma in (0, 1]") }
+        guard layers != nil else { throw ValidationError("--hidden must be positive integers, comma-separated (as 64,64)") }
+        if let s = stopAtSuccess { guard s > 0, s <= 1 else { throw ValidationError("--stop-at-success must be in (0, 1]") } }
+    }
+
+    var layers: [Int]? {
+        let l = hidden.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !l.isEmpty, l.allSatisfy({ ($0 ?? 0) >= 1 && ($0 ?? 0) <= 4096 }) else { return nil }
+        return l.map { $0! }
+    }
+
+    func run() throws {
+        let (env, server) = try source.open(seed: seed)
+        defer { env.close(); server?.stop() }
+        var options = TrainOptions(output: URL(fileURLWithPath: out))
+        options.totalSteps = steps
+        options.seed = seed
+        options.reward = reward
+        options.stopAtSuccess = stopAtSuccess
+        options.scene = source.scene.map { URL(fileURLWithPath: $0).lastPathComponent } ?? ""
+        options.ppo.steps = rolloutSteps
+        options.ppo.epochs = epochs
+        options.ppo.minibatches = minibatches
+        options.ppo.learningRate = learningRate
+        options.ppo.gamma = gamma
+        options.ppo.entropyCoefficient = entropyCoefficient
+        options.ppo.hidden = layers!
+        print("sim-train: \(env.count) envs (\(env.transport.rawValue)), task \(env.description.task.name), \(steps) steps, seed \(seed)")
+        let summary = try Trainer(env: env, options: options) { print($0) }.run()
+        print(String(format: "sim-train: %d env steps in %.1f s (env %.1f s, learn %.1f s); checkpoint %@",
+                     summary.envSteps, summary.wallSeconds, summary.envSeconds, summary.learnSeconds, summary.checkpoint.path))
+        guard evalEpisodes > 0 else { return }
+        let checkpoint = try Checkpoint.read(summary.checkpoint)
+        let report = try Evaluator.run(checkpoint, env: env, episodes: evalEpisodes, seed: seed &+ 1_000_003)
+        try Eval.write(report, to: URL(fileURLWithPath: out).appendingPathComponent("eval.json"))
+        Eval.show(report)
+    }
+}
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Evaluate a checkpoint's mean actions on held-out seeds.")
+
+    @Argument(help: "A checkpoint.safetensors that sim-train wrote.")
+    var checkpoint: String
+
+    @OptionGroup var source: EnvSource
+
+    @Option(help: "Episodes to run.")
+    var episodes = 64
+
+    @Option(help: "Seed of the evaluation episodes (keep it apart from the training seed).")
+    var seed: UInt64 = 1_000_004
+
+    @Option(help: "Per-episode JSON report.")
+    var report: String?
+
+    func run() throws {
+        let policy = try Checkpoint.read(URL(fileURLWithPath: checkpoint))
+        let (env, server) = try source.open(seed: seed)
+        defer { env.close(); server?.stop() }
+        let result = try Evaluator.run(policy, env: env, episodes: episodes, seed: seed)
+        if let report { try Self.write(result, to: URL(fileURLWithPath: report)) }
+        Self.show(result)
+    }
+
+    static func write(_ report: EvaluationReport, to url: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(report).write(to: url)
+    }
+
+    static func show(_ r: EvaluationReport) {
+        print(String(format: "eval: %d episodes, return %.2f ± %.2f, success %.1f%% (95%% CI %.1f-%.1f%%), seed %llu",
+                     r.episodes.count, r.meanReturn, r.returnInterval95, 100 * r.successRate, 100 * r.successInterval95[0],
+                     100 * r.successInterval95[1], r.seed))
+    }
+}
+
+struct Act: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a checkpoint's policy on observations: a JSON array of observation rows on stdin, the mean actions as a JSON array of rows on stdout.")
+
+    @Argument(help: "A checkpoint.safetensors that sim-train wrote.")
+    var checkpoint: String
+
+    func run() throws {
+        let policy = try Checkpoint.read(URL(fileURLWithPath: checkpoint))
+        let input = FileHandle.standardInput.readDataToEndOfFile()
+        guard let rows = try JSONSerialization.jsonObject(with: input) as? [[Double]] else {
+            throw ValidationError("stdin must be a JSON array of observation rows (arrays of numbers)")
+        }
+        let size = policy.metadata.observationNames.count
+        guard rows.allSatisfy({ $0.count == size }) else { throw ValidationError("every observation row must have \(size) values") }
+        let actions = policy.actions(rows.flatMap { $0 }, rows: rows.count)
+        let a = policy.metadata.actionNames.count
+        let out = (0..<rows.count).map { Array(actions[($0 * a)..<(($0 + 1) * a)]) }
+        FileHandle.standardOutput.write(try JSONSerialization.data(withJSONObject: out))
+        FileHandle.standardOutput.write(Data("\n".utf8))
+    }
+}
