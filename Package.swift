@@ -174,7 +174,10 @@ let package = Package(
             name: "TrainKit",
             dependencies: ["ClientKit", "Messaging", "RewardLanguage"],
             path: "Sources/Clients/TrainKit",
-            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+            // The learner's kernels are SIMD code that only optimized builds make fast: optimized in
+            // debug builds too (the tests train), without bounds checks in release.
+            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+                            .unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
         .executableTarget(
             name: "sim-train",
@@ -198,6 +201,7 @@ let package = Package(
                 "CZeroMQ",
                 "SimEngine",
                 "SimServer",
+                "TrainKit",
                 "CBenchReference",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

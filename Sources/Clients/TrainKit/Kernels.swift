@@ -7,42 +7,83 @@
 /// has no tuned BLAS (Debian's reference `libblas` only), and for layers of 64 units these loops
 /// keep the data in L1.
 enum Kernels {
-    /// y[b×o] = x[b×i] · w[i×o] + bias[o].
+    /// y[b×o] = x[b×i] · w[i×o] + bias[o]. Eight outputs at a time in a register, over all inputs.
     static func linear(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>,
                        _ y: UnsafeMutablePointer<Float>, batch: Int, inputs: Int, outputs: Int) {
+        let rw = UnsafeRawPointer(w), rb = UnsafeRawPointer(bias), ry = UnsafeMutableRawPointer(y)
+        let wide = outputs & ~7
         for r in 0..<batch {
-            let yr = y + r * outputs
-            yr.update(from: bias, count: outputs)
             let xr = x + r * inputs
-            for k in 0..<inputs {
-                let xv = xr[k]
-                let wk = w + k * outputs
-                for j in 0..<outputs { yr[j] += xv * wk[j] }
+            var j = 0
+            while j < wide {
+                var acc = rb.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self)
+                for k in 0..<inputs {
+                    acc += SIMD8(repeating: xr[k]) * rw.loadUnaligned(fromByteOffset: 4 * (k * outputs + j), as: SIMD8<Float>.self)
+                }
+                ry.storeBytes(of: acc, toByteOffset: 4 * (r * outputs + j), as: SIMD8<Float>.self)
+                j += 8
+            }
+            while j < outputs {
+                var acc = bias[j]
+                for k in 0..<inputs { acc += xr[k] * w[k * outputs + j] }
+                y[r * outputs + j] = acc
+                j += 1
             }
         }
     }
 
-    /// dw[i×o] += xᵀ · dy, dbias[o] += Σ rows of dy.
+    /// dw[i×o] += xᵀ · dy, dbias[o] += Σ rows of dy. Eight outputs at a time in a register, over all rows.
     static func linearWeightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>,
                                      _ dbias: UnsafeMutablePointer<Float>, batch: Int, inputs: Int, outputs: Int) {
-        for r in 0..<batch {
-            let dyr = dy + r * outputs
-            for j in 0..<outputs { dbias[j] += dyr[j] }
-            let xr = x + r * inputs
+        let rdy = UnsafeRawPointer(dy), rdw = UnsafeMutableRawPointer(dw), rdb = UnsafeMutableRawPointer(dbias)
+        let wide = outputs & ~7
+        var j = 0
+        while j < wide {
+            var sum = rdb.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self)
+            for r in 0..<batch { sum += rdy.loadUnaligned(fromByteOffset: 4 * (r * outputs + j), as: SIMD8<Float>.self) }
+            rdb.storeBytes(of: sum, toByteOffset: 4 * j, as: SIMD8<Float>.self)
             for k in 0..<inputs {
-                let xv = xr[k]
-                let dwk = dw + k * outputs
-                for j in 0..<outputs { dwk[j] += xv * dyr[j] }
+                var acc = rdw.loadUnaligned(fromByteOffset: 4 * (k * outputs + j), as: SIMD8<Float>.self)
+                for r in 0..<batch {
+                    acc += SIMD8(repeating: x[r * inputs + k]) * rdy.loadUnaligned(fromByteOffset: 4 * (r * outputs + j), as: SIMD8<Float>.self)
+                }
+                rdw.storeBytes(of: acc, toByteOffset: 4 * (k * outputs + j), as: SIMD8<Float>.self)
             }
+            j += 8
+        }
+        while j < outputs {
+            for r in 0..<batch { dbias[j] += dy[r * outputs + j] }
+            for k in 0..<inputs {
+                var acc = dw[k * outputs + j]
+                for r in 0..<batch { acc += x[r * inputs + k] * dy[r * outputs + j] }
+                dw[k * outputs + j] = acc
+            }
+            j += 1
         }
     }
 
-    /// dx[b×i] = dy[b×o] · wᵀ.
+    /// dx[b×i] = dy[b×o] · wᵀ: the forward product against a transposed copy of w (made in
+    /// `scratch`, at least i×o), so that it runs eight inputs at a time without horizontal sums.
     static func linearInputGradient(_ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
-                                    batch: Int, inputs: Int, outputs: Int) {
+                                    batch: Int, inputs: Int, outputs: Int, scratch: UnsafeMutablePointer<Float>) {
+        for k in 0..<inputs { for j in 0..<outputs { scratch[j * inputs + k] = w[k * outputs + j] } }
+        let rw = UnsafeRawPointer(scratch), rx = UnsafeMutableRawPointer(dx)
+        let wide = inputs & ~7
         for r in 0..<batch {
             let dyr = dy + r * outputs
-            for k in 0..<inputs { dx[r * inputs + k] = dot(dyr, w + k * outputs, outputs) }
+            var k = 0
+            while k < wide {
+                var acc = SIMD8<Float>()
+                for j in 0..<outputs {
+                    acc += SIMD8(repeating: dyr[j]) * rw.loadUnaligned(fromByteOffset: 4 * (j * inputs + k), as: SIMD8<Float>.self)
+                }
+                rx.storeBytes(of: acc, toByteOffset: 4 * (r * inputs + k), as: SIMD8<Float>.self)
+                k += 8
+            }
+            while k < inputs {
+                dx[r * inputs + k] = dot(dyr, w + k * outputs, outputs)
+                k += 1
+            }
         }
     }
 
@@ -62,5 +103,45 @@ enum Kernels {
             j += 1
         }
         return s
+    }
+
+    /// tanh of `count` values in place: Eigen's rational approximation (odd degree-13 numerator over
+    /// even degree-6 denominator, clamped at ±7.905), eight lanes at a time; within a few ulp of
+    /// `tanhf` and an order of magnitude faster.
+    static func tanh(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        var k = 0
+        let raw = UnsafeMutableRawPointer(x)
+        while k + 8 <= count {
+            let v = raw.loadUnaligned(fromByteOffset: 4 * k, as: SIMD8<Float>.self)
+            raw.storeBytes(of: tanh8(v), toByteOffset: 4 * k, as: SIMD8<Float>.self)
+            k += 8
+        }
+        while k < count {
+            x[k] = tanh8(SIMD8(repeating: x[k]))[0]
+            k += 1
+        }
+    }
+
+    @inline(__always)
+    static func tanh8(_ input: SIMD8<Float>) -> SIMD8<Float> {
+        // Clamped to ±bound without comparisons (Swift lowers SIMD masks lane by lane):
+        // (|x + b| - |x - b|) / 2, with |v| by clearing the sign bit.
+        let b = SIMD8<Float>(repeating: 7.905_311_107_635_498)
+        let magnitude = SIMD8<UInt32>(repeating: 0x7FFF_FFFF)
+        let upper = unsafeBitCast(unsafeBitCast(input + b, to: SIMD8<UInt32>.self) & magnitude, to: SIMD8<Float>.self)
+        let lower = unsafeBitCast(unsafeBitCast(input - b, to: SIMD8<UInt32>.self) & magnitude, to: SIMD8<Float>.self)
+        let x = 0.5 * (upper - lower)
+        let x2 = x * x
+        var p = x2 * SIMD8(repeating: -2.760_768_477_423_55e-16) + SIMD8(repeating: 2.000_187_904_824_77e-13)
+        p = x2 * p + SIMD8(repeating: -8.604_671_522_137_35e-11)
+        p = x2 * p + SIMD8(repeating: 5.122_297_090_371_14e-08)
+        p = x2 * p + SIMD8(repeating: 1.485_722_357_179_79e-05)
+        p = x2 * p + SIMD8(repeating: 6.372_619_288_754_36e-04)
+        p = x2 * p + SIMD8(repeating: 4.893_524_558_917_86e-03)
+        p = x * p
+        var q = x2 * SIMD8(repeating: 1.198_258_394_667_02e-06) + SIMD8(repeating: 1.185_347_056_866_54e-04)
+        q = x2 * q + SIMD8(repeating: 2.268_434_632_439_00e-03)
+        q = x2 * q + SIMD8(repeating: 4.893_525_185_543_85e-03)
+        return p / q
     }
 }

@@ -12,6 +12,8 @@ final class MLP {
     private var activations: [[Float]]
     private var gradA: [Float] = []
     private var gradB: [Float] = []
+    /// A transposed weight matrix, for the input gradient.
+    private var transposed: [Float] = []
     private var capacity = 0
 
     init(sizes: [Int], offset: Int) {
@@ -49,6 +51,7 @@ final class MLP {
         let widest = sizes.max()!
         gradA = [Float](repeating: 0, count: batch * widest)
         gradB = [Float](repeating: 0, count: batch * widest)
+        transposed = [Float](repeating: 0, count: zip(sizes, sizes.dropFirst()).map { $0 * $1 }.max() ?? 1)
     }
 
     /// The outputs for `batch` rows of `input`; valid until the next call.
@@ -63,7 +66,7 @@ final class MLP {
             activations[l].withUnsafeBufferPointer { x in
                 activations[l + 1].withUnsafeMutableBufferPointer { y in
                     Kernels.linear(x.baseAddress!, params + at, params + at + n * m, y.baseAddress!, batch: batch, inputs: n, outputs: m)
-                    if !last { for k in 0..<(batch * m) { y[k] = tanhf(y[k]) } }
+                    if !last { Kernels.tanh(y.baseAddress!, count: batch * m) }
                 }
             }
             at += n * m + m
@@ -89,7 +92,10 @@ final class MLP {
                     Kernels.linearWeightGradient(x.baseAddress!, dy.baseAddress!, grads + w, grads + w + n * m, batch: batch, inputs: n, outputs: m)
                     guard l > 0 else { return }
                     gradB.withUnsafeMutableBufferPointer { dx in
-                        Kernels.linearInputGradient(dy.baseAddress!, params + w, dx.baseAddress!, batch: batch, inputs: n, outputs: m)
+                        transposed.withUnsafeMutableBufferPointer { t in
+                            Kernels.linearInputGradient(dy.baseAddress!, params + w, dx.baseAddress!, batch: batch, inputs: n, outputs: m,
+                                                        scratch: t.baseAddress!)
+                        }
                         // Through the tanh of layer l's input (activations[l] = tanh(z)).
                         for k in 0..<(batch * n) { dx[k] *= 1 - x[k] * x[k] }
                     }
