@@ -90,3 +90,45 @@ def test_checkpoint_loads_in_python_and_numpy_gives_sim_trains_actions(sim_train
     assert swift.shape == ours.shape == (50, 1)
     np.testing.assert_allclose(swift, ours, rtol=1e-5, atol=1e-6)
     assert np.ptp(ours) > 0  # different observations, different actions
+
+
+def test_a_job_file_runs_the_same_training_and_tensorboard_reads_its_events(sim_train, tmp_path):
+    """`sim-train run job.json` gives the run the flags give (same metrics.csv), and its outputs
+    directory holds the job, checkpoint, metrics, evaluation and event files that TensorBoard reads."""
+    binary, repo = sim_train
+    train(sim_train, tmp_path / "flags")
+    job = {"kind": "train", "scene": "Scenes/cartpole", "envs": 8, "steps": 4096, "seed": 3, "eval_episodes": 8,
+           "output": str(tmp_path / "job"), "ppo": {"steps": 64, "epochs": 4}}
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    r = subprocess.run([str(binary), "run", str(tmp_path / "job.json")], cwd=repo, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    out = tmp_path / "job"
+    assert (out / "metrics.csv").read_bytes() == (tmp_path / "flags" / "metrics.csv").read_bytes()
+    for name in ("job.json", "checkpoint.safetensors", "timing.csv", "eval.json"):
+        assert (out / name).exists(), name
+    assert json.loads((out / "job.json").read_text())["ppo"]["epochs"] == 4
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(out / "tensorboard"))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    for tag in ("rollout/ep_rew_mean", "rollout/success_rate", "train/policy_loss", "train/value_loss", "train/entropy",
+                "train/approx_kl", "train/clip_fraction", "time/steps_per_s", "time/env_s", "time/learn_s"):
+        assert tag in tags, (tag, tags)
+    returns = acc.Scalars("rollout/ep_rew_mean")
+    assert [e.step for e in returns] == [512 * k for k in range(1, 9)]
+    metrics = (out / "metrics.csv").read_text().splitlines()
+    first = dict(zip(metrics[0].split(","), metrics[1].split(",")))
+    assert abs(returns[0].value - float(first["mean_return"])) < 1e-4 * abs(float(first["mean_return"]))
+
+
+def test_bad_job_files_are_refused(sim_train, tmp_path):
+    binary, repo = sim_train
+    for job, text in ([{"kind": "train", "scene": "Scenes/cartpole", "output": "x", "stepz": 5}, "unknown key 'stepz'"],
+                      [{"kind": "train", "scene": "Scenes/cartpole", "output": "x", "ppo": {"lr": 1}}, "unknown ppo key 'lr'"],
+                      [{"kind": "eval", "scene": "Scenes/cartpole", "output": "x"}, "names its checkpoint"],
+                      [{"kind": "train", "output": "x"}, "either scene"]):
+        (tmp_path / "bad.json").write_text(json.dumps(job))
+        r = subprocess.run([str(binary), "run", str(tmp_path / "bad.json")], cwd=repo, capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0 and text in r.stderr + r.stdout, (job, r.stderr)

@@ -28,6 +28,43 @@ public struct PPOConfiguration: Codable, Sendable, Equatable {
     public var normalizeAdvantages = true
 
     public init() {}
+
+    /// The keys of a job file's `ppo` object (snake_case), each optional: missing ones keep the defaults.
+    static let keys: Set<String> = ["steps", "epochs", "minibatches", "learning_rate", "anneal_learning_rate", "gamma", "gae_lambda",
+                                    "clip", "value_clip", "entropy_coefficient", "value_coefficient", "max_gradient_norm", "hidden",
+                                    "initial_log_std", "normalize_observations", "normalize_rewards", "normalize_advantages"]
+
+    enum CodingKeys: String, CodingKey {
+        case steps, epochs, minibatches, learningRate, annealLearningRate, gamma, gaeLambda, clip, valueClip, entropyCoefficient
+        case valueCoefficient, maxGradientNorm, hidden, initialLogStd, normalizeObservations, normalizeRewards, normalizeAdvantages
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = PPOConfiguration()
+        steps = try c.decodeIfPresent(Int.self, forKey: .steps) ?? d.steps
+        epochs = try c.decodeIfPresent(Int.self, forKey: .epochs) ?? d.epochs
+        minibatches = try c.decodeIfPresent(Int.self, forKey: .minibatches) ?? d.minibatches
+        learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate) ?? d.learningRate
+        annealLearningRate = try c.decodeIfPresent(Bool.self, forKey: .annealLearningRate) ?? d.annealLearningRate
+        gamma = try c.decodeIfPresent(Float.self, forKey: .gamma) ?? d.gamma
+        gaeLambda = try c.decodeIfPresent(Float.self, forKey: .gaeLambda) ?? d.gaeLambda
+        clip = try c.decodeIfPresent(Float.self, forKey: .clip) ?? d.clip
+        valueClip = c.contains(.valueClip) ? try c.decodeIfPresent(Float.self, forKey: .valueClip) : d.valueClip
+        entropyCoefficient = try c.decodeIfPresent(Float.self, forKey: .entropyCoefficient) ?? d.entropyCoefficient
+        valueCoefficient = try c.decodeIfPresent(Float.self, forKey: .valueCoefficient) ?? d.valueCoefficient
+        maxGradientNorm = try c.decodeIfPresent(Float.self, forKey: .maxGradientNorm) ?? d.maxGradientNorm
+        hidden = try c.decodeIfPresent([Int].self, forKey: .hidden) ?? d.hidden
+        initialLogStd = try c.decodeIfPresent(Float.self, forKey: .initialLogStd) ?? d.initialLogStd
+        normalizeObservations = try c.decodeIfPresent(Bool.self, forKey: .normalizeObservations) ?? d.normalizeObservations
+        normalizeRewards = try c.decodeIfPresent(Bool.self, forKey: .normalizeRewards) ?? d.normalizeRewards
+        normalizeAdvantages = try c.decodeIfPresent(Bool.self, forKey: .normalizeAdvantages) ?? d.normalizeAdvantages
+        guard steps >= 1, epochs >= 1, minibatches >= 1, learningRate > 0, learningRate.isFinite, gamma > 0, gamma <= 1,
+              !hidden.isEmpty, hidden.allSatisfy({ $0 >= 1 && $0 <= 4096 }) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                                                    debugDescription: "ppo: steps, epochs and minibatches >= 1, learning_rate > 0, gamma in (0, 1], hidden widths in 1...4096"))
+        }
+    }
 }
 
 /// What one PPO update reports.

@@ -84,6 +84,7 @@ public final class Trainer {
 
         let metricsURL = options.output.appendingPathComponent("metrics.csv")
         let timingURL = options.output.appendingPathComponent("timing.csv")
+        let board = try TensorBoardWriter(directory: options.output.appendingPathComponent("tensorboard"))
         var metrics = UpdateRecord.header + "\n"
         var timing = "update,env_steps,wall_s,env_s,learn_s,steps_per_s\n"
         let updates = max(1, options.totalSteps / (c.steps * n))
@@ -161,6 +162,14 @@ public final class Trainer {
             let wall = (clock.now - started).seconds
             timing += "\(update),\(record.envSteps),\(String(format: "%.3f", wall)),\(String(format: "%.3f", envTime.seconds)),"
                 + "\(String(format: "%.3f", learnTime.seconds)),\(String(format: "%.0f", Double(record.envSteps) / max(wall, 1e-9)))\n"
+            let st = record.statistics
+            try board.scalars([
+                ("rollout/ep_rew_mean", record.meanReturn), ("rollout/ep_len_mean", record.meanLength), ("rollout/success_rate", record.successRate),
+                ("train/policy_loss", st.policyLoss), ("train/value_loss", st.valueLoss), ("train/entropy", st.entropy),
+                ("train/approx_kl", st.approxKL), ("train/clip_fraction", st.clipFraction), ("train/explained_variance", st.explainedVariance),
+                ("train/learning_rate", st.learningRate), ("time/steps_per_s", Double(record.envSteps) / max(wall, 1e-9)),
+                ("time/env_s", envTime.seconds), ("time/learn_s", learnTime.seconds),
+            ], step: record.envSteps)
             log(String(format: "update %d/%d  steps %d  %.0f steps/s  return %.2f  success %.0f%%  episodes %d  (env %.1f s, learn %.1f s)",
                        update, updates, record.envSteps, Double(record.envSteps) / max(wall, 1e-9), record.meanReturn,
                        100 * (record.successRate.isNaN ? 0 : record.successRate), episodes, envTime.seconds, learnTime.seconds))

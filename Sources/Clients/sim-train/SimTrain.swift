@@ -16,7 +16,7 @@ struct SimTrain: ParsableCommand {
               sim-train train --envs 16 --out runs/cartpole --reward 'alive - 2 * pole_angle ^ 2'
               sim-train eval runs/cartpole/checkpoint.safetensors --scene Scenes/cartpole --episodes 64
             """,
-        subcommands: [Train.self, Eval.self, Act.self])
+        subcommands: [Train.self, Eval.self, Run.self, Act.self])
 }
 
 /// Where the envs come from: a running server (`--server`) or one started for the command (`--scene`).
@@ -122,15 +122,7 @@ struct Train: ParsableCommand {
         options.ppo.gamma = gamma
         options.ppo.entropyCoefficient = entropyCoefficient
         options.ppo.hidden = layers!
-        print("sim-train: \(env.count) envs (\(env.transport.rawValue)), task \(env.description.task.name), \(steps) steps, seed \(seed)")
-        let summary = try Trainer(env: env, options: options) { print($0) }.run()
-        print(String(format: "sim-train: %d env steps in %.1f s (env %.1f s, learn %.1f s); checkpoint %@",
-                     summary.envSteps, summary.wallSeconds, summary.envSeconds, summary.learnSeconds, summary.checkpoint.path))
-        guard evalEpisodes > 0 else { return }
-        let checkpoint = try Checkpoint.read(summary.checkpoint)
-        let report = try Evaluator.run(checkpoint, env: env, episodes: evalEpisodes, seed: seed &+ 1_000_003)
-        try Eval.write(report, to: URL(fileURLWithPath: out).appendingPathComponent("eval.json"))
-        Eval.show(report)
+        _ = try Training.run(env: env, options: options, evalEpisodes: evalEpisodes) { print($0) }
     }
 }
 
@@ -156,20 +148,19 @@ struct Eval: ParsableCommand {
         let (env, server) = try source.open(seed: seed)
         defer { env.close(); server?.stop() }
         let result = try Evaluator.run(policy, env: env, episodes: episodes, seed: seed)
-        if let report { try Self.write(result, to: URL(fileURLWithPath: report)) }
-        Self.show(result)
+        if let report { try result.write(to: URL(fileURLWithPath: report)) }
+        print(result.summary)
     }
+}
 
-    static func write(_ report: EvaluationReport, to url: URL) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(report).write(to: url)
-    }
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run a train or eval job described by one JSON file (keys in TrainKit's Job).")
 
-    static func show(_ r: EvaluationReport) {
-        print(String(format: "eval: %d episodes, return %.2f ± %.2f, success %.1f%% (95%% CI %.1f-%.1f%%), seed %llu",
-                     r.episodes.count, r.meanReturn, r.returnInterval95, 100 * r.successRate, 100 * r.successInterval95[0],
-                     100 * r.successInterval95[1], r.seed))
+    @Argument(help: "The job file.")
+    var job: String
+
+    func run() throws {
+        try Job.read(URL(fileURLWithPath: job)).run { print($0) }
     }
 }
 

@@ -1,0 +1,133 @@
+import ClientKit
+import Foundation
+import Messaging
+
+/// One train or eval run described completely by a JSON file (`sim-train run job.json`), so that
+/// a batch system runs a job from one file. Keys are snake_case; unknown keys are refused.
+///
+///     {"kind": "train", "scene": "Scenes/cartpole", "envs": 16, "steps": 200000, "seed": 1,
+///      "reward": "alive - 2 * pole_angle ^ 2", "output": "runs/cartpole", "stop_at_success": 0.95,
+///      "eval_episodes": 64, "ppo": {"learning_rate": 0.0003, "epochs": 10}}
+///     {"kind": "eval", "scene": "Scenes/cartpole", "checkpoint": "runs/cartpole/checkpoint.safetensors",
+///      "episodes": 64, "seed": 1000004, "output": "runs/cartpole-eval"}
+///
+/// The output directory gets the job file, and what the run writes: checkpoint, metrics.csv,
+/// timing.csv, tensorboard/ and eval.json.
+public struct Job: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable { case train, eval }
+    public var kind: Kind
+    /// A scene to start a server on, or a running server's address.
+    public var scene: String?
+    public var server: String?
+    public var envs: Int?
+    public var steps: Int?
+    public var seed: UInt64?
+    public var reward: String?
+    public var output: String
+    public var stopAtSuccess: Double?
+    public var evalEpisodes: Int?
+    /// eval: the checkpoint and how many episodes.
+    public var checkpoint: String?
+    public var episodes: Int?
+    public var ppo: PPOConfiguration?
+
+    static let keys: Set<String> = ["kind", "scene", "server", "envs", "steps", "seed", "reward", "output", "stop_at_success",
+                                    "eval_episodes", "checkpoint", "episodes", "ppo"]
+
+    /// Reads and checks a job file.
+    public static func read(_ url: URL) throws -> Job {
+        let data = try Data(contentsOf: url)
+        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw TrainError("\(url.path): a job file is a JSON object")
+        }
+        if let unknown = Set(object.keys).subtracting(keys).sorted().first {
+            throw TrainError("\(url.path): unknown key '\(unknown)' (keys: \(keys.sorted().joined(separator: ", ")))")
+        }
+        if let ppo = object["ppo"] as? [String: Any], let unknown = Set(ppo.keys).subtracting(PPOConfiguration.keys).sorted().first {
+            throw TrainError("\(url.path): unknown ppo key '\(unknown)' (keys: \(PPOConfiguration.keys.sorted().joined(separator: ", ")))")
+        }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let job: Job
+        do {
+            job = try decoder.decode(Job.self, from: data)
+        } catch {
+            throw TrainError("\(url.path): \(error)")
+        }
+        try job.check()
+        return job
+    }
+
+    func check() throws {
+        guard (scene == nil) != (server == nil) else { throw TrainError("give either scene (a server is started) or server (an address)") }
+        guard (envs ?? 16) >= 1, (steps ?? 1) >= 1, (evalEpisodes ?? 0) >= 0, (episodes ?? 1) >= 1 else {
+            throw TrainError("envs, steps and episodes must be at least 1, eval_episodes at least 0")
+        }
+        if kind == .eval, checkpoint == nil { throw TrainError("an eval job names its checkpoint") }
+        if let s = stopAtSuccess, !(s > 0 && s <= 1) { throw TrainError("stop_at_success must be in (0, 1]") }
+    }
+
+    /// Runs the job: leases envs (on a server it starts for `scene`, or on `server`), trains or
+    /// evaluates, and writes the job file and results into `output`.
+    public func run(log: @escaping (String) -> Void) throws {
+        let out = URL(fileURLWithPath: output)
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        try encoder.encode(self).write(to: out.appendingPathComponent("job.json"))
+        let seed = self.seed ?? (kind == .train ? 1 : 1_000_004)
+        let serverProcess = try scene.map { try ServerProcess(scene: $0, envs: envs ?? 16, seed: seed) }
+        defer { serverProcess?.stop() }
+        let client = try ServiceClient(server: serverProcess?.address ?? server!, timeout: 30)
+        let env = try VectorEnv(client: client, options: .init(count: envs ?? 16, clientName: "sim-train-job"))
+        defer { env.close() }
+        switch kind {
+        case .train:
+            var options = TrainOptions(output: out)
+            options.ppo = ppo ?? PPOConfiguration()
+            options.totalSteps = steps ?? 200_000
+            options.seed = seed
+            options.reward = reward
+            options.stopAtSuccess = stopAtSuccess
+            options.scene = scene.map { URL(fileURLWithPath: $0).lastPathComponent } ?? ""
+            _ = try Training.run(env: env, options: options, evalEpisodes: evalEpisodes ?? 64, log: log)
+        case .eval:
+            let policy = try Checkpoint.read(URL(fileURLWithPath: checkpoint!))
+            if let reward { try env.setReward(reward) }
+            let report = try Evaluator.run(policy, env: env, episodes: episodes ?? 64, seed: seed)
+            try report.write(to: out.appendingPathComponent("eval.json"))
+            log(report.summary)
+        }
+    }
+}
+
+/// A training run and its final evaluation, as `sim-train train` and train jobs do them.
+public enum Training {
+    public static func run(env: VectorEnv, options: TrainOptions, evalEpisodes: Int, log: @escaping (String) -> Void) throws
+        -> (TrainSummary, EvaluationReport?) {
+        log("sim-train: \(env.count) envs (\(env.transport.rawValue)), task \(env.description.task.name), \(options.totalSteps) steps, seed \(options.seed)")
+        let summary = try Trainer(env: env, options: options, log: log).run()
+        log(String(format: "sim-train: %d env steps in %.1f s (env %.1f s, learn %.1f s); checkpoint %@",
+                   summary.envSteps, summary.wallSeconds, summary.envSeconds, summary.learnSeconds, summary.checkpoint.path))
+        guard evalEpisodes > 0 else { return (summary, nil) }
+        let checkpoint = try Checkpoint.read(summary.checkpoint)
+        let report = try Evaluator.run(checkpoint, env: env, episodes: evalEpisodes, seed: options.seed &+ 1_000_003)
+        try report.write(to: options.output.appendingPathComponent("eval.json"))
+        log(report.summary)
+        return (summary, report)
+    }
+}
+
+extension EvaluationReport {
+    public func write(to url: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(self).write(to: url)
+    }
+
+    public var summary: String {
+        String(format: "eval: %d episodes, return %.2f ± %.2f, success %.1f%% (95%% CI %.1f-%.1f%%), seed %llu",
+               episodes.count, meanReturn, returnInterval95, 100 * successRate, 100 * successInterval95[0], 100 * successInterval95[1], seed)
+    }
+}
