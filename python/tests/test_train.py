@@ -132,3 +132,28 @@ def test_bad_job_files_are_refused(sim_train, tmp_path):
         (tmp_path / "bad.json").write_text(json.dumps(job))
         r = subprocess.run([str(binary), "run", str(tmp_path / "bad.json")], cwd=repo, capture_output=True, text=True, timeout=60)
         assert r.returncode != 0 and text in r.stderr + r.stdout, (job, r.stderr)
+
+
+def test_eval_writes_a_video_that_ffprobe_reads_with_frames_that_change(sim_train, tmp_path):
+    binary, repo = sim_train
+    train(sim_train, tmp_path / "run")
+    video = tmp_path / "eval.mp4"
+    r = subprocess.run([str(binary), "eval", str(tmp_path / "run" / "checkpoint.safetensors"), "--scene", "Scenes/cartpole",
+                        "--envs", "2", "--episodes", "2", "--video", str(video), "--video-episodes", "1",
+                        "--report", str(tmp_path / "eval.json")], cwd=repo, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    probe = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
+                            "stream=codec_name,width,height,nb_read_frames,avg_frame_rate", "-of", "json", str(video)],
+                           capture_output=True, text=True, timeout=60)
+    stream = json.loads(probe.stdout)["streams"][0]
+    assert stream["codec_name"] == "h264" and (stream["width"], stream["height"]) == (128, 128), stream
+    frames = int(stream["nb_read_frames"])
+    report = json.loads((tmp_path / "eval.json").read_text())
+    first_length = next(e["length"] for e in report["episodes"] if e["env"] == 0)
+    # The start state, then the state after each step but the last (that step auto-resets the env).
+    assert frames == first_length, (frames, first_length)
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(video), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                         capture_output=True, timeout=60).stdout
+    pictures = np.frombuffer(raw, np.uint8).reshape(frames, 128, 128, 3)
+    moved = (np.abs(pictures[0].astype(int) - pictures[-1].astype(int)).max(axis=-1) > 40).sum()
+    assert moved > 20, f"only {moved} pixels changed between the first and last frames"

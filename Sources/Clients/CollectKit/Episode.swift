@@ -1,3 +1,4 @@
+import ClientKit
 import Foundation
 
 /// What a dataset holds besides its frames: the names, shapes and rate of its features. Codable:

@@ -29,10 +29,12 @@ public struct Job: Codable, Sendable, Equatable {
     /// eval: the checkpoint and how many episodes.
     public var checkpoint: String?
     public var episodes: Int?
+    /// eval: an MP4 of the scene's first rgb camera over the first env's first two episodes, in `output`.
+    public var video: String?
     public var ppo: PPOConfiguration?
 
     static let keys: Set<String> = ["kind", "scene", "server", "envs", "steps", "seed", "reward", "output", "stop_at_success",
-                                    "eval_episodes", "checkpoint", "episodes", "ppo"]
+                                    "eval_episodes", "checkpoint", "episodes", "video", "ppo"]
 
     /// Reads and checks a job file.
     public static func read(_ url: URL) throws -> Job {
@@ -95,7 +97,8 @@ public struct Job: Codable, Sendable, Equatable {
         case .eval:
             let policy = try Checkpoint.read(URL(fileURLWithPath: checkpoint!))
             if let reward { try env.setReward(reward) }
-            let report = try Evaluator.run(policy, env: env, episodes: episodes ?? 64, seed: seed)
+            let film = video.map { Evaluator.Video(url: out.appendingPathComponent($0)) }
+            let report = try Evaluator.run(policy, env: env, episodes: episodes ?? 64, seed: seed, video: film)
             try report.write(to: out.appendingPathComponent("eval.json"))
             log(report.summary)
         }

@@ -213,20 +213,56 @@ public struct EvaluationReport: Codable, Sendable {
 }
 
 public enum Evaluator {
+    /// A video of one scene camera over the first episodes of the first env.
+    public struct Video: Sendable {
+        public var url: URL
+        /// A camera of the scene with rgb (nil: the first one).
+        public var camera: String?
+        public var episodes = 2
+        public var codec = VideoEncoder.Codec.h264
+        public init(url: URL, camera: String? = nil, episodes: Int = 2) {
+            self.url = url
+            self.camera = camera
+            self.episodes = episodes
+        }
+    }
+
     /// Runs `episodes` episodes (the first to finish, in step order and env order) with the
-    /// checkpoint's mean actions, every env reset from `seed` first.
-    public static func run(_ checkpoint: Checkpoint, env: VectorEnv, episodes: Int, seed: UInt64) throws -> EvaluationReport {
+    /// checkpoint's mean actions, every env reset from `seed` first; with `video`, records the
+    /// first env's camera over its first episodes (rendered each control step, encoded at the
+    /// control rate).
+    public static func run(_ checkpoint: Checkpoint, env: VectorEnv, episodes: Int, seed: UInt64, video: Video? = nil) throws -> EvaluationReport {
         guard episodes >= 1 else { throw TrainError("episodes must be >= 1") }
         guard checkpoint.metadata.observationNames.count == env.observationSize, checkpoint.metadata.actionNames.count == env.actionSize else {
             throw TrainError("the checkpoint's policy takes \(checkpoint.metadata.observationNames.count) observations and gives \(checkpoint.metadata.actionNames.count) actions; the server's task has \(env.observationSize) and \(env.actionSize)")
         }
         let n = env.count
+        var camera: Robosim_CameraDescription?
+        if let video {
+            let rgb = env.description.cameras.filter(\.rgb)
+            camera = video.camera.map { name in rgb.first { $0.name == name } } ?? rgb.first
+            guard camera != nil else {
+                throw TrainError("--video: the scene has no rgb camera\(video.camera.map { " named '\($0)'" } ?? "") (cameras: \(env.description.cameras.map(\.name).joined(separator: ", ")))")
+            }
+            guard env.description.renderBackend != "none" else { throw TrainError("--video: the server renders nothing (render backend none)") }
+        }
+        var frames: [[UInt8]] = []
+        var filmed = 0
+        func film() throws {
+            guard let camera, filmed < video!.episodes else { return }
+            let images = try env.render(positions: [0], cameras: [camera.name])
+            guard let image = images.first, image.encoding == "rgb8" else { throw TrainError("--video: no rgb8 image of \(camera.name)") }
+            frames.append([UInt8](image.data))
+        }
         var raw = try env.reset(seed: seed).observations
+        try film()
         var ret = [Double](repeating: 0, count: n), length = [Int](repeating: 0, count: n)
         var out: [EvaluationReport.Episode] = []
         var steps = 0
-        while out.count < episodes {
+        while out.count < episodes || (camera != nil && filmed < video!.episodes) {
             let r = try env.step(actions: checkpoint.actions(raw, rows: n))
+            if r.terminated[0] || r.truncated[0] { filmed += 1 }
+            try film()
             steps += 1
             guard steps < 10_000_000 / max(1, n) else { throw TrainError("no episode ended in \(steps) steps") }
             raw = r.observations
@@ -239,6 +275,11 @@ public enum Evaluator {
                     length[e] = 0
                 }
             }
+        }
+        if let video, let camera {
+            let d = env.description
+            try VideoEncoder(codec: video.codec).encode(frames, width: Int(camera.width), height: Int(camera.height),
+                                                        fps: 1 / (d.physicsDt * Double(d.decimation)), to: video.url)
         }
         let m = Double(out.count)
         let mean = out.reduce(0) { $0 + $1.ret } / m

@@ -143,11 +143,25 @@ struct Eval: ParsableCommand {
     @Option(help: "Per-episode JSON report.")
     var report: String?
 
+    @Option(help: "An MP4 of a scene camera over the first env's first episodes.")
+    var video: String?
+
+    @Option(help: "With --video: the camera (default: the scene's first rgb camera).")
+    var camera: String?
+
+    @Option(name: .customLong("video-episodes"), help: "With --video: episodes to film.")
+    var videoEpisodes = 2
+
+    func validate() throws {
+        guard episodes >= 1, videoEpisodes >= 1 else { throw ValidationError("--episodes and --video-episodes must be at least 1") }
+    }
+
     func run() throws {
         let policy = try Checkpoint.read(URL(fileURLWithPath: checkpoint))
         let (env, server) = try source.open(seed: seed)
         defer { env.close(); server?.stop() }
-        let result = try Evaluator.run(policy, env: env, episodes: episodes, seed: seed)
+        let film = video.map { Evaluator.Video(url: URL(fileURLWithPath: $0), camera: camera, episodes: videoEpisodes) }
+        let result = try Evaluator.run(policy, env: env, episodes: episodes, seed: seed, video: film)
         if let report { try result.write(to: URL(fileURLWithPath: report)) }
         print(result.summary)
     }

@@ -77,5 +77,5 @@ public struct VideoEncoder: Sendable {
 /// A video could not be encoded: a one-line reason.
 public struct VideoError: Error, CustomStringConvertible, Sendable {
     public let description: String
-    init(_ description: String) { self.description = description }
+    public init(_ description: String) { self.description = description }
 }
