@@ -157,3 +157,27 @@ def test_eval_writes_a_video_that_ffprobe_reads_with_frames_that_change(sim_trai
     pictures = np.frombuffer(raw, np.uint8).reshape(frames, 128, 128, 3)
     moved = (np.abs(pictures[0].astype(int) - pictures[-1].astype(int)).max(axis=-1) > 40).sum()
     assert moved > 20, f"only {moved} pixels changed between the first and last frames"
+
+
+def test_onnx_export_gives_sim_trains_actions_through_onnxruntime(sim_train, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    onnx = pytest.importorskip("onnx")
+    binary, repo = sim_train
+    train(sim_train, tmp_path / "run")
+    path = tmp_path / "policy.onnx"
+    r = subprocess.run([str(binary), "export", str(tmp_path / "run" / "checkpoint.safetensors"), "--onnx", str(path)],
+                       cwd=repo, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model, full_check=True)
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["task"] == "cartpole" and meta["action_names"] == "cart_force"
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["observation"] and [o.name for o in session.get_outputs()] == ["action"]
+    obs = np.random.default_rng(1).normal(0, 1, size=(64, 4)) * [0.5, 2, 1, 2]
+    ort_actions = session.run(["action"], {"observation": obs.astype(np.float32)})[0]
+    swift = np.asarray(json.loads(subprocess.run([str(binary), "act", str(tmp_path / "run" / "checkpoint.safetensors")],
+                                                 input=json.dumps(obs.tolist()), capture_output=True, text=True, cwd=repo,
+                                                 timeout=120).stdout))
+    assert ort_actions.shape == swift.shape == (64, 1)
+    np.testing.assert_allclose(ort_actions, swift, rtol=1e-5, atol=1e-6)

@@ -52,43 +52,6 @@ public final class TensorBoardWriter {
     static func le32(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
 }
 
-/// The few protobuf encodings an `Event` needs.
-struct Protobuf {
-    var data: [UInt8] = []
-
-    mutating func key(_ field: Int, _ wire: Int) { varintRaw(UInt64(field << 3 | wire)) }
-
-    mutating func varintRaw(_ v: UInt64) {
-        var v = v
-        while v >= 0x80 {
-            data.append(UInt8(v & 0x7F) | 0x80)
-            v >>= 7
-        }
-        data.append(UInt8(v))
-    }
-
-    mutating func varint(_ field: Int, _ v: UInt64) {
-        key(field, 0)
-        varintRaw(v)
-    }
-
-    mutating func double(_ field: Int, _ v: Double) {
-        key(field, 1)
-        data += (0..<8).map { UInt8(truncatingIfNeeded: v.bitPattern >> (8 * $0)) }
-    }
-
-    mutating func float(_ field: Int, _ v: Float) {
-        key(field, 5)
-        data += (0..<4).map { UInt8(truncatingIfNeeded: v.bitPattern >> (8 * $0)) }
-    }
-
-    mutating func bytes(_ field: Int, _ v: [UInt8]) {
-        key(field, 2)
-        varintRaw(UInt64(v.count))
-        data += v
-    }
-}
-
 /// CRC-32C (Castagnoli), as TFRecord uses it, with TFRecord's masking.
 enum CRC32C {
     static let table: [UInt32] = (0..<256).map { i in

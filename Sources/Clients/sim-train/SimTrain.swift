@@ -16,7 +16,7 @@ struct SimTrain: ParsableCommand {
               sim-train train --envs 16 --out runs/cartpole --reward 'alive - 2 * pole_angle ^ 2'
               sim-train eval runs/cartpole/checkpoint.safetensors --scene Scenes/cartpole --episodes 64
             """,
-        subcommands: [Train.self, Eval.self, Run.self, Act.self])
+        subcommands: [Train.self, Eval.self, Run.self, Export.self, Act.self])
 }
 
 /// Where the envs come from: a running server (`--server`) or one started for the command (`--scene`).
@@ -198,5 +198,22 @@ struct Act: ParsableCommand {
         let out = (0..<rows.count).map { Array(actions[($0 * a)..<(($0 + 1) * a)]) }
         FileHandle.standardOutput.write(try JSONSerialization.data(withJSONObject: out))
         FileHandle.standardOutput.write(Data("\n".utf8))
+    }
+}
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Export a checkpoint's policy as ONNX: input observation [N, obs] (raw), output action [N, act] (the mean).")
+
+    @Argument(help: "A checkpoint.safetensors that sim-train wrote.")
+    var checkpoint: String
+
+    @Option(help: "The ONNX file to write.")
+    var onnx: String
+
+    func run() throws {
+        let policy = try Checkpoint.read(URL(fileURLWithPath: checkpoint))
+        try ONNXExport.model(policy).write(to: URL(fileURLWithPath: onnx), options: .atomic)
+        print("sim-train: wrote \(onnx) (opset 13; observation [N, \(policy.metadata.observationNames.count)] -> action [N, \(policy.metadata.actionNames.count)])")
     }
 }
