@@ -3,8 +3,8 @@
 
 Both train on the same RoboSim scene with 16 envs and the same PPO settings (128 steps per env per
 rollout, 4 minibatches, 10 epochs, learning rate 3e-4, gamma 0.99, GAE 0.95, clip 0.2, value loss 0.5,
-gradient norm 0.5, [64, 64] tanh actor and critic, observation and reward normalization), and stop once
-95% of the last 100 training episodes succeeded. Each policy is then evaluated (mean actions) on 64
+gradient norm 0.5, [64, 64] tanh actor and critic, observation and reward normalization) and the same
+reward (the task's, or `--reward`), and stop once `--target` (95%) of the last 100 training episodes succeeded. Each policy is then evaluated (mean actions) on 64
 episodes of held-out seeds. SB3 runs with torch on one thread (`torch.set_num_threads(1)`) through
 `robosim.sb3.RoboSimVecEnv` and `VecNormalize`; sim-train is the release build.
 
@@ -38,11 +38,12 @@ from step_bench import SimServer  # noqa: E402
 ENVS = 16
 
 
-def sim_train(binary: Path, scene: str, seed: int, max_steps: int) -> tuple[float, int, float]:
+def sim_train(binary: Path, scene: str, seed: int, max_steps: int, target: float, reward: str | None) -> tuple[float, int, float]:
     """(training wall seconds, env steps, evaluation success rate) of `sim-train train`."""
     with tempfile.TemporaryDirectory() as out:
         r = subprocess.run([str(binary), "train", "--scene", scene, "--envs", str(ENVS), "--steps", str(max_steps),
-                            "--seed", str(seed), "--stop-at-success", "0.95", "--out", out, "--eval-episodes", "64"],
+                            "--seed", str(seed), "--stop-at-success", str(target), "--out", out, "--eval-episodes", "64"]
+                           + (["--reward", reward] if reward else []),
                            cwd=REPO, capture_output=True, text=True, timeout=3600)
         if r.returncode != 0:
             raise SystemExit(f"sim-train failed: {r.stdout[-2000:]}{r.stderr[-2000:]}")
@@ -51,7 +52,7 @@ def sim_train(binary: Path, scene: str, seed: int, max_steps: int) -> tuple[floa
         return float(m.group(2)), int(m.group(1)), float(e.group(1)) / 100
 
 
-def sb3(binary: Path, scene: str, seed: int, max_steps: int) -> tuple[float, int, float]:
+def sb3(binary: Path, scene: str, seed: int, max_steps: int, target: float, reward: str | None) -> tuple[float, int, float]:
     """(training wall seconds, env steps, evaluation success rate) of SB3's PPO."""
     import torch  # noqa: PLC0415
     from stable_baselines3 import PPO  # noqa: PLC0415
@@ -65,11 +66,13 @@ def sb3(binary: Path, scene: str, seed: int, max_steps: int) -> tuple[float, int
     class StopAtSuccess(BaseCallback):
         def _on_step(self) -> bool:
             buf = self.model.ep_success_buffer
-            return not (len(buf) >= 100 and np.mean(buf) >= 0.95)
+            return not (len(buf) >= 100 and np.mean(buf) >= target)
 
     server = SimServer(binary, scene, ENVS, [])
     try:
         venv = RoboSimVecEnv(server.address, num_envs=ENVS, client_name="sb3")
+        if reward:
+            venv.venv.set_reward(reward)
         venv.seed(seed)
         env = VecNormalize(venv, norm_obs=True, norm_reward=True, clip_obs=10.0, clip_reward=10.0, gamma=0.99)
         model = PPO("MlpPolicy", env, n_steps=128, batch_size=128 * ENVS // 4, n_epochs=10, learning_rate=3e-4, gamma=0.99,
@@ -103,6 +106,8 @@ def main() -> None:
     parser.add_argument("--seeds", default="1,2,3", help="comma-separated seeds; each side runs every seed")
     parser.add_argument("--max-steps", type=int, default=1_000_000, help="give up after this many env steps")
     parser.add_argument("--bin-dir", type=Path, default=REPO / ".build" / "release")
+    parser.add_argument("--target", type=float, default=0.95, help="stop at this success rate over the last 100 training episodes")
+    parser.add_argument("--reward", help="a reward expression for both sides (default: the task's reward)")
     args = parser.parse_args()
     print("command:", shlex.join([sys.executable, *sys.argv]))
     import stable_baselines3  # noqa: PLC0415
@@ -110,8 +115,8 @@ def main() -> None:
     print(f"stable-baselines3 {stable_baselines3.__version__}, torch {torch.__version__} (1 thread); {os.cpu_count()} CPUs")
     rows = []
     for seed in [int(s) for s in args.seeds.split(",")]:
-        ours = sim_train(args.bin_dir / "sim-train", args.scene, seed, args.max_steps)
-        theirs = sb3(args.bin_dir / "sim-server", args.scene, seed, args.max_steps)
+        ours = sim_train(args.bin_dir / "sim-train", args.scene, seed, args.max_steps, args.target, args.reward)
+        theirs = sb3(args.bin_dir / "sim-server", args.scene, seed, args.max_steps, args.target, args.reward)
         print(f"seed {seed}: sim-train {ours[0]:.1f} s, {ours[1]} steps, eval success {100 * ours[2]:.0f}%; "
               f"SB3 {theirs[0]:.1f} s, {theirs[1]} steps, eval success {100 * theirs[2]:.0f}%", flush=True)
         rows.append((seed, ours, theirs))

@@ -38,6 +38,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import gymnasium
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
@@ -47,7 +48,7 @@ from .client import Client, ClosedError, ProtocolError, ServiceError
 from .images import image_to_numpy
 from .msgs.robosim import srv_pb2 as _srv
 
-__all__ = ["OBS_MODES", "TRANSPORTS", "RoboSimVectorEnv"]
+__all__ = ["OBS_MODES", "TRANSPORTS", "RoboSimEnv", "RoboSimVectorEnv"]
 
 _UINT64_MAX = 2**64 - 1
 
@@ -720,3 +721,52 @@ class RoboSimVectorEnv(VectorEnv):
         mode = getattr(self, "obs_mode", "state")
         return (f"RoboSimVectorEnv({server!r}, num_envs={getattr(self, 'num_envs', None)}, "
                 f"env_ids={getattr(self, 'env_ids', ())}" + (f", obs_mode={mode!r})" if mode != "state" else ")"))
+
+
+class RoboSimEnv(gymnasium.Env):
+    """One env of a RoboSim server as a plain :class:`gymnasium.Env` (it passes
+    ``gymnasium.utils.env_checker.check_env``).
+
+    A :class:`RoboSimVectorEnv` of one leased env with next-step autoreset underneath: the step that
+    ends an episode returns its final observation with ``terminated``/``truncated``; call ``reset()``
+    for the next one, as with any gymnasium env. ``info["is_success"]`` is the task's success flag.
+    Takes :class:`RoboSimVectorEnv`'s keyword arguments (``obs_mode``, ``transport``, ...).
+    """
+
+    metadata: Dict[str, Any] = {"render_modes": []}
+
+    def __init__(self, server: Union[str, Client, None] = None, **kwargs: Any):
+        kwargs.pop("num_envs", None)
+        kwargs.pop("autoreset_mode", None)
+        self.vector = RoboSimVectorEnv(server, num_envs=1, autoreset_mode=AutoresetMode.NEXT_STEP, **kwargs)
+        self.observation_space = self.vector.single_observation_space
+        self.action_space = self.vector.single_action_space
+        self.render_mode = None
+        #: The task's names (see :class:`RoboSimVectorEnv`).
+        self.task = self.vector.task
+        self.observation_names = self.vector.observation_names
+        self.action_names = self.vector.action_names
+
+    def reset(self, *, seed: Optional[int] = None, options: Optional[Dict[str, Any]] = None) -> Tuple[Any, Dict[str, Any]]:
+        super().reset(seed=seed)
+        obs, _ = self.vector.reset(seed=seed)
+        return self._single(obs), {}
+
+    def step(self, action: Any) -> Tuple[Any, float, bool, bool, Dict[str, Any]]:
+        a = np.asarray(action, dtype=np.float64).reshape(1, -1)
+        obs, reward, terminated, truncated, infos = self.vector.step(a)
+        return (self._single(obs), float(reward[0]), bool(terminated[0]), bool(truncated[0]),
+                {"is_success": bool(infos["is_success"][0])})
+
+    def set_reward(self, expression: str) -> List[str]:
+        """See :meth:`RoboSimVectorEnv.set_reward`."""
+        return self.vector.set_reward(expression)
+
+    def close(self) -> None:
+        self.vector.close()
+
+    @staticmethod
+    def _single(obs: Any) -> Any:
+        if isinstance(obs, dict):
+            return {k: RoboSimEnv._single(v) for k, v in obs.items()}
+        return obs[0]

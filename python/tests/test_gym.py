@@ -506,3 +506,29 @@ def test_send_recv_pipelines_half_batches_with_the_results_of_step(make_env):
         assert np.array_equal(np.concatenate([got[0][k], got[1][k]]), sync[k]), k
     with pytest.raises(RuntimeError):
         env.recv()
+
+
+# -- a single env ---------------------------------------------------------------------------------------
+
+def test_single_env_passes_gymnasiums_checker_and_stops_at_the_episode_end(server):
+    from gymnasium.utils.env_checker import check_env
+
+    from robosim.gym import RoboSimEnv
+
+    env = RoboSimEnv(server.address)
+    try:
+        check_env(env, skip_render_check=True)
+        obs, info = env.reset(seed=5)
+        assert obs.shape == (OBS_SIZE,) and info == {}
+        for _ in range(400):
+            obs, reward, terminated, truncated, info = env.step(np.ones(1))
+            assert isinstance(reward, float) and set(info) == {"is_success"}
+            if terminated or truncated:
+                break
+        assert terminated, "full push for 400 steps and the pole never fell"
+        assert abs(obs[POLE_ANGLE]) > math.pi / 2 or abs(obs[2]) > 3.0, "the final observation, not a fresh one"
+        again, _ = env.reset(seed=5)
+        first, _ = env.reset(seed=5)
+        assert np.array_equal(again, first)
+    finally:
+        env.close()
