@@ -312,7 +312,14 @@ class RoboSimVectorEnv(VectorEnv):
             self.single_observation_space = spaces.Dict(parts)
         else:
             self.single_observation_space = state_space
-        self.single_action_space = spaces.Box(low, high, (self.action_size,), np.float64)
+        #: Choices of a discrete action (0: continuous): ``single_action_space`` is then ``Discrete``.
+        self.action_choices = int(task.action_choices)
+        if self.action_choices > 0:
+            if self.action_size != 1:
+                raise ProtocolError(f"/sim/describe: a discrete action has one component, not {self.action_size}")
+            self.single_action_space = spaces.Discrete(self.action_choices)
+        else:
+            self.single_action_space = spaces.Box(low, high, (self.action_size,), np.float64)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
 
@@ -483,7 +490,9 @@ class RoboSimVectorEnv(VectorEnv):
             a = np.asarray(actions, dtype=np.float64)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"actions must be numbers of shape {self.action_space.shape}: {exc}") from None
-        if a.shape != self.action_space.shape:
+        if self.action_choices > 0 and a.shape == (self.num_envs,):
+            a = a.reshape(self.num_envs, 1)  # one index per env, sent as the action's one value
+        elif a.shape != self.action_space.shape:
             raise ValueError(f"actions must have shape {self.action_space.shape} (num_envs={self.num_envs}, "
                              f"action_size={self.action_size}), got {a.shape}")
         if self._channel is not None:
@@ -567,6 +576,8 @@ class RoboSimVectorEnv(VectorEnv):
         if busy:
             raise ValueError(f"envs {busy} are already in a call in flight: recv() first")
         a = np.asarray(actions, dtype=np.float64)
+        if self.action_choices > 0 and a.shape == (len(positions),):
+            a = a.reshape(-1, 1)
         if a.shape != (len(positions), self.action_size):
             raise ValueError(f"actions must have shape {(len(positions), self.action_size)}, got {a.shape}")
         if self._async_socket is None:
@@ -754,6 +765,8 @@ class RoboSimEnv(gymnasium.Env):
 
     def step(self, action: Any) -> Tuple[Any, float, bool, bool, Dict[str, Any]]:
         a = np.asarray(action, dtype=np.float64).reshape(1, -1)
+        if self.vector.action_choices > 0:
+            a = a.reshape(1)  # the vector env takes one index per env
         obs, reward, terminated, truncated, infos = self.vector.step(a)
         return (self._single(obs), float(reward[0]), bool(terminated[0]), bool(truncated[0]),
                 {"is_success": bool(infos["is_success"][0])})

@@ -532,3 +532,30 @@ def test_single_env_passes_gymnasiums_checker_and_stops_at_the_episode_end(serve
         assert np.array_equal(again, first)
     finally:
         env.close()
+
+
+def test_discrete_actions_are_gymnasium_discrete(tmp_path_factory):
+    """A task with a discrete action (Scenes/cartpole_discrete): Discrete spaces, indices on the wire,
+    anything but a whole index in range refused; the single env passes check_env."""
+    import test_server
+    from gymnasium.utils.env_checker import check_env
+
+    from robosim.gym import RoboSimEnv
+
+    with test_server.run_server(tmp_path_factory, "Scenes/cartpole_discrete", "--mode", "lockstep", "--envs", "4") as srv:
+        for transport in ("shm", "socket"):
+            with RoboSimVectorEnv(srv.address, num_envs=3, transport=transport) as env:
+                assert env.action_choices == 2 and env.single_action_space == gymnasium.spaces.Discrete(2)
+                assert env.action_space.shape == (3,)
+                env.reset(seed=1)
+                obs, *_ = env.step(np.array([0, 1, 1]))
+                assert obs.shape == (3, OBS_SIZE)
+                for bad in ([0, 2, 1], [0, 0.5, 1], [-1, 0, 0]):
+                    with pytest.raises(robosim.ServiceError) as info:
+                        env.step(np.array(bad))
+                    assert info.value.code == "INVALID_ARGUMENT" and "whole number in 0...1" in info.value.message
+        single = RoboSimEnv(srv.address)
+        try:
+            check_env(single, skip_render_check=True)
+        finally:
+            single.close()

@@ -26,9 +26,9 @@ def sim_train():
     return binary, test_server.REPO
 
 
-def train(sim_train, out, seed=3):
+def train(sim_train, out, seed=3, scene="Scenes/cartpole"):
     binary, repo = sim_train
-    r = subprocess.run([str(binary), "train", "--scene", "Scenes/cartpole", "--envs", "8", "--steps", "4096",
+    r = subprocess.run([str(binary), "train", "--scene", scene, "--envs", "8", "--steps", "4096",
                         "--rollout-steps", "64", "--epochs", "4", "--out", str(out), "--seed", str(seed), "--eval-episodes", "8"],
                        cwd=repo, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
@@ -67,18 +67,24 @@ def numpy_policy(path):
         x = np.asarray(obs, np.float32)
         if meta["normalize_observations"] == "true":
             x = np.clip((x - t["obs_norm.mean"]) / np.sqrt(t["obs_norm.var"] + np.float32(1e-8)), -10, 10)
-        return net("actor", x.astype(np.float32))
+        out = net("actor", x.astype(np.float32))
+        if meta["distribution"] == "categorical":  # the most likely choice
+            return np.argmax(out, axis=1).reshape(-1, 1).astype(np.float64)
+        return out
 
     return act, meta
 
 
-def test_checkpoint_loads_in_python_and_numpy_gives_sim_trains_actions(sim_train, tmp_path):
-    train(sim_train, tmp_path / "run")
+@pytest.mark.parametrize("scene", ["Scenes/cartpole", "Scenes/cartpole_discrete"])
+def test_checkpoint_loads_in_python_and_numpy_gives_sim_trains_actions(sim_train, tmp_path, scene):
+    train(sim_train, tmp_path / "run", scene=scene)
     path = tmp_path / "run" / "checkpoint.safetensors"
     act, meta = numpy_policy(path)
     assert meta["format"] == "robosim.ppo.v1" and meta["task"] == "cartpole"
     assert json.loads(meta["observation_names"]) == ["pole_angle", "pole_angular_velocity", "cart_position", "cart_velocity"]
-    assert json.loads(meta["action_names"]) == ["cart_force"]
+    discrete = scene.endswith("discrete")
+    assert json.loads(meta["action_names"]) == (["push"] if discrete else ["cart_force"])
+    assert meta["distribution"] == ("categorical" if discrete else "gaussian") and meta["action_choices"] == ("2" if discrete else "0")
     rng = np.random.default_rng(0)
     obs = rng.normal(0, 1, size=(50, 4)) * [0.5, 2, 1, 2]
     binary, repo = sim_train
@@ -90,6 +96,8 @@ def test_checkpoint_loads_in_python_and_numpy_gives_sim_trains_actions(sim_train
     assert swift.shape == ours.shape == (50, 1)
     np.testing.assert_allclose(swift, ours, rtol=1e-5, atol=1e-6)
     assert np.ptp(ours) > 0  # different observations, different actions
+    if discrete:
+        assert set(np.unique(swift)) <= {0.0, 1.0}
 
 
 def test_a_job_file_runs_the_same_training_and_tensorboard_reads_its_events(sim_train, tmp_path):
@@ -159,11 +167,12 @@ def test_eval_writes_a_video_that_ffprobe_reads_with_frames_that_change(sim_trai
     assert moved > 20, f"only {moved} pixels changed between the first and last frames"
 
 
-def test_onnx_export_gives_sim_trains_actions_through_onnxruntime(sim_train, tmp_path):
+@pytest.mark.parametrize("scene", ["Scenes/cartpole", "Scenes/cartpole_discrete"])
+def test_onnx_export_gives_sim_trains_actions_through_onnxruntime(sim_train, tmp_path, scene):
     ort = pytest.importorskip("onnxruntime")
     onnx = pytest.importorskip("onnx")
     binary, repo = sim_train
-    train(sim_train, tmp_path / "run")
+    train(sim_train, tmp_path / "run", scene=scene)
     path = tmp_path / "policy.onnx"
     r = subprocess.run([str(binary), "export", str(tmp_path / "run" / "checkpoint.safetensors"), "--onnx", str(path)],
                        cwd=repo, capture_output=True, text=True, timeout=120)
@@ -171,7 +180,7 @@ def test_onnx_export_gives_sim_trains_actions_through_onnxruntime(sim_train, tmp
     model = onnx.load(str(path))
     onnx.checker.check_model(model, full_check=True)
     meta = {p.key: p.value for p in model.metadata_props}
-    assert meta["task"] == "cartpole" and meta["action_names"] == "cart_force"
+    assert meta["task"] == "cartpole" and meta["action_names"] == ("push" if scene.endswith("discrete") else "cart_force")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["observation"] and [o.name for o in session.get_outputs()] == ["action"]
     obs = np.random.default_rng(1).normal(0, 1, size=(64, 4)) * [0.5, 2, 1, 2]

@@ -93,6 +93,8 @@ public final class VectorEnv: @unchecked Sendable {
     public let actionNames: [String]
     public let actionLow: [Double]
     public let actionHigh: [Double]
+    /// Choices of a discrete action (0: continuous): each env's action is then one index.
+    public let actionChoices: Int
     private let positionOf: [UInt32: Int]
     private let lock = NSLock()
     private var released = false
@@ -128,6 +130,7 @@ public final class VectorEnv: @unchecked Sendable {
         actionNames = d.actionNames
         actionLow = d.actionLow
         actionHigh = d.actionHigh
+        actionChoices = Int(d.task.actionChoices)
         autoreset = options.autoreset
         do {
             channel = options.transport == .socket ? nil : try Self.openChannel(client: client, lease: leased, required: options.transport == .shm)

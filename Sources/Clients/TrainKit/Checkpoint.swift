@@ -14,6 +14,8 @@ public struct Checkpoint {
         public var actionNames: [String]
         public var actionLow: [Double]
         public var actionHigh: [Double]
+        /// Choices of a discrete action (categorical policy); 0: continuous (Gaussian).
+        public var actionChoices = 0
         public var hidden: [Int]
         public var activation = "tanh"
         public var reward: String
@@ -46,7 +48,7 @@ public struct Checkpoint {
                 at += m
             }
         }
-        tensors.append(.init(name: "actor.log_std", shape: [policy.actionSize], values: policy.logStd))
+        if policy.choices == 0 { tensors.append(.init(name: "actor.log_std", shape: [policy.actionSize], values: policy.logStd)) }
         let o = policy.observationSize
         let norm = observationNormalization ?? RunningMeanVariance(size: o)
         tensors.append(.init(name: "obs_norm.mean", shape: [o], values: observationNormalization == nil ? Array(repeating: 0, count: o) : norm.mean.map(Float.init)))
@@ -58,7 +60,8 @@ public struct Checkpoint {
         return try SafeTensors.encode(tensors, metadata: [
             "format": m.format, "task": m.task, "scene": m.scene, "observation_names": try json(m.observationNames),
             "action_names": try json(m.actionNames), "action_low": try json(m.actionLow), "action_high": try json(m.actionHigh),
-            "hidden": try json(m.hidden), "activation": m.activation, "reward": m.reward, "env_steps": String(m.envSteps),
+            "hidden": try json(m.hidden), "activation": m.activation, "action_choices": String(m.actionChoices),
+            "distribution": m.actionChoices > 0 ? "categorical" : "gaussian", "reward": m.reward, "env_steps": String(m.envSteps),
             "seed": String(m.seed), "configuration": try json(m.configuration), "versions": try json(m.versions),
             "normalize_observations": observationNormalization == nil ? "false" : "true",
         ])
@@ -85,13 +88,15 @@ public struct Checkpoint {
         guard try field("format") == "robosim.ppo.v1" else { throw TrainError("\(url.path): format \(meta["format"] ?? "?"), expected robosim.ppo.v1") }
         let metadata = Metadata(task: try field("task"), scene: try field("scene"), observationNames: try decoded("observation_names", [String].self),
                                 actionNames: try decoded("action_names", [String].self), actionLow: try decoded("action_low", [Double].self),
-                                actionHigh: try decoded("action_high", [Double].self), hidden: try decoded("hidden", [Int].self),
+                                actionHigh: try decoded("action_high", [Double].self), actionChoices: Int(meta["action_choices"] ?? "0") ?? 0,
+                                hidden: try decoded("hidden", [Int].self),
                                 reward: try field("reward"), envSteps: Int(try field("env_steps")) ?? 0, seed: UInt64(try field("seed")) ?? 0,
                                 configuration: try decoded("configuration", PPOConfiguration.self),
                                 versions: try decoded("versions", [String: String].self))
         var random = TrainRandom(seed: 0)
+        guard metadata.actionChoices >= 0, metadata.actionChoices <= 1 << 16 else { throw TrainError("\(url.path): action_choices \(metadata.actionChoices)") }
         let policy = ActorCritic(observationSize: metadata.observationNames.count, actionSize: metadata.actionNames.count,
-                                 hidden: metadata.hidden, random: &random)
+                                 choices: metadata.actionChoices, hidden: metadata.hidden, random: &random)
         for (name, net) in [("actor", policy.actor), ("critic", policy.critic)] {
             var at = net.offset
             for l in 0..<(net.sizes.count - 1) {
@@ -105,12 +110,16 @@ public struct Checkpoint {
                 }
             }
         }
-        guard let logStd = tensors["actor.log_std"], logStd.values.count == policy.actionSize,
-              let mean = tensors["obs_norm.mean"], let variance = tensors["obs_norm.var"],
+        guard let mean = tensors["obs_norm.mean"], let variance = tensors["obs_norm.var"],
               mean.values.count == policy.observationSize, variance.values.count == policy.observationSize else {
-            throw TrainError("\(url.path): actor.log_std or obs_norm missing or of the wrong size")
+            throw TrainError("\(url.path): obs_norm missing or of the wrong size")
         }
-        policy.parameters.replaceSubrange(policy.logStdOffset..<(policy.logStdOffset + policy.actionSize), with: logStd.values)
+        if policy.choices == 0 {
+            guard let logStd = tensors["actor.log_std"], logStd.values.count == policy.actionSize else {
+                throw TrainError("\(url.path): actor.log_std missing or of the wrong size")
+            }
+            policy.parameters.replaceSubrange(policy.logStdOffset..<(policy.logStdOffset + policy.actionSize), with: logStd.values)
+        }
         var norm: RunningMeanVariance?
         if meta["normalize_observations"] == "true" {
             var n = RunningMeanVariance(size: policy.observationSize)
@@ -121,13 +130,20 @@ public struct Checkpoint {
         return Checkpoint(metadata: metadata, policy: policy, observationNormalization: norm)
     }
 
-    /// The policy's mean actions for `rows` raw observations (what `eval` and exports run).
+    /// The policy's actions for `rows` raw observations (what `eval` and exports run): the means
+    /// (Gaussian), or the most likely choice (categorical; the lowest index on a tie).
     public func actions(_ observations: [Double], rows: Int) -> [Double] {
         // The stored statistics are F32: normalize as a reader of the file would.
         let xs = normalizedAsStored(observations, rows: rows)
-        var means: [Float] = [], values: [Float] = []
-        xs.withUnsafeBufferPointer { policy.evaluate($0.baseAddress!, batch: rows, means: &means, values: &values) }
-        return means.map(Double.init)
+        var outputs: [Float] = [], values: [Float] = []
+        xs.withUnsafeBufferPointer { policy.evaluate($0.baseAddress!, batch: rows, means: &outputs, values: &values) }
+        guard policy.choices > 0 else { return outputs.map(Double.init) }
+        let n = policy.choices
+        return (0..<rows).map { r in
+            var best = 0
+            for i in 1..<n where outputs[r * n + i] > outputs[r * n + best] { best = i }
+            return Double(best)
+        }
     }
 
     /// Normalization with the F32 statistics the file holds, computed in F32 as a numpy reader would.

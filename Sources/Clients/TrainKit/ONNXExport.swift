@@ -4,7 +4,9 @@ import Foundation
 /// `observation` [N, observation size] (raw, as the server gives it), output `action` [N, action
 /// size] (the mean action, before the server's clipping to the action bounds). The graph
 /// normalizes the observation with the checkpoint's statistics (Sub, Div, Clip to ±10), then runs
-/// the actor (MatMul, Add, Tanh). Written with the ONNX protobuf schema (onnx/onnx.proto) by hand.
+/// the actor (MatMul, Add, Tanh); a categorical policy's logits go through ArgMax (the first
+/// maximum) and a Cast to float, so `action` is the chosen index. Written with the ONNX protobuf
+/// schema (onnx/onnx.proto) by hand.
 public enum ONNXExport {
     public static func model(_ checkpoint: Checkpoint) -> Data {
         let policy = checkpoint.policy
@@ -16,7 +18,7 @@ public enum ONNXExport {
         model.message(8) { $0.string(1, ""); $0.int(2, 13) }  // opset_import: ai.onnx 13
         model.message(7) { graph in
             var initializers: [(String, [Int], [Float])] = []
-            var nodes: [(op: String, inputs: [String], output: String)] = []
+            var nodes: [(op: String, inputs: [String], output: String, attributes: [(String, Int)])] = []
             var x = "observation"
             if let norm = checkpoint.observationNormalization {
                 // As Checkpoint.actions computes it, in F32: (x - mean) / sqrt(var + 1e-8), clipped.
@@ -24,9 +26,9 @@ public enum ONNXExport {
                 initializers.append(("obs_std", [o], norm.variance.map { (Float($0) + 1e-8).squareRoot() }))
                 initializers.append(("clip_min", [], [-10]))
                 initializers.append(("clip_max", [], [10]))
-                nodes.append(("Sub", [x, "obs_mean"], "obs_centered"))
-                nodes.append(("Div", ["obs_centered", "obs_std"], "obs_scaled"))
-                nodes.append(("Clip", ["obs_scaled", "clip_min", "clip_max"], "obs_normalized"))
+                nodes.append(("Sub", [x, "obs_mean"], "obs_centered", []))
+                nodes.append(("Div", ["obs_centered", "obs_std"], "obs_scaled", []))
+                nodes.append(("Clip", ["obs_scaled", "clip_min", "clip_max"], "obs_normalized", []))
                 x = "obs_normalized"
             }
             let net = policy.actor
@@ -38,10 +40,15 @@ public enum ONNXExport {
                 initializers.append(("actor.\(l).bias", [m], Array(policy.parameters[at..<(at + m)])))
                 at += m
                 let last = l == net.sizes.count - 2
-                nodes.append(("MatMul", [x, "actor.\(l).weight"], "actor.\(l).matmul"))
-                nodes.append(("Add", ["actor.\(l).matmul", "actor.\(l).bias"], last ? "action" : "actor.\(l).linear"))
-                if !last { nodes.append(("Tanh", ["actor.\(l).linear"], "actor.\(l).tanh")) }
+                let output = !last ? "actor.\(l).linear" : policy.choices > 0 ? "logits" : "action"
+                nodes.append(("MatMul", [x, "actor.\(l).weight"], "actor.\(l).matmul", []))
+                nodes.append(("Add", ["actor.\(l).matmul", "actor.\(l).bias"], output, []))
+                if !last { nodes.append(("Tanh", ["actor.\(l).linear"], "actor.\(l).tanh", [])) }
                 x = "actor.\(l).tanh"
+            }
+            if policy.choices > 0 {
+                nodes.append(("ArgMax", ["logits"], "choice", [("axis", 1), ("keepdims", 1), ("select_last_index", 0)]))
+                nodes.append(("Cast", ["choice"], "action", [("to", 1)]))  // FLOAT
             }
             for (k, node) in nodes.enumerated() {
                 graph.message(1) { n in
@@ -49,6 +56,13 @@ public enum ONNXExport {
                     n.string(2, node.output)
                     n.string(3, "\(node.op)_\(k)")
                     n.string(4, node.op)
+                    for (name, value) in node.attributes {
+                        n.message(5) { attribute in
+                            attribute.string(1, name)
+                            attribute.int(3, value)
+                            attribute.int(20, 2)  // AttributeProto.INT
+                        }
+                    }
                 }
             }
             graph.string(2, "robosim_policy_\(checkpoint.metadata.task)")
@@ -70,7 +84,8 @@ public enum ONNXExport {
         for (key, value) in [("task", checkpoint.metadata.task), ("observation_names", checkpoint.metadata.observationNames.joined(separator: ",")),
                              ("action_names", checkpoint.metadata.actionNames.joined(separator: ",")),
                              ("action_low", checkpoint.metadata.actionLow.map { "\($0)" }.joined(separator: ",")),
-                             ("action_high", checkpoint.metadata.actionHigh.map { "\($0)" }.joined(separator: ","))] {
+                             ("action_high", checkpoint.metadata.actionHigh.map { "\($0)" }.joined(separator: ",")),
+            ("action_choices", String(checkpoint.metadata.actionChoices))] {
             model.message(14) { $0.string(1, key); $0.string(2, value) }
         }
         return Data(model.data)

@@ -93,16 +93,17 @@ final class PPOLearner {
     private var advantages: [Float]
     private var returns: [Float]
 
-    init(configuration: PPOConfiguration, observationSize: Int, actionSize: Int, envs: Int, seed: UInt64) {
+    /// `choices` > 0: a discrete action of that many choices (a categorical policy), else Gaussian.
+    init(configuration: PPOConfiguration, observationSize: Int, actionSize: Int, choices: Int = 0, envs: Int, seed: UInt64) {
         self.configuration = configuration
         self.envs = envs
         random = TrainRandom(seed: seed)
-        policy = ActorCritic(observationSize: observationSize, actionSize: actionSize, hidden: configuration.hidden,
+        policy = ActorCritic(observationSize: observationSize, actionSize: actionSize, choices: choices, hidden: configuration.hidden,
                              initialLogStd: configuration.initialLogStd, random: &random)
         adam = Adam(count: policy.parameterCount)
         let n = configuration.steps * envs
         observations = [Float](repeating: 0, count: n * observationSize)
-        actions = [Float](repeating: 0, count: n * actionSize)
+        actions = [Float](repeating: 0, count: n * policy.actionSize)
         logProbabilities = [Float](repeating: 0, count: n)
         values = [Float](repeating: 0, count: n)
         rewards = [Float](repeating: 0, count: n)
@@ -112,22 +113,48 @@ final class PPOLearner {
     }
 
     /// Samples actions for `envs` normalized observations; returns (actions, log-probabilities,
-    /// values). `deterministic`: the means.
+    /// values). `deterministic`: the means (Gaussian) or the most likely choices (categorical).
+    /// A discrete action is its index, as a Float.
     func act(_ observations: [Float], deterministic: Bool = false) -> (actions: [Float], logProbabilities: [Float], values: [Float]) {
-        var means: [Float] = [], values: [Float] = []
+        var outputs: [Float] = [], values: [Float] = []
         let rows = observations.count / policy.observationSize
-        observations.withUnsafeBufferPointer { policy.evaluate($0.baseAddress!, batch: rows, means: &means, values: &values) }
+        observations.withUnsafeBufferPointer { policy.evaluate($0.baseAddress!, batch: rows, means: &outputs, values: &values) }
+        var logp = [Float](repeating: 0, count: rows)
+        if policy.choices > 0 {
+            let n = policy.choices
+            var out = [Float](repeating: 0, count: rows)
+            var logProbabilities: [Float] = []
+            outputs.withUnsafeBufferPointer { z in
+                for r in 0..<rows {
+                    ActorCritic.logSoftmax(z.baseAddress! + r * n, n, into: &logProbabilities)
+                    var choice = 0
+                    if deterministic {
+                        for i in 1..<n where logProbabilities[i] > logProbabilities[choice] { choice = i }
+                    } else {
+                        // Inverse CDF of one uniform draw; the last choice takes any rounding remainder.
+                        var u = Float(random.uniform())
+                        choice = n - 1
+                        for i in 0..<n {
+                            u -= expf(logProbabilities[i])
+                            if u < 0 { choice = i; break }
+                        }
+                    }
+                    out[r] = Float(choice)
+                    logp[r] = logProbabilities[choice]
+                }
+            }
+            return (out, logp, values)
+        }
         let a = policy.actionSize
         let logStd = policy.logStd
-        var out = means
-        var logp = [Float](repeating: 0, count: rows)
+        var out = outputs
         if !deterministic {
             for r in 0..<rows {
-                for j in 0..<a { out[r * a + j] = means[r * a + j] + expf(logStd[j]) * Float(random.normal()) }
+                for j in 0..<a { out[r * a + j] = outputs[r * a + j] + expf(logStd[j]) * Float(random.normal()) }
             }
         }
         out.withUnsafeBufferPointer { o in
-            means.withUnsafeBufferPointer { m in
+            outputs.withUnsafeBufferPointer { m in
                 for r in 0..<rows { logp[r] = ActorCritic.logProbability(o.baseAddress! + r * a, mean: m.baseAddress! + r * a, logStd: logStd) }
             }
         }
@@ -161,7 +188,10 @@ final class PPOLearner {
         var stats = UpdateStatistics()
         stats.learningRate = Double(lr)
         var count = 0.0
-        var mbObs = [Float](repeating: 0, count: batch * o), dMean = [Float](repeating: 0, count: batch * a)
+        let outputs = policy.actorOutputs
+        var mbObs = [Float](repeating: 0, count: batch * o), dMean = [Float](repeating: 0, count: batch * outputs)
+        var entropySum = 0.0
+        var logProbabilities: [Float] = []
         var dValue = [Float](repeating: 0, count: batch)
         var grads = [Float](repeating: 0, count: policy.parameterCount)
         for _ in 0..<c.epochs {
@@ -182,15 +212,20 @@ final class PPOLearner {
                 let logStd = policy.logStd
                 policy.parameters.withUnsafeBufferPointer { p in
                     mbObs.withUnsafeBufferPointer { x in
-                        let means = policy.actor.forward(p.baseAddress!, x.baseAddress!, batch: b)
-                        var logStdGrad = [Float](repeating: 0, count: a)
+                        let means = policy.actor.forward(p.baseAddress!, x.baseAddress!, batch: b).baseAddress!
+                        var logStdGrad = [Float](repeating: 0, count: logStd.count)
                         for (k, i) in rows.enumerated() {
                             var logp: Float = 0
-                            for j in 0..<a {
-                                let z = (actions[i * a + j] - means[k * a + j]) / expf(logStd[j])
-                                logp += -0.5 * z * z - logStd[j] - 0.5 * Float(Foundation.log(2 * Double.pi))
+                            if policy.choices > 0 {
+                                ActorCritic.logSoftmax(means + k * outputs, outputs, into: &logProbabilities)
+                                logp = logProbabilities[Int(actions[i])]
+                            } else {
+                                for j in 0..<a {
+                                    let z = (actions[i * a + j] - means[k * a + j]) / expf(logStd[j])
+                                    logp += -0.5 * z * z - logStd[j] - 0.5 * Float(Foundation.log(2 * Double.pi))
+                                }
                             }
-                            let logRatio = logp - logProbabilities[i]
+                            let logRatio = logp - self.logProbabilities[i]
                             let ratio = expf(logRatio)
                             let adv = c.normalizeAdvantages ? (advantages[i] - advMean) * advScale : advantages[i]
                             let unclipped = ratio * adv, clipped = min(max(ratio, 1 - c.clip), 1 + c.clip) * adv
@@ -199,18 +234,32 @@ final class PPOLearner {
                             if abs(ratio - 1) > c.clip { stats.clipFraction += 1 }
                             // d(-min)/d logp: through the unclipped branch when it is the smaller.
                             let dLogp: Float = unclipped <= clipped ? -adv * ratio / Float(b) : 0
-                            for j in 0..<a {
-                                let sigma = expf(logStd[j])
-                                let diff = actions[i * a + j] - means[k * a + j]
-                                dMean[k * a + j] = dLogp * diff / (sigma * sigma)
-                                logStdGrad[j] += dLogp * (diff * diff / (sigma * sigma) - 1)
+                            if policy.choices > 0 {
+                                // d logp_a / d z_j = [j == a] - p_j; the loss subtracts c·H with
+                                // dH/dz_j = -p_j (log p_j + H).
+                                var entropy: Float = 0
+                                for j in 0..<outputs { entropy -= expf(logProbabilities[j]) * logProbabilities[j] }
+                                entropySum += Double(entropy)
+                                let chosen = Int(actions[i])
+                                for j in 0..<outputs {
+                                    let pj = expf(logProbabilities[j])
+                                    dMean[k * outputs + j] = dLogp * ((j == chosen ? 1 : 0) - pj)
+                                        + c.entropyCoefficient / Float(b) * pj * (logProbabilities[j] + entropy)
+                                }
+                            } else {
+                                for j in 0..<a {
+                                    let sigma = expf(logStd[j])
+                                    let diff = actions[i * a + j] - means[k * a + j]
+                                    dMean[k * a + j] = dLogp * diff / (sigma * sigma)
+                                    logStdGrad[j] += dLogp * (diff * diff / (sigma * sigma) - 1)
+                                }
                             }
                             count += 1
                         }
                         grads.withUnsafeMutableBufferPointer { g in
                             dMean.withUnsafeBufferPointer { policy.actor.backward(p.baseAddress!, g.baseAddress!, $0.baseAddress!, batch: b) }
                             // Entropy of a diagonal Gaussian: Σ (logStd + ½ log 2πe); the loss subtracts it.
-                            for j in 0..<a { g[policy.logStdOffset + j] += logStdGrad[j] - c.entropyCoefficient }
+                            for j in 0..<logStd.count { g[policy.logStdOffset + j] += logStdGrad[j] - c.entropyCoefficient }
                         }
                         let v = policy.critic.forward(p.baseAddress!, x.baseAddress!, batch: b)
                         for (k, i) in rows.enumerated() {
@@ -244,8 +293,8 @@ final class PPOLearner {
                 adam.step(&policy.parameters, grads, learningRate: lr)
             }
         }
-        let logStd = policy.logStd
-        stats.entropy = Double(logStd.reduce(0) { $0 + $1 + 0.5 * Float(Foundation.log(2 * Double.pi * M_E)) })
+        stats.entropy = policy.choices > 0 ? entropySum / max(count, 1)
+            : Double(policy.logStd.reduce(0) { $0 + $1 + 0.5 * Float(Foundation.log(2 * Double.pi * M_E)) })
         stats.policyLoss /= count
         stats.valueLoss /= count
         stats.approxKL /= count

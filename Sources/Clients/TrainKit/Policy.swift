@@ -1,12 +1,15 @@
 import Foundation
 
-/// An actor-critic for continuous actions: a Gaussian policy (an MLP for the mean, a learned
-/// state-independent log standard deviation per action) and a separate value MLP, all parameters in
-/// one flat buffer (for Adam, gradient clipping and checkpoints). Stable-Baselines3's `MlpPolicy`
-/// shape for PPO.
+/// An actor-critic: for continuous actions a Gaussian policy (an MLP for the mean, a learned
+/// state-independent log standard deviation per action), for discrete ones a categorical policy (an
+/// MLP for the logits of the `choices`); and a separate value MLP. All parameters in one flat
+/// buffer (for Adam, gradient clipping and checkpoints). Stable-Baselines3's `MlpPolicy` shape for PPO.
 final class ActorCritic {
     let observationSize: Int
+    /// Values per action: the Gaussian's components, or 1 (the index of a discrete action).
     let actionSize: Int
+    /// Choices of a discrete action (0: Gaussian).
+    let choices: Int
     let hidden: [Int]
     let actor: MLP
     let critic: MLP
@@ -14,21 +17,25 @@ final class ActorCritic {
     let logStdOffset: Int
     var parameters: [Float]
 
-    init(observationSize: Int, actionSize: Int, hidden: [Int], initialLogStd: Float = 0, random: inout TrainRandom) {
+    init(observationSize: Int, actionSize: Int, choices: Int = 0, hidden: [Int], initialLogStd: Float = 0, random: inout TrainRandom) {
         self.observationSize = observationSize
-        self.actionSize = actionSize
+        self.actionSize = choices > 0 ? 1 : actionSize
+        self.choices = choices
         self.hidden = hidden
-        let actorSizes = [observationSize] + hidden + [actionSize], criticSizes = [observationSize] + hidden + [1]
+        let actorSizes = [observationSize] + hidden + [choices > 0 ? choices : actionSize], criticSizes = [observationSize] + hidden + [1]
         actor = MLP(sizes: actorSizes, offset: 0)
         logStdOffset = actor.parameterCount
-        critic = MLP(sizes: criticSizes, offset: logStdOffset + actionSize)
+        critic = MLP(sizes: criticSizes, offset: logStdOffset + logStdCount(actionSize: actionSize, choices: choices))
         parameters = [Float](repeating: 0, count: critic.offset + critic.parameterCount)
         parameters.withUnsafeMutableBufferPointer { p in
             actor.initialize(p.baseAddress!, random: &random, hiddenGain: Float(2).squareRoot(), outputGain: 0.01)
             critic.initialize(p.baseAddress!, random: &random, hiddenGain: Float(2).squareRoot(), outputGain: 1)
-            for j in 0..<actionSize { p[logStdOffset + j] = initialLogStd }
+            for j in 0..<logStdCount(actionSize: actionSize, choices: choices) { p[logStdOffset + j] = initialLogStd }
         }
     }
+
+    /// Outputs of the actor: the Gaussian's means, or the categorical's logits.
+    var actorOutputs: Int { choices > 0 ? choices : actionSize }
 
     var parameterCount: Int { parameters.count }
 
@@ -49,7 +56,19 @@ final class ActorCritic {
         parameters.withUnsafeBufferPointer { Array(critic.forward($0.baseAddress!, observations, batch: batch)) }
     }
 
-    var logStd: [Float] { Array(parameters[logStdOffset..<(logStdOffset + actionSize)]) }
+    /// The Gaussian's log standard deviations (empty for a categorical policy).
+    var logStd: [Float] { choices > 0 ? [] : Array(parameters[logStdOffset..<(logStdOffset + actionSize)]) }
+
+    /// Log-probabilities of the `choices` for one row of logits (log-softmax, stable).
+    static func logSoftmax(_ logits: UnsafePointer<Float>, _ count: Int, into out: inout [Float]) {
+        var top = logits[0]
+        for i in 1..<count { top = max(top, logits[i]) }
+        var sum: Float = 0
+        for i in 0..<count { sum += expf(logits[i] - top) }
+        let log = top + logf(sum)
+        out.removeAll(keepingCapacity: true)
+        for i in 0..<count { out.append(logits[i] - log) }
+    }
 
     /// Log-density of `action` under N(mean, exp(logStd)²), summed over action components.
     static func logProbability(_ action: UnsafePointer<Float>, mean: UnsafePointer<Float>, logStd: [Float]) -> Float {
@@ -61,3 +80,6 @@ final class ActorCritic {
         return s
     }
 }
+
+/// Log standard deviations a policy holds: one per Gaussian action component, none for a categorical.
+private func logStdCount(actionSize: Int, choices: Int) -> Int { choices > 0 ? 0 : actionSize }

@@ -70,7 +70,7 @@ public final class Trainer {
         try FileManager.default.createDirectory(at: options.output, withIntermediateDirectories: true)
         let rewardText = options.reward ?? ""
         if let reward = options.reward { _ = try env.setReward(reward) }
-        let learner = PPOLearner(configuration: c, observationSize: o, actionSize: a, envs: n, seed: options.seed)
+        let learner = PPOLearner(configuration: c, observationSize: o, actionSize: a, choices: env.actionChoices, envs: n, seed: options.seed)
         var obsNorm = RunningMeanVariance(size: o)
         var returnNorm = RunningMeanVariance(size: 1)
         var discounted = [Double](repeating: 0, count: n)
@@ -187,7 +187,8 @@ public final class Trainer {
         let d = env.description
         let checkpoint = Checkpoint(
             metadata: .init(task: d.task.name, scene: options.scene.isEmpty ? d.scene : options.scene, observationNames: env.observationNames,
-                            actionNames: env.actionNames, actionLow: env.actionLow, actionHigh: env.actionHigh, hidden: c.hidden,
+                            actionNames: env.actionNames, actionLow: env.actionLow, actionHigh: env.actionHigh, actionChoices: env.actionChoices,
+                            hidden: c.hidden,
                             reward: rewardText, envSteps: summary.envSteps, seed: options.seed, configuration: c,
                             versions: ["robosim": d.version, "trainer": "sim-train PPO 1"]),
             policy: learner.policy, observationNormalization: c.normalizeObservations ? obsNorm : nil)
@@ -233,7 +234,8 @@ public enum Evaluator {
     /// control rate).
     public static func run(_ checkpoint: Checkpoint, env: VectorEnv, episodes: Int, seed: UInt64, video: Video? = nil) throws -> EvaluationReport {
         guard episodes >= 1 else { throw TrainError("episodes must be >= 1") }
-        guard checkpoint.metadata.observationNames.count == env.observationSize, checkpoint.metadata.actionNames.count == env.actionSize else {
+        guard checkpoint.metadata.observationNames.count == env.observationSize, checkpoint.metadata.actionNames.count == env.actionSize,
+              checkpoint.metadata.actionChoices == env.actionChoices else {
             throw TrainError("the checkpoint's policy takes \(checkpoint.metadata.observationNames.count) observations and gives \(checkpoint.metadata.actionNames.count) actions; the server's task has \(env.observationSize) and \(env.actionSize)")
         }
         let n = env.count

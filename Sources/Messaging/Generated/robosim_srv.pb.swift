@@ -245,6 +245,10 @@ public nonisolated struct Robosim_TaskDescription: Sendable {
   /// the scene's robot plugin, e.g. "ur5"
   public var robot: String = String()
 
+  /// Discrete actions: the number of choices; the action is then one value, an index in
+  /// 0..action_choices-1 (a whole number; anything else is INVALID_ARGUMENT). 0: continuous actions.
+  public var actionChoices: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1061,7 +1065,7 @@ nonisolated extension Robosim_DescribeResponse: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Robosim_TaskDescription: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TaskDescription"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}observations\0\u{1}actions\0\u{3}reward_terms\0\u{1}success\0\u{1}robot\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}observations\0\u{1}actions\0\u{3}reward_terms\0\u{1}success\0\u{1}robot\0\u{3}action_choices\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1075,6 +1079,7 @@ nonisolated extension Robosim_TaskDescription: SwiftProtobuf.Message, SwiftProto
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.rewardTerms) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.success) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.robot) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.actionChoices) }()
       default: break
       }
     }
@@ -1099,6 +1104,9 @@ nonisolated extension Robosim_TaskDescription: SwiftProtobuf.Message, SwiftProto
     if !self.robot.isEmpty {
       try visitor.visitSingularStringField(value: self.robot, fieldNumber: 6)
     }
+    if self.actionChoices != 0 {
+      try visitor.visitSingularUInt32Field(value: self.actionChoices, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1109,6 +1117,7 @@ nonisolated extension Robosim_TaskDescription: SwiftProtobuf.Message, SwiftProto
     if lhs.rewardTerms != rhs.rewardTerms {return false}
     if lhs.success != rhs.success {return false}
     if lhs.robot != rhs.robot {return false}
+    if lhs.actionChoices != rhs.actionChoices {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -4,7 +4,8 @@ import PluginAPI
 ///
 /// - Observation (4): pole angle (rad), pole angular velocity (rad/s), cart position (m), cart
 ///   velocity (m/s), in that order.
-/// - Action (1) in -1...1, scaled by `action_scale` (default 100) to a force in newtons on the cart.
+/// - Action (1) in -1...1, scaled by `action_scale` (default 100) to a force in newtons on the cart;
+///   with `discrete_actions` N > 1, an index of N pushes evenly spaced over -1...1 instead.
 /// - Reward terms (unweighted value × weight): `alive` (1 while not terminated) × 1,
 ///   `terminated` (1 on failure) × -2, `pole_pos` (angle²) × -1, `cart_vel` (|v|) × -0.01,
 ///   `pole_vel` (|ω|) × -0.005; weights from the manifest's `rew_*` parameters.
@@ -26,6 +27,9 @@ public final class CartpoleTask: TaskPlugin {
     let poleAngleRange: ClosedRange<Double>
     let cartPositionRange: ClosedRange<Double>
     public let rewardTerms: [RewardTerm]
+    /// `discrete_actions` > 1: the action is an index of that many pushes evenly spaced over
+    /// -1...1 (2: full force left or right, as gymnasium's CartPole); 0: a continuous push.
+    public let actionChoices: Int
     /// Control steps per episode (the server's time limit) and each env's steps so far.
     let episodeSteps: Int
     let steps: PerEnv<Int>
@@ -39,6 +43,11 @@ public final class CartpoleTask: TaskPlugin {
         maxCartPosition = p.parameter("max_cart_pos", default: 3)
         poleAngleRange = p.range("pole_angle", default: -0.25 * Double.pi...0.25 * Double.pi)
         cartPositionRange = p.range("cart_position", default: 0...0)
+        let choices = p.parameter("discrete_actions", default: 0)
+        guard choices == 0 || (choices >= 2 && choices <= 1024 && choices == choices.rounded()) else {
+            throw PluginError("discrete_actions must be 0 (continuous) or a whole number in 2...1024, not \(choices)")
+        }
+        actionChoices = Int(choices)
         episodeSteps = max(1, Int((p.episodeLength / p.controlDt).rounded()))
         steps = PerEnv(count: p.envCount, initial: 0)
         rewardTerms = [
@@ -55,8 +64,8 @@ public final class CartpoleTask: TaskPlugin {
     public var observationNames: [Quantity] {
         [Quantity("pole_angle", "rad"), Quantity("pole_angular_velocity", "rad/s"), Quantity("cart_position", "m"), Quantity("cart_velocity", "m/s")]
     }
-    /// The cart force as a fraction of `action_scale`.
-    public var actionNames: [Quantity] { [Quantity("cart_force", "1")] }
+    /// The cart force as a fraction of `action_scale` (discrete: the index of the push).
+    public var actionNames: [Quantity] { [Quantity(actionChoices > 0 ? "push" : "cart_force", actionChoices > 0 ? "" : "1")] }
     public var successCriterion: String { "the pole stays within 90° of upright and the cart within max_cart_pos until the time limit" }
     /// Reads only qpos and qvel.
     public var usesPoses: Bool { false }
@@ -69,8 +78,12 @@ public final class CartpoleTask: TaskPlugin {
         steps[env.index] = 0
     }
 
+    public var actionLow: [Double] { [actionChoices > 0 ? 0 : -1] }
+    public var actionHigh: [Double] { [actionChoices > 0 ? Double(actionChoices - 1) : 1] }
+
     public func preStep(_ env: EnvView, action: UnsafeBufferPointer<Double>) {
-        env.ctrl[actuator] = action[0] * actionScale
+        let push = actionChoices > 0 ? -1 + 2 * action[0] / Double(actionChoices - 1) : action[0]
+        env.ctrl[actuator] = push * actionScale
     }
 
     public func observe(_ env: EnvView, into o: UnsafeMutableBufferPointer<Double>) {

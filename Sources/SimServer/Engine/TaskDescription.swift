@@ -10,6 +10,8 @@ package struct TaskDescription: Sendable, Equatable {
     package let actions: [Quantity]
     package let actionLow: [Double]
     package let actionHigh: [Double]
+    /// Choices of a discrete action (0: continuous).
+    package let actionChoices: Int
     package let rewardTerms: [RewardTerm]
     package let success: String
 
@@ -23,6 +25,7 @@ package struct TaskDescription: Sendable, Equatable {
         actions = task.actionNames
         actionLow = task.actionLow
         actionHigh = task.actionHigh
+        actionChoices = task.actionChoices
         rewardTerms = task.rewardTerms
         success = task.successCriterion
         try Self.check(observations, count: task.observationSize, what: "observation")
@@ -32,6 +35,11 @@ package struct TaskDescription: Sendable, Equatable {
         }
         for k in 0..<task.actionSize where !(actionLow[k].isFinite && actionHigh[k].isFinite && actionLow[k] <= actionHigh[k]) {
             throw PluginError("\(name): action \(actions[k].name) has bounds [\(actionLow[k]), \(actionHigh[k])]; they must be finite with low <= high")
+        }
+        if actionChoices != 0 {
+            guard actionChoices >= 2, actionChoices <= 1 << 16, task.actionSize == 1, actionLow == [0], actionHigh == [Double(actionChoices - 1)] else {
+                throw PluginError("\(name): a discrete action has 2...65536 choices, one component, and bounds [0, choices - 1]; got \(actionChoices) choices, \(task.actionSize) components, [\(actionLow), \(actionHigh)]")
+            }
         }
         try Self.check(rewardTerms.map { Quantity($0.name) }, count: rewardTerms.count, what: "reward term")
     }

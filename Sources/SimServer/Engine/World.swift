@@ -98,7 +98,7 @@ package final class World: @unchecked Sendable {
         actionLow = task.actionLow
         usesPoses = task.usesPoses
         actionHigh = task.actionHigh
-        actions = ActionContract(low: actionLow, high: actionHigh, names: description.actions.map(\.name))
+        actions = ActionContract(low: actionLow, high: actionHigh, names: description.actions.map(\.name), choices: description.actionChoices)
         weights = task.rewardTerms.map(\.weight)
         let (termNames, obsNames) = (description.rewardTerms.map(\.name), description.observations.map(\.name))
         rewardVariables = termNames + obsNames + termNames.map { "term." + $0 } + obsNames.map { "obs." + $0 }

@@ -112,5 +112,6 @@ extension Robosim_TaskDescription {
         actions = t.actions.map { q in .with { $0.name = q.name; $0.unit = q.unit } }
         rewardTerms = t.rewardTerms.map { r in .with { $0.name = r.name; $0.weight = r.weight } }
         success = t.success
+        actionChoices = UInt32(t.actionChoices)
     }
 }

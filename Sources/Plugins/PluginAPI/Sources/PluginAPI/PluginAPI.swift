@@ -2,8 +2,9 @@
 /// inlined into the plugin); the server refuses a plugin whose version differs from its own.
 /// Version 2: `EnvView` carries the reset ranges in force (`resetRanges`, `range(_:default:)`).
 /// Version 3: tasks describe themselves (`observationNames`, `actionNames`, `successCriterion`).
+/// Version 4: discrete actions (`TaskPlugin.actionChoices`).
 public enum PluginAPIVersion {
-    @inlinable public static var current: Int { 3 }
+    @inlinable public static var current: Int { 4 }
 }
 
 /// A plugin failed to configure or to load: a one-line reason for the user.

@@ -74,6 +74,11 @@ public protocol TaskPlugin: AnyObject, Sendable {
     /// What success means, in one sentence (`/sim/describe`); empty (default) when the task never
     /// reports success.
     var successCriterion: String { get }
+    /// Discrete actions: the number of choices (> 1) when the action is one value, an index in
+    /// `0..<actionChoices` (`actionSize` must be 1, the bounds 0 and `actionChoices - 1`); 0
+    /// (default) for continuous actions. The server refuses an index that is not a whole number in
+    /// range instead of clipping it.
+    var actionChoices: Int { get }
     /// Action bounds (default -1...1 for every component).
     var actionLow: [Double] { get }
     var actionHigh: [Double] { get }
@@ -105,6 +110,7 @@ extension TaskPlugin {
     public var observationNames: [Quantity] { Quantity.numbered("obs", count: observationSize) }
     public var actionNames: [Quantity] { Quantity.numbered("action", count: actionSize) }
     public var successCriterion: String { "" }
+    public var actionChoices: Int { 0 }
     public var actionLow: [Double] { Array(repeating: -1, count: actionSize) }
     public var actionHigh: [Double] { Array(repeating: 1, count: actionSize) }
     public var rewardTerms: [RewardTerm] { [] }
