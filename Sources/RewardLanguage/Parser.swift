@@ -1,13 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#else
-import Darwin
-#endif
+import Foundation
 
 enum RewardMath {
-    static func exp(_ x: Double) -> Double { Glibc.exp(x) }
-    static func tanh(_ x: Double) -> Double { Glibc.tanh(x) }
-    static func pow(_ a: Double, _ b: Double) -> Double { Glibc.pow(a, b) }
+    static func exp(_ x: Double) -> Double { Foundation.exp(x) }
+    static func tanh(_ x: Double) -> Double { Foundation.tanh(x) }
+    static func pow(_ a: Double, _ b: Double) -> Double { Foundation.pow(a, b) }
 }
 
 /// Recursive descent over UTF-8 bytes, emitting postfix instructions. Depth and size are bounded

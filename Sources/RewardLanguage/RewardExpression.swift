@@ -66,7 +66,7 @@ public struct RewardExpression: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The value for `values` (indexed like the compile-time variables). Not finite (a division by
-    /// zero, `sqrt(-1)`): 0.
+    /// zero, `sqrt(-1)`): 0. NaN passes through `min`, `max` and `clip` whatever the argument order.
     public func evaluate(_ values: UnsafeBufferPointer<Double>) -> Double {
         withUnsafeTemporaryAllocation(of: Double.self, capacity: max(1, stackSize)) { stack in
             var top = -1
@@ -87,7 +87,8 @@ public struct RewardExpression: Sendable, Equatable, CustomStringConvertible {
                 case .clip:
                     let hi = stack[top], lo = stack[top - 1]
                     top -= 2
-                    stack[top] = min(max(stack[top], lo), hi)
+                    let x = stack[top]
+                    stack[top] = x.isNaN || lo.isNaN || hi.isNaN ? .nan : min(max(x, lo), hi)
                 case .select:
                     let otherwise = stack[top], then = stack[top - 1]
                     top -= 2
@@ -157,8 +158,8 @@ enum Instruction: Sendable, Equatable {
             case .multiply: a * b
             case .divide: a / b
             case .power: RewardMath.pow(a, b)
-            case .min: Swift.min(a, b)
-            case .max: Swift.max(a, b)
+            case .min: a.isNaN || b.isNaN ? .nan : Swift.min(a, b)
+            case .max: a.isNaN || b.isNaN ? .nan : Swift.max(a, b)
             case .less: a < b ? 1 : 0
             case .lessEqual: a <= b ? 1 : 0
             case .greater: a > b ? 1 : 0

@@ -110,3 +110,12 @@ struct SplitMix {
         return z ^ (z >> 31)
     }
 }
+
+@Suite struct RewardNaNTests {
+    @Test func nanPassesThroughMinMaxAndClipInAnyOrder() throws {
+        for source in ["max(1, sqrt(-1))", "max(sqrt(-1), 1)", "min(sqrt(-1), 1)", "clip(1, sqrt(-1), 2)", "clip(sqrt(-1), 0, 1)"] {
+            #expect(try RewardExpression(source, variables: []).evaluate([]) == 0, "\(source)")  // NaN counts as 0
+        }
+        #expect(try RewardExpression("max(1, sqrt(-1)) + 5", variables: []).evaluate([]) == 0)
+    }
+}

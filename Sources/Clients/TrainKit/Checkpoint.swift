@@ -2,8 +2,9 @@ import Foundation
 
 /// A trained policy as a safetensors file with JSON metadata (CONTRACT.md, "Checkpoints"): the
 /// actor's and critic's layers (`<net>.layers.<l>.weight` as inputs × outputs, so that a layer is
-/// `x @ weight + bias`, tanh between layers), `actor.log_std`, and the observation normalization
-/// (`obs_norm.mean`, `obs_norm.var`: `clip((x - mean) / sqrt(var + 1e-8), -10, 10)`).
+/// `x @ weight + bias`, tanh between layers), `actor.log_std` (Gaussian policies), and the
+/// observation normalization (`obs_norm.mean`, `obs_norm.var`: when `normalize_observations` is
+/// "true" the policy sees `clip((x - mean) / sqrt(var + 1e-8), -10, 10)`, else x).
 public struct Checkpoint {
     /// What the file says about itself (`__metadata__`, all strings; lists and objects as JSON).
     public struct Metadata: Codable, Sendable, Equatable {
@@ -67,12 +68,9 @@ public struct Checkpoint {
         ])
     }
 
+    /// Writes the file atomically (a temporary file renamed over the old one).
     public func write(to url: URL) throws {
-        let data = try encoded()
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial")
-        try data.write(to: temporary)
-        _ = try? FileManager.default.removeItem(at: url)
-        try FileManager.default.moveItem(at: temporary, to: url)
+        try encoded().write(to: url, options: .atomic)
     }
 
     /// Reads a checkpoint written by `write`.
@@ -95,15 +93,20 @@ public struct Checkpoint {
                                 versions: try decoded("versions", [String: String].self))
         var random = TrainRandom(seed: 0)
         guard metadata.actionChoices >= 0, metadata.actionChoices <= 1 << 16 else { throw TrainError("\(url.path): action_choices \(metadata.actionChoices)") }
+        guard !metadata.hidden.isEmpty, metadata.hidden.count <= 8, metadata.hidden.allSatisfy({ $0 >= 1 && $0 <= 4096 }),
+              (1...65536).contains(metadata.observationNames.count), (1...65536).contains(metadata.actionNames.count) else {
+            throw TrainError("\(url.path): hidden \(metadata.hidden) or the names' counts are out of range (1 to 8 widths in 1...4096)")
+        }
         let policy = ActorCritic(observationSize: metadata.observationNames.count, actionSize: metadata.actionNames.count,
                                  choices: metadata.actionChoices, hidden: metadata.hidden, random: &random)
         for (name, net) in [("actor", policy.actor), ("critic", policy.critic)] {
             var at = net.offset
             for l in 0..<(net.sizes.count - 1) {
                 for part in ["weight", "bias"] {
-                    let count = part == "weight" ? net.sizes[l] * net.sizes[l + 1] : net.sizes[l + 1]
-                    guard let t = tensors["\(name).layers.\(l).\(part)"], t.values.count == count else {
-                        throw TrainError("\(url.path): \(name).layers.\(l).\(part) missing or of the wrong size")
+                    let shape = part == "weight" ? [net.sizes[l], net.sizes[l + 1]] : [net.sizes[l + 1]]
+                    let count = shape.reduce(1, *)
+                    guard let t = tensors["\(name).layers.\(l).\(part)"], t.shape == shape, t.values.count == count else {
+                        throw TrainError("\(url.path): \(name).layers.\(l).\(part) missing or not of shape \(shape) (inputs x outputs)")
                     }
                     policy.parameters.replaceSubrange(at..<(at + count), with: t.values)
                     at += count

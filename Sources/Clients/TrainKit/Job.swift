@@ -30,6 +30,7 @@ public struct Job: Codable, Sendable, Equatable {
     public var checkpoint: String?
     public var episodes: Int?
     /// eval: an MP4 of the scene's first rgb camera over the first env's first two episodes, in `output`.
+    /// (`reward` in an eval job: default the checkpoint's own.)
     public var video: String?
     public var ppo: PPOConfiguration?
 
@@ -66,6 +67,10 @@ public struct Job: Codable, Sendable, Equatable {
             throw TrainError("envs, steps and episodes must be at least 1, eval_episodes at least 0")
         }
         if kind == .eval, checkpoint == nil { throw TrainError("an eval job names its checkpoint") }
+        let wrong = kind == .train ? [("checkpoint", checkpoint != nil), ("episodes", episodes != nil), ("video", video != nil)]
+            : [("steps", steps != nil), ("stop_at_success", stopAtSuccess != nil), ("eval_episodes", evalEpisodes != nil), ("ppo", ppo != nil)]
+        if let key = wrong.first(where: \.1)?.0 { throw TrainError("'\(key)' does not apply to a \(kind.rawValue) job") }
+        if let problem = ppo?.problem { throw TrainError("ppo: \(problem)") }
         if let s = stopAtSuccess, !(s > 0 && s <= 1) { throw TrainError("stop_at_success must be in (0, 1]") }
     }
 
@@ -96,7 +101,9 @@ public struct Job: Codable, Sendable, Equatable {
             _ = try Training.run(env: env, options: options, evalEpisodes: evalEpisodes ?? 64, log: log)
         case .eval:
             let policy = try Checkpoint.read(URL(fileURLWithPath: checkpoint!))
-            if let reward { try env.setReward(reward) }
+            // The reward it was trained with, unless the job gives one ("" for the task's).
+            let expression = reward ?? policy.metadata.reward
+            if !expression.isEmpty { try env.setReward(expression) }
             let film = video.map { Evaluator.Video(url: out.appendingPathComponent($0)) }
             let report = try Evaluator.run(policy, env: env, episodes: episodes ?? 64, seed: seed, video: film)
             try report.write(to: out.appendingPathComponent("eval.json"))

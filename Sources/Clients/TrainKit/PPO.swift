@@ -59,11 +59,46 @@ public struct PPOConfiguration: Codable, Sendable, Equatable {
         normalizeObservations = try c.decodeIfPresent(Bool.self, forKey: .normalizeObservations) ?? d.normalizeObservations
         normalizeRewards = try c.decodeIfPresent(Bool.self, forKey: .normalizeRewards) ?? d.normalizeRewards
         normalizeAdvantages = try c.decodeIfPresent(Bool.self, forKey: .normalizeAdvantages) ?? d.normalizeAdvantages
-        guard steps >= 1, epochs >= 1, minibatches >= 1, learningRate > 0, learningRate.isFinite, gamma > 0, gamma <= 1,
-              !hidden.isEmpty, hidden.allSatisfy({ $0 >= 1 && $0 <= 4096 }) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
-                                                    debugDescription: "ppo: steps, epochs and minibatches >= 1, learning_rate > 0, gamma in (0, 1], hidden widths in 1...4096"))
+        if let problem = problem {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "ppo: \(problem)"))
         }
+    }
+
+    /// Written with every key, `value_clip` null included (an omitted key would read back as the default).
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(steps, forKey: .steps)
+        try c.encode(epochs, forKey: .epochs)
+        try c.encode(minibatches, forKey: .minibatches)
+        try c.encode(learningRate, forKey: .learningRate)
+        try c.encode(annealLearningRate, forKey: .annealLearningRate)
+        try c.encode(gamma, forKey: .gamma)
+        try c.encode(gaeLambda, forKey: .gaeLambda)
+        try c.encode(clip, forKey: .clip)
+        if let valueClip { try c.encode(valueClip, forKey: .valueClip) } else { try c.encodeNil(forKey: .valueClip) }
+        try c.encode(entropyCoefficient, forKey: .entropyCoefficient)
+        try c.encode(valueCoefficient, forKey: .valueCoefficient)
+        try c.encode(maxGradientNorm, forKey: .maxGradientNorm)
+        try c.encode(hidden, forKey: .hidden)
+        try c.encode(initialLogStd, forKey: .initialLogStd)
+        try c.encode(normalizeObservations, forKey: .normalizeObservations)
+        try c.encode(normalizeRewards, forKey: .normalizeRewards)
+        try c.encode(normalizeAdvantages, forKey: .normalizeAdvantages)
+    }
+
+    /// Why these settings cannot train, or nil.
+    public var problem: String? {
+        guard steps >= 1, steps <= 1 << 20, epochs >= 1, epochs <= 1000, minibatches >= 1 else { return "steps in 1...1048576, epochs in 1...1000, minibatches >= 1" }
+        guard learningRate > 0, learningRate.isFinite, learningRate <= 1 else { return "learning_rate in (0, 1]" }
+        guard gamma > 0, gamma <= 1, gaeLambda >= 0, gaeLambda <= 1 else { return "gamma in (0, 1], gae_lambda in [0, 1]" }
+        guard clip > 0, clip.isFinite, valueClip.map({ $0 > 0 && $0.isFinite }) ?? true else { return "clip and value_clip (or null) > 0" }
+        guard valueCoefficient >= 0, valueCoefficient.isFinite, entropyCoefficient.isFinite, abs(entropyCoefficient) <= 10 else {
+            return "value_coefficient >= 0, entropy_coefficient in [-10, 10]"
+        }
+        guard maxGradientNorm > 0, maxGradientNorm.isFinite else { return "max_gradient_norm > 0" }
+        guard !hidden.isEmpty, hidden.count <= 8, hidden.allSatisfy({ $0 >= 1 && $0 <= 4096 }) else { return "hidden: 1 to 8 widths in 1...4096" }
+        guard initialLogStd.isFinite, abs(initialLogStd) <= 10 else { return "initial_log_std in [-10, 10]" }
+        return nil
     }
 }
 
@@ -197,17 +232,19 @@ final class PPOLearner {
         for _ in 0..<c.epochs {
             let order = random.permutation(n)
             for m in 0..<c.minibatches {
-                let rows = Array(order[(m * batch)..<min(n, (m + 1) * batch)])
+                // The last minibatch takes the remainder of n / minibatches.
+                let rows = Array(order[(m * batch)..<(m == c.minibatches - 1 ? n : (m + 1) * batch)])
                 let b = rows.count
                 for (k, i) in rows.enumerated() { for j in 0..<o { mbObs[k * o + j] = observations[i * o + j] } }
                 var advMean: Float = 0, advVar: Float = 0
-                if c.normalizeAdvantages {
+                let normalize = c.normalizeAdvantages && b > 1  // one sample has no spread (SB3 skips it too)
+                if normalize {
                     for i in rows { advMean += advantages[i] }
                     advMean /= Float(b)
                     for i in rows { advVar += (advantages[i] - advMean) * (advantages[i] - advMean) }
                     advVar /= Float(max(1, b - 1))  // torch's std is unbiased
                 }
-                let advScale: Float = c.normalizeAdvantages ? 1 / (advVar.squareRoot() + 1e-8) : 1
+                let advScale: Float = normalize ? 1 / (advVar.squareRoot() + 1e-8) : 1
                 for k in 0..<grads.count { grads[k] = 0 }
                 let logStd = policy.logStd
                 policy.parameters.withUnsafeBufferPointer { p in
@@ -227,7 +264,7 @@ final class PPOLearner {
                             }
                             let logRatio = logp - self.logProbabilities[i]
                             let ratio = expf(logRatio)
-                            let adv = c.normalizeAdvantages ? (advantages[i] - advMean) * advScale : advantages[i]
+                            let adv = normalize ? (advantages[i] - advMean) * advScale : advantages[i]
                             let unclipped = ratio * adv, clipped = min(max(ratio, 1 - c.clip), 1 + c.clip) * adv
                             stats.policyLoss += Double(-min(unclipped, clipped))
                             stats.approxKL += Double((ratio - 1) - logRatio)
@@ -299,14 +336,18 @@ final class PPOLearner {
         stats.valueLoss /= count
         stats.approxKL /= count
         stats.clipFraction /= count
-        // How much of the returns' variance the value estimates explain.
-        var meanR = 0.0
-        for r in returns { meanR += Double(r) }
+        // How much of the returns' variance the value estimates explain: 1 - Var(R - V) / Var(R).
+        var meanR = 0.0, meanD = 0.0
+        for i in 0..<n {
+            meanR += Double(returns[i])
+            meanD += Double(returns[i] - values[i])
+        }
         meanR /= Double(n)
+        meanD /= Double(n)
         var varR = 0.0, varD = 0.0
         for i in 0..<n {
             varR += (Double(returns[i]) - meanR) * (Double(returns[i]) - meanR)
-            let d = Double(returns[i] - values[i])
+            let d = Double(returns[i] - values[i]) - meanD
             varD += d * d
         }
         stats.explainedVariance = varR > 0 ? 1 - varD / varR : 0

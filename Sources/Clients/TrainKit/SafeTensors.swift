@@ -52,8 +52,13 @@ public enum SafeTensors {
         var tensors: [String: Tensor] = [:]
         for (name, value) in header where name != "__metadata__" {
             guard let entry = value as? [String: Any], entry["dtype"] as? String == "F32", let shape = entry["shape"] as? [Int],
+                  shape.count <= 8, shape.allSatisfy({ $0 >= 0 && $0 <= Int(Int32.max) }),
                   let range = entry["data_offsets"] as? [Int], range.count == 2, range[0] >= 0, range[0] <= range[1],
-                  start + range[1] <= bytes.count, (range[1] - range[0]) == 4 * shape.reduce(1, *) else {
+                  range[1] <= bytes.count - start,
+                  case let (elements, overflow) = shape.reduce((1, false), { acc, d in
+                      let m = acc.0.multipliedReportingOverflow(by: d)
+                      return (m.partialValue, acc.1 || m.overflow)
+                  }), !overflow, elements <= (range[1] - range[0]) / 4, range[1] - range[0] == 4 * elements else {
                 throw TrainError("safetensors tensor '\(name)' is not an F32 tensor inside the file")
             }
             var values = [Float](repeating: 0, count: (range[1] - range[0]) / 4)

@@ -64,9 +64,15 @@ public final class Trainer {
     public func run() throws -> TrainSummary {
         let c = options.ppo
         let (n, o, a) = (env.count, env.observationSize, env.actionSize)
-        guard c.steps >= 1, c.epochs >= 1, c.minibatches >= 1, c.minibatches <= c.steps * n else {
-            throw TrainError("steps, epochs and minibatches must be >= 1, and minibatches at most steps x envs (\(c.steps * n))")
+        if let problem = c.problem { throw TrainError("PPO settings: \(problem)") }
+        guard c.minibatches <= c.steps * n else { throw TrainError("minibatches must be at most steps x envs (\(c.steps * n))") }
+        let floats = c.steps.multipliedReportingOverflow(by: n * (o + a + 8))
+        guard !floats.overflow, floats.partialValue <= 1 << 27 else {
+            throw TrainError("a rollout of \(c.steps) steps x \(n) envs would hold \(floats.partialValue) values; the limit is \(1 << 27) (512 MiB): fewer steps per rollout")
         }
+        // Only steps refresh the lease: keep it alive while an update runs longer than its time to live.
+        let keeper = LeaseKeeper(env: env)
+        defer { keeper.stop() }
         try FileManager.default.createDirectory(at: options.output, withIntermediateDirectories: true)
         let rewardText = options.reward ?? ""
         if let reward = options.reward { _ = try env.setReward(reward) }
@@ -85,8 +91,9 @@ public final class Trainer {
         let metricsURL = options.output.appendingPathComponent("metrics.csv")
         let timingURL = options.output.appendingPathComponent("timing.csv")
         let board = try TensorBoardWriter(directory: options.output.appendingPathComponent("tensorboard"))
-        var metrics = UpdateRecord.header + "\n"
-        var timing = "update,env_steps,wall_s,env_s,learn_s,steps_per_s\n"
+        // Appended after every update: an interrupted run keeps what it logged.
+        let metrics = try AppendFile(metricsURL, header: UpdateRecord.header)
+        let timing = try AppendFile(timingURL, header: "update,env_steps,wall_s,env_s,learn_s,steps_per_s")
         let updates = max(1, options.totalSteps / (c.steps * n))
         let clock = ContinuousClock()
         let started = clock.now
@@ -158,10 +165,10 @@ public final class Trainer {
                 record.meanLength = Double(recent.reduce(0) { $0 + $1.length }) / Double(recent.count)
                 record.successRate = Double(recent.filter(\.success).count) / Double(recent.count)
             }
-            metrics += record.csv + "\n"
+            try metrics.append(record.csv)
             let wall = (clock.now - started).seconds
-            timing += "\(update),\(record.envSteps),\(String(format: "%.3f", wall)),\(String(format: "%.3f", envTime.seconds)),"
-                + "\(String(format: "%.3f", learnTime.seconds)),\(String(format: "%.0f", Double(record.envSteps) / max(wall, 1e-9)))\n"
+            try timing.append("\(update),\(record.envSteps),\(String(format: "%.3f", wall)),\(String(format: "%.3f", envTime.seconds)),"
+                + "\(String(format: "%.3f", learnTime.seconds)),\(String(format: "%.0f", Double(record.envSteps) / max(wall, 1e-9)))")
             let st = record.statistics
             try board.scalars([
                 ("rollout/ep_rew_mean", record.meanReturn), ("rollout/ep_len_mean", record.meanLength), ("rollout/success_rate", record.successRate),
@@ -177,23 +184,24 @@ public final class Trainer {
             summary.updates = update
             summary.successRate = record.successRate
             summary.meanReturn = record.meanReturn
+            if update % 25 == 0 { try checkpoint().write(to: summary.checkpoint) }  // a run cut short keeps a recent policy
             if let target = options.stopAtSuccess, recent.count >= 100, record.successRate >= target { break }
         }
         summary.wallSeconds = (clock.now - started).seconds
         summary.envSeconds = envTime.seconds
         summary.learnSeconds = learnTime.seconds
-        try Data(metrics.utf8).write(to: metricsURL)
-        try Data(timing.utf8).write(to: timingURL)
-        let d = env.description
-        let checkpoint = Checkpoint(
-            metadata: .init(task: d.task.name, scene: options.scene.isEmpty ? d.scene : options.scene, observationNames: env.observationNames,
-                            actionNames: env.actionNames, actionLow: env.actionLow, actionHigh: env.actionHigh, actionChoices: env.actionChoices,
-                            hidden: c.hidden,
-                            reward: rewardText, envSteps: summary.envSteps, seed: options.seed, configuration: c,
-                            versions: ["robosim": d.version, "trainer": "sim-train PPO 1"]),
-            policy: learner.policy, observationNormalization: c.normalizeObservations ? obsNorm : nil)
-        try checkpoint.write(to: summary.checkpoint)
+        try checkpoint().write(to: summary.checkpoint)
         return summary
+
+        func checkpoint() -> Checkpoint {
+            let d = env.description
+            return Checkpoint(
+                metadata: .init(task: d.task.name, scene: options.scene.isEmpty ? d.scene : options.scene, observationNames: env.observationNames,
+                                actionNames: env.actionNames, actionLow: env.actionLow, actionHigh: env.actionHigh, actionChoices: env.actionChoices,
+                                hidden: c.hidden, reward: rewardText, envSteps: summary.envSteps, seed: options.seed, configuration: c,
+                                versions: ["robosim": d.version, "trainer": "sim-train PPO 1"]),
+                policy: learner.policy, observationNormalization: c.normalizeObservations ? obsNorm : nil)
+        }
     }
 }
 
@@ -228,9 +236,10 @@ public enum Evaluator {
         }
     }
 
-    /// Runs `episodes` episodes (the first to finish, in step order and env order) with the
-    /// checkpoint's mean actions, every env reset from `seed` first; with `video`, records the
-    /// first env's camera over its first episodes (rendered each control step, encoded at the
+    /// Runs `episodes` episodes with the checkpoint's actions, every env reset from `seed` first:
+    /// env e contributes its first (episodes + e) / n episodes (Stable-Baselines3's
+    /// `evaluate_policy` quotas), so short episodes are not over-represented. With `video`, records
+    /// the first env's camera over its first episodes (rendered each control step, encoded at the
     /// control rate).
     public static func run(_ checkpoint: Checkpoint, env: VectorEnv, episodes: Int, seed: UInt64, video: Video? = nil) throws -> EvaluationReport {
         guard episodes >= 1 else { throw TrainError("episodes must be >= 1") }
@@ -260,6 +269,8 @@ public enum Evaluator {
         try film()
         var ret = [Double](repeating: 0, count: n), length = [Int](repeating: 0, count: n)
         var out: [EvaluationReport.Episode] = []
+        let quota = (0..<n).map { (episodes + $0) / n }
+        var taken = [Int](repeating: 0, count: n)
         var steps = 0
         while out.count < episodes || (camera != nil && filmed < video!.episodes) {
             let r = try env.step(actions: checkpoint.actions(raw, rows: n))
@@ -272,7 +283,10 @@ public enum Evaluator {
                 ret[e] += r.rewards[e]
                 length[e] += 1
                 if r.terminated[e] || r.truncated[e] {
-                    if out.count < episodes { out.append(.init(index: out.count, env: e, ret: ret[e], length: length[e], success: r.success[e])) }
+                    if taken[e] < quota[e] {
+                        out.append(.init(index: out.count, env: e, ret: ret[e], length: length[e], success: r.success[e]))
+                        taken[e] += 1
+                    }
                     ret[e] = 0
                     length[e] = 0
                 }
@@ -300,4 +314,42 @@ extension Duration {
         let (s, atto) = components
         return Double(s) + Double(atto) * 1e-18
     }
+}
+
+/// Renews a vector env's lease every 10 s from a thread of its own until stopped.
+final class LeaseKeeper: @unchecked Sendable {
+    // Invariant: `stopped` is the only shared state (a semaphore); `env.renewLease()` is thread-safe.
+    private let stopped = DispatchSemaphore(value: 0)
+    private let done = DispatchSemaphore(value: 0)
+
+    init(env: VectorEnv) {
+        let thread = Thread { [stopped, done] in
+            while stopped.wait(timeout: .now() + 10) == .timedOut { try? env.renewLease() }
+            done.signal()
+        }
+        thread.name = "sim-train.lease"
+        thread.start()
+    }
+
+    func stop() {
+        stopped.signal()
+        done.wait()
+    }
+}
+
+/// A text file that grows by whole lines, each flushed as it is written.
+final class AppendFile {
+    private let handle: FileHandle
+
+    init(_ url: URL, header: String) throws {
+        guard FileManager.default.createFile(atPath: url.path, contents: Data((header + "\n").utf8)) else {
+            throw TrainError("cannot create \(url.path)")
+        }
+        handle = try FileHandle(forWritingTo: url)
+        try handle.seekToEnd()
+    }
+
+    deinit { try? handle.close() }
+
+    func append(_ line: String) throws { try handle.write(contentsOf: Data((line + "\n").utf8)) }
 }

@@ -85,6 +85,12 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("entropy"), help: "Entropy bonus coefficient.")
     var entropyCoefficient = PPOConfiguration().entropyCoefficient
 
+    @Option(name: .customLong("value-clip"), help: "Clip value updates around the old values by this much, or 'none'.")
+    var valueClip = "0.2"
+
+    @Option(name: .customLong("value-coefficient"), help: "Weight of the value loss.")
+    var valueCoefficient = PPOConfiguration().valueCoefficient
+
     @Option(help: "Hidden layer widths, comma-separated.")
     var hidden = "64,64"
 
@@ -97,7 +103,24 @@ struct Train: ParsableCommand {
         }
         guard learningRate > 0, learningRate.isFinite, gamma > 0, gamma <= 1 else { throw ValidationError("--learning-rate must be positive and --gamma in (0, 1]") }
         guard layers != nil else { throw ValidationError("--hidden must be positive integers, comma-separated (as 64,64)") }
+        guard valueClip == "none" || (Float(valueClip) ?? -1) > 0 else { throw ValidationError("--value-clip must be a positive number or 'none'") }
+        if let problem = configuration.problem { throw ValidationError("PPO settings: \(problem)") }
         if let s = stopAtSuccess { guard s > 0, s <= 1 else { throw ValidationError("--stop-at-success must be in (0, 1]") } }
+    }
+
+    /// The PPO settings the flags give.
+    var configuration: PPOConfiguration {
+        var c = PPOConfiguration()
+        c.steps = rolloutSteps
+        c.epochs = epochs
+        c.minibatches = minibatches
+        c.learningRate = learningRate
+        c.gamma = gamma
+        c.entropyCoefficient = entropyCoefficient
+        c.valueCoefficient = valueCoefficient
+        c.valueClip = valueClip == "none" ? nil : Float(valueClip)
+        c.hidden = layers ?? c.hidden
+        return c
     }
 
     var layers: [Int]? {
@@ -115,13 +138,7 @@ struct Train: ParsableCommand {
         options.reward = reward
         options.stopAtSuccess = stopAtSuccess
         options.scene = source.scene.map { URL(fileURLWithPath: $0).lastPathComponent } ?? ""
-        options.ppo.steps = rolloutSteps
-        options.ppo.epochs = epochs
-        options.ppo.minibatches = minibatches
-        options.ppo.learningRate = learningRate
-        options.ppo.gamma = gamma
-        options.ppo.entropyCoefficient = entropyCoefficient
-        options.ppo.hidden = layers!
+        options.ppo = configuration
         _ = try Training.run(env: env, options: options, evalEpisodes: evalEpisodes) { print($0) }
     }
 }
@@ -143,6 +160,9 @@ struct Eval: ParsableCommand {
     @Option(help: "Per-episode JSON report.")
     var report: String?
 
+    @Option(help: "A reward expression for the evaluation (default: the one the checkpoint was trained with; '' for the task's).")
+    var reward: String?
+
     @Option(help: "An MP4 of a scene camera over the first env's first episodes.")
     var video: String?
 
@@ -160,6 +180,8 @@ struct Eval: ParsableCommand {
         let policy = try Checkpoint.read(URL(fileURLWithPath: checkpoint))
         let (env, server) = try source.open(seed: seed)
         defer { env.close(); server?.stop() }
+        let expression = reward ?? policy.metadata.reward
+        if !expression.isEmpty { try env.setReward(expression) }
         let film = video.map { Evaluator.Video(url: URL(fileURLWithPath: $0), camera: camera, episodes: videoEpisodes) }
         let result = try Evaluator.run(policy, env: env, episodes: episodes, seed: seed, video: film)
         if let report { try result.write(to: URL(fileURLWithPath: report)) }

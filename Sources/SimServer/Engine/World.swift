@@ -53,7 +53,7 @@ package final class World: @unchecked Sendable {
     /// The names a reward expression may read, in the order of `Env.rewardValues`: the task's terms
     /// and observations by their own names (a term wins a clash), then `term.<name>`, `obs.<name>`
     /// and `action.<name>` for every one, then `reward` (the task's weighted sum), `success` and
-    /// `terminated` (1 or 0; a term of that name wins).
+    /// `terminated` (1 or 0; a term or observation of the same name wins: the first of a name is the one read).
     package let rewardVariables: [String]
 
     /// Loads the scene's model and configures its task and robot for `envCount` envs.

@@ -3,8 +3,9 @@ import RewardLanguage
 import Synchronization
 
 /// Reward expressions by lease (`/sim/set_reward`): a lease's steps use its expression, every
-/// other step the task's own reward. An expression ends with its lease; the table never holds more
-/// entries than there are live leases (dead ones are dropped on every change). Thread-safe.
+/// other step the task's own reward. An expression ends with its lease (release removes it; one of
+/// a lease that expired is never used again, since no step names that lease, and is dropped at the
+/// next change), so the table holds at most the live leases plus those that expired since. Thread-safe.
 final class LeaseRewards: Sendable {
     private let table = Mutex<[String: RewardExpression]>([:])
 
