@@ -2,7 +2,8 @@
 """Wall time to solve a task with sim-train's PPO against Stable-Baselines3's PPO, same run, same machine.
 
 Both train on the same RoboSim scene with 16 envs and the same PPO settings (128 steps per env per
-rollout, 4 minibatches, 10 epochs, learning rate 3e-4, gamma 0.99, GAE 0.95, clip 0.2, value loss 0.5,
+rollout, 4 minibatches, 10 epochs, learning rate 3e-4, gamma 0.99, GAE 0.95, clip 0.2, SB3's value loss
+(MSE x 0.5, no value clipping),
 gradient norm 0.5, [64, 64] tanh actor and critic, observation and reward normalization) and the same
 reward (the task's, or `--reward`), and stop once `--target` (95%) of the last 100 training episodes succeeded. Each policy is then evaluated (mean actions) on 64
 episodes of held-out seeds. SB3 runs with torch on one thread (`torch.set_num_threads(1)`) through
@@ -42,7 +43,9 @@ def sim_train(binary: Path, scene: str, seed: int, max_steps: int, target: float
     """(training wall seconds, env steps, evaluation success rate) of `sim-train train`."""
     with tempfile.TemporaryDirectory() as out:
         r = subprocess.run([str(binary), "train", "--scene", scene, "--envs", str(ENVS), "--steps", str(max_steps),
-                            "--seed", str(seed), "--stop-at-success", str(target), "--out", out, "--eval-episodes", "64"]
+                            "--seed", str(seed), "--stop-at-success", str(target), "--out", out, "--eval-episodes", "64",
+                            # SB3's value loss: plain MSE x 0.5 (sim-train's default is CleanRL's clipped one).
+                            "--value-clip", "none", "--value-coefficient", "1"]
                            + (["--reward", reward] if reward else []),
                            cwd=REPO, capture_output=True, text=True, timeout=3600)
         if r.returncode != 0:

@@ -55,7 +55,9 @@ class RoboSimVecEnv(VecEnv):
         return obs
 
     def step_async(self, actions: np.ndarray) -> None:
-        self._actions = np.asarray(actions, dtype=np.float64).reshape(self.num_envs, -1)
+        a = np.asarray(actions, dtype=np.float64)
+        # Discrete: one index per env; continuous: a row per env.
+        self._actions = a.reshape(self.num_envs) if self.venv.action_choices else a.reshape(self.num_envs, -1)
 
     def step_wait(self):
         obs, rewards, terminated, truncated, infos = self.venv.step(self._actions)
