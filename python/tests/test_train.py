@@ -114,6 +114,11 @@ def test_a_job_file_runs_the_same_training_and_tensorboard_reads_its_events(sim_
     assert (out / "metrics.csv").read_bytes() == (tmp_path / "flags" / "metrics.csv").read_bytes()
     for name in ("job.json", "checkpoint.safetensors", "timing.csv", "eval.json"):
         assert (out / name).exists(), name
+    timing = [dict(zip(*(line.split(",") for line in pair))) for pair in
+              [((out / "timing.csv").read_text().splitlines()[0], row) for row in (out / "timing.csv").read_text().splitlines()[1:]]]
+    last = timing[-1]
+    assert 0 < float(last["sim_s"]) <= float(last["env_s"]) and float(last["transport_s"]) >= 0, last
+    assert abs(float(last["sim_s"]) + float(last["transport_s"]) - float(last["env_s"])) < 0.01, last
     assert json.loads((out / "job.json").read_text())["ppo"]["epochs"] == 4
 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -122,7 +127,8 @@ def test_a_job_file_runs_the_same_training_and_tensorboard_reads_its_events(sim_
     acc.Reload()
     tags = set(acc.Tags()["scalars"])
     for tag in ("rollout/ep_rew_mean", "rollout/success_rate", "train/policy_loss", "train/value_loss", "train/entropy",
-                "train/approx_kl", "train/clip_fraction", "time/steps_per_s", "time/env_s", "time/learn_s"):
+                "train/approx_kl", "train/clip_fraction", "time/steps_per_s", "time/env_s", "time/learn_s", "time/sim_s",
+                "time/transport_s"):
         assert tag in tags, (tag, tags)
     returns = acc.Scalars("rollout/ep_rew_mean")
     assert [e.step for e in returns] == [512 * k for k in range(1, 9)]

@@ -104,6 +104,10 @@ public final class VectorEnv: @unchecked Sendable {
     /// What reset and step go through: `.shm` or `.socket`.
     public var transport: Transport { channel == nil ? .socket : .shm }
 
+    /// Seconds the server spent on the last step through the step channel (the rest of the call is
+    /// transport); nil over sockets.
+    public var lastServerSeconds: Double? { channel.map { Double($0.serverNanoseconds) / 1e9 } }
+
     /// Describes the server, checks that it steps in lockstep, and leases the envs.
     public init(client: ServiceClient, options: Options = Options()) throws {
         self.client = client

@@ -118,8 +118,9 @@ public enum Training {
         -> (TrainSummary, EvaluationReport?) {
         log("sim-train: \(env.count) envs (\(env.transport.rawValue)), task \(env.description.task.name), \(options.totalSteps) steps, seed \(options.seed)")
         let summary = try Trainer(env: env, options: options, log: log).run()
-        log(String(format: "sim-train: %d env steps in %.1f s (env %.1f s, learn %.1f s); checkpoint %@",
-                   summary.envSteps, summary.wallSeconds, summary.envSeconds, summary.learnSeconds, summary.checkpoint.path))
+        log(String(format: "sim-train: %d env steps in %.1f s (env %.1f s, of which simulation %.1f s; learn %.1f s); checkpoint %@",
+                   summary.envSteps, summary.wallSeconds, summary.envSeconds, summary.simSeconds,
+                   summary.learnSeconds, summary.checkpoint.path))
         guard evalEpisodes > 0 else { return (summary, nil) }
         let checkpoint = try Checkpoint.read(summary.checkpoint)
         let report = try Evaluator.run(checkpoint, env: env, episodes: evalEpisodes, seed: options.seed &+ 1_000_003)

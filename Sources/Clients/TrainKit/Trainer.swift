@@ -42,6 +42,8 @@ public struct TrainSummary: Sendable {
     public var wallSeconds = 0.0
     public var envSeconds = 0.0
     public var learnSeconds = 0.0
+    /// The server's share of `envSeconds` (step channel only; 0 over sockets).
+    public var simSeconds = 0.0
     public var successRate = Double.nan
     public var meanReturn = Double.nan
     public var checkpoint: URL
@@ -93,12 +95,14 @@ public final class Trainer {
         let board = try TensorBoardWriter(directory: options.output.appendingPathComponent("tensorboard"))
         // Appended after every update: an interrupted run keeps what it logged.
         let metrics = try AppendFile(metricsURL, header: UpdateRecord.header)
-        let timing = try AppendFile(timingURL, header: "update,env_steps,wall_s,env_s,learn_s,steps_per_s")
+        let timing = try AppendFile(timingURL, header: "update,env_steps,wall_s,env_s,sim_s,transport_s,learn_s,steps_per_s")
         let updates = max(1, options.totalSteps / (c.steps * n))
         let clock = ContinuousClock()
         let started = clock.now
         var summary = TrainSummary(checkpoint: options.output.appendingPathComponent("checkpoint.safetensors"))
         var envTime = Duration.zero, learnTime = Duration.zero
+        // The server's own time per step (step channel only): simulation; the rest of env time is transport.
+        var simSeconds = 0.0
         for update in 1...updates {
             let rolloutStart = clock.now
             var actingTime = Duration.zero
@@ -114,6 +118,7 @@ public final class Trainer {
                     learner.values[t * n + e] = values[e]
                 }
                 let r = try env.step(actions: acts.map(Double.init))
+                simSeconds += env.lastServerSeconds ?? 0
                 raw = r.observations
                 if c.normalizeObservations { obsNorm.update(raw, rows: n) }
                 // Time limits bootstrap from the value of the state the episode was cut in.
@@ -167,7 +172,9 @@ public final class Trainer {
             }
             try metrics.append(record.csv)
             let wall = (clock.now - started).seconds
-            try timing.append("\(update),\(record.envSteps),\(String(format: "%.3f", wall)),\(String(format: "%.3f", envTime.seconds)),"
+            let sim = env.transport == .shm ? String(format: "%.3f", simSeconds) : ""
+            let transport = env.transport == .shm ? String(format: "%.3f", max(0, envTime.seconds - simSeconds)) : ""
+            try timing.append("\(update),\(record.envSteps),\(String(format: "%.3f", wall)),\(String(format: "%.3f", envTime.seconds)),\(sim),\(transport),"
                 + "\(String(format: "%.3f", learnTime.seconds)),\(String(format: "%.0f", Double(record.envSteps) / max(wall, 1e-9)))")
             let st = record.statistics
             try board.scalars([
@@ -176,10 +183,14 @@ public final class Trainer {
                 ("train/approx_kl", st.approxKL), ("train/clip_fraction", st.clipFraction), ("train/explained_variance", st.explainedVariance),
                 ("train/learning_rate", st.learningRate), ("time/steps_per_s", Double(record.envSteps) / max(wall, 1e-9)),
                 ("time/env_s", envTime.seconds), ("time/learn_s", learnTime.seconds),
+                ("time/sim_s", env.transport == .shm ? simSeconds : .nan),
+                ("time/transport_s", env.transport == .shm ? max(0, envTime.seconds - simSeconds) : .nan),
             ], step: record.envSteps)
-            log(String(format: "update %d/%d  steps %d  %.0f steps/s  return %.2f  success %.0f%%  episodes %d  (env %.1f s, learn %.1f s)",
+            log(String(format: "update %d/%d  steps %d  %.0f steps/s  return %.2f  success %.0f%%  episodes %d  (env %.1f s%@, learn %.1f s)",
                        update, updates, record.envSteps, Double(record.envSteps) / max(wall, 1e-9), record.meanReturn,
-                       100 * (record.successRate.isNaN ? 0 : record.successRate), episodes, envTime.seconds, learnTime.seconds))
+                       100 * (record.successRate.isNaN ? 0 : record.successRate), episodes, envTime.seconds,
+                       env.transport == .shm ? String(format: ": sim %.1f, transport %.1f", simSeconds, max(0, envTime.seconds - simSeconds)) : "",
+                       learnTime.seconds))
             summary.envSteps = record.envSteps
             summary.updates = update
             summary.successRate = record.successRate
@@ -190,6 +201,7 @@ public final class Trainer {
         summary.wallSeconds = (clock.now - started).seconds
         summary.envSeconds = envTime.seconds
         summary.learnSeconds = learnTime.seconds
+        summary.simSeconds = simSeconds
         try checkpoint().write(to: summary.checkpoint)
         return summary
 

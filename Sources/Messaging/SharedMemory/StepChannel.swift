@@ -26,6 +26,8 @@ public final class StepChannel: @unchecked Sendable {
         public static let envs = 52, observationSize = 56, actionSize = 60
         /// 0: same-step autoreset, 1: next-step (`robosim.Autoreset`), for step requests.
         public static let autoreset = 64
+        /// u64: nanoseconds the server spent serving the request answered (the simulation's share of a call).
+        public static let serverNanoseconds = 72
         /// The answer's error message (UTF-8, zero-padded).
         public static let message = 128, messageBytes = 192
         public static let size = 320
@@ -149,6 +151,12 @@ public final class StepChannel: @unchecked Sendable {
     public var seed: UInt64 {
         get { UInt64(littleEndian: base.load(fromByteOffset: Header.seed, as: UInt64.self)) }
         set { base.storeBytes(of: newValue.littleEndian, toByteOffset: Header.seed, as: UInt64.self) }
+    }
+
+    /// Nanoseconds the server spent on the last request (written before `response`).
+    public var serverNanoseconds: UInt64 {
+        get { UInt64(littleEndian: base.load(fromByteOffset: Header.serverNanoseconds, as: UInt64.self)) }
+        set { base.storeBytes(of: newValue.littleEndian, toByteOffset: Header.serverNanoseconds, as: UInt64.self) }
     }
 
     /// The answer's message (empty when it succeeded).

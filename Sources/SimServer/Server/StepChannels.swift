@@ -147,8 +147,11 @@ final class ChannelThread: @unchecked Sendable {
                 continue
             }
             seen = number
+            let started = ContinuousClock.now
             do throws(ServiceError) {
                 try handle()
+                let (seconds, attoseconds) = (ContinuousClock.now - started).components
+                channel.serverNanoseconds = UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
                 channel.answer(number)
             } catch {
                 channel.answer(number, error: error)
