@@ -14,6 +14,8 @@ struct Parser {
     let names: [String]
     var pos = 0
     var depth = 0
+    /// Values the emitted program holds on its evaluation stack at this point.
+    var stack = 0
     var out: [Instruction] = []
 
     init(bytes: [UInt8], variables: [String: Int], names: [String]) {
@@ -125,6 +127,17 @@ struct Parser {
             guard take(")") else { throw error("expected ')', found \(shown(pos))") }
         } else if isDigit(c) || c == UInt8(ascii: ".") {
             try number()
+        } else if c == UInt8(ascii: "`") {
+            // A name of any other characters (MJCF allows `robot0:x`), between backquotes.
+            let start = pos
+            pos += 1
+            let nameStart = pos
+            while pos < bytes.count, bytes[pos] != UInt8(ascii: "`") { pos += 1 }
+            guard pos < bytes.count else { throw RewardError(position: start + 1, "a quoted name has no closing '`'") }
+            let name = String(decoding: bytes[nameStart..<pos], as: UTF8.self)
+            pos += 1
+            guard let i = variables[name] else { throw RewardError(position: start + 1, "unknown name '\(name)'\(suggestion(name))") }
+            try emit(.load(i))
         } else if isNameStart(c) {
             let start = pos
             while pos < bytes.count, isNameByte(bytes[pos]) { pos += 1 }
@@ -200,6 +213,10 @@ struct Parser {
     private mutating func emit(_ op: Instruction) throws(RewardError) {
         guard out.count < RewardExpression.Limits.instructions else {
             throw error("the expression is too long: more than \(RewardExpression.Limits.instructions) operations")
+        }
+        stack += op.stackEffect
+        guard stack <= RewardExpression.Limits.depth else {
+            throw error("the expression holds more than \(RewardExpression.Limits.depth) pending values (nested too deeply)")
         }
         out.append(op)
     }

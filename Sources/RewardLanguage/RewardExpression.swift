@@ -15,8 +15,9 @@
 ///     primary := number | name | function '(' expr (',' expr)* ')' | '(' expr ')'
 ///
 /// Functions: `min(a, b, ...)`, `max(a, b, ...)`, `abs(x)`, `exp(x)`, `sqrt(x)`, `tanh(x)`,
-/// `clip(x, lo, hi)`. Names: letters, digits, `_` and `.`, not starting with a digit; each must be
-/// one of the variables the expression is compiled against.
+/// `clip(x, lo, hi)`. Names: letters, digits, `_` and `.`, not starting with a digit, or any other
+/// characters between backquotes (`` `robot0:x` ``); each must be one of the variables the
+/// expression is compiled against.
 public struct RewardExpression: Sendable, Equatable, CustomStringConvertible {
     /// The source text.
     public let source: String

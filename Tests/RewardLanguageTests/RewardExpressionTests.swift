@@ -2,8 +2,8 @@ import Testing
 @testable import RewardLanguage
 
 @Suite struct RewardExpressionTests {
-    let names = ["pole_angle", "cart_velocity", "alive", "success", "obs.pole_angle", "action.cart_force"]
-    let values: [Double] = [0.5, -2, 1, 0, 0.5, 0.25]
+    let names = ["pole_angle", "cart_velocity", "alive", "success", "obs.pole_angle", "action.cart_force", "robot0:x"]
+    let values: [Double] = [0.5, -2, 1, 0, 0.5, 0.25, 3]
 
     func value(_ source: String) throws -> Double { try RewardExpression(source, variables: names).evaluate(values) }
 
@@ -16,7 +16,7 @@ import Testing
         ("pole_angle < 1", 1), ("pole_angle >= 1", 0), ("1 == 1", 1), ("1 != 1", 0), ("!success", 1), ("!1", 0),
         ("pole_angle < 1 && cart_velocity < 0", 1), ("success || alive", 1), ("success && alive", 0),
         ("success ? 10 : -1", -1), ("alive ? 1 + 1 : 0", 2), ("obs.pole_angle + action.cart_force", 0.75),
-        ("1 / 0", 0), ("sqrt(-1)", 0), ("exp(1000)", 0), ("  alive  ", 1),
+        ("1 / 0", 0), ("sqrt(-1)", 0), ("exp(1000)", 0), ("  alive  ", 1), ("`robot0:x` * 2", 6), ("`alive`", 1),
     ])
     func evaluates(source: String, expected: Double) throws {
         #expect(try value(source) == expected, "\(source)")
@@ -33,6 +33,7 @@ import Testing
         ("clip(1, 2)", 1, "clip takes 3 arguments"), ("abs()", 1, "abs takes 1 argument"), ("1 < 2 < 3", 7, "do not chain"),
         ("1e999", 1, "not a finite number"), ("1..2", 1, "not a finite number"), ("a | b", 1, "unknown name 'a'"), ("alive | 1", 7, "unexpected"),
         ("alive ? 1", 10, "expected ':'"), ("#", 1, "unexpected '#'"), ("import os", 1, "unknown name 'import'"),
+        ("`robot0:y`", 1, "unknown name 'robot0:y'"), ("1 + `open", 5, "no closing"),
     ])
     func refusesWithThePosition(source: String, position: Int, text: String) {
         do {
@@ -52,6 +53,13 @@ import Testing
         #expect(throws: RewardError.self) { try RewardExpression(long, variables: []) }
         let huge = String(repeating: " ", count: 5000) + "1"
         #expect(throws: RewardError.self) { try RewardExpression(huge, variables: []) }
+        let ternaries = Array(repeating: "alive ? 1 : ", count: 40).joined() + "0"
+        do {
+            _ = try RewardExpression(ternaries, variables: names)
+            Issue.record("40 nested ternaries accepted")
+        } catch {
+            #expect(error.position > 1 && error.message.contains("pending values"), "\(error)")
+        }
         let args = "max(" + Array(repeating: "1", count: 40).joined(separator: ",") + ")"
         #expect(throws: RewardError.self) { try RewardExpression(args, variables: []) }
         // At the limits, fine.
