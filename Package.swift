@@ -211,7 +211,7 @@ let package = Package(
 
         // Shared by the test targets: Python reference scripts, blocking work off the cooperative pool.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "RewardLanguageTests", dependencies: ["RewardLanguage"], path: "Tests/RewardLanguageTests"),
+        .testTarget(name: "RewardLanguageTests", dependencies: ["RewardLanguage", "TestSupport"], path: "Tests/RewardLanguageTests"),
         .testTarget(name: "TrainKitTests", dependencies: ["TrainKit"], path: "Tests/TrainKitTests"),
         .testTarget(
             name: "MessagingTests",

@@ -34,8 +34,11 @@ public struct Job: Codable, Sendable, Equatable {
     public var video: String?
     public var ppo: PPOConfiguration?
 
-    static let keys: Set<String> = ["kind", "scene", "server", "envs", "steps", "seed", "reward", "output", "stop_at_success",
-                                    "eval_episodes", "checkpoint", "episodes", "video", "ppo"]
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case kind, scene, server, envs, steps, seed, reward, output, stopAtSuccess, evalEpisodes, checkpoint, episodes, video, ppo
+    }
+
+    static var keys: Set<String> { Set(CodingKeys.allCases.map { snakeCase($0.rawValue) }) }
 
     /// Reads and checks a job file.
     public static func read(_ url: URL) throws -> Job {

@@ -30,11 +30,9 @@ public struct PPOConfiguration: Codable, Sendable, Equatable {
     public init() {}
 
     /// The keys of a job file's `ppo` object (snake_case), each optional: missing ones keep the defaults.
-    static let keys: Set<String> = ["steps", "epochs", "minibatches", "learning_rate", "anneal_learning_rate", "gamma", "gae_lambda",
-                                    "clip", "value_clip", "entropy_coefficient", "value_coefficient", "max_gradient_norm", "hidden",
-                                    "initial_log_std", "normalize_observations", "normalize_rewards", "normalize_advantages"]
+    static var keys: Set<String> { Set(CodingKeys.allCases.map { snakeCase($0.rawValue) }) }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case steps, epochs, minibatches, learningRate, annealLearningRate, gamma, gaeLambda, clip, valueClip, entropyCoefficient
         case valueCoefficient, maxGradientNorm, hidden, initialLogStd, normalizeObservations, normalizeRewards, normalizeAdvantages
     }
@@ -420,4 +418,13 @@ struct RunningMeanVariance: Codable, Sendable, Equatable {
         }
         return out
     }
+}
+
+/// `learningRate` -> `learning_rate`: the JSON key `.convertFromSnakeCase` reads as the property.
+func snakeCase(_ name: String) -> String {
+    var out = ""
+    for c in name {
+        if c.isUppercase { out += "_" + c.lowercased() } else { out.append(c) }
+    }
+    return out
 }
