@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "SimEngine", targets: ["SimEngine"]),
         .library(name: "SimServer", targets: ["SimServer"]),
         .library(name: "ClientKit", targets: ["ClientKit"]),
+        .library(name: "LLMKit", targets: ["LLMKit"]),
         .library(name: "StrategistKit", targets: ["StrategistKit"]),
         .library(name: "Parquet", targets: ["Parquet"]),
         .library(name: "RewardLanguage", targets: ["RewardLanguage"]),
@@ -132,11 +133,21 @@ let package = Package(
         // The strategist as a library: LLM backends (Bedrock Converse, OpenAI-compatible HTTP) in LLM/;
         // T-bar geometry, workspace summary, strategy schema and validation, the offline pushing
         // planner and the waypoint executor in Planning/; the run over topics in Run/.
+        // LLM backends (Bedrock, OpenAI-compatible) and their command-line options: the strategist's and
+        // the reward search's.
+        .target(
+            name: "LLMKit",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/Clients/LLMKit"
+        ),
         .target(
             name: "StrategistKit",
             dependencies: [
-                "Messaging",
-                .product(name: "Crypto", package: "swift-crypto"),
+                "Messaging", "LLMKit",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Clients/StrategistKit"
@@ -147,7 +158,7 @@ let package = Package(
         .executableTarget(
             name: "sim-strategist",
             dependencies: [
-                "ClientKit", "Messaging", "StrategistKit",
+                "ClientKit", "Messaging", "StrategistKit", "LLMKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -172,7 +183,7 @@ let package = Package(
         // The trainer as a library (PPO, networks, checkpoints, evaluation) and its executable.
         .target(
             name: "TrainKit",
-            dependencies: ["ClientKit", "Messaging", "RewardLanguage"],
+            dependencies: ["ClientKit", "Messaging", "RewardLanguage", "LLMKit", .product(name: "Logging", package: "swift-log")],
             path: "Sources/Clients/TrainKit",
             // The learner's kernels are SIMD code that only optimized builds make fast: optimized in
             // debug builds too (the tests train), without bounds checks in release.
@@ -182,8 +193,9 @@ let package = Package(
         .executableTarget(
             name: "sim-train",
             dependencies: [
-                "ClientKit", "TrainKit", "Messaging",
+                "ClientKit", "TrainKit", "Messaging", "LLMKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Clients/sim-train"
         ),
@@ -212,7 +224,7 @@ let package = Package(
         // Shared by the test targets: Python reference scripts, blocking work off the cooperative pool.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "RewardLanguageTests", dependencies: ["RewardLanguage", "TestSupport"], path: "Tests/RewardLanguageTests"),
-        .testTarget(name: "TrainKitTests", dependencies: ["TrainKit"], path: "Tests/TrainKitTests"),
+        .testTarget(name: "TrainKitTests", dependencies: ["TrainKit", "LLMKit", "RewardLanguage"], path: "Tests/TrainKitTests"),
         .testTarget(
             name: "MessagingTests",
             dependencies: ["Messaging", "CZeroMQ", .product(name: "Logging", package: "swift-log")],
@@ -230,7 +242,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StrategistKitTests",
-            dependencies: ["StrategistKit", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["StrategistKit", "LLMKit", "TestSupport", .product(name: "Logging", package: "swift-log")],
             path: "Tests/StrategistKitTests"
         ),
         .testTarget(name: "ParquetTests", dependencies: ["Parquet", "TestSupport"], path: "Tests/ParquetTests", exclude: ["Fixtures"]),

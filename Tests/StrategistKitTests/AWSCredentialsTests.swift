@@ -1,6 +1,7 @@
 import Foundation
 import StrategistKit
 import Testing
+import LLMKit
 
 /// A temporary home with `.aws/credentials` holding `text`, removed by `cleanUp()`.
 private struct TemporaryHome {

@@ -1,6 +1,7 @@
 import Foundation
 import StrategistKit
 import Testing
+import LLMKit
 
 private let converseReply = """
     {"output":{"message":{"role":"assistant","content":[{"text":"Push the T-bar 3 cm left."}]}},

@@ -1,5 +1,6 @@
 import Foundation
 import TestSupport
+import LLMKit
 
 /// botocore's SigV4, run in a Python subprocess, as the reference for ``SigV4Signer``.
 ///

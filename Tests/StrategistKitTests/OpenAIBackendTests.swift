@@ -1,6 +1,7 @@
 import Foundation
 import StrategistKit
 import Testing
+import LLMKit
 
 private let completion = """
     {"id":"chatcmpl-1","object":"chat.completion","model":"qwen2.5-7b","choices":[{"index":0,

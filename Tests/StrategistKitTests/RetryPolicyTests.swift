@@ -1,5 +1,6 @@
 import StrategistKit
 import Testing
+import LLMKit
 
 @Suite("Retry policy")
 struct RetryPolicyTests {

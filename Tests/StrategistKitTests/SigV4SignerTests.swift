@@ -1,6 +1,7 @@
 import Foundation
 import StrategistKit
 import Testing
+import LLMKit
 
 /// 2026-11-22T12:34:56Z.
 let fixedDate = Date(timeIntervalSince1970: 1_795_350_896)

@@ -1,6 +1,7 @@
 import Foundation
 import StrategistKit
 import Testing
+import LLMKit
 
 /// The strategist's planning: the offline planner, strategy parsing and validation, and the
 /// fallback from an LLM backend whose strategy fails (over real HTTP).

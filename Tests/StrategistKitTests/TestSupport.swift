@@ -3,6 +3,7 @@ import Logging
 import StrategistKit
 import Synchronization
 import Testing
+import LLMKit
 
 extension Tag {
     /// Tests that open sockets on 127.0.0.1.

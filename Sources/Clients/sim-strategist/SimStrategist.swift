@@ -5,6 +5,7 @@ import Logging
 import Messaging
 import StrategistKit
 import Synchronization
+import LLMKit
 
 @main
 struct SimStrategist: AsyncParsableCommand {
@@ -26,39 +27,12 @@ struct SimStrategist: AsyncParsableCommand {
                   --model-id anthropic.claude-3-5-haiku-20241022-v1:0
             """)
 
-    enum Backend: String, ExpressibleByArgument, CaseIterable { case offline, bedrock, openai }
-
     @OptionGroup var connection: ConnectionOptions
 
     @Option(help: "Envs to drive: 'all' or a comma-separated list of indices.")
     var envs = "all"
 
-    @Option(help: "Strategy backend: offline, bedrock or openai.")
-    var backend: Backend = .offline
-
-    @Option(help: "Bedrock: AWS region (default AWS_REGION, AWS_DEFAULT_REGION, else us-east-1).")
-    var region: String?
-
-    @Option(name: .customLong("model-id"), help: "Bedrock: model id or inference profile.")
-    var modelID = "anthropic.claude-3-5-haiku-20241022-v1:0"
-
-    @Option(help: "Bedrock: shared-credentials profile (default AWS_PROFILE, else the environment's keys, else 'default').")
-    var profile: String?
-
-    @Option(help: "OpenAI-compatible: base URL of the API (…/v1).")
-    var endpoint = "http://127.0.0.1:8000/v1"
-
-    @Option(help: "OpenAI-compatible: model name.")
-    var model = "local-model"
-
-    @Option(name: .customLong("api-key-env"), help: "OpenAI-compatible: environment variable holding the API key (none: no key).")
-    var apiKeyEnv = "OPENAI_API_KEY"
-
-    @Option(name: .customLong("llm-timeout"), help: "Seconds per LLM request attempt.")
-    var llmTimeout = 30.0
-
-    @Option(help: "LLM request attempts (retries on throttling, 5xx and timeouts, with backoff).")
-    var attempts = 3
+    @OptionGroup var llm: LLMOptions
 
     @Option(help: "Stop after this many episodes ended (0: run until interrupted), then print a summary.")
     var episodes = 0
@@ -78,7 +52,6 @@ struct SimStrategist: AsyncParsableCommand {
     func validate() throws {
         guard episodes >= 0 else { throw ValidationError("--episodes must be >= 0") }
         guard rate > 0, rate <= 1000 else { throw ValidationError("--rate must be in (0, 1000]") }
-        guard llmTimeout > 0, attempts >= 1 else { throw ValidationError("--llm-timeout must be > 0 and --attempts >= 1") }
     }
 
     func run() async throws {
@@ -90,7 +63,7 @@ struct SimStrategist: AsyncParsableCommand {
         }
         let logger = Logger(label: "robosim.strategist")
         let chat: (any ChatBackend)?
-        do { chat = try makeBackend(logger: logger) } catch {
+        do { chat = try llm.makeBackend(logger: logger) } catch {
             throw fail("\(error)")
         }
         let client: ServiceClient
@@ -130,25 +103,6 @@ struct SimStrategist: AsyncParsableCommand {
         let summary = await run.loop(episodes: episodes, period: 1 / rate)
         print(summary.report(episodes: episodes))
         if summary.ended == 0 && episodes > 0 { throw fail("no episode ended") }
-    }
-
-    func makeBackend(logger: Logger) throws -> (any ChatBackend)? {
-        let retry = RetryPolicy(maxAttempts: attempts, timeout: llmTimeout)
-        switch backend {
-        case .offline:
-            return nil
-        case .openai:
-            guard let url = URL(string: endpoint), url.scheme == "http" || url.scheme == "https" else {
-                throw ValidationError("--endpoint '\(endpoint)' is not an http(s) URL")
-            }
-            let key = ProcessInfo.processInfo.environment[apiKeyEnv].flatMap { $0.isEmpty ? nil : $0 }
-            return OpenAIBackend(endpoint: url, model: model, apiKey: key, retry: retry, logger: logger)
-        case .bedrock:
-            let env = ProcessInfo.processInfo.environment
-            let credentials = try AWSCredentials.resolve(environment: env, profile: profile, home: env["HOME"])
-            let region = self.region ?? AWSCredentials.region(environment: env) ?? "us-east-1"
-            return BedrockBackend(region: region, modelID: modelID, credentials: credentials, retry: retry, logger: logger)
-        }
     }
 
     func envIDs(count: Int) throws -> [Int] {

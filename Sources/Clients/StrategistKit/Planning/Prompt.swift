@@ -1,4 +1,5 @@
 import Foundation
+import LLMKit
 
 /// The prompts the strategist sends an LLM backend: the task, the geometry and conventions, the
 /// reply schema (system), and one env's workspace summary (user).

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import LLMKit
 
 /// A strategy for one env's state, where it came from, and what was asked and answered.
 public struct StrategyDecision: Sendable {
