@@ -287,9 +287,15 @@ import Testing
                 return 1 - o[0] * o[0] - 0.01 * abs(o[3]) - 0.005 * abs(o[1])
             }
             var checked = 0, ends = 0
+            var rewardsA: [Double] = []
+            func statistics(_ lease: String) throws -> Robosim_RewardStatisticsResponse {
+                try client.call("/sim/reward_statistics", Robosim_RewardStatisticsRequest.with { $0.lease = lease })
+            }
+            _ = try statistics(a)  // the steps before do not count
             for _ in 0..<50 {
                 let sa = try Self.step(client, lease: a, actions: [0.3, -0.3])
                 let sb = try Self.step(client, lease: b, actions: [0.3, -0.3])
+                rewardsA += sa.rewards
                 for k in 0..<2 {
                     if sa.terminated[k], let f = sa.finalEnvIds.firstIndex(of: UInt32(k)) {  // lease a holds envs 0 and 1
                         // The ending step's reward reads the final state: 10 |angle| - 100.
@@ -304,6 +310,13 @@ import Testing
                 }
             }
             #expect(checked > 50 && ends > 0, "checked \(checked), ends \(ends)")
+            // /sim/reward_statistics: the lease's rewards as given, over its 100 env-steps, ending steps included.
+            let stats = try statistics(a)
+            #expect(stats.names == ["alive", "terminated", "pole_pos", "cart_vel", "pole_vel", "reward", "success"], "\(stats.names)")
+            #expect(stats.steps == 100)
+            let k = stats.names.firstIndex(of: "reward")!
+            #expect(abs(stats.mean[k] - rewardsA.reduce(0, +) / 100) < 1e-9 && stats.min[k] == rewardsA.min() && stats.max[k] == rewardsA.max())
+            #expect(try statistics(a).steps == 0)  // a new interval
             // The channel uses the lease's expression too.
             var open = Robosim_OpenChannelRequest()
             open.lease = a

@@ -116,9 +116,9 @@ def test_step_valid_shapes_with_extreme_values(client, ids, scale):
 
 @settings_for()
 @given(lease=texts, ids=ids_lists, seed=uint64, has_seed=st.booleans(), render=st.booleans(),
-       cameras=st.lists(texts, max_size=5))
-def test_reset(client, lease, ids, seed, has_seed, render, cameras):
-    r = robosim_srv.ResetRequest(lease=lease, env_ids=ids, render=render, cameras=cameras)
+       cameras=st.lists(texts, max_size=5), seed_indices=st.lists(uint64, max_size=6))
+def test_reset(client, lease, ids, seed, has_seed, render, cameras, seed_indices):
+    r = robosim_srv.ResetRequest(lease=lease, env_ids=ids, render=render, cameras=cameras, seed_indices=seed_indices)
     if has_seed:
         r.seed = seed
     call(client, "/sim/reset", r)
@@ -158,6 +158,23 @@ def test_set_reward(client, lease, take, expression):
 
 
 @settings_for()
+@given(lease=texts, take=st.booleans(), steps=st.integers(0, 3))
+def test_reward_statistics(client, lease, take, steps):
+    """Random leases, and real ones stepped a few times: answered or refused, never more."""
+    if take:
+        r = call(client, "/sim/lease", robosim_srv.LeaseRequest(count=1, client_name="hostile_stats"), robosim_srv.LeaseResponse)
+        lease = r.lease if r is not None else lease
+        for _ in range(steps):
+            call(client, "/sim/step", robosim_srv.StepRequest(lease=lease, actions=[0.0] * client.describe().action_size))
+    r = call(client, "/sim/reward_statistics", robosim_srv.RewardStatisticsRequest(lease=lease), robosim_srv.RewardStatisticsResponse)
+    if r is not None:
+        assert len(r.mean) == len(r.min) == len(r.max) == len(r.names) and r.names[-2:] == ["reward", "success"]
+        assert all(math.isfinite(x) for x in [*r.mean, *r.min, *r.max])
+    if take:
+        call(client, "/sim/release", robosim_srv.ReleaseRequest(lease=lease))
+
+
+@settings_for()
 @given(lease=texts, take=st.booleans())
 def test_open_channel(client, lease, take):
     """Random leases, and real ones (whose channel is never mapped: the server closes it with the lease)."""
@@ -192,7 +209,7 @@ def test_graph_announce(client, name, host, pid, heartbeat, leaving, topics):
 
 @settings_for()
 @given(service=st.sampled_from(["/sim/step", "/sim/reset", "/sim/render", "/sim/lease", "/sim/release", "/sim/describe",
-                                "/sim/open_channel", "/sim/set_reward",
+                                "/sim/open_channel", "/sim/set_reward", "/sim/reward_statistics",
                                 "/sim/get_parameters", "/sim/set_parameters", "/sim/pause", "/sim/resume",
                                 "/graph/list", "/graph/announce", "/nope"]),
        payload=st.binary(max_size=3000))

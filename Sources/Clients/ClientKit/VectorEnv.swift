@@ -178,11 +178,12 @@ public final class VectorEnv: @unchecked Sendable {
     }
 
     /// Resets `positions` (default all); with a seed, each env's episodes restart from (seed, env
-    /// index). Returns the new observations (position-major, of `positions`) and, with `render`,
-    /// their images.
-    public func reset(seed: UInt64? = nil, positions: [Int]? = nil, render: Bool = false, cameras: [String] = []) throws
-        -> (observations: [Double], images: [SensorMsgs_Image]) {
-        if let channel, positions == nil, !render {
+    /// index), or (seed, `seedIndices[k]`) given those (one per env: a vector spread over servers
+    /// passes global indices). Returns the new observations (position-major, of `positions`) and,
+    /// with `render`, their images.
+    public func reset(seed: UInt64? = nil, seedIndices: [UInt64]? = nil, positions: [Int]? = nil, render: Bool = false,
+                      cameras: [String] = []) throws -> (observations: [Double], images: [SensorMsgs_Image]) {
+        if let channel, positions == nil, !render, seedIndices == nil {
             channel.store(StepChannel.Header.hasSeed, seed == nil ? 0 : 1)
             if let seed { channel.seed = seed }
             try channel.call(.reset, timeout: callTimeout)
@@ -192,6 +193,7 @@ public final class VectorEnv: @unchecked Sendable {
         request.lease = lease
         request.envIds = try ids(positions)
         if let seed { request.seed = seed }
+        if let seedIndices { request.seedIndices = seedIndices }
         request.render = render
         request.cameras = cameras
         let r: Robosim_ResetResponse = try client.call("/sim/reset", request)
@@ -287,6 +289,39 @@ public final class VectorEnv: @unchecked Sendable {
         return r.names
     }
 
+    /// How the reward and the task's reward terms behaved since the last call (`/sim/reward_statistics`).
+    public struct RewardStatistics: Sendable {
+        /// The task's terms, then "reward" and "success".
+        public var names: [String]
+        public var mean: [Double], min: [Double], max: [Double]
+        public var steps: Int
+
+        /// Several leases' statistics as one (means weighted by steps).
+        public static func combined(_ parts: [RewardStatistics]) -> RewardStatistics {
+            guard var out = parts.first else { return RewardStatistics(names: [], mean: [], min: [], max: [], steps: 0) }
+            for p in parts.dropFirst() where p.steps > 0 {
+                let total = out.steps + p.steps
+                for k in out.names.indices {
+                    out.mean[k] = (out.mean[k] * Double(out.steps) + p.mean[k] * Double(p.steps)) / Double(total)
+                    out.min[k] = out.steps == 0 ? p.min[k] : Swift.min(out.min[k], p.min[k])
+                    out.max[k] = out.steps == 0 ? p.max[k] : Swift.max(out.max[k], p.max[k])
+                }
+                out.steps = total
+            }
+            return out
+        }
+    }
+
+    public func rewardStatistics() throws -> RewardStatistics {
+        var request = Robosim_RewardStatisticsRequest()
+        request.lease = lease
+        let r: Robosim_RewardStatisticsResponse = try client.call("/sim/reward_statistics", request)
+        guard r.mean.count == r.names.count, r.min.count == r.names.count, r.max.count == r.names.count else {
+            throw ServiceError(.malformed, "/sim/reward_statistics returned \(r.names.count) names and \(r.mean.count) means")
+        }
+        return RewardStatistics(names: r.names, mean: r.mean, min: r.min, max: r.max, steps: Int(r.steps))
+    }
+
     /// Keeps the lease alive without stepping (a pause longer than its time to live). Thread-safe.
     public func renewLease() throws {
         var request = Robosim_LeaseRequest()
@@ -304,6 +339,11 @@ public final class VectorEnv: @unchecked Sendable {
         var request = Robosim_ReleaseRequest()
         request.lease = lease
         _ = try? client.call("/sim/release", request) as Robosim_Empty
+    }
+
+    /// Gives up the vector without a release call (its server is gone; the lease dies with it).
+    public func abandon() {
+        lock.withLock { released = true }
     }
 
     private func ids(_ positions: [Int]?) throws -> [UInt32] {

@@ -4,7 +4,11 @@ import Foundation
 /// actor's and critic's layers (`<net>.layers.<l>.weight` as inputs × outputs, so that a layer is
 /// `x @ weight + bias`, tanh between layers), `actor.log_std` (Gaussian policies), and the
 /// observation normalization (`obs_norm.mean`, `obs_norm.var`: when `normalize_observations` is
-/// "true" the policy sees `clip((x - mean) / sqrt(var + 1e-8), -10, 10)`, else x).
+/// "true" the policy sees `clip((x - mean) / sqrt(var + 1e-8), -10, 10)`, else x). A pixel policy
+/// (metadata `image`: its camera, height, width, channels; `convolutions`) has CNNs instead:
+/// `<net>.conv.<l>.weight` as [kernel, kernel, in, out] (HWIO), `<net>.conv.<l>.bias`, then
+/// `<net>.dense.<l>.weight` (inputs × outputs) and `.bias`, ReLU after every layer but the last;
+/// its observation is the image (HWC, bytes / 255) and `observation_names` is empty.
 public struct Checkpoint {
     /// What the file says about itself (`__metadata__`, all strings; lists and objects as JSON).
     public struct Metadata: Codable, Sendable, Equatable {
@@ -24,6 +28,11 @@ public struct Checkpoint {
         public var seed: UInt64
         public var configuration: PPOConfiguration
         public var versions: [String: String]
+        /// A pixel policy's input (nil: the task's observation vector).
+        public var image: ImageInput?
+
+        /// Values of the policy's input per env: the image's, or the observation's.
+        public var observationSize: Int { image?.size ?? observationNames.count }
     }
 
     public var metadata: Metadata
@@ -41,12 +50,10 @@ public struct Checkpoint {
         var tensors: [SafeTensors.Tensor] = []
         for (name, net) in [("actor", policy.actor), ("critic", policy.critic)] {
             var at = net.offset
-            for l in 0..<(net.sizes.count - 1) {
-                let (n, m) = (net.sizes[l], net.sizes[l + 1])
-                tensors.append(.init(name: "\(name).layers.\(l).weight", shape: [n, m], values: Array(policy.parameters[at..<(at + n * m)])))
-                at += n * m
-                tensors.append(.init(name: "\(name).layers.\(l).bias", shape: [m], values: Array(policy.parameters[at..<(at + m)])))
-                at += m
+            for t in net.tensors {
+                let count = t.shape.reduce(1, *)
+                tensors.append(.init(name: "\(name).\(t.name)", shape: t.shape, values: Array(policy.parameters[at..<(at + count)])))
+                at += count
             }
         }
         if policy.choices == 0 { tensors.append(.init(name: "actor.log_std", shape: [policy.actionSize], values: policy.logStd)) }
@@ -58,14 +65,18 @@ public struct Checkpoint {
         encoder.outputFormatting = [.sortedKeys]
         func json(_ v: some Encodable) throws -> String { String(decoding: try encoder.encode(v), as: UTF8.self) }
         let m = metadata
-        return try SafeTensors.encode(tensors, metadata: [
+        var pixels: [String: String] = [:]
+        if let image = policy.image {
+            pixels = ["image": try json(image), "convolutions": try json(policy.convolutions), "activation": "relu"]
+        }
+        return try SafeTensors.encode(tensors, metadata: pixels.merging([
             "format": m.format, "task": m.task, "scene": m.scene, "observation_names": try json(m.observationNames),
             "action_names": try json(m.actionNames), "action_low": try json(m.actionLow), "action_high": try json(m.actionHigh),
             "hidden": try json(m.hidden), "activation": m.activation, "action_choices": String(m.actionChoices),
             "distribution": m.actionChoices > 0 ? "categorical" : "gaussian", "reward": m.reward, "env_steps": String(m.envSteps),
             "seed": String(m.seed), "configuration": try json(m.configuration), "versions": try json(m.versions),
             "normalize_observations": observationNormalization == nil ? "false" : "true",
-        ])
+        ]) { pixel, _ in pixel })
     }
 
     /// Writes the file atomically (a temporary file renamed over the old one).
@@ -90,27 +101,30 @@ public struct Checkpoint {
                                 hidden: try decoded("hidden", [Int].self),
                                 reward: try field("reward"), envSteps: Int(try field("env_steps")) ?? 0, seed: UInt64(try field("seed")) ?? 0,
                                 configuration: try decoded("configuration", PPOConfiguration.self),
-                                versions: try decoded("versions", [String: String].self))
+                                versions: try decoded("versions", [String: String].self),
+                                image: meta["image"] == nil ? nil : try decoded("image", ImageInput.self))
+        let convolutions = metadata.image == nil ? [] : try decoded("convolutions", [Convolution].self)
+        if let image = metadata.image, let problem = CNN.problem(image: image, convolutions: convolutions, hidden: metadata.hidden) {
+            throw TrainError("\(url.path): \(problem)")
+        }
         var random = TrainRandom(seed: 0)
         guard metadata.actionChoices >= 0, metadata.actionChoices <= 1 << 16 else { throw TrainError("\(url.path): action_choices \(metadata.actionChoices)") }
         guard !metadata.hidden.isEmpty, metadata.hidden.count <= 8, metadata.hidden.allSatisfy({ $0 >= 1 && $0 <= 4096 }),
-              (1...65536).contains(metadata.observationNames.count), (1...65536).contains(metadata.actionNames.count) else {
+              (1...(1 << 24)).contains(metadata.observationSize), (1...65536).contains(metadata.actionNames.count) else {
             throw TrainError("\(url.path): hidden \(metadata.hidden) or the names' counts are out of range (1 to 8 widths in 1...4096)")
         }
-        let policy = ActorCritic(observationSize: metadata.observationNames.count, actionSize: metadata.actionNames.count,
-                                 choices: metadata.actionChoices, hidden: metadata.hidden, random: &random)
+        let policy = ActorCritic(observationSize: metadata.observationSize, actionSize: metadata.actionNames.count,
+                                 choices: metadata.actionChoices, hidden: metadata.hidden, image: metadata.image, convolutions: convolutions,
+                                 random: &random)
         for (name, net) in [("actor", policy.actor), ("critic", policy.critic)] {
             var at = net.offset
-            for l in 0..<(net.sizes.count - 1) {
-                for part in ["weight", "bias"] {
-                    let shape = part == "weight" ? [net.sizes[l], net.sizes[l + 1]] : [net.sizes[l + 1]]
-                    let count = shape.reduce(1, *)
-                    guard let t = tensors["\(name).layers.\(l).\(part)"], t.shape == shape, t.values.count == count else {
-                        throw TrainError("\(url.path): \(name).layers.\(l).\(part) missing or not of shape \(shape) (inputs x outputs)")
-                    }
-                    policy.parameters.replaceSubrange(at..<(at + count), with: t.values)
-                    at += count
+            for expected in net.tensors {
+                let count = expected.shape.reduce(1, *)
+                guard let t = tensors["\(name).\(expected.name)"], t.shape == expected.shape, t.values.count == count else {
+                    throw TrainError("\(url.path): \(name).\(expected.name) missing or not of shape \(expected.shape)")
                 }
+                policy.parameters.replaceSubrange(at..<(at + count), with: t.values)
+                at += count
             }
         }
         guard let mean = tensors["obs_norm.mean"], let variance = tensors["obs_norm.var"],

@@ -33,9 +33,15 @@ public struct Job: Codable, Sendable, Equatable {
     /// (`reward` in an eval job: default the checkpoint's own.)
     public var video: String?
     public var ppo: PPOConfiguration?
+    /// train: learn from `camera`'s pixels (nil: the scene's first rgb observation camera) with a CNN policy.
+    public var pixels: Bool?
+    public var camera: String?
+    /// eval: uniformly random actions instead of a checkpoint (a baseline on the same seeds).
+    public var random: Bool?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case kind, scene, server, envs, steps, seed, reward, output, stopAtSuccess, evalEpisodes, checkpoint, episodes, video, ppo
+        case pixels, camera, random
     }
 
     static var keys: Set<String> { Set(CodingKeys.allCases.map { snakeCase($0.rawValue) }) }
@@ -69,9 +75,10 @@ public struct Job: Codable, Sendable, Equatable {
         guard (envs ?? 16) >= 1, (steps ?? 1) >= 1, (evalEpisodes ?? 0) >= 0, (episodes ?? 1) >= 1 else {
             throw TrainError("envs, steps and episodes must be at least 1, eval_episodes at least 0")
         }
-        if kind == .eval, checkpoint == nil { throw TrainError("an eval job names its checkpoint") }
-        let wrong = kind == .train ? [("checkpoint", checkpoint != nil), ("episodes", episodes != nil), ("video", video != nil)]
-            : [("steps", steps != nil), ("stop_at_success", stopAtSuccess != nil), ("eval_episodes", evalEpisodes != nil), ("ppo", ppo != nil)]
+        if kind == .eval, (checkpoint == nil) == (random != true) { throw TrainError("an eval job names its checkpoint, or says random: true") }
+        let wrong = kind == .train ? [("checkpoint", checkpoint != nil), ("episodes", episodes != nil), ("video", video != nil), ("random", random != nil)]
+            : [("steps", steps != nil), ("stop_at_success", stopAtSuccess != nil), ("eval_episodes", evalEpisodes != nil), ("ppo", ppo != nil),
+               ("pixels", pixels != nil), ("camera", camera != nil)]
         if let key = wrong.first(where: \.1)?.0 { throw TrainError("'\(key)' does not apply to a \(kind.rawValue) job") }
         if let problem = ppo?.problem { throw TrainError("ppo: \(problem)") }
         if let s = stopAtSuccess, !(s > 0 && s <= 1) { throw TrainError("stop_at_success must be in (0, 1]") }
@@ -89,8 +96,7 @@ public struct Job: Codable, Sendable, Equatable {
         let seed = self.seed ?? (kind == .train ? 1 : 1_000_004)
         let serverProcess = try scene.map { try ServerProcess(scene: $0, envs: envs ?? 16, seed: seed) }
         defer { serverProcess?.stop() }
-        let client = try ServiceClient(server: serverProcess?.address ?? server!, timeout: 30)
-        let env = try VectorEnv(client: client, options: .init(count: envs ?? 16, clientName: "sim-train-job"))
+        let env = try VectorEnvGroup(addresses: [serverProcess?.address ?? server!], total: envs ?? 16, options: .init(clientName: "sim-train-job"))
         defer { env.close() }
         switch kind {
         case .train:
@@ -101,14 +107,16 @@ public struct Job: Codable, Sendable, Equatable {
             options.reward = reward
             options.stopAtSuccess = stopAtSuccess
             options.scene = scene.map { URL(fileURLWithPath: $0).lastPathComponent } ?? ""
+            options.pixels = pixels ?? false
+            options.camera = camera
             _ = try Training.run(env: env, options: options, evalEpisodes: evalEpisodes ?? 64, log: log)
         case .eval:
-            let policy = try Checkpoint.read(URL(fileURLWithPath: checkpoint!))
+            let policy = try checkpoint.map { try Checkpoint.read(URL(fileURLWithPath: $0)) }
             // The reward it was trained with, unless the job gives one ("" for the task's).
-            let expression = reward ?? policy.metadata.reward
+            let expression = reward ?? policy?.metadata.reward ?? ""
             if !expression.isEmpty { try env.setReward(expression) }
             let film = video.map { Evaluator.Video(url: out.appendingPathComponent($0)) }
-            let report = try Evaluator.run(policy, env: env, episodes: episodes ?? 64, seed: seed, video: film)
+            let report = try Evaluator.run(policy: policy.map { .checkpoint($0) } ?? .random, env: env, episodes: episodes ?? 64, seed: seed, video: film)
             try report.write(to: out.appendingPathComponent("eval.json"))
             log(report.summary)
         }
@@ -117,13 +125,19 @@ public struct Job: Codable, Sendable, Equatable {
 
 /// A training run and its final evaluation, as `sim-train train` and train jobs do them.
 public enum Training {
-    public static func run(env: VectorEnv, options: TrainOptions, evalEpisodes: Int, log: @escaping (String) -> Void) throws
+    public static func run(env: VectorEnvGroup, options: TrainOptions, evalEpisodes: Int, log: @escaping (String) -> Void) throws
         -> (TrainSummary, EvaluationReport?) {
-        log("sim-train: \(env.count) envs (\(env.transport.rawValue)), task \(env.description.task.name), \(options.totalSteps) steps, seed \(options.seed)")
+        log("sim-train: \(env.count) envs (\(options.pixels ? "pixels over sockets" : env.transport.rawValue)), task \(env.description.task.name), "
+            + "\(options.totalSteps) steps, seed \(options.seed)")
         let summary = try Trainer(env: env, options: options, log: log).run()
         log(String(format: "sim-train: %d env steps in %.1f s (env %.1f s, of which simulation %.1f s; learn %.1f s); checkpoint %@",
                    summary.envSteps, summary.wallSeconds, summary.envSeconds, summary.simSeconds,
                    summary.learnSeconds, summary.checkpoint.path))
+        if options.pixels {
+            // One rendered frame per env step.
+            log(String(format: "sim-train: pixels: %.1f frames/s of training (%d frames in %.1f s)",
+                       Double(summary.envSteps) / max(summary.wallSeconds, 1e-9), summary.envSteps, summary.wallSeconds))
+        }
         guard evalEpisodes > 0 else { return (summary, nil) }
         let checkpoint = try Checkpoint.read(summary.checkpoint)
         let report = try Evaluator.run(checkpoint, env: env, episodes: evalEpisodes, seed: options.seed &+ 1_000_003)

@@ -87,6 +87,41 @@ enum Kernels {
         }
     }
 
+    /// t[o×i] = wᵀ, for `linearInputGradient(_:transposed:...)` over many calls with the same w.
+    static func transpose(_ w: UnsafePointer<Float>, into t: UnsafeMutablePointer<Float>, inputs: Int, outputs: Int) {
+        for k in 0..<inputs { for j in 0..<outputs { t[j * inputs + k] = w[k * outputs + j] } }
+    }
+
+    /// dx[b×i] = dy[b×o] · wᵀ, given t = wᵀ (o×i, from `transpose`): eight inputs at a time.
+    static func linearInputGradient(_ dy: UnsafePointer<Float>, transposed t: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+                                    batch: Int, inputs: Int, outputs: Int) {
+        let rt = UnsafeRawPointer(t), rx = UnsafeMutableRawPointer(dx)
+        let wide = inputs & ~7
+        for r in 0..<batch {
+            let dyr = dy + r * outputs
+            var k = 0
+            while k < wide {
+                var acc = SIMD8<Float>()
+                for j in 0..<outputs {
+                    acc += SIMD8(repeating: dyr[j]) * rt.loadUnaligned(fromByteOffset: 4 * (j * inputs + k), as: SIMD8<Float>.self)
+                }
+                rx.storeBytes(of: acc, toByteOffset: 4 * (r * inputs + k), as: SIMD8<Float>.self)
+                k += 8
+            }
+            while k < inputs {
+                var acc: Float = 0
+                for j in 0..<outputs { acc += dyr[j] * t[j * inputs + k] }
+                dx[r * inputs + k] = acc
+                k += 1
+            }
+        }
+    }
+
+    /// max(x, 0) of `count` values in place.
+    static func relu(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        for k in 0..<count { x[k] = max(x[k], 0) }
+    }
+
     /// Σ a[j]·b[j], eight lanes at a time.
     @inline(__always)
     static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {

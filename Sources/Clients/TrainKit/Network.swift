@@ -1,9 +1,34 @@
 import Foundation
 
+/// A network over a slice of a shared parameter buffer (`MLP`, `CNN`): what the actor-critic, PPO
+/// and checkpoints need of one. The parameters are `parameterCount` floats from `offset`, laid out
+/// as `tensors` says, in order; so Adam, gradient clipping and checkpoints see one flat buffer.
+/// Called from the learner's one thread; a network keeps its activations from the last `forward`
+/// for `backward`.
+protocol Network: AnyObject {
+    /// Where this network's parameters start in the shared buffer.
+    var offset: Int { get }
+    var parameterCount: Int { get }
+    /// Values per input row and per output row.
+    var inputs: Int { get }
+    var outputs: Int { get }
+    /// The parameters' tensors in buffer order: names as checkpoints write them after `actor.` or
+    /// `critic.`, and shapes.
+    var tensors: [(name: String, shape: [Int])] { get }
+    /// Orthogonal weights (gain `hiddenGain` for hidden layers, `outputGain` for the last), zero biases.
+    func initialize(_ params: UnsafeMutablePointer<Float>, random: inout TrainRandom, hiddenGain: Float, outputGain: Float)
+    /// The outputs for `batch` rows of `input`; valid until the next call.
+    @discardableResult
+    func forward(_ params: UnsafePointer<Float>, _ input: UnsafePointer<Float>, batch: Int) -> UnsafeBufferPointer<Float>
+    /// Adds the gradient of the loss to `grads` (same layout as the parameters), given the
+    /// gradient `dOutput` with respect to the last `forward`'s outputs (`batch` rows).
+    func backward(_ params: UnsafePointer<Float>, _ grads: UnsafeMutablePointer<Float>, _ dOutput: UnsafePointer<Float>, batch: Int)
+}
+
 /// A multilayer perceptron over a slice of a shared parameter buffer: dense layers with tanh
 /// between them and a linear output. Per layer the buffer holds the weights (inputs × outputs,
 /// row-major) then the biases. Keeps its activations from the last `forward` for `backward`.
-final class MLP {
+final class MLP: Network {
     /// Layer widths, input first.
     let sizes: [Int]
     /// Where this network's parameters start in the shared buffer.
@@ -29,6 +54,16 @@ final class MLP {
 
     var parameterCount: Int { Self.parameterCount(sizes) }
     var outputs: Int { sizes.last! }
+    var inputs: Int { sizes[0] }
+    /// `layers.<l>.weight` (inputs × outputs) and `layers.<l>.bias` per layer.
+    var tensors: [(name: String, shape: [Int])] {
+        var out: [(name: String, shape: [Int])] = []
+        for l in 0..<(sizes.count - 1) {
+            out.append(("layers.\(l).weight", [sizes[l], sizes[l + 1]]))
+            out.append(("layers.\(l).bias", [sizes[l + 1]]))
+        }
+        return out
+    }
 
     /// Orthogonal weights (gain `hiddenGain` for hidden layers, `outputGain` for the last), zero
     /// biases: Stable-Baselines3's initialization.

@@ -6,10 +6,13 @@ import Foundation
 /// normalizes the observation with the checkpoint's statistics (Sub, Div, Clip to ±10), then runs
 /// the actor (MatMul, Add, Tanh); a categorical policy's logits go through ArgMax (the first
 /// maximum) and a Cast to float, so `action` is the chosen index. Written with the ONNX protobuf
-/// schema (onnx/onnx.proto) by hand.
+/// schema (onnx/onnx.proto) by hand. Pixel (CNN) policies are not exported yet.
 public enum ONNXExport {
-    public static func model(_ checkpoint: Checkpoint) -> Data {
+    public static func model(_ checkpoint: Checkpoint) throws -> Data {
         let policy = checkpoint.policy
+        guard let net = policy.actor as? MLP else {
+            throw TrainError("export --onnx: pixel (CNN) policies are not exported yet; only MLP policies over observation vectors")
+        }
         let (o, a) = (policy.observationSize, policy.actionSize)
         var model = Protobuf()
         model.int(1, 8)  // ir_version
@@ -31,7 +34,6 @@ public enum ONNXExport {
                 nodes.append(("Clip", ["obs_scaled", "clip_min", "clip_max"], "obs_normalized", []))
                 x = "obs_normalized"
             }
-            let net = policy.actor
             var at = net.offset
             for l in 0..<(net.sizes.count - 1) {
                 let (n, m) = (net.sizes[l], net.sizes[l + 1])

@@ -26,6 +26,10 @@ public struct PPOConfiguration: Codable, Sendable, Equatable {
     public var normalizeObservations = true
     public var normalizeRewards = true
     public var normalizeAdvantages = true
+    /// A pixel policy's convolutions (channels, kernel, stride), ahead of the `hidden` dense layers
+    /// (ignored for observation vectors). Default two layers, 16 5x5 filters at stride 2 and 32
+    /// 3x3 at stride 2: a NatureCNN shrunk to 40x30 images and 2 cores.
+    public var convolutions = [Convolution(channels: 16, kernel: 5, stride: 2), Convolution(channels: 32, kernel: 3, stride: 2)]
 
     public init() {}
 
@@ -35,6 +39,7 @@ public struct PPOConfiguration: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case steps, epochs, minibatches, learningRate, annealLearningRate, gamma, gaeLambda, clip, valueClip, entropyCoefficient
         case valueCoefficient, maxGradientNorm, hidden, initialLogStd, normalizeObservations, normalizeRewards, normalizeAdvantages
+        case convolutions
     }
 
     public init(from decoder: any Decoder) throws {
@@ -57,6 +62,7 @@ public struct PPOConfiguration: Codable, Sendable, Equatable {
         normalizeObservations = try c.decodeIfPresent(Bool.self, forKey: .normalizeObservations) ?? d.normalizeObservations
         normalizeRewards = try c.decodeIfPresent(Bool.self, forKey: .normalizeRewards) ?? d.normalizeRewards
         normalizeAdvantages = try c.decodeIfPresent(Bool.self, forKey: .normalizeAdvantages) ?? d.normalizeAdvantages
+        convolutions = try c.decodeIfPresent([Convolution].self, forKey: .convolutions) ?? d.convolutions
         if let problem = problem {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "ppo: \(problem)"))
         }
@@ -82,6 +88,7 @@ public struct PPOConfiguration: Codable, Sendable, Equatable {
         try c.encode(normalizeObservations, forKey: .normalizeObservations)
         try c.encode(normalizeRewards, forKey: .normalizeRewards)
         try c.encode(normalizeAdvantages, forKey: .normalizeAdvantages)
+        try c.encode(convolutions, forKey: .convolutions)
     }
 
     /// Why these settings cannot train, or nil.
@@ -96,6 +103,10 @@ public struct PPOConfiguration: Codable, Sendable, Equatable {
         guard maxGradientNorm > 0, maxGradientNorm.isFinite else { return "max_gradient_norm > 0" }
         guard !hidden.isEmpty, hidden.count <= 8, hidden.allSatisfy({ $0 >= 1 && $0 <= 4096 }) else { return "hidden: 1 to 8 widths in 1...4096" }
         guard initialLogStd.isFinite, abs(initialLogStd) <= 10 else { return "initial_log_std in [-10, 10]" }
+        guard !convolutions.isEmpty, convolutions.count <= 8,
+              convolutions.allSatisfy({ (1...1024).contains($0.channels) && (1...16).contains($0.kernel) && (1...16).contains($0.stride) }) else {
+            return "convolutions: 1 to 8 layers, channels in 1...1024, kernel and stride in 1...16"
+        }
         return nil
     }
 }
@@ -112,7 +123,7 @@ public struct UpdateStatistics: Sendable {
 final class PPOLearner {
     let configuration: PPOConfiguration
     let policy: ActorCritic
-    let envs: Int
+    private(set) var envs: Int
     private var adam: Adam
     private var random: TrainRandom
 
@@ -127,15 +138,31 @@ final class PPOLearner {
     private var returns: [Float]
 
     /// `choices` > 0: a discrete action of that many choices (a categorical policy), else Gaussian.
-    init(configuration: PPOConfiguration, observationSize: Int, actionSize: Int, choices: Int = 0, envs: Int, seed: UInt64) {
+    /// `image`: the observations are that image (CNN networks with the configuration's convolutions).
+    init(configuration: PPOConfiguration, observationSize: Int, actionSize: Int, choices: Int = 0, image: ImageInput? = nil, envs: Int, seed: UInt64) {
         self.configuration = configuration
         self.envs = envs
         random = TrainRandom(seed: seed)
         policy = ActorCritic(observationSize: observationSize, actionSize: actionSize, choices: choices, hidden: configuration.hidden,
-                             initialLogStd: configuration.initialLogStd, random: &random)
+                             image: image, convolutions: configuration.convolutions, initialLogStd: configuration.initialLogStd, random: &random)
         adam = Adam(count: policy.parameterCount)
         let n = configuration.steps * envs
         observations = [Float](repeating: 0, count: n * observationSize)
+        actions = [Float](repeating: 0, count: n * policy.actionSize)
+        logProbabilities = [Float](repeating: 0, count: n)
+        values = [Float](repeating: 0, count: n)
+        rewards = [Float](repeating: 0, count: n)
+        dones = [Float](repeating: 0, count: n)
+        advantages = [Float](repeating: 0, count: n)
+        returns = [Float](repeating: 0, count: n)
+    }
+
+    /// Makes the rollout storage hold `envs` envs (servers were lost or came back); what it held is
+    /// dropped, the policy and the optimizer stay.
+    func resize(envs: Int) {
+        self.envs = envs
+        let n = configuration.steps * envs
+        observations = [Float](repeating: 0, count: n * policy.observationSize)
         actions = [Float](repeating: 0, count: n * policy.actionSize)
         logProbabilities = [Float](repeating: 0, count: n)
         values = [Float](repeating: 0, count: n)

@@ -1,9 +1,11 @@
 import Foundation
 
-/// An actor-critic: for continuous actions a Gaussian policy (an MLP for the mean, a learned
-/// state-independent log standard deviation per action), for discrete ones a categorical policy (an
-/// MLP for the logits of the `choices`); and a separate value MLP. All parameters in one flat
-/// buffer (for Adam, gradient clipping and checkpoints). Stable-Baselines3's `MlpPolicy` shape for PPO.
+/// An actor-critic: for continuous actions a Gaussian policy (a network for the mean, a learned
+/// state-independent log standard deviation per action), for discrete ones a categorical policy (a
+/// network for the logits of the `choices`); and a separate value network. The networks are MLPs
+/// over observations (Stable-Baselines3's `MlpPolicy` shape for PPO), or, for an `image` input, CNNs
+/// with encoders of their own (SB3's `CnnPolicy` with `share_features_extractor=False`). All
+/// parameters in one flat buffer (for Adam, gradient clipping and checkpoints).
 final class ActorCritic {
     let observationSize: Int
     /// Values per action: the Gaussian's components, or 1 (the index of a discrete action).
@@ -11,21 +13,38 @@ final class ActorCritic {
     /// Choices of a discrete action (0: Gaussian).
     let choices: Int
     let hidden: [Int]
-    let actor: MLP
-    let critic: MLP
+    /// The pixel input of CNN networks (nil: MLPs), and their convolutions.
+    let image: ImageInput?
+    let convolutions: [Convolution]
+    let actor: any Network
+    let critic: any Network
     /// Offset of the log standard deviations in `parameters`.
     let logStdOffset: Int
     var parameters: [Float]
 
-    init(observationSize: Int, actionSize: Int, choices: Int = 0, hidden: [Int], initialLogStd: Float = 0, random: inout TrainRandom) {
+    /// With `image`, `observationSize` must be its size, and `hidden` are the dense widths after the `convolutions`.
+    init(observationSize: Int, actionSize: Int, choices: Int = 0, hidden: [Int], image: ImageInput? = nil, convolutions: [Convolution] = [],
+         initialLogStd: Float = 0, random: inout TrainRandom) {
+        precondition(image == nil || image!.size == observationSize, "an image input is the whole observation")
         self.observationSize = observationSize
         self.actionSize = choices > 0 ? 1 : actionSize
         self.choices = choices
         self.hidden = hidden
-        let actorSizes = [observationSize] + hidden + [choices > 0 ? choices : actionSize], criticSizes = [observationSize] + hidden + [1]
-        actor = MLP(sizes: actorSizes, offset: 0)
+        self.image = image
+        self.convolutions = image == nil ? [] : convolutions
+        let outputs = choices > 0 ? choices : actionSize
+        if let image {
+            actor = CNN(image: image, convolutions: convolutions, hidden: hidden, outputs: outputs, offset: 0)
+        } else {
+            actor = MLP(sizes: [observationSize] + hidden + [outputs], offset: 0)
+        }
         logStdOffset = actor.parameterCount
-        critic = MLP(sizes: criticSizes, offset: logStdOffset + logStdCount(actionSize: actionSize, choices: choices))
+        let criticOffset = logStdOffset + logStdCount(actionSize: actionSize, choices: choices)
+        if let image {
+            critic = CNN(image: image, convolutions: convolutions, hidden: hidden, outputs: 1, offset: criticOffset)
+        } else {
+            critic = MLP(sizes: [observationSize] + hidden + [1], offset: criticOffset)
+        }
         parameters = [Float](repeating: 0, count: critic.offset + critic.parameterCount)
         parameters.withUnsafeMutableBufferPointer { p in
             actor.initialize(p.baseAddress!, random: &random, hiddenGain: Float(2).squareRoot(), outputGain: 0.01)

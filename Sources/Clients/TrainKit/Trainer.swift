@@ -15,6 +15,10 @@ public struct TrainOptions: Sendable {
     /// Where checkpoints and logs go.
     public var output: URL
     public var scene = ""
+    /// Learn from pixels: the observations are `camera`'s images (nil: the scene's first rgb
+    /// observation camera), rendered every step, HWC in [0, 1], through a CNN policy.
+    public var pixels = false
+    public var camera: String?
 
     public init(output: URL) { self.output = output }
 }
@@ -47,25 +51,44 @@ public struct TrainSummary: Sendable {
     public var successRate = Double.nan
     public var meanReturn = Double.nan
     public var checkpoint: URL
+    /// Per update: the env steps so far, the success rate of the last 100 episodes, and how the
+    /// reward and the task's terms behaved over the update's rollout (`/sim/reward_statistics`).
+    public var rewardHistory: [RewardPoint] = []
+    /// Servers lost and taken back during the run, as logged (also in `events.log`).
+    public var events: [String] = []
 }
 
-/// PPO on a leased `VectorEnv`: rollouts through the server (the step channel on one machine),
-/// updates on this thread. Writes `metrics.csv`, `timing.csv` and `checkpoint.safetensors` into the
-/// output directory and reports each update through `log`.
+/// How the reward and its terms behaved over one update's rollout.
+public struct RewardPoint: Sendable {
+    public var envSteps: Int
+    public var successRate: Double
+    public var statistics: VectorEnv.RewardStatistics
+}
+
+/// PPO on leased envs of one or several servers (`VectorEnvGroup`): rollouts through the servers
+/// (step channels on one machine), updates on this thread. Writes `metrics.csv`, `timing.csv`,
+/// `events.log` and `checkpoint.safetensors` into the output directory and reports each update
+/// through `log`.
+///
+/// A server lost mid-rollout is logged; the rollout starts over on the envs left (the episodes in
+/// flight on the lost server are gone), and the server's envs join again, from a fresh seeded
+/// reset, at the first update after it answers.
 public final class Trainer {
-    let env: VectorEnv
+    let env: VectorEnvGroup
     let options: TrainOptions
     let log: (String) -> Void
 
-    public init(env: VectorEnv, options: TrainOptions, log: @escaping (String) -> Void) {
+    public init(env: VectorEnvGroup, options: TrainOptions, log: @escaping (String) -> Void) {
         self.env = env
         self.options = options
         self.log = log
     }
 
     public func run() throws -> TrainSummary {
-        let c = options.ppo
-        let (n, o, a) = (env.count, env.observationSize, env.actionSize)
+        let c = options.effectivePPO
+        let pixels = options.pixels ? try PixelObservations(env: env, camera: options.camera) : nil
+        var n = env.count
+        let (o, a) = (pixels?.input.size ?? env.observationSize, env.actionSize)
         if let problem = c.problem { throw TrainError("PPO settings: \(problem)") }
         guard c.minibatches <= c.steps * n else { throw TrainError("minibatches must be at most steps x envs (\(c.steps * n))") }
         let floats = c.steps.multipliedReportingOverflow(by: n * (o + a + 8))
@@ -73,12 +96,13 @@ public final class Trainer {
             throw TrainError("a rollout of \(c.steps) steps x \(n) envs would hold \(floats.partialValue) values; the limit is \(1 << 27) (512 MiB): fewer steps per rollout")
         }
         // Only steps refresh the lease: keep it alive while an update runs longer than its time to live.
-        let keeper = LeaseKeeper(env: env)
+        let keeper = LeaseKeeper { [env] in env.renewLeases() }
         defer { keeper.stop() }
         try FileManager.default.createDirectory(at: options.output, withIntermediateDirectories: true)
         let rewardText = options.reward ?? ""
         if let reward = options.reward { _ = try env.setReward(reward) }
-        let learner = PPOLearner(configuration: c, observationSize: o, actionSize: a, choices: env.actionChoices, envs: n, seed: options.seed)
+        let learner = PPOLearner(configuration: c, observationSize: o, actionSize: a, choices: env.actionChoices, image: pixels?.input, envs: n,
+                                 seed: options.seed)
         var obsNorm = RunningMeanVariance(size: o)
         var returnNorm = RunningMeanVariance(size: 1)
         var discounted = [Double](repeating: 0, count: n)
@@ -86,7 +110,7 @@ public final class Trainer {
         var recent: [(ret: Double, length: Int, success: Bool)] = []
         var episodes = 0
 
-        var raw = try env.reset(seed: options.seed).observations
+        var raw = try pixels?.reset(env, seed: options.seed) ?? env.reset(seed: options.seed).observations
         if c.normalizeObservations { obsNorm.update(raw, rows: n) }
         func normalized(_ x: [Double], rows: Int) -> [Float] { c.normalizeObservations ? obsNorm.normalize(x, rows: rows) : x.map(Float.init) }
 
@@ -96,17 +120,71 @@ public final class Trainer {
         // Appended after every update: an interrupted run keeps what it logged.
         let metrics = try AppendFile(metricsURL, header: UpdateRecord.header)
         let timing = try AppendFile(timingURL, header: "update,env_steps,wall_s,env_s,sim_s,transport_s,learn_s,steps_per_s")
+        let events = try AppendFile(options.output.appendingPathComponent("events.log"), header: "# servers lost and taken back")
+        var globals = env.globalIndices
+        var envSteps = 0
         let updates = max(1, options.totalSteps / (c.steps * n))
+        // The env steps the run takes: with servers lost, more (smaller) updates reach them.
+        let plannedSteps = updates * c.steps * n
         let clock = ContinuousClock()
         let started = clock.now
         var summary = TrainSummary(checkpoint: options.output.appendingPathComponent("checkpoint.safetensors"))
         var envTime = Duration.zero, learnTime = Duration.zero
         // The server's own time per step (step channel only): simulation; the rest of env time is transport.
         var simSeconds = 0.0
-        for update in 1...updates {
+        /// Per-env state moved from the order `globals` to the group's current one; envs new to it
+        /// start from `fresh` observations (rows by global index).
+        func rejoin(fresh: [Int: ArraySlice<Double>]) {
+            let after = env.globalIndices
+            let old = Dictionary(uniqueKeysWithValues: globals.enumerated().map { ($1, $0) })
+            func moved<T>(_ x: [T], width: Int, fill: T, fresh: [Int: ArraySlice<T>] = [:]) -> [T] {
+                var out: [T] = []
+                out.reserveCapacity(after.count * width)
+                for g in after {
+                    if let f = fresh[g] { out += f } else if let i = old[g] { out += x[(i * width)..<((i + 1) * width)] } else {
+                        out += [T](repeating: fill, count: width)
+                    }
+                }
+                return out
+            }
+            raw = moved(raw, width: o, fill: 0, fresh: fresh)
+            discounted = moved(discounted, width: 1, fill: 0)
+            episodeReturn = moved(episodeReturn, width: 1, fill: 0)
+            episodeLength = moved(episodeLength, width: 1, fill: 0)
+            globals = after
+            n = after.count
+            learner.resize(envs: n)
+        }
+        func event(_ text: String, update: Int) throws {
+            let line = "update \(update), env steps \(envSteps): \(text)"
+            log(line)
+            try events.append(line)
+            summary.events.append(line)
+        }
+
+        var update = 0
+        while envSteps < plannedSteps {
+            update += 1
+            if env.globalIndices != globals {
+                // A server was lost outside a step (its envs had not moved): drop its rows.
+                rejoin(fresh: [:])
+                try event("server \(env.lost.joined(separator: ", ")) lost; \(n) envs", update: update)
+                guard n > 0 else { throw TrainError("every server is lost") }
+            }
+            // Lost servers that answer again join from a seeded reset (the seed moves with the update).
+            if !env.lost.isEmpty, let back = env.recover(seed: options.seed &+ UInt64(update), render: pixels != nil,
+                                                          cameras: pixels.map { [$0.input.camera] } ?? []) {
+                let rows = try pixels?.pixels(back.images, count: back.globalIndices.count) ?? back.observations
+                var fresh: [Int: ArraySlice<Double>] = [:]
+                for (k, g) in back.globalIndices.enumerated() { fresh[g] = rows[(k * o)..<((k + 1) * o)] }
+                rejoin(fresh: fresh)
+                try event("server \(back.addresses.joined(separator: ", ")) is back: \(back.globalIndices.count) envs joined; \(n) envs", update: update)
+            }
             let rolloutStart = clock.now
             var actingTime = Duration.zero
-            for t in 0..<c.steps {
+            var t = 0
+            while t < c.steps {
+                defer { t += 1 }
                 let x = normalized(raw, rows: n)
                 let actStart = clock.now
                 let (acts, logp, values) = learner.act(x)
@@ -117,7 +195,26 @@ public final class Trainer {
                     learner.logProbabilities[t * n + e] = logp[e]
                     learner.values[t * n + e] = values[e]
                 }
-                let r = try env.step(actions: acts.map(Double.init))
+                let r: VectorEnv.StepResult
+                do {
+                    r = try pixels?.step(env, actions: acts.map(Double.init)) ?? env.step(actions: acts.map(Double.init))
+                } catch let lost as VectorEnvGroup.MembersLost {
+                    // The survivors did step: go on from their new observations, with their
+                    // episodes that ended in it dropped like those in flight on the lost servers.
+                    guard let survivors = lost.survivors else { throw lost }
+                    let rows = try pixels.map { p in try p.pixels(survivors.images, count: survivors.rewards.count) } ?? survivors.observations
+                    var fresh: [Int: ArraySlice<Double>] = [:]
+                    for (k, g) in env.globalIndices.enumerated() { fresh[g] = rows[(k * o)..<((k + 1) * o)] }
+                    let ended = Set(env.globalIndices.enumerated().filter { survivors.terminated[$0.offset] || survivors.truncated[$0.offset] }.map(\.element))
+                    rejoin(fresh: fresh)
+                    for (k, g) in globals.enumerated() where ended.contains(g) {
+                        (episodeReturn[k], episodeLength[k], discounted[k]) = (0, 0, 0)
+                    }
+                    try event("\(lost); the rollout starts over with \(n) envs", update: update)
+                    guard n > 0 else { throw TrainError("every server is lost") }
+                    t = -1
+                    continue
+                }
                 simSeconds += env.lastServerSeconds ?? 0
                 raw = r.observations
                 if c.normalizeObservations { obsNorm.update(raw, rows: n) }
@@ -153,16 +250,17 @@ public final class Trainer {
                     }
                 }
             }
+            envSteps += c.steps * n
             let lastValues = learner.policy.values(normalized(raw, rows: n), batch: n)
             envTime += clock.now - rolloutStart - actingTime
             let learnStart = clock.now
             learner.computeAdvantages(lastValues: lastValues)
-            let stats = learner.update(progress: Double(update - 1) / Double(updates))
+            let stats = learner.update(progress: Double(envSteps - c.steps * n) / Double(plannedSteps))
             learnTime += clock.now - learnStart + actingTime
 
             var record = UpdateRecord()
             record.update = update
-            record.envSteps = update * c.steps * n
+            record.envSteps = envSteps
             record.episodes = episodes
             record.statistics = stats
             if !recent.isEmpty {
@@ -171,6 +269,11 @@ public final class Trainer {
                 record.successRate = Double(recent.filter(\.success).count) / Double(recent.count)
             }
             try metrics.append(record.csv)
+            // How the reward and its terms behaved (the reward search's feedback; TensorBoard).
+            if let stats = try? env.rewardStatistics(), stats.steps > 0 {
+                summary.rewardHistory.append(RewardPoint(envSteps: envSteps, successRate: record.successRate, statistics: stats))
+                try board.scalars(zip(stats.names, stats.mean).map { ("reward_terms/\($0)", $1) }, step: envSteps)
+            }
             let wall = (clock.now - started).seconds
             let sim = env.transport == .shm ? String(format: "%.3f", simSeconds) : ""
             let transport = env.transport == .shm ? String(format: "%.3f", max(0, envTime.seconds - simSeconds)) : ""
@@ -208,10 +311,10 @@ public final class Trainer {
         func checkpoint() -> Checkpoint {
             let d = env.description
             return Checkpoint(
-                metadata: .init(task: d.task.name, scene: options.scene.isEmpty ? d.scene : options.scene, observationNames: env.observationNames,
+                metadata: .init(task: d.task.name, scene: options.scene.isEmpty ? d.scene : options.scene, observationNames: pixels == nil ? env.observationNames : [],
                                 actionNames: env.actionNames, actionLow: env.actionLow, actionHigh: env.actionHigh, actionChoices: env.actionChoices,
                                 hidden: c.hidden, reward: rewardText, envSteps: summary.envSteps, seed: options.seed, configuration: c,
-                                versions: ["robosim": d.version, "trainer": "sim-train PPO 1"]),
+                                versions: ["robosim": d.version, "trainer": "sim-train PPO 1"], image: pixels?.input),
                 policy: learner.policy, observationNormalization: c.normalizeObservations ? obsNorm : nil)
         }
     }
@@ -253,12 +356,14 @@ public enum Evaluator {
     /// `evaluate_policy` quotas), so short episodes are not over-represented. With `video`, records
     /// the first env's camera over its first episodes (rendered each control step, encoded at the
     /// control rate).
-    public static func run(_ checkpoint: Checkpoint, env: VectorEnv, episodes: Int, seed: UInt64, video: Video? = nil) throws -> EvaluationReport {
+    public static func run(_ checkpoint: Checkpoint, env: some VectorEnvironment, episodes: Int, seed: UInt64, video: Video? = nil) throws -> EvaluationReport {
+        try run(policy: .checkpoint(checkpoint), env: env, episodes: episodes, seed: seed, video: video)
+    }
+
+    /// The same with a checkpoint's policy (a pixel policy's camera rendered every step) or random actions.
+    public static func run(policy: EvaluationPolicy, env: some VectorEnvironment, episodes: Int, seed: UInt64, video: Video? = nil) throws -> EvaluationReport {
         guard episodes >= 1 else { throw TrainError("episodes must be >= 1") }
-        guard checkpoint.metadata.observationNames.count == env.observationSize, checkpoint.metadata.actionNames.count == env.actionSize,
-              checkpoint.metadata.actionChoices == env.actionChoices else {
-            throw TrainError("the checkpoint's policy takes \(checkpoint.metadata.observationNames.count) observations and gives \(checkpoint.metadata.actionNames.count) actions; the server's task has \(env.observationSize) and \(env.actionSize)")
-        }
+        let policy = try policy.bind(to: env, seed: seed)
         let n = env.count
         var camera: Robosim_CameraDescription?
         if let video {
@@ -277,7 +382,7 @@ public enum Evaluator {
             guard let image = images.first, image.encoding == "rgb8" else { throw TrainError("--video: no rgb8 image of \(camera.name)") }
             frames.append([UInt8](image.data))
         }
-        var raw = try env.reset(seed: seed).observations
+        var raw = try policy.pixels?.reset(env, seed: seed) ?? env.reset(seed: seed, render: false, cameras: []).observations
         try film()
         var ret = [Double](repeating: 0, count: n), length = [Int](repeating: 0, count: n)
         var out: [EvaluationReport.Episode] = []
@@ -285,7 +390,8 @@ public enum Evaluator {
         var taken = [Int](repeating: 0, count: n)
         var steps = 0
         while out.count < episodes || (camera != nil && filmed < video!.episodes) {
-            let r = try env.step(actions: checkpoint.actions(raw, rows: n))
+            let actions = policy.actions(raw, n)
+            let r = try policy.pixels?.step(env, actions: actions) ?? env.step(actions: actions, render: false, cameras: [])
             if r.terminated[0] || r.truncated[0] { filmed += 1 }
             try film()
             steps += 1
@@ -328,15 +434,15 @@ extension Duration {
     }
 }
 
-/// Renews a vector env's lease every 10 s from a thread of its own until stopped.
+/// Renews leases (`renew`, thread-safe) every 10 s from a thread of its own until stopped.
 final class LeaseKeeper: @unchecked Sendable {
-    // Invariant: `stopped` is the only shared state (a semaphore); `env.renewLease()` is thread-safe.
+    // Invariant: `stopped` is the only shared state (a semaphore); `renew` is thread-safe.
     private let stopped = DispatchSemaphore(value: 0)
     private let done = DispatchSemaphore(value: 0)
 
-    init(env: VectorEnv) {
+    init(renew: @escaping @Sendable () -> Void) {
         let thread = Thread { [stopped, done] in
-            while stopped.wait(timeout: .now() + 10) == .timedOut { try? env.renewLease() }
+            while stopped.wait(timeout: .now() + 10) == .timedOut { renew() }
             done.signal()
         }
         thread.name = "sim-train.lease"

@@ -15,30 +15,41 @@ struct SimTrain: ParsableCommand {
               sim-server Scenes/cartpole --mode lockstep --envs 64 &
               sim-train train --envs 16 --out runs/cartpole --reward 'alive - 2 * pole_angle ^ 2'
               sim-train eval runs/cartpole/checkpoint.safetensors --scene Scenes/cartpole --episodes 64
+              sim-train train --scene Scenes/object_tracker_pixels --pixels --envs 16 --out runs/tracker-pixels
+              sim-train eval --random --scene Scenes/object_tracker_pixels --episodes 100
             """,
         subcommands: [Train.self, Eval.self, Run.self, Export.self, Act.self])
 }
 
-/// Where the envs come from: a running server (`--server`) or one started for the command (`--scene`).
+/// Where the envs come from: running servers (`--server`, repeated for several) or one started
+/// for the command (`--scene`).
 struct EnvSource: ParsableArguments {
-    @OptionGroup var connection: ConnectionOptions
+    @Option(name: .customLong("server"),
+            help: "A running server's address; repeat it to spread the envs over several servers (one learner, many simulators). Default: SIM_SERVER, else tcp://127.0.0.1:7700.")
+    var servers: [String] = []
+
+    @Option(help: "Seconds to wait for a service reply (at least 30 for steps).")
+    var timeout: Double = 30
 
     @Option(help: "Start a lockstep sim-server on this scene (the executable beside sim-train) instead of using --server.")
     var scene: String?
 
-    @Option(help: "Envs to lease (with --scene: the server gets this many).")
+    @Option(help: "Envs to lease, all servers together, split evenly (with --scene: the server gets this many).")
     var envs: Int = 16
 
     func validate() throws {
         guard envs >= 1 else { throw ValidationError("--envs must be at least 1") }
+        guard timeout > 0, timeout.isFinite else { throw ValidationError("--timeout must be a positive number of seconds") }
+        guard scene == nil || servers.isEmpty else { throw ValidationError("give --scene or --server, not both") }
+        guard envs >= servers.count else { throw ValidationError("--envs \(envs) cannot be split over \(servers.count) servers") }
     }
 
     /// The leased envs, the server process (if one was started) and the scene's name.
-    func open(seed: UInt64) throws -> (VectorEnv, ServerProcess?) {
+    func open(seed: UInt64) throws -> (VectorEnvGroup, ServerProcess?) {
         let server = try scene.map { try ServerProcess(scene: $0, envs: envs, seed: seed) }
         do {
-            let client = try ServiceClient(server: server?.address ?? connection.address, timeout: max(connection.timeout, 30))
-            let env = try VectorEnv(client: client, options: .init(count: envs, clientName: "sim-train"))
+            let addresses = server.map { [$0.address] } ?? (servers.isEmpty ? [Node.defaultServer] : servers)
+            let env = try VectorEnvGroup(addresses: addresses, total: envs, options: .init(clientName: "sim-train"), timeout: max(timeout, 30))
             return (env, server)
         } catch {
             server?.stop()
@@ -97,6 +108,15 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("eval-episodes"), help: "Episodes of the final evaluation (0: none).")
     var evalEpisodes = 64
 
+    @Flag(help: "Learn from pixels: a CNN policy over --camera's images (rendered every step; HWC, bytes / 255).")
+    var pixels = false
+
+    @Option(help: "With --pixels: the rgb camera (default: the scene's first rgb observation camera).")
+    var camera: String?
+
+    @Option(name: .customLong("conv"), help: "With --pixels: convolution layers as channels:kernel:stride, comma-separated; --hidden are the dense layers after them.")
+    var convolutions = "16:5:2,32:3:2"
+
     func validate() throws {
         guard steps >= 1, rolloutSteps >= 1, epochs >= 1, minibatches >= 1, evalEpisodes >= 0 else {
             throw ValidationError("--steps, --rollout-steps, --epochs and --minibatches must be at least 1, --eval-episodes at least 0")
@@ -106,6 +126,8 @@ struct Train: ParsableCommand {
         guard valueClip == "none" || (Float(valueClip) ?? -1) > 0 else { throw ValidationError("--value-clip must be a positive number or 'none'") }
         if let problem = configuration.problem { throw ValidationError("PPO settings: \(problem)") }
         if let s = stopAtSuccess { guard s > 0, s <= 1 else { throw ValidationError("--stop-at-success must be in (0, 1]") } }
+        guard Convolution.parse(convolutions) != nil else { throw ValidationError("--conv must be channels:kernel:stride layers, comma-separated (as 16:5:2,32:3:2)") }
+        guard pixels || camera == nil else { throw ValidationError("--camera applies with --pixels") }
     }
 
     /// The PPO settings the flags give.
@@ -120,6 +142,7 @@ struct Train: ParsableCommand {
         c.valueCoefficient = valueCoefficient
         c.valueClip = valueClip == "none" ? nil : Float(valueClip)
         c.hidden = layers ?? c.hidden
+        c.convolutions = Convolution.parse(convolutions) ?? c.convolutions
         return c
     }
 
@@ -139,15 +162,20 @@ struct Train: ParsableCommand {
         options.stopAtSuccess = stopAtSuccess
         options.scene = source.scene.map { URL(fileURLWithPath: $0).lastPathComponent } ?? ""
         options.ppo = configuration
+        options.pixels = pixels
+        options.camera = camera
         _ = try Training.run(env: env, options: options, evalEpisodes: evalEpisodes) { print($0) }
     }
 }
 
 struct Eval: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Evaluate a checkpoint's mean actions on held-out seeds.")
+    static let configuration = CommandConfiguration(abstract: "Evaluate a checkpoint's mean actions (or random ones) on held-out seeds.")
 
-    @Argument(help: "A checkpoint.safetensors that sim-train wrote.")
-    var checkpoint: String
+    @Argument(help: "A checkpoint.safetensors that sim-train wrote (a pixel policy renders its camera every step).")
+    var checkpoint: String?
+
+    @Flag(help: "Uniformly random actions instead of a checkpoint: the baseline on the same seeded episodes.")
+    var random = false
 
     @OptionGroup var source: EnvSource
 
@@ -174,16 +202,17 @@ struct Eval: ParsableCommand {
 
     func validate() throws {
         guard episodes >= 1, videoEpisodes >= 1 else { throw ValidationError("--episodes and --video-episodes must be at least 1") }
+        guard (checkpoint == nil) == random else { throw ValidationError("give a checkpoint or --random, not both") }
     }
 
     func run() throws {
-        let policy = try Checkpoint.read(URL(fileURLWithPath: checkpoint))
+        let policy = try checkpoint.map { try Checkpoint.read(URL(fileURLWithPath: $0)) }
         let (env, server) = try source.open(seed: seed)
         defer { env.close(); server?.stop() }
-        let expression = reward ?? policy.metadata.reward
+        let expression = reward ?? policy?.metadata.reward ?? ""
         if !expression.isEmpty { try env.setReward(expression) }
         let film = video.map { Evaluator.Video(url: URL(fileURLWithPath: $0), camera: camera, episodes: videoEpisodes) }
-        let result = try Evaluator.run(policy, env: env, episodes: episodes, seed: seed, video: film)
+        let result = try Evaluator.run(policy: policy.map { .checkpoint($0) } ?? .random, env: env, episodes: episodes, seed: seed, video: film)
         if let report { try result.write(to: URL(fileURLWithPath: report)) }
         print(result.summary)
     }
@@ -213,7 +242,8 @@ struct Act: ParsableCommand {
         guard let rows = try JSONSerialization.jsonObject(with: input) as? [[Double]] else {
             throw ValidationError("stdin must be a JSON array of observation rows (arrays of numbers)")
         }
-        let size = policy.metadata.observationNames.count
+        // A pixel policy's row is its image: height x width x channels values in [0, 1] (HWC).
+        let size = policy.metadata.observationSize
         guard rows.allSatisfy({ $0.count == size }) else { throw ValidationError("every observation row must have \(size) values") }
         let actions = policy.actions(rows.flatMap { $0 }, rows: rows.count)
         let a = policy.metadata.actionNames.count

@@ -415,6 +415,12 @@ public nonisolated struct Robosim_ResetRequest: Sendable {
   /// observation cameras.
   public var cameras: [String] = []
 
+  /// With seed: per env of env_ids, the index its seed stream uses instead of its own env index
+  /// (each below 2^32). A client that spreads one vector of envs over several servers passes their
+  /// global indices, so the episodes do not depend on which server holds which env. The index stays
+  /// with the env for its following episodes, until a reset with a seed sets it again.
+  public var seedIndices: [UInt64] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -681,6 +687,43 @@ public nonisolated struct Robosim_SetRewardResponse: Sendable {
   // methods supported on all messages.
 
   public var names: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// /sim/reward_statistics: how the reward and its parts behaved on the lease's envs since the last
+/// call (or since the lease began): for each of the task's reward terms (raw values, as the
+/// expression reads them), then "reward" (the reward given: the lease's expression or the task's
+/// sum) and "success" (1 on a step the task reported success), the mean, min and max over the
+/// env-steps taken, and how many there were. Each call starts a new interval.
+public nonisolated struct Robosim_RewardStatisticsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var lease: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Robosim_RewardStatisticsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var names: [String] = []
+
+  public var mean: [Double] = []
+
+  public var min: [Double] = []
+
+  public var max: [Double] = []
+
+  public var steps: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1425,7 +1468,7 @@ nonisolated extension Robosim_ReleaseRequest: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Robosim_ResetRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ResetRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}lease\0\u{3}env_ids\0\u{1}seed\0\u{1}render\0\u{1}cameras\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}lease\0\u{3}env_ids\0\u{1}seed\0\u{1}render\0\u{1}cameras\0\u{3}seed_indices\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1438,6 +1481,7 @@ nonisolated extension Robosim_ResetRequest: SwiftProtobuf.Message, SwiftProtobuf
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self._seed) }()
       case 4: try { try decoder.decodeSingularBoolField(value: &self.render) }()
       case 5: try { try decoder.decodeRepeatedStringField(value: &self.cameras) }()
+      case 6: try { try decoder.decodeRepeatedUInt64Field(value: &self.seedIndices) }()
       default: break
       }
     }
@@ -1463,6 +1507,9 @@ nonisolated extension Robosim_ResetRequest: SwiftProtobuf.Message, SwiftProtobuf
     if !self.cameras.isEmpty {
       try visitor.visitRepeatedStringField(value: self.cameras, fieldNumber: 5)
     }
+    if !self.seedIndices.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.seedIndices, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1472,6 +1519,7 @@ nonisolated extension Robosim_ResetRequest: SwiftProtobuf.Message, SwiftProtobuf
     if lhs._seed != rhs._seed {return false}
     if lhs.render != rhs.render {return false}
     if lhs.cameras != rhs.cameras {return false}
+    if lhs.seedIndices != rhs.seedIndices {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2057,6 +2105,86 @@ nonisolated extension Robosim_SetRewardResponse: SwiftProtobuf.Message, SwiftPro
 
   public static func ==(lhs: Robosim_SetRewardResponse, rhs: Robosim_SetRewardResponse) -> Bool {
     if lhs.names != rhs.names {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Robosim_RewardStatisticsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RewardStatisticsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}lease\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.lease) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.lease.isEmpty {
+      try visitor.visitSingularStringField(value: self.lease, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Robosim_RewardStatisticsRequest, rhs: Robosim_RewardStatisticsRequest) -> Bool {
+    if lhs.lease != rhs.lease {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Robosim_RewardStatisticsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RewardStatisticsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}names\0\u{1}mean\0\u{1}min\0\u{1}max\0\u{1}steps\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedStringField(value: &self.names) }()
+      case 2: try { try decoder.decodeRepeatedDoubleField(value: &self.mean) }()
+      case 3: try { try decoder.decodeRepeatedDoubleField(value: &self.min) }()
+      case 4: try { try decoder.decodeRepeatedDoubleField(value: &self.max) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.steps) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.names.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.names, fieldNumber: 1)
+    }
+    if !self.mean.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.mean, fieldNumber: 2)
+    }
+    if !self.min.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.min, fieldNumber: 3)
+    }
+    if !self.max.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.max, fieldNumber: 4)
+    }
+    if self.steps != 0 {
+      try visitor.visitSingularUInt64Field(value: self.steps, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Robosim_RewardStatisticsResponse, rhs: Robosim_RewardStatisticsResponse) -> Bool {
+    if lhs.names != rhs.names {return false}
+    if lhs.mean != rhs.mean {return false}
+    if lhs.min != rhs.min {return false}
+    if lhs.max != rhs.max {return false}
+    if lhs.steps != rhs.steps {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

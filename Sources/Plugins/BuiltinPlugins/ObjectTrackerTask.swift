@@ -6,6 +6,12 @@ import PluginAPI
 /// - Action (2) in -1...1: follower forward speed and turn rate, as fractions of
 ///   `max_linear_velocity` (m/s) and `max_angular_velocity` (rad/s); turned into wheel speeds for
 ///   the velocity actuators `follower_left_motor` / `follower_right_motor`.
+/// - Discrete steering (`steering_commands` N in 2...64; default 0, continuous): the action is one
+///   index in 0..<N, command k driving at the fractions (`steer_<k>_linear`, `steer_<k>_angular`),
+///   each in -1...1. Defaults for the first six (the object-tracker sample's steering: chase and
+///   search): 0 straight at full speed (1, 0); 1 and 2 gentle left and right (0.8, ±0.3); 3 and 4
+///   sharp left and right at reduced speed (0.4, ±0.8); 5 turn in place to the left (0, 0.8).
+///   Commands past the sixth have no default and must be given.
 /// - Observation (6): leader position in the follower's frame, measured from the follower's camera
 ///   (`camera_offset`, default 0.073 m ahead of the base origin; x forward, y left; m), distance (m),
 ///   bearing (rad), follower forward speed (m/s) and turn rate (rad/s).
@@ -35,6 +41,12 @@ public final class ObjectTrackerTask: TaskPlugin {
     let controlDt: Double
     let cameraOffset: Double
     let leaders: PerEnv<Leader>
+    /// Discrete steering: (linear, angular) fractions per command; empty for the continuous action.
+    let steering: [(linear: Double, angular: Double)]
+    public var actionChoices: Int { steering.count }
+
+    /// The default steering commands (`steer_<k>_linear`, `steer_<k>_angular` override them).
+    static let defaultSteering: [(linear: Double, angular: Double)] = [(1, 0), (0.8, 0.3), (0.8, -0.3), (0.4, 0.8), (0.4, -0.8), (0, 0.8)]
 
     public init(model: ModelView, configuration c: TaskConfiguration) throws(PluginError) {
         follower = try model.joint("follower_root")
@@ -58,16 +70,33 @@ public final class ObjectTrackerTask: TaskPlugin {
         controlDt = c.controlDt
         cameraOffset = c.parameter("camera_offset", default: 0.073)
         leaders = PerEnv(count: c.envCount, initial: Leader())
+        let commands = c.parameter("steering_commands", default: 0)
+        guard commands == 0 || (commands >= 2 && commands <= 64 && commands == commands.rounded()) else {
+            throw PluginError("steering_commands must be 0 (continuous) or a whole number in 2...64, not \(commands)")
+        }
+        var steering: [(linear: Double, angular: Double)] = []
+        for k in 0..<Int(commands) {
+            let fallback = k < Self.defaultSteering.count ? Self.defaultSteering[k] : (linear: Double.nan, angular: Double.nan)
+            let command = (linear: c.parameter("steer_\(k)_linear", default: fallback.linear), angular: c.parameter("steer_\(k)_angular", default: fallback.angular))
+            guard (-1...1).contains(command.linear), (-1...1).contains(command.angular) else {
+                throw PluginError("steer_\(k)_linear and steer_\(k)_angular must be given in -1...1 (defaults exist for the first \(Self.defaultSteering.count) commands)")
+            }
+            steering.append(command)
+        }
+        self.steering = steering
     }
 
     public var observationSize: Int { 6 }
-    public var actionSize: Int { 2 }
+    public var actionSize: Int { steering.isEmpty ? 2 : 1 }
     public var observationNames: [Quantity] {
         [Quantity("leader_x", "m"), Quantity("leader_y", "m"), Quantity("leader_distance", "m"), Quantity("leader_bearing", "rad"),
          Quantity("forward_speed", "m/s"), Quantity("turn_rate", "rad/s")]
     }
-    /// Forward speed and turn rate as fractions of `max_linear_velocity` and `max_angular_velocity`.
-    public var actionNames: [Quantity] { [Quantity("linear", "1"), Quantity("angular", "1")] }
+    /// Forward speed and turn rate as fractions of `max_linear_velocity` and `max_angular_velocity`
+    /// (discrete steering: the command's index).
+    public var actionNames: [Quantity] { steering.isEmpty ? [Quantity("linear", "1"), Quantity("angular", "1")] : [Quantity("steering", "")] }
+    public var actionLow: [Double] { steering.isEmpty ? [-1, -1] : [0] }
+    public var actionHigh: [Double] { steering.isEmpty ? [1, 1] : [Double(steering.count - 1)] }
     public var successCriterion: String { String(format: "the follower comes within %.2f m of the leader", successDistance) }
     /// Reads only qpos and qvel.
     public var usesPoses: Bool { false }
@@ -115,7 +144,10 @@ public final class ObjectTrackerTask: TaskPlugin {
     }
 
     public func preStep(_ env: EnvView, action: UnsafeBufferPointer<Double>) {
-        Self.drive(env, motors: followerMotors, linear: action[0] * maxLinear, angular: action[1] * maxAngular,
+        // The server refuses an index out of range; clamped all the same (a NaN to command 0).
+        let command = steering.isEmpty ? (linear: action[0], angular: action[1])
+            : steering[action[0].isFinite ? min(max(Int(action[0]), 0), steering.count - 1) : 0]
+        Self.drive(env, motors: followerMotors, linear: command.linear * maxLinear, angular: command.angular * maxAngular,
                    radius: wheelRadius, separation: separation)
         let plan = leaders[env.index]
         let turn = plan.turnAmplitude * sin(2 * Double.pi * env.time / plan.turnPeriod + plan.phase)

@@ -9,6 +9,9 @@ package final class Env: @unchecked Sendable {
     package let data: UnsafeMutablePointer<mjData>
     /// Seed of the current run of episodes (the server's `--seed`, or the last `/sim/reset` seed).
     package var runSeed: UInt64
+    /// The env index the run's seed stream uses: its own index, or the one the last seeded reset
+    /// gave (a client's global index across servers).
+    package lazy var seedIndex = index
     /// Episode index within the run, and the seed reported for it.
     package var episode: UInt64 = 0
     /// Episodes started so far (resets and auto-resets): camera frames of an earlier count are stale.
@@ -26,6 +29,9 @@ package final class Env: @unchecked Sendable {
     package var action: [Double]
     package var error = [CChar](repeating: 0, count: 256)
     package var reward = 0.0
+    /// The last step moved the env and its terms and reward are that move's (not a step that only
+    /// started the next episode, nor one that diverged).
+    package var measured = false
     package var terminated = false
     package var truncated = false
     package var success = false

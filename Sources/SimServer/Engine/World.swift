@@ -55,6 +55,8 @@ package final class World: @unchecked Sendable {
     /// and `action.<name>` for every one, then `reward` (the task's weighted sum), `success` and
     /// `terminated` (1 or 0; a term or observation of the same name wins: the first of a name is the one read).
     package let rewardVariables: [String]
+    /// The task's reward term names.
+    package var rewardTermNames: [String] { description.rewardTerms.map(\.name) }
 
     /// Loads the scene's model and configures its task and robot for `envCount` envs.
     /// `actionTopic(i)` names where env `i`'s actions come from in its rejection reports.
@@ -135,12 +137,14 @@ package final class World: @unchecked Sendable {
 
     // MARK: Reset
 
-    /// Resets `ids`; with a seed, each env's run restarts from (seed, env index) at episode 0.
-    package func reset(_ ids: [Int], seed: UInt64?) {
-        for i in ids {
+    /// Resets `ids`; with a seed, each env's run restarts from (seed, seed index) at episode 0,
+    /// where the seed index is the env's index or, given `seedIndices` (one per id), that.
+    package func reset(_ ids: [Int], seed: UInt64?, seedIndices: [Int]? = nil) {
+        for (k, i) in ids.enumerated() {
             let env = envs[i]
             if let seed {
                 env.runSeed = seed
+                env.seedIndex = seedIndices?[k] ?? i
                 env.episode = 0
             } else {
                 env.episode &+= 1
@@ -155,8 +159,8 @@ package final class World: @unchecked Sendable {
         // Episodes start from the model's keyframe "home" when it has one, else from qpos0.
         env.episodeStarts &+= 1
         robosim_mj_reset(model.pointer, env.data, homeKeyframe)
-        var random = RandomSource(seed: env.runSeed, env: env.index, episode: env.episode)
-        env.episodeSeed = RandomSource.episodeSeed(seed: env.runSeed, env: env.index, episode: env.episode)
+        var random = RandomSource(seed: env.runSeed, env: env.seedIndex, episode: env.episode)
+        env.episodeSeed = RandomSource.episodeSeed(seed: env.runSeed, env: env.seedIndex, episode: env.episode)
         task.reset(env.view(model), random: &random)
         mj_forward(model.pointer, env.data)
         if let robot, env.motion != nil {
@@ -245,6 +249,7 @@ package final class World: @unchecked Sendable {
         env.finalObservation = nil
         env.finalState = nil
         env.success = false
+        env.measured = false
         if env.needsReset {
             // The episode ended in the env's last step under next-step autoreset: it starts now.
             env.needsReset = false
@@ -283,6 +288,7 @@ package final class World: @unchecked Sendable {
         for (w, t) in zip(weights, env.terms) { reward += w * t }
         if let expression { reward = evaluate(expression, env, taskReward: reward, status: status) }
         env.reward = reward
+        env.measured = true
         env.episodeReturn += reward
         env.terminated = status.terminated
         env.success = status.success

@@ -59,6 +59,21 @@ extension SimServer {
                 throw .invalidArgument("reward expression \(error)")
             }
         }
+        try hub.serve("/sim/reward_statistics", type: ServiceType("robosim/srv/RewardStatistics", request: Robosim_RewardStatisticsRequest.self,
+                                                                  response: Robosim_RewardStatisticsResponse.self)) {
+            [leases, rewards, world] (r: Robosim_RewardStatisticsRequest) throws(ServiceError) in
+            guard !r.lease.isEmpty else { throw .invalidArgument("reward statistics belong to a lease: give one (/sim/lease)") }
+            _ = try leases.authorize(lease: r.lease, ids: [])
+            let names = world.rewardTermNames + ["reward", "success"]
+            let s = rewards.reward(for: r.lease, leases: leases)?.takeStatistics() ?? RewardStatistics(count: names.count)
+            var out = Robosim_RewardStatisticsResponse()
+            out.names = names
+            out.steps = UInt64(s.steps)
+            out.mean = s.sum.map { s.steps > 0 ? $0 / Double(s.steps) : 0 }
+            out.min = s.steps > 0 ? s.min : s.min.map { _ in 0 }
+            out.max = s.steps > 0 ? s.max : s.max.map { _ in 0 }
+            return out
+        }
         try hub.serve("/sim/step", type: ServiceType("robosim/srv/Step", request: Robosim_StepRequest.self, response: Robosim_StepResponse.self)) {
             [weak self] request, responder in
             guard let self else { return responder.fail(.unavailable("shutting down")) }
@@ -104,7 +119,7 @@ extension SimServer {
                 if let cameras { try WireLimits.checkImageBytes(renders: 2 * ids.count, cameras: cameras.map { self.cameraSpecs[$0] }) }
                 try self.stepLoop().enqueue(.step(ids: ids, actions: eeTargets == nil ? r.actions : [Double](repeating: 0, count: ids.count * size),
                                                   eeTargets: eeTargets, render: cameras, autoreset: autoreset,
-                                                  reward: self.rewards.expression(for: r.lease), responder: responder))
+                                                  reward: self.rewards.reward(for: r.lease, leases: self.leases), responder: responder))
             } catch {
                 responder.fail(error)
             }
@@ -117,7 +132,9 @@ extension SimServer {
                 let ids = try self.leases.authorize(lease: r.lease, ids: try Self.checkedIDs(r.envIds, envCount: self.envCount))
                 let cameras = r.render ? try self.renderedCameras(r.cameras) : nil
                 if let cameras { try WireLimits.checkImageBytes(renders: ids.count, cameras: cameras.map { self.cameraSpecs[$0] }) }
-                try self.stepLoop().enqueue(.reset(ids: ids, seed: r.hasSeed ? r.seed : nil, render: cameras, responder: responder))
+                let seedIndices = try WireLimits.seedIndices(r.seedIndices, envs: ids.count, seeded: r.hasSeed)
+                try self.stepLoop().enqueue(.reset(ids: ids, seed: r.hasSeed ? r.seed : nil, seedIndices: seedIndices, render: cameras,
+                                                   responder: responder))
             } catch {
                 responder.fail(error)
             }

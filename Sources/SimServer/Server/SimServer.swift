@@ -18,8 +18,8 @@ public final class SimServer: Service, Sendable {
     let leases: LeaseTable
     /// Same-host step channels (`/sim/open_channel`).
     let channels: StepChannels
-    /// Reward expressions by lease (`/sim/set_reward`).
-    let rewards = LeaseRewards()
+    /// Reward expressions and statistics by lease (`/sim/set_reward`, `/sim/reward_statistics`).
+    let rewards: LeaseRewards
     private let logger: Logger
     // Invariant: set once in run() before services that read it can be called, read-only after.
     private let loop = Mutex<StepLoop?>(nil)
@@ -77,6 +77,7 @@ public final class SimServer: Service, Sendable {
         }
         leases = LeaseTable(envCount: envCount)
         channels = StepChannels(logger: logger)
+        rewards = LeaseRewards(terms: world.description.rewardTerms.count)
         inbox = CommandInbox(envCount: envCount, actions: world.actions, mode: configuration.mode,
                              safety: SafetyLayer(robot: world.robot?.spec, workspace: scene.workspace))
         var hubConfiguration = try HubConfiguration(listen: configuration.listen)

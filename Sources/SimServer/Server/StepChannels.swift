@@ -178,7 +178,7 @@ final class ChannelThread: @unchecked Sendable {
             for (k, id) in ids.enumerated() {
                 if let why = contract.violation(actions[(k * size)..<((k + 1) * size)]) { throw .invalidArgument("env \(id): \(why)") }
             }
-            request = .step(autoreset: autoreset == 1 ? .nextStep : .sameStep, reward: rewards.expression(for: lease))
+            request = .step(autoreset: autoreset == 1 ? .nextStep : .sameStep, reward: rewards.reward(for: lease, leases: leases))
         case .reset:
             request = .reset(seed: channel.load(StepChannel.Header.hasSeed) != 0 ? channel.seed : nil)
         }

@@ -16,10 +16,10 @@ final class StepLoop: @unchecked Sendable {
     enum Command {
         /// `render`: the reply carries images of these cameras (indices, checked by the caller).
         /// `eeTargets`: end-effector targets (3 per env) drive the robots instead of the actions.
-        /// `reward`: the lease's reward expression (nil: the task's reward).
-        case step(ids: [Int], actions: [Double], eeTargets: [Double]?, render: [Int]?, autoreset: Autoreset, reward: RewardExpression?,
+        /// `reward`: the lease's reward (its expression, nil: the task's reward; and its statistics).
+        case step(ids: [Int], actions: [Double], eeTargets: [Double]?, render: [Int]?, autoreset: Autoreset, reward: LeaseReward?,
                   responder: ServiceResponder)
-        case reset(ids: [Int], seed: UInt64?, render: [Int]?, responder: ServiceResponder)
+        case reset(ids: [Int], seed: UInt64?, seedIndices: [Int]?, render: [Int]?, responder: ServiceResponder)
         /// Images of the envs' current states (camera indices checked by the caller).
         case render(ids: [Int], cameras: [Int], responder: ServiceResponder)
         /// Checked parameter changes, applied together between two control steps; `answer` builds
@@ -159,7 +159,7 @@ final class StepLoop: @unchecked Sendable {
         // Answer what is still queued.
         for command in queue.withLock({ q in defer { q.removeAll() }; return q }) {
             switch command {
-            case .step(_, _, _, _, _, _, let r), .reset(_, _, _, let r), .render(_, _, let r), .setParameters(_, let r, _): r.fail(.unavailable("the server is shutting down"))
+            case .step(_, _, _, _, _, _, let r), .reset(_, _, _, _, let r), .render(_, _, let r), .setParameters(_, let r, _): r.fail(.unavailable("the server is shutting down"))
             }
         }
     }
@@ -173,8 +173,9 @@ final class StepLoop: @unchecked Sendable {
         wake.unlock()
     }
 
-    private func advance(_ ids: [Int], actions: [Double], autoreset: Autoreset = .sameStep, reward: RewardExpression? = nil) {
-        world.step(ids, actions: actions, autoreset: autoreset, reward: reward)
+    private func advance(_ ids: [Int], actions: [Double], autoreset: Autoreset = .sameStep, reward: LeaseReward? = nil) {
+        world.step(ids, actions: actions, autoreset: autoreset, reward: reward?.expression)
+        reward?.record(ids.map { world.envs[$0] })
         var rejections: [(topic: String, reason: String)] = []
         for i in ids where !world.envs[i].rejections.isEmpty {
             rejections += world.envs[i].rejections
@@ -210,8 +211,8 @@ final class StepLoop: @unchecked Sendable {
                 }
             }
             responder.succeed(response)
-        case .reset(let ids, let seed, let render, let responder):
-            world.reset(ids, seed: seed)
+        case .reset(let ids, let seed, let seedIndices, let render, let responder):
+            world.reset(ids, seed: seed, seedIndices: seedIndices)
             for i in ids { world.envs[i].episodeStartTime = simTime }
             publisher.publishReset(world: world, envs: ids, simTime: simTime)
             var r = Robosim_ResetResponse()
@@ -241,7 +242,7 @@ final class StepLoop: @unchecked Sendable {
 
     /// A step channel's request, read from its shared memory and checked by its thread.
     enum ChannelRequest {
-        case step(autoreset: Autoreset, reward: RewardExpression?)
+        case step(autoreset: Autoreset, reward: LeaseReward?)
         case reset(seed: UInt64?)
     }
 

@@ -24,6 +24,19 @@ enum WireLimits {
     /// Image bytes one reply may carry (rgb8 and 32FC1 together).
     static let replyImageBytes = 256 << 20
 
+    /// Seed indices of a seeded reset (`ResetRequest.seed_indices`): one per env, each below 2^32.
+    static func seedIndices(_ indices: [UInt64], envs: Int, seeded: Bool) throws(ServiceError) -> [Int]? {
+        guard !indices.isEmpty else { return nil }
+        guard seeded else { throw .invalidArgument("seed_indices need a seed") }
+        guard indices.count == envs else {
+            throw .invalidArgument("expected \(envs) seed_indices (one per env), got \(indices.count)")
+        }
+        if let big = indices.first(where: { $0 > UInt64(UInt32.max) }) {
+            throw .invalidArgument("seed index \(big) exceeds \(UInt32.max)")
+        }
+        return indices.map { Int($0) }
+    }
+
     static func checkClientName(_ name: String) throws(ServiceError) {
         guard name.utf8.count <= clientNameBytes else {
             throw .invalidArgument("client_name has \(name.utf8.count) bytes; the limit is \(clientNameBytes)")
