@@ -55,6 +55,30 @@ public struct RewardExpression: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { source }
 
+    /// The names a task's reward expressions read, in the order the server binds them: the reward
+    /// terms (raw values) and observations by their own names, `term.`, `obs.` and `action.`
+    /// prefixed names, then `reward` (the task's weighted sum), `success` and `terminated`.
+    public static func variables(terms: [String], observations: [String], actions: [String]) -> [String] {
+        terms + observations + terms.map { "term." + $0 } + observations.map { "obs." + $0 }
+            + actions.map { "action." + $0 } + ["reward", "success", "terminated"]
+    }
+
+    /// The grammar, functions and limits, as prompts and documentation give them.
+    public static let grammar = """
+        expr    := or ('?' expr ':' expr)?            -- c ? a : b
+        or      := and ('||' and)*                    -- logic and comparisons give 1 or 0
+        and     := cmp ('&&' cmp)*
+        cmp     := sum (('<' | '<=' | '>' | '>=' | '==' | '!=') sum)?   -- no chains: a < b && b < c
+        sum     := product (('+' | '-') product)*
+        product := unary (('*' | '/') unary)*
+        unary   := ('-' | '!') unary | power
+        power   := primary ('^' unary)?               -- right-associative; -2^2 is -4
+        primary := number | name | function '(' expr (',' expr)* ')' | '(' expr ')'
+        Functions: min(a, b, ...) and max(a, b, ...) (1 to 32 arguments), abs(x), exp(x), sqrt(x), tanh(x), clip(x, lo, hi).
+        Names: letters, digits, '_' and '.', not starting with a digit; any other name between backquotes.
+        Limits: \(Limits.sourceBytes) bytes, \(Limits.instructions) operations, nesting \(Limits.depth). A value that is not finite counts as 0.
+        """
+
     /// The stack depth the program reaches (also proves it well formed).
     private static func checkStack(_ program: [Instruction]) throws(RewardError) -> Int {
         var depth = 0, deepest = 0

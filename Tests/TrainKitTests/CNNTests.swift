@@ -94,12 +94,18 @@ import Testing
             plus[k] += 1e-2
             minus[k] -= 1e-2
             let numeric = (loss(plus) - loss(minus)) / 2e-2
-            if abs(numeric - Double(grads[k])) > 2e-3 * max(1, abs(numeric)) { bad.append("\(k): \(numeric) against \(grads[k])") }
+            if abs(numeric - Double(grads[k])) > 2e-3 * max(1, abs(numeric)) {
+                // A step across a ReLU kink breaks the quotient: a smaller step must agree then.
+                var plus = params, minus = params
+                plus[k] += 1e-3
+                minus[k] -= 1e-3
+                let fine = (loss(plus) - loss(minus)) / 2e-3
+                if abs(fine - Double(grads[k])) > 2e-3 * max(1, abs(fine)) { bad.append("\(k): \(numeric), \(fine) against \(grads[k])") }
+            }
             checked += 1
         }
         #expect(checked > 1000)
-        // A step across a ReLU kink breaks the difference quotient: allow a few such parameters.
-        #expect(bad.count <= checked / 100, "\(bad.count) of \(checked) parameters disagree: \(bad.prefix(5))")
+        #expect(bad.count <= checked / 200, "\(bad.count) of \(checked) parameters disagree: \(bad.prefix(5))")
     }
 
     /// The same seed gives the same parameters and outputs; the checkpoint layout round-trips.

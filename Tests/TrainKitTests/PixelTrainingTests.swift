@@ -4,15 +4,20 @@ import Testing
 @testable import TrainKit
 
 /// PPO from pixels end to end on `Scenes/object_tracker_pixels`, against a `sim-server` process
-/// (the one built beside the tests): a few updates, twice with the same seed, then evaluations of
-/// the checkpoint and of random actions.
+/// (the one built beside the tests, one render thread): a few updates, twice with the same seed,
+/// then evaluations of the checkpoint and of random actions.
 @Suite(.serialized) struct PixelTrainingTests {
     static let scene = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Scenes/object_tracker_pixels").path
 
+    /// Known: with several render threads the server's images of the same state can differ in a few
+    /// hundred bytes from run to run (which thread draws which env); with one they are the same bit
+    /// for bit (`oneRenderThreadRendersTheSameImages`), and so is pixel training.
+    static let oneRenderThread = ["--render-threads", "1"]
+
     /// 2 envs, 2 updates of 16 steps, a small CNN.
     func train(seed: UInt64, out: URL) throws -> TrainSummary {
-        let server = try ServerProcess(scene: Self.scene, envs: 2, seed: seed)
+        let server = try ServerProcess(scene: Self.scene, envs: 2, seed: seed, extraArguments: Self.oneRenderThread)
         defer { server.stop() }
         let env = try VectorEnvGroup(addresses: [server.address], total: 2, options: .init(clientName: "pixel-test"))
         defer { env.close() }
@@ -49,7 +54,7 @@ import Testing
         #expect(m.actionChoices == 6 && m.actionNames == ["steering"] && !m.configuration.normalizeObservations)
         #expect(checkpoint.policy.convolutions.map(\.channels) == [8, 8])
 
-        let server = try ServerProcess(scene: Self.scene, envs: 2, seed: 1)
+        let server = try ServerProcess(scene: Self.scene, envs: 2, seed: 1, extraArguments: Self.oneRenderThread)
         defer { server.stop() }
         let env = try VectorEnvGroup(addresses: [server.address], total: 2, options: .init(clientName: "pixel-test"))
         defer { env.close() }
@@ -71,5 +76,21 @@ import Testing
         #expect(try Job.read(url).random == true)
         try Data(#"{"kind": "eval", "scene": "Scenes/object_tracker_pixels", "pixels": true, "random": true, "output": "o"}"#.utf8).write(to: url)
         #expect(throws: (any Error).self) { _ = try Job.read(url) }
+    }
+
+    @Test func oneRenderThreadRendersTheSameImages() throws {
+        var runs: [[[UInt8]]] = []
+        for _ in 0..<2 {
+            let server = try ServerProcess(scene: Self.scene, envs: 2, seed: 3, extraArguments: Self.oneRenderThread)
+            defer { server.stop() }
+            let env = try VectorEnvGroup(addresses: [server.address], total: 2, options: .init(clientName: "pixel-test"))
+            defer { env.close() }
+            var images = try env.reset(seed: 3, render: true, cameras: ["follower_pixels"]).images.map { [UInt8]($0.data) }
+            for _ in 0..<5 { images += try env.step(actions: [0, 3], render: true, cameras: ["follower_pixels"]).images.map { [UInt8]($0.data) } }
+            runs.append(images)
+        }
+        #expect(runs[0].count == 12 && runs[0].allSatisfy { $0.count == 40 * 30 * 3 })
+        for (k, (a, b)) in zip(runs[0], runs[1]).enumerated() { #expect(a == b, "image \(k): \(zip(a, b).filter { $0 != $1 }.count) bytes differ") }
+        #expect(runs[0][0] != runs[0][10], "the follower moved")
     }
 }

@@ -456,11 +456,14 @@ final class LeaseKeeper: @unchecked Sendable {
 }
 
 /// A text file that grows by whole lines, each flushed as it is written.
-final class AppendFile {
+final class AppendFile: @unchecked Sendable {
+    // Invariant: `handle` is written under `lock` only.
     private let handle: FileHandle
+    private let lock = NSLock()
 
-    init(_ url: URL, header: String) throws {
-        guard FileManager.default.createFile(atPath: url.path, contents: Data((header + "\n").utf8)) else {
+    /// A new file holding `header` as its first line (none: empty).
+    init(_ url: URL, header: String?) throws {
+        guard FileManager.default.createFile(atPath: url.path, contents: Data(header.map { $0 + "\n" }.map(Array.init) ?? [UInt8]())) else {
             throw TrainError("cannot create \(url.path)")
         }
         handle = try FileHandle(forWritingTo: url)
@@ -469,5 +472,6 @@ final class AppendFile {
 
     deinit { try? handle.close() }
 
-    func append(_ line: String) throws { try handle.write(contentsOf: Data((line + "\n").utf8)) }
+    /// Appends one line; thread-safe.
+    func append(_ line: String) throws { try lock.withLock { try handle.write(contentsOf: Data((line + "\n").utf8)) } }
 }

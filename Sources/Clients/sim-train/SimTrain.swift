@@ -1,6 +1,8 @@
 import ArgumentParser
 import ClientKit
 import Foundation
+import LLMKit
+import Logging
 import Messaging
 import TrainKit
 
@@ -18,7 +20,7 @@ struct SimTrain: ParsableCommand {
               sim-train train --scene Scenes/object_tracker_pixels --pixels --envs 16 --out runs/tracker-pixels
               sim-train eval --random --scene Scenes/object_tracker_pixels --episodes 100
             """,
-        subcommands: [Train.self, Eval.self, Run.self, Export.self, Act.self])
+        subcommands: [Train.self, Eval.self, Run.self, Export.self, Act.self, RewardSearchCommand.self])
 }
 
 /// Where the envs come from: running servers (`--server`, repeated for several) or one started
@@ -58,26 +60,8 @@ struct EnvSource: ParsableArguments {
     }
 }
 
-struct Train: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Train a policy with PPO; writes metrics.csv, timing.csv and checkpoint.safetensors into --out.")
-
-    @OptionGroup var source: EnvSource
-
-    @Option(help: "Output directory.")
-    var out: String
-
-    @Option(help: "Env steps to train for (all envs together).")
-    var steps = 200_000
-
-    @Option(help: "Seed of the envs' episodes, the policy's initialization and its sampling.")
-    var seed: UInt64 = 1
-
-    @Option(help: "A reward expression replacing the task's reward for these envs (docs/wire-protocol.md, Rewards).")
-    var reward: String?
-
-    @Option(name: .customLong("stop-at-success"), help: "Stop once this share of the last 100 episodes succeeded.")
-    var stopAtSuccess: Double?
-
+/// The PPO settings as flags (`train`, `reward-search`).
+struct PPOOptions: ParsableArguments {
     @Option(name: .customLong("rollout-steps"), help: "Steps per env per rollout.")
     var rolloutSteps = PPOConfiguration().steps
 
@@ -105,29 +89,18 @@ struct Train: ParsableCommand {
     @Option(help: "Hidden layer widths, comma-separated.")
     var hidden = "64,64"
 
-    @Option(name: .customLong("eval-episodes"), help: "Episodes of the final evaluation (0: none).")
-    var evalEpisodes = 64
-
-    @Flag(help: "Learn from pixels: a CNN policy over --camera's images (rendered every step; HWC, bytes / 255).")
-    var pixels = false
-
-    @Option(help: "With --pixels: the rgb camera (default: the scene's first rgb observation camera).")
-    var camera: String?
-
     @Option(name: .customLong("conv"), help: "With --pixels: convolution layers as channels:kernel:stride, comma-separated; --hidden are the dense layers after them.")
     var convolutions = "16:5:2,32:3:2"
 
     func validate() throws {
-        guard steps >= 1, rolloutSteps >= 1, epochs >= 1, minibatches >= 1, evalEpisodes >= 0 else {
-            throw ValidationError("--steps, --rollout-steps, --epochs and --minibatches must be at least 1, --eval-episodes at least 0")
+        guard rolloutSteps >= 1, epochs >= 1, minibatches >= 1 else {
+            throw ValidationError("--rollout-steps, --epochs and --minibatches must be at least 1")
         }
         guard learningRate > 0, learningRate.isFinite, gamma > 0, gamma <= 1 else { throw ValidationError("--learning-rate must be positive and --gamma in (0, 1]") }
         guard layers != nil else { throw ValidationError("--hidden must be positive integers, comma-separated (as 64,64)") }
         guard valueClip == "none" || (Float(valueClip) ?? -1) > 0 else { throw ValidationError("--value-clip must be a positive number or 'none'") }
-        if let problem = configuration.problem { throw ValidationError("PPO settings: \(problem)") }
-        if let s = stopAtSuccess { guard s > 0, s <= 1 else { throw ValidationError("--stop-at-success must be in (0, 1]") } }
         guard Convolution.parse(convolutions) != nil else { throw ValidationError("--conv must be channels:kernel:stride layers, comma-separated (as 16:5:2,32:3:2)") }
-        guard pixels || camera == nil else { throw ValidationError("--camera applies with --pixels") }
+        if let problem = configuration.problem { throw ValidationError("PPO settings: \(problem)") }
     }
 
     /// The PPO settings the flags give.
@@ -151,6 +124,44 @@ struct Train: ParsableCommand {
         guard !l.isEmpty, l.allSatisfy({ ($0 ?? 0) >= 1 && ($0 ?? 0) <= 4096 }) else { return nil }
         return l.map { $0! }
     }
+}
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Train a policy with PPO; writes metrics.csv, timing.csv and checkpoint.safetensors into --out.")
+
+    @OptionGroup var source: EnvSource
+
+    @Option(help: "Output directory.")
+    var out: String
+
+    @Option(help: "Env steps to train for (all envs together).")
+    var steps = 200_000
+
+    @Option(help: "Seed of the envs' episodes, the policy's initialization and its sampling.")
+    var seed: UInt64 = 1
+
+    @Option(help: "A reward expression replacing the task's reward for these envs (docs/wire-protocol.md, Rewards).")
+    var reward: String?
+
+    @Option(name: .customLong("stop-at-success"), help: "Stop once this share of the last 100 episodes succeeded.")
+    var stopAtSuccess: Double?
+
+    @OptionGroup var ppo: PPOOptions
+
+    @Option(name: .customLong("eval-episodes"), help: "Episodes of the final evaluation (0: none).")
+    var evalEpisodes = 64
+
+    @Flag(help: "Learn from pixels: a CNN policy over --camera's images (rendered every step; HWC, bytes / 255).")
+    var pixels = false
+
+    @Option(help: "With --pixels: the rgb camera (default: the scene's first rgb observation camera).")
+    var camera: String?
+
+    func validate() throws {
+        guard steps >= 1, evalEpisodes >= 0 else { throw ValidationError("--steps must be at least 1, --eval-episodes at least 0") }
+        if let s = stopAtSuccess { guard s > 0, s <= 1 else { throw ValidationError("--stop-at-success must be in (0, 1]") } }
+        guard pixels || camera == nil else { throw ValidationError("--camera applies with --pixels") }
+    }
 
     func run() throws {
         let (env, server) = try source.open(seed: seed)
@@ -161,7 +172,7 @@ struct Train: ParsableCommand {
         options.reward = reward
         options.stopAtSuccess = stopAtSuccess
         options.scene = source.scene.map { URL(fileURLWithPath: $0).lastPathComponent } ?? ""
-        options.ppo = configuration
+        options.ppo = ppo.configuration
         options.pixels = pixels
         options.camera = camera
         _ = try Training.run(env: env, options: options, evalEpisodes: evalEpisodes) { print($0) }
@@ -267,5 +278,79 @@ struct Export: ParsableCommand {
         let policy = try Checkpoint.read(URL(fileURLWithPath: checkpoint))
         try ONNXExport.model(policy).write(to: URL(fileURLWithPath: onnx), options: .atomic)
         print("sim-train: wrote \(onnx) (opset 13; observation [N, \(policy.metadata.observationNames.count)] -> action [N, \(policy.metadata.actionNames.count)])")
+    }
+}
+
+struct RewardSearchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reward-search",
+        abstract: "Search reward expressions with an LLM (Eureka's loop): propose, train each briefly, score by the task's success, feed back.",
+        discussion: """
+            Each iteration asks the backend for --candidates reward expressions (the offline backend mutates the best
+            one's weighted terms, without network), trains each on a lease of its own (--parallel at once), scores it
+            by the task's success rate on held-out episodes, and feeds every candidate's traces (each term, the reward
+            and the success rate at about ten points of training) and refusals back into the next prompt. Writes the
+            prompts, replies, candidates, scores, best.json and best.safetensors into --out.
+
+            Examples:
+              sim-train reward-search --scene Scenes/cartpole --start '-0.005 * pole_vel' --out runs/search
+              sim-train reward-search --scene Scenes/cartpole --backend openai --endpoint http://127.0.0.1:8000/v1 --model qwen2.5-7b-instruct --out runs/search-llm
+            """)
+
+    @OptionGroup var source: EnvSource
+    @OptionGroup var llm: LLMOptions
+    @OptionGroup var ppo: PPOOptions
+
+    @Option(help: "Output directory.")
+    var out: String
+
+    @Option(help: "Candidates per iteration.")
+    var candidates = 16
+
+    @Option(help: "Iterations.")
+    var iterations = 5
+
+    @Option(name: .customLong("envs-per-candidate"), help: "Envs each candidate trains on.")
+    var envsPerCandidate = 8
+
+    @Option(name: .customLong("steps-per-candidate"), help: "Env steps each candidate trains for.")
+    var stepsPerCandidate = 50_000
+
+    @Option(help: "Candidates trained at once (with --scene the server gets parallel x envs-per-candidate envs).")
+    var parallel = 2
+
+    @Option(name: .customLong("eval-episodes"), help: "Held-out episodes that score each candidate.")
+    var evalEpisodes = 32
+
+    @Option(help: "Seed of the candidates' training and of the offline backend's mutations.")
+    var seed: UInt64 = 1
+
+    @Option(help: "The reward to start from (default: the task's own terms and weights).")
+    var start: String?
+
+    func validate() throws {
+        var o = RewardSearchOptions(output: URL(fileURLWithPath: out))
+        (o.candidates, o.iterations, o.envsPerCandidate, o.stepsPerCandidate, o.parallel, o.evalEpisodes) =
+            (candidates, iterations, envsPerCandidate, stepsPerCandidate, parallel, evalEpisodes)
+        if let problem = o.problem { throw ValidationError(problem) }
+    }
+
+    func run() throws {
+        var options = RewardSearchOptions(output: URL(fileURLWithPath: out))
+        (options.candidates, options.iterations, options.envsPerCandidate, options.stepsPerCandidate, options.parallel, options.evalEpisodes) =
+            (candidates, iterations, envsPerCandidate, stepsPerCandidate, parallel, evalEpisodes)
+        options.seed = seed
+        options.start = start
+        options.ppo = ppo.configuration
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = .warning
+            return h
+        }
+        let backend = try llm.makeBackend(logger: Logger(label: "robosim.reward-search"))
+        let server = try source.scene.map { try ServerProcess(scene: $0, envs: parallel * envsPerCandidate, seed: seed) }
+        defer { server?.stop() }
+        let servers = server.map { [$0.address] } ?? (source.servers.isEmpty ? [Node.defaultServer] : source.servers)
+        _ = try RewardSearch(options: options, servers: servers, backend: backend) { print($0) }.run()
     }
 }

@@ -102,9 +102,8 @@ package final class World: @unchecked Sendable {
         actionHigh = task.actionHigh
         actions = ActionContract(low: actionLow, high: actionHigh, names: description.actions.map(\.name), choices: description.actionChoices)
         weights = task.rewardTerms.map(\.weight)
-        let (termNames, obsNames) = (description.rewardTerms.map(\.name), description.observations.map(\.name))
-        rewardVariables = termNames + obsNames + termNames.map { "term." + $0 } + obsNames.map { "obs." + $0 }
-            + description.actions.map { "action." + $0.name } + ["reward", "success", "terminated"]
+        rewardVariables = RewardExpression.variables(terms: description.rewardTerms.map(\.name), observations: description.observations.map(\.name),
+                                                     actions: description.actions.map(\.name))
         maxSteps = max(1, Int((manifest.episodeLengthS / configuration.controlDt).rounded()))
         self.threads = max(1, threads)
         resetRanges = ResetRanges(configuration.resetRanges)
