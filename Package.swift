@@ -224,7 +224,7 @@ let package = Package(
         // Shared by the test targets: Python reference scripts, blocking work off the cooperative pool.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "RewardLanguageTests", dependencies: ["RewardLanguage", "TestSupport"], path: "Tests/RewardLanguageTests"),
-        .testTarget(name: "TrainKitTests", dependencies: ["TrainKit", "LLMKit", "RewardLanguage"], path: "Tests/TrainKitTests"),
+        .testTarget(name: "TrainKitTests", dependencies: ["TrainKit", "LLMKit", "RewardLanguage", "Messaging", "ClientKit"], path: "Tests/TrainKitTests"),
         .testTarget(
             name: "MessagingTests",
             dependencies: ["Messaging", "CZeroMQ", .product(name: "Logging", package: "swift-log")],

@@ -296,6 +296,10 @@ public final class VectorEnv: @unchecked Sendable {
         public var mean: [Double], min: [Double], max: [Double]
         public var steps: Int
 
+        public init(names: [String], mean: [Double], min: [Double], max: [Double], steps: Int) {
+            (self.names, self.mean, self.min, self.max, self.steps) = (names, mean, min, max, steps)
+        }
+
         /// Several leases' statistics as one (means weighted by steps).
         public static func combined(_ parts: [RewardStatistics]) -> RewardStatistics {
             guard var out = parts.first else { return RewardStatistics(names: [], mean: [], min: [], max: [], steps: 0) }

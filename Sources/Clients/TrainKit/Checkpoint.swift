@@ -163,6 +163,31 @@ public struct Checkpoint {
         }
     }
 
+    /// Actions drawn from the policy's distribution (a categorical's choices by their
+    /// probabilities, a Gaussian's around the means), as in training.
+    func sampledActions(_ observations: [Double], rows: Int, random: inout TrainRandom) -> [Double] {
+        let xs = normalizedAsStored(observations, rows: rows)
+        var outputs: [Float] = [], values: [Float] = []
+        xs.withUnsafeBufferPointer { policy.evaluate($0.baseAddress!, batch: rows, means: &outputs, values: &values) }
+        guard policy.choices > 0 else {
+            let logStd = policy.logStd
+            return outputs.enumerated().map { k, mean in Double(mean) + Double(expf(logStd[k % logStd.count])) * random.normal() }
+        }
+        let n = policy.choices
+        var logProbabilities: [Float] = []
+        return outputs.withUnsafeBufferPointer { z in
+            (0..<rows).map { r in
+                ActorCritic.logSoftmax(z.baseAddress! + r * n, n, into: &logProbabilities)
+                var u = Float(random.uniform())
+                for i in 0..<n {
+                    u -= expf(logProbabilities[i])
+                    if u < 0 { return Double(i) }
+                }
+                return Double(n - 1)
+            }
+        }
+    }
+
     /// Normalization with the F32 statistics the file holds, computed in F32 as a numpy reader would.
     private func normalizedAsStored(_ observations: [Double], rows: Int) -> [Float] {
         guard let n = observationNormalization else { return observations.map(Float.init) }

@@ -76,13 +76,38 @@ struct OfflineProposer {
     let task: SearchTask
     let seed: UInt64
 
-    func propose(count: Int, best: RewardCandidate, tried: Set<String>) -> Proposal {
+    /// Up to `count` untried candidates: mutations of the best reward, then of the next best ones
+    /// (`ranked`, best first) when the best's own are used up.
+    func propose(count: Int, ranked: [RewardCandidate], tried: Set<String>) -> Proposal {
+        var out: [(expression: String, rationale: String?, refusal: String?)] = []
+        var seen = tried
+        var unreadable: [String] = []
+        for parent in ranked where out.count < count {
+            guard let m = mutations(of: parent) else {
+                unreadable.append(parent.expression)
+                continue
+            }
+            for (e, why) in m where out.count < count && !seen.contains(e) {
+                seen.insert(e)
+                out.append((e, parent.iteration == ranked.first?.iteration && parent.index == ranked.first?.index ? why : "\(why) of `\(parent.expression)`", nil))
+            }
+        }
+        if out.isEmpty {
+            let why = unreadable.count == ranked.count && !ranked.isEmpty
+                ? "the offline backend mutates weighted sums of the task's terms (w * term + ...); `\(ranked[0].expression)` is not one"
+                : "the offline backend has no untried mutation left"
+            return Proposal(candidates: [], error: why)
+        }
+        return Proposal(candidates: out, error: nil)
+    }
+
+    /// The mutations of one reward, the prioritized ones first, each group in a seeded order; nil
+    /// when it is not a weighted sum of the task's terms.
+    func mutations(of best: RewardCandidate) -> [(String, String)]? {
         let names = task.terms.map(\.name)
         let taskWeight = Dictionary(uniqueKeysWithValues: task.terms.map { ($0.name, $0.weight == 0 ? 1 : $0.weight) })
         var random = TrainRandom(seed: seed ^ (UInt64(best.iteration) &* 0x9E37_79B9) ^ UInt64(truncatingIfNeeded: best.expression.hashValueStable))
-        guard let parent = LinearReward(parsing: best.expression, terms: names) else {
-            return Proposal(candidates: [], error: "the offline backend mutates weighted sums of the task's terms (w * term + ...); `\(best.expression)` is not one")
-        }
+        guard let parent = LinearReward(parsing: best.expression, terms: names) else { return nil }
         let trace = Dictionary(best.traces.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let success = trace["success_rate"]?.max ?? best.score ?? 0
         var first: [(LinearReward, String)] = [], rest: [(LinearReward, String)] = []
@@ -93,7 +118,7 @@ struct OfflineProposer {
         }
         // Rule 1: success near zero: rewrite (random subsets of the terms at their task weights).
         if success < 0.1 || (best.score ?? 0) < 0.1 {
-            for _ in 0..<max(2, count / 3) {
+            for _ in 0..<6 {
                 var picked = names.filter { _ in random.uniform() < 0.5 }
                 if picked.isEmpty { picked = [names[Int(random.next() % UInt64(names.count))]] }
                 let scales = [0.5, 1, 2]
@@ -119,19 +144,13 @@ struct OfflineProposer {
             add(true, with { $0.append((n, taskWeight[n]!)) }, "add \(n) at its task weight")
             add(false, with { $0.append((n, taskWeight[n]! * 0.3)) }, "add \(n) at 0.3 of its task weight")
         }
-        // The prioritized mutations first, each group in a seeded order.
-        var out: [(expression: String, rationale: String?, refusal: String?)] = []
-        var seen = tried
+        var out: [(String, String)] = []
         for group in [first, rest] {
-            let order = random.permutation(group.count)
-            for i in order {
-                let e = group[i].0.expression
-                guard out.count < count, !seen.contains(e), e != "0" else { continue }
-                seen.insert(e)
-                out.append((e, group[i].1, nil))
+            for i in random.permutation(group.count) where group[i].0.expression != "0" {
+                out.append((group[i].0.expression, group[i].1))
             }
         }
-        return Proposal(candidates: out, error: out.isEmpty ? "the offline backend has no untried mutation of `\(best.expression)` left" : nil)
+        return out
     }
 }
 

@@ -154,7 +154,7 @@ public final class RewardSearch: Sendable {
                 proposal = ask(backend, task: task, best: best, previous: previous, iteration: iteration)
             } else {
                 // The prompt an LLM backend would get, kept for comparison.
-                proposal = offline.propose(count: options.candidates, best: best, tried: Set(all.map(\.expression)))
+                proposal = offline.propose(count: options.candidates, ranked: Self.ranked(all.filter { $0.score != nil }), tried: Set(all.map(\.expression)))
                 proposal.prompt = prompt(task: task, best: best, previous: previous, iteration: iteration)
             }
             if let prompt = proposal.prompt {

@@ -175,7 +175,7 @@ struct Train: ParsableCommand {
         options.ppo = ppo.configuration
         options.pixels = pixels
         options.camera = camera
-        _ = try Training.run(env: env, options: options, evalEpisodes: evalEpisodes) { print($0) }
+        _ = try Training.run(env: env, options: options, evalEpisodes: evalEpisodes) { say($0) }
     }
 }
 
@@ -187,6 +187,9 @@ struct Eval: ParsableCommand {
 
     @Flag(help: "Uniformly random actions instead of a checkpoint: the baseline on the same seeded episodes.")
     var random = false
+
+    @Flag(help: "Draw the checkpoint's actions from its distribution (seeded), as in training, instead of the most likely ones.")
+    var sample = false
 
     @OptionGroup var source: EnvSource
 
@@ -223,7 +226,7 @@ struct Eval: ParsableCommand {
         let expression = reward ?? policy?.metadata.reward ?? ""
         if !expression.isEmpty { try env.setReward(expression) }
         let film = video.map { Evaluator.Video(url: URL(fileURLWithPath: $0), camera: camera, episodes: videoEpisodes) }
-        let result = try Evaluator.run(policy: policy.map { .checkpoint($0) } ?? .random, env: env, episodes: episodes, seed: seed, video: film)
+        let result = try Evaluator.run(policy: policy.map { sample ? .sampled($0) : .checkpoint($0) } ?? .random, env: env, episodes: episodes, seed: seed, video: film)
         if let report { try result.write(to: URL(fileURLWithPath: report)) }
         print(result.summary)
     }
@@ -236,7 +239,7 @@ struct Run: ParsableCommand {
     var job: String
 
     func run() throws {
-        try Job.read(URL(fileURLWithPath: job)).run { print($0) }
+        try Job.read(URL(fileURLWithPath: job)).run { say($0) }
     }
 }
 
@@ -351,6 +354,12 @@ struct RewardSearchCommand: ParsableCommand {
         let server = try source.scene.map { try ServerProcess(scene: $0, envs: parallel * envsPerCandidate, seed: seed) }
         defer { server?.stop() }
         let servers = server.map { [$0.address] } ?? (source.servers.isEmpty ? [Node.defaultServer] : source.servers)
-        _ = try RewardSearch(options: options, servers: servers, backend: backend) { print($0) }.run()
+        _ = try RewardSearch(options: options, servers: servers, backend: backend) { say($0) }.run()
     }
+}
+
+/// A progress line, flushed at once (the output may be a file or a pipe that someone watches).
+@Sendable func say(_ line: String) {
+    print(line)
+    fflush(nil)  // every output stream: stdout is not reachable from Swift 6 code that may run anywhere
 }
