@@ -395,6 +395,26 @@ int robosim_render_prepare(const mjModel *m, mjData *d, char *error, int error_s
   return 0;
 }
 
+/// The camera is ours: its pose (MuJoCo's camera frame: looks along -z, y up) and a symmetric
+/// frustum from the vertical field of view; MuJoCo sets left and right from the aspect ratio.
+static void set_scene_camera(robosim_renderer *r, const robosim_camera_pose *camera) {
+  const double *p = camera->pos, *x = camera->xmat;
+  float top = r->znear * (float)tan(camera->fovy_deg * M_PI / 360.0);
+  for (int e = 0; e < 2; e++) {
+    mjvGLCamera *c = &r->scene.camera[e];
+    for (int k = 0; k < 3; k++) {
+      c->pos[k] = (float)p[k];
+      c->forward[k] = (float)-x[3 * k + 2];
+      c->up[k] = (float)x[3 * k + 1];
+    }
+    c->frustum_center = 0;
+    c->frustum_bottom = -top;
+    c->frustum_top = top;
+    c->frustum_near = r->znear;
+    c->frustum_far = r->zfar;
+  }
+}
+
 int robosim_render(robosim_renderer *r, const mjModel *m, mjData *d, const robosim_camera_pose *camera, int width,
                    int height, int flags, unsigned char *rgb, float *depth, char *error, int error_size) {
   if (width < 1 || height < 1 || width > r->context.offWidth || height > r->context.offHeight) {
@@ -427,24 +447,14 @@ int robosim_render(robosim_renderer *r, const mjModel *m, mjData *d, const robos
   r->scene.flags[mjRND_SHADOW] = (flags & ROBOSIM_RENDER_SHADOWS) != 0;
   r->scene.flags[mjRND_REFLECTION] = (flags & ROBOSIM_RENDER_REFLECTIONS) != 0;
   r->scene.flags[mjRND_SKYBOX] = (flags & ROBOSIM_RENDER_SKYBOX) != 0;
+  // The scene's camera is set to ours before the update as well as after: what the update derives
+  // from the scene camera it finds (the distances that order transparent geoms) must come from
+  // this image's camera, not from the last image this renderer drew (another env's, another
+  // camera's), or the same state renders differently with its history.
+  set_scene_camera(r, camera);
   mjv_updateScene(m, d, &r->option, NULL, &r->camera, mjCAT_ALL, &r->scene);
-  // The camera is ours: its pose (MuJoCo's camera frame: looks along -z, y up) and a symmetric
-  // frustum from the vertical field of view; MuJoCo sets left and right from the aspect ratio.
+  set_scene_camera(r, camera);
   const double *p = camera->pos, *x = camera->xmat;
-  float top = r->znear * (float)tan(camera->fovy_deg * M_PI / 360.0);
-  for (int e = 0; e < 2; e++) {
-    mjvGLCamera *c = &r->scene.camera[e];
-    for (int k = 0; k < 3; k++) {
-      c->pos[k] = (float)p[k];
-      c->forward[k] = (float)-x[3 * k + 2];
-      c->up[k] = (float)x[3 * k + 1];
-    }
-    c->frustum_center = 0;
-    c->frustum_bottom = -top;
-    c->frustum_top = top;
-    c->frustum_near = r->znear;
-    c->frustum_far = r->zfar;
-  }
   // MuJoCo places the headlight at the scene camera it was given (ours replaces it): move it to
   // ours, looking where it looks.
   for (int i = 0; i < r->scene.nlight; i++) {

@@ -10,14 +10,13 @@ import Testing
     static let scene = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Scenes/object_tracker_pixels").path
 
-    /// Known: with several render threads the server's images of the same state can differ in a few
-    /// hundred bytes from run to run (which thread draws which env); with one they are the same bit
-    /// for bit (`oneRenderThreadRendersTheSameImages`), and so is pixel training.
-    static let oneRenderThread = ["--render-threads", "1"]
+    /// Two render threads: which thread draws which env, and what it drew before, must not change
+    /// an image (`imagesDoNotDependOnWhoDrewThemOrWhatCameBefore`).
+    static let twoRenderThreads = ["--render-threads", "2"]
 
     /// 2 envs, 2 updates of 16 steps, a small CNN.
     func train(seed: UInt64, out: URL) throws -> TrainSummary {
-        let server = try ServerProcess(scene: Self.scene, envs: 2, seed: seed, extraArguments: Self.oneRenderThread)
+        let server = try ServerProcess(scene: Self.scene, envs: 2, seed: seed, extraArguments: Self.twoRenderThreads)
         defer { server.stop() }
         let env = try VectorEnvGroup(addresses: [server.address], total: 2, options: .init(clientName: "pixel-test"))
         defer { env.close() }
@@ -54,7 +53,7 @@ import Testing
         #expect(m.actionChoices == 6 && m.actionNames == ["steering"] && !m.configuration.normalizeObservations)
         #expect(checkpoint.policy.convolutions.map(\.channels) == [8, 8])
 
-        let server = try ServerProcess(scene: Self.scene, envs: 2, seed: 1, extraArguments: Self.oneRenderThread)
+        let server = try ServerProcess(scene: Self.scene, envs: 2, seed: 1, extraArguments: Self.twoRenderThreads)
         defer { server.stop() }
         let env = try VectorEnvGroup(addresses: [server.address], total: 2, options: .init(clientName: "pixel-test"))
         defer { env.close() }
@@ -78,16 +77,24 @@ import Testing
         #expect(throws: (any Error).self) { _ = try Job.read(url) }
     }
 
-    @Test func oneRenderThreadRendersTheSameImages() throws {
+    @Test func imagesDoNotDependOnWhoDrewThemOrWhatCameBefore() throws {
         var runs: [[[UInt8]]] = []
         for _ in 0..<2 {
-            let server = try ServerProcess(scene: Self.scene, envs: 2, seed: 3, extraArguments: Self.oneRenderThread)
+            let server = try ServerProcess(scene: Self.scene, envs: 2, seed: 3, extraArguments: Self.twoRenderThreads)
             defer { server.stop() }
             let env = try VectorEnvGroup(addresses: [server.address], total: 2, options: .init(clientName: "pixel-test"))
             defer { env.close() }
             var images = try env.reset(seed: 3, render: true, cameras: ["follower_pixels"]).images.map { [UInt8]($0.data) }
             for _ in 0..<5 { images += try env.step(actions: [0, 3], render: true, cameras: ["follower_pixels"]).images.map { [UInt8]($0.data) } }
             runs.append(images)
+            // The same state again, one env at a time, after the other env, after another camera:
+            // whichever thread takes it and whatever it drew last, the same image.
+            let last = Array(images.suffix(2))
+            for order in [[0], [1], [1, 0], [0, 1], [0], [0]] {
+                _ = try env.render(positions: [1 - order[0]], cameras: ["follower_camera"])
+                let again = try env.render(positions: order, cameras: ["follower_pixels"]).map { [UInt8]($0.data) }
+                for (k, p) in order.enumerated() { #expect(again[k] == last[p], "env \(p) after order \(order)") }
+            }
         }
         #expect(runs[0].count == 12 && runs[0].allSatisfy { $0.count == 40 * 30 * 3 })
         for (k, (a, b)) in zip(runs[0], runs[1]).enumerated() { #expect(a == b, "image \(k): \(zip(a, b).filter { $0 != $1 }.count) bytes differ") }

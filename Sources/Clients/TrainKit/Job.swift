@@ -16,9 +16,11 @@ import Messaging
 public struct Job: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable { case train, eval }
     public var kind: Kind
-    /// A scene to start a server on, or a running server's address.
+    /// A scene to start a server on, or a running server's address, or several (the envs spread
+    /// over them, as `sim-train --server A --server B`).
     public var scene: String?
     public var server: String?
+    public var servers: [String]?
     public var envs: Int?
     public var steps: Int?
     public var seed: UInt64?
@@ -40,7 +42,7 @@ public struct Job: Codable, Sendable, Equatable {
     public var random: Bool?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case kind, scene, server, envs, steps, seed, reward, output, stopAtSuccess, evalEpisodes, checkpoint, episodes, video, ppo
+        case kind, scene, server, servers, envs, steps, seed, reward, output, stopAtSuccess, evalEpisodes, checkpoint, episodes, video, ppo
         case pixels, camera, random
     }
 
@@ -71,7 +73,10 @@ public struct Job: Codable, Sendable, Equatable {
     }
 
     func check() throws {
-        guard (scene == nil) != (server == nil) else { throw TrainError("give either scene (a server is started) or server (an address)") }
+        guard [scene != nil, server != nil, servers != nil].filter({ $0 }).count == 1 else {
+            throw TrainError("give one of scene (a server is started), server (an address) or servers (addresses)")
+        }
+        if let servers { guard !servers.isEmpty, servers.count <= envs ?? 16 else { throw TrainError("servers: 1 to envs addresses") } }
         guard (envs ?? 16) >= 1, (steps ?? 1) >= 1, (evalEpisodes ?? 0) >= 0, (episodes ?? 1) >= 1 else {
             throw TrainError("envs, steps and episodes must be at least 1, eval_episodes at least 0")
         }
@@ -96,7 +101,11 @@ public struct Job: Codable, Sendable, Equatable {
         let seed = self.seed ?? (kind == .train ? 1 : 1_000_004)
         let serverProcess = try scene.map { try ServerProcess(scene: $0, envs: envs ?? 16, seed: seed) }
         defer { serverProcess?.stop() }
-        let env = try VectorEnvGroup(addresses: [serverProcess?.address ?? server!], total: envs ?? 16, options: .init(clientName: "sim-train-job"))
+        // Pixels travel over sockets (the step channel carries none).
+        let images = pixels == true || (try? checkpoint.map { try Checkpoint.read(URL(fileURLWithPath: $0)) })??.metadata.image != nil
+        let addresses = serverProcess.map { [$0.address] } ?? servers ?? [server!]
+        let env = try VectorEnvGroup(addresses: addresses, total: envs ?? 16,
+                                     options: .init(clientName: "sim-train-job", transport: images ? .socket : .auto))
         defer { env.close() }
         switch kind {
         case .train:

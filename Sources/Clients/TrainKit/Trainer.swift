@@ -463,7 +463,8 @@ final class AppendFile: @unchecked Sendable {
 
     /// A new file holding `header` as its first line (none: empty).
     init(_ url: URL, header: String?) throws {
-        guard FileManager.default.createFile(atPath: url.path, contents: Data(header.map { $0 + "\n" }.map(Array.init) ?? [UInt8]())) else {
+        let first = header.map { Data(($0 + "\n").utf8) } ?? Data()
+        guard FileManager.default.createFile(atPath: url.path, contents: first) else {
             throw TrainError("cannot create \(url.path)")
         }
         handle = try FileHandle(forWritingTo: url)

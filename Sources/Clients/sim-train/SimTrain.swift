@@ -46,12 +46,14 @@ struct EnvSource: ParsableArguments {
         guard envs >= servers.count else { throw ValidationError("--envs \(envs) cannot be split over \(servers.count) servers") }
     }
 
-    /// The leased envs, the server process (if one was started) and the scene's name.
-    func open(seed: UInt64) throws -> (VectorEnvGroup, ServerProcess?) {
+    /// The leased envs and the server process (if one was started). Pixels travel over sockets (the
+    /// step channel carries none): `transport` .socket then, so that no channel is opened for nothing.
+    func open(seed: UInt64, transport: VectorEnv.Transport = .auto) throws -> (VectorEnvGroup, ServerProcess?) {
         let server = try scene.map { try ServerProcess(scene: $0, envs: envs, seed: seed) }
         do {
             let addresses = server.map { [$0.address] } ?? (servers.isEmpty ? [Node.defaultServer] : servers)
-            let env = try VectorEnvGroup(addresses: addresses, total: envs, options: .init(clientName: "sim-train"), timeout: max(timeout, 30))
+            let env = try VectorEnvGroup(addresses: addresses, total: envs, options: .init(clientName: "sim-train", transport: transport),
+                                         timeout: max(timeout, 30))
             return (env, server)
         } catch {
             server?.stop()
@@ -164,7 +166,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        let (env, server) = try source.open(seed: seed)
+        let (env, server) = try source.open(seed: seed, transport: pixels ? .socket : .auto)
         defer { env.close(); server?.stop() }
         var options = TrainOptions(output: URL(fileURLWithPath: out))
         options.totalSteps = steps
@@ -221,7 +223,7 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         let policy = try checkpoint.map { try Checkpoint.read(URL(fileURLWithPath: $0)) }
-        let (env, server) = try source.open(seed: seed)
+        let (env, server) = try source.open(seed: seed, transport: policy?.metadata.image != nil ? .socket : .auto)
         defer { env.close(); server?.stop() }
         let expression = reward ?? policy?.metadata.reward ?? ""
         if !expression.isEmpty { try env.setReward(expression) }
