@@ -34,6 +34,7 @@ public enum MessageTypes {
         Robosim_Parameter.self, Robosim_GetParametersRequest.self, Robosim_GetParametersResponse.self,
         Robosim_SetParametersRequest.self, Robosim_SetParametersResponse.self,
         Robosim_SetRewardRequest.self, Robosim_SetRewardResponse.self,
+        Robosim_RewardStatisticsRequest.self, Robosim_RewardStatisticsResponse.self,
         Robosim_ServiceInfo.self, Robosim_TopicStatistics.self, Robosim_GraphListRequest.self, Robosim_GraphListResponse.self,
         Robosim_CommandStatistics.self, Robosim_CameraDescription.self, Robosim_RenderRequest.self, Robosim_RenderResponse.self,
         Robosim_TaskDescription.self, Robosim_Quantity.self, Robosim_RewardTermDescription.self,

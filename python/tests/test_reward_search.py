@@ -9,20 +9,8 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
-import pytest
-
-
-@pytest.fixture(scope="module")
-def sim_train():
-    import test_server  # skips (or fails, with ROBOSIM_REQUIRE_SERVER=1) when the binaries are not built
-
-    binary = test_server.BIN_DIR / "sim-train"
-    if not binary.exists():
-        pytest.skip(f"sim-train not built in {test_server.BIN_DIR}")
-    return binary, test_server.REPO
+from fake_llm import fake_openai
 
 
 def search(sim_train, out, *args):
@@ -83,40 +71,14 @@ REPLIES = [
 ]
 
 
-class FakeOpenAI(BaseHTTPRequestHandler):
-    """/v1/chat/completions replaying REPLIES in order; records the requests."""
-    requests: list = []
-
-    def do_POST(self):  # noqa: N802 (http.server's name)
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        FakeOpenAI.requests.append(body)
-        content = REPLIES[min(len(FakeOpenAI.requests), len(REPLIES)) - 1]
-        reply = {"id": "c1", "object": "chat.completion", "model": body["model"],
-                 "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]}
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
 def test_malformed_and_unsafe_llm_replies_are_refused_and_fed_back(sim_train, tmp_path):
-    http = HTTPServer(("127.0.0.1", 0), FakeOpenAI)
-    threading.Thread(target=http.serve_forever, daemon=True).start()
-    FakeOpenAI.requests = []
-    try:
-        out = search(sim_train, tmp_path, "--backend", "openai", "--endpoint", f"http://127.0.0.1:{http.server_port}/v1",
+    with fake_openai(lambda _body: REPLIES[min(len(requests), len(REPLIES)) - 1]) as (endpoint, requests):
+        out = search(sim_train, tmp_path, "--backend", "openai", "--endpoint", endpoint,
                      "--model", "fake-llm", "--api-key-env", "NO_SUCH_KEY", "--candidates", "6", "--iterations", "3",
                      "--steps-per-candidate", "2048", "--eval-episodes", "4")
-    finally:
-        http.shutdown()
-    assert len(FakeOpenAI.requests) == 3
-    prompts = [r["messages"][1]["content"] for r in FakeOpenAI.requests]
-    assert "expr    := or" in FakeOpenAI.requests[0]["messages"][0]["content"]  # the grammar
+    assert len(requests) == 3
+    prompts = [body["messages"][1]["content"] for _, body in requests]
+    assert "expr    := or" in requests[0][1]["messages"][0]["content"]  # the grammar
     assert "pole_vel" in prompts[0] and "cart_pos" in prompts[0]  # terms and observations
     # Iteration 1's prose is refused, and the refusal is in iteration 2's prompt.
     assert "the reply was refused: no JSON object in the reply" in out

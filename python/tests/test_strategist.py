@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
 import robosim
 from robosim.msgs.robosim import msg_pb2 as robosim_msg
+from fake_llm import fake_openai
 from test_server import BIN_DIR, REPO, run_server
 
 SIM_STRATEGIST = BIN_DIR / "sim-strategist"
@@ -59,42 +58,21 @@ def test_offline_strategist_pushes_tbars_into_their_slots(tmp_path_factory, tmp_
     assert {line["env"] for line in logs} == {0, 1, 2, 3}
 
 
-class FakeOpenAI(BaseHTTPRequestHandler):
-    """/v1/chat/completions answering with a strategy whose first waypoint is inside the table."""
-    requests: list = []
-
-    def do_POST(self):  # noqa: N802 (http.server's name)
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        FakeOpenAI.requests.append((self.path, body))
-        plan = {"push_side": "translate:stem_end", "contact_point": [0.05, -0.28], "direction": [0, 1],
-                "waypoints": [[0.05, -0.32, 0.60], [0.05, -0.25, 0.763]], "rationale": "straight in"}
-        reply = {"id": "c1", "object": "chat.completion", "model": body["model"],
-                 "choices": [{"index": 0, "message": {"role": "assistant", "content": "Plan:\n" + json.dumps(plan)},
-                              "finish_reason": "stop"}]}
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+def unsafe_plan(_body):
+    """A strategy whose first waypoint is inside the table."""
+    plan = {"push_side": "translate:stem_end", "contact_point": [0.05, -0.28], "direction": [0, 1],
+            "waypoints": [[0.05, -0.32, 0.60], [0.05, -0.25, 0.763]], "rationale": "straight in"}
+    return "Plan:\n" + json.dumps(plan)
 
 
 def test_unsafe_llm_strategy_is_rejected_and_the_offline_planner_takes_over(tmp_path_factory, tmp_path):
-    http = HTTPServer(("127.0.0.1", 0), FakeOpenAI)
-    threading.Thread(target=http.serve_forever, daemon=True).start()
-    FakeOpenAI.requests = []
-    try:
+    with fake_openai(unsafe_plan) as (endpoint, requests):
         with run_server(tmp_path_factory, "Scenes/tbar_push", "--envs", "1", "--rtf", "3") as server:
-            run = strategist(server, "--backend", "openai", "--endpoint", f"http://127.0.0.1:{http.server_port}/v1",
+            run = strategist(server, "--backend", "openai", "--endpoint", endpoint,
                              "--model", "fake-llm", "--episodes", "1", "--seed", "3", "--log-dir", str(tmp_path))
-    finally:
-        http.shutdown()
     assert run.returncode == 0, run.stderr[-3000:]
-    assert FakeOpenAI.requests, "the strategist never asked the backend"
-    path, body = FakeOpenAI.requests[0]
+    assert requests, "the strategist never asked the backend"
+    path, body = requests[0]
     assert path == "/v1/chat/completions" and body["model"] == "fake-llm"
     assert [m["role"] for m in body["messages"]] == ["system", "user"]
     assert "position_error" in body["messages"][1]["content"]

@@ -16,16 +16,6 @@ safetensors_numpy = pytest.importorskip("safetensors.numpy")
 from safetensors import safe_open  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def sim_train():
-    import test_server  # skips (or fails, with ROBOSIM_REQUIRE_SERVER=1) when the binaries are not built
-
-    binary = test_server.BIN_DIR / "sim-train"
-    if not binary.exists():
-        pytest.skip(f"sim-train not built in {test_server.BIN_DIR}")
-    return binary, test_server.REPO
-
-
 def train(sim_train, out, seed=3, scene="Scenes/cartpole"):
     binary, repo = sim_train
     r = subprocess.run([str(binary), "train", "--scene", scene, "--envs", "8", "--steps", "4096",
@@ -142,7 +132,7 @@ def test_bad_job_files_are_refused(sim_train, tmp_path):
     for job, text in ([{"kind": "train", "scene": "Scenes/cartpole", "output": "x", "stepz": 5}, "unknown key 'stepz'"],
                       [{"kind": "train", "scene": "Scenes/cartpole", "output": "x", "ppo": {"lr": 1}}, "unknown ppo key 'lr'"],
                       [{"kind": "eval", "scene": "Scenes/cartpole", "output": "x"}, "names its checkpoint"],
-                      [{"kind": "train", "output": "x"}, "either scene"]):
+                      [{"kind": "train", "output": "x"}, "give one of scene"]):
         (tmp_path / "bad.json").write_text(json.dumps(job))
         r = subprocess.run([str(binary), "run", str(tmp_path / "bad.json")], cwd=repo, capture_output=True, text=True, timeout=60)
         assert r.returncode != 0 and text in r.stderr + r.stdout, (job, r.stderr)

@@ -16,12 +16,9 @@ import pytest
 
 
 @pytest.fixture(scope="module")
-def bins():
-    import test_server  # skips (or fails, with ROBOSIM_REQUIRE_SERVER=1) when the binaries are not built
+def bins(sim_train):
+    import test_server
 
-    binary = test_server.BIN_DIR / "sim-train"
-    if not binary.exists():
-        pytest.skip(f"sim-train not built in {test_server.BIN_DIR}")
     return test_server
 
 

@@ -146,16 +146,9 @@ final class CNN: Network {
     /// Orthogonal weights (a convolution's as its patch × channels matrix), zero biases: CleanRL's
     /// Atari PPO initialization (gain √2 for hidden layers).
     func initialize(_ params: UnsafeMutablePointer<Float>, random: inout TrainRandom, hiddenGain: Float, outputGain: Float) {
-        var at = offset
-        var layers: [(Int, Int)] = convolutions.map { ($0.patch, $0.outChannels) }
+        var layers: [(inputs: Int, outputs: Int)] = convolutions.map { ($0.patch, $0.outChannels) }
         for l in 0..<(dense.count - 1) { layers.append((dense[l], dense[l + 1])) }
-        for (l, (n, m)) in layers.enumerated() {
-            let w = Orthogonal.matrix(rows: n, columns: m, gain: l == layers.count - 1 ? outputGain : hiddenGain, random: &random)
-            for k in 0..<(n * m) { params[at + k] = w[k] }
-            at += n * m
-            for k in 0..<m { params[at + k] = 0 }
-            at += m
-        }
+        Orthogonal.initialize(params + offset, layers: layers, random: &random, hiddenGain: hiddenGain, outputGain: outputGain)
     }
 
     private func reserve(_ batch: Int) {

@@ -68,15 +68,7 @@ final class MLP: Network {
     /// Orthogonal weights (gain `hiddenGain` for hidden layers, `outputGain` for the last), zero
     /// biases: Stable-Baselines3's initialization.
     func initialize(_ params: UnsafeMutablePointer<Float>, random: inout TrainRandom, hiddenGain: Float, outputGain: Float) {
-        var at = offset
-        for l in 0..<(sizes.count - 1) {
-            let (n, m) = (sizes[l], sizes[l + 1])
-            let w = Orthogonal.matrix(rows: n, columns: m, gain: l == sizes.count - 2 ? outputGain : hiddenGain, random: &random)
-            for k in 0..<(n * m) { params[at + k] = w[k] }
-            at += n * m
-            for k in 0..<m { params[at + k] = 0 }
-            at += m
-        }
+        Orthogonal.initialize(params + offset, layers: Array(zip(sizes, sizes.dropFirst())), random: &random, hiddenGain: hiddenGain, outputGain: outputGain)
     }
 
     private func reserve(_ batch: Int) {
@@ -144,6 +136,20 @@ final class MLP: Network {
 /// Orthogonal matrices (Saxe et al.), as `torch.nn.init.orthogonal_` makes them: QR of a Gaussian
 /// matrix, signs fixed by R's diagonal, times a gain.
 enum Orthogonal {
+    /// Layers laid out one after another from `params` (inputs × outputs weights, then biases):
+    /// orthogonal weights, gain `hiddenGain` but `outputGain` for the last layer; zero biases.
+    static func initialize(_ params: UnsafeMutablePointer<Float>, layers: [(inputs: Int, outputs: Int)], random: inout TrainRandom,
+                           hiddenGain: Float, outputGain: Float) {
+        var at = 0
+        for (l, (n, m)) in layers.enumerated() {
+            let w = matrix(rows: n, columns: m, gain: l == layers.count - 1 ? outputGain : hiddenGain, random: &random)
+            for k in 0..<(n * m) { params[at + k] = w[k] }
+            at += n * m
+            for k in 0..<m { params[at + k] = 0 }
+            at += m
+        }
+    }
+
     static func matrix(rows: Int, columns: Int, gain: Float, random: inout TrainRandom) -> [Float] {
         // Orthonormalize the longer side's vectors (modified Gram-Schmidt in Double).
         let (long, short) = (max(rows, columns), min(rows, columns))

@@ -146,15 +146,8 @@ final class PPOLearner {
         policy = ActorCritic(observationSize: observationSize, actionSize: actionSize, choices: choices, hidden: configuration.hidden,
                              image: image, convolutions: configuration.convolutions, initialLogStd: configuration.initialLogStd, random: &random)
         adam = Adam(count: policy.parameterCount)
-        let n = configuration.steps * envs
-        observations = [Float](repeating: 0, count: n * observationSize)
-        actions = [Float](repeating: 0, count: n * policy.actionSize)
-        logProbabilities = [Float](repeating: 0, count: n)
-        values = [Float](repeating: 0, count: n)
-        rewards = [Float](repeating: 0, count: n)
-        dones = [Float](repeating: 0, count: n)
-        advantages = [Float](repeating: 0, count: n)
-        returns = [Float](repeating: 0, count: n)
+        (observations, actions, logProbabilities, values, rewards, dones, advantages, returns) = ([], [], [], [], [], [], [], [])
+        resize(envs: envs)
     }
 
     /// Makes the rollout storage hold `envs` envs (servers were lost or came back); what it held is
