@@ -247,6 +247,54 @@ import Testing
         }
     }
 
+    /// ResetRequest.seed_indices: an env seeded with another env's index runs that env's episodes
+    /// (the seeds of a vector spread over servers); wrong counts, values of 2^32 and more, and
+    /// indices without a seed are refused.
+    @Test func seedIndicesStandInForTheEnvIndex() async throws {
+        try await Server.withServer(Self.lockstep) { _, client in
+            func reset(_ ids: [UInt32], seed: UInt64?, indices: [UInt64]) throws(ServiceError) -> [Double] {
+                let r: Robosim_ResetResponse = try client.call("/sim/reset", Robosim_ResetRequest.with {
+                    $0.envIds = ids
+                    if let seed { $0.seed = seed }
+                    $0.seedIndices = indices
+                })
+                return r.observations
+            }
+            let plain = try reset([0, 1], seed: 9, indices: [])
+            let swapped = try reset([0, 1], seed: 9, indices: [1, 0])
+            let o = plain.count / 2
+            #expect(Array(swapped[0..<o]) == Array(plain[o...]) && Array(swapped[o...]) == Array(plain[0..<o]))
+            #expect(plain[0..<o] != plain[o...], "the two envs start apart")
+            // The index stays for the episodes that follow: the same steps give the same runs.
+            var a: [Double] = [], b: [Double] = []
+            // Env 1 runs env 0's stream since the swap; env 0 now runs it too, from its start. Long
+            // enough for episodes to end and restart from the stream.
+            var ends = 0
+            for _ in 0..<120 {
+                let r = try Self.step(client, ids: [1], actions: [0.5])
+                a += r.observations
+                ends += r.terminated[0] || r.truncated[0] ? 1 : 0
+            }
+            _ = try reset([0], seed: 9, indices: [0])
+            for _ in 0..<120 { b += try Self.step(client, ids: [0], actions: [0.5]).observations }
+            #expect(ends >= 2)
+            _ = try reset([1], seed: 9, indices: [])
+            #expect(a == b)
+            let refused: [(indices: [UInt64], seed: UInt64?, text: String)] = [
+                ([1], 9, "expected 2 seed_indices"), ([1 << 32, 0], 9, "exceeds 4294967295"), ([0, 1], nil, "seed_indices need a seed"),
+            ]
+            for (indices, seed, text) in refused {
+                do {
+                    _ = try reset([0, 1], seed: seed, indices: indices)
+                    Issue.record("accepted \(indices) with seed \(String(describing: seed))")
+                } catch {
+                    let e = error as? ServiceError
+                    #expect(e?.code == .invalidArgument && e?.message.contains(text) == true, "\(error)")
+                }
+            }
+        }
+    }
+
     /// /sim/set_reward: a lease's expression replaces the task's reward for its envs only, through
     /// /sim/step and the step channel alike; a bad one is refused with its position and changes
     /// nothing; an empty one restores the task's reward; release forgets it.

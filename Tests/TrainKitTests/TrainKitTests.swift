@@ -86,3 +86,34 @@ import Testing
         #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
     }
 }
+
+@Suite struct PPOUpdateTests {
+    /// Rollouts that minibatches do not divide (the last takes the remainder), and fewer
+    /// transitions than minibatches (a rollout shrunk by a lost server): the update runs on all of
+    /// them, and stays deterministic.
+    @Test(arguments: [(steps: 5, envs: 2, minibatches: 3), (steps: 2, envs: 1, minibatches: 8), (steps: 7, envs: 3, minibatches: 4)])
+    func updatesAnyRolloutSize(steps: Int, envs: Int, minibatches: Int) {
+        func run() -> [Float] {
+            var c = PPOConfiguration()
+            (c.steps, c.minibatches, c.epochs) = (steps, minibatches, 2)
+            let learner = PPOLearner(configuration: c, observationSize: 3, actionSize: 2, envs: envs, seed: 5)
+            var random = TrainRandom(seed: 9)
+            for t in 0..<steps {
+                let x = (0..<(envs * 3)).map { _ in Float(random.normal()) }
+                let (acts, logp, values) = learner.act(x)
+                for k in 0..<(envs * 3) { learner.observations[t * envs * 3 + k] = x[k] }
+                for k in 0..<(envs * 2) { learner.actions[t * envs * 2 + k] = acts[k] }
+                for e in 0..<envs {
+                    learner.logProbabilities[t * envs + e] = logp[e]
+                    learner.values[t * envs + e] = values[e]
+                    learner.rewards[t * envs + e] = Float(random.normal())
+                }
+            }
+            learner.computeAdvantages(lastValues: [Float](repeating: 0, count: envs))
+            let stats = learner.update(progress: 0)
+            #expect(stats.policyLoss.isFinite && stats.valueLoss.isFinite)
+            return learner.policy.parameters
+        }
+        #expect(run() == run())
+    }
+}

@@ -74,7 +74,7 @@ def test_a_server_killed_mid_training_is_reported_and_rejoins(bins, tmp_path, tm
             b.send_signal(signal.SIGKILL)
             b.wait()
             events = tmp_path / "run" / "events.log"
-            bins.wait_for(lambda: "lost" in events.read_text(), timeout=60, what="the loss in events.log")
+            bins.wait_for(lambda: f"server {b_address} lost" in events.read_text(), timeout=60, what="the loss in events.log")
             b = start_b()
             bins.wait_for(lambda: "is back" in events.read_text(), timeout=60, what="the return in events.log")
             output, _ = trainer.communicate(timeout=600)
@@ -85,7 +85,9 @@ def test_a_server_killed_mid_training_is_reported_and_rejoins(bins, tmp_path, tm
             b.wait(timeout=30)
     assert trainer.returncode == 0, output[-3000:]
     log = events.read_text()
-    assert f"server {b_address} lost" in log and "the rollout starts over with 4 envs" in log, log
+    # Lost in a step (the rollout starts over) or found lost between updates: either way, 4 envs go on.
+    assert f"server {b_address} lost" in log, log
+    assert "the rollout starts over with 4 envs" in log or "lost; 4 envs" in log, log
     assert f"server {b_address} is back: 4 envs joined; 8 envs" in log, log
     assert "lost" in output and "is back" in output
     rows = [line.split(",") for line in metrics.read_text().splitlines()[1:]]

@@ -303,8 +303,8 @@ public final class VectorEnv: @unchecked Sendable {
         /// Several leases' statistics as one (means weighted by steps).
         public static func combined(_ parts: [RewardStatistics]) -> RewardStatistics {
             guard var out = parts.first else { return RewardStatistics(names: [], mean: [], min: [], max: [], steps: 0) }
-            for p in parts.dropFirst() where p.steps > 0 {
-                let total = out.steps + p.steps
+            for p in parts.dropFirst() where p.steps > 0 && p.names == out.names {
+                let total = out.steps > Int.max - p.steps ? Int.max : out.steps + p.steps
                 for k in out.names.indices {
                     out.mean[k] = (out.mean[k] * Double(out.steps) + p.mean[k] * Double(p.steps)) / Double(total)
                     out.min[k] = out.steps == 0 ? p.min[k] : Swift.min(out.min[k], p.min[k])
@@ -316,14 +316,15 @@ public final class VectorEnv: @unchecked Sendable {
         }
     }
 
-    public func rewardStatistics() throws -> RewardStatistics {
+    /// `timeout`: seconds to wait for the reply (nil: the client's).
+    public func rewardStatistics(timeout: Double? = nil) throws -> RewardStatistics {
         var request = Robosim_RewardStatisticsRequest()
         request.lease = lease
-        let r: Robosim_RewardStatisticsResponse = try client.call("/sim/reward_statistics", request)
+        let r: Robosim_RewardStatisticsResponse = try client.call("/sim/reward_statistics", request, timeout: timeout)
         guard r.mean.count == r.names.count, r.min.count == r.names.count, r.max.count == r.names.count else {
             throw ServiceError(.malformed, "/sim/reward_statistics returned \(r.names.count) names and \(r.mean.count) means")
         }
-        return RewardStatistics(names: r.names, mean: r.mean, min: r.min, max: r.max, steps: Int(r.steps))
+        return RewardStatistics(names: r.names, mean: r.mean, min: r.min, max: r.max, steps: Int(clamping: r.steps))
     }
 
     /// Keeps the lease alive without stepping (a pause longer than its time to live). Thread-safe.

@@ -5,16 +5,18 @@ import Synchronization
 
 /// One vector of envs spread over several servers: one learner, many simulators (the distributed
 /// rollout pattern). Each server (a member) holds a contiguous run of global env indices, its
-/// lease steps its share of every batch, and all members step at once, each on its own thread.
+/// lease steps its share of every batch, and the members step at once (as many at a time as there
+/// are cores).
 ///
 /// Seeded resets pass each env's global index as its seed index (`ResetRequest.seed_indices`), so
 /// the episodes, and a trainer's curves, do not depend on how the envs are spread: two servers of
 /// 8 envs give what one server of 16 gives.
 ///
-/// A member whose server stops answering (killed, restarted, cut off) is dropped: `step` throws
-/// `MembersLost` naming it, and the vector goes on with the others (`count`, `globalIndices`
-/// shrink). `recover` tries the lost members again (at most every `retryInterval` seconds each)
-/// and takes a new lease on a server that answers.
+/// A member whose server stops answering (killed, restarted, cut off: no reply in time, its process
+/// gone, or our lease unknown to it) is dropped: `step` throws `MembersLost` naming it, and the
+/// vector goes on with the others (`count`, `globalIndices` shrink). Any other refusal is the
+/// caller's and is rethrown, the member kept. `recover` tries the lost members again, backing off
+/// from 5 s to a minute between attempts, and takes a new lease on a server that answers.
 public final class VectorEnvGroup: @unchecked Sendable {
     // Invariant: one owner thread makes every call; `renewLeases` alone may run on another thread,
     // and reads the members' vectors through the `state` lock.
@@ -53,8 +55,9 @@ public final class VectorEnvGroup: @unchecked Sendable {
     public let observationSize: Int, actionSize: Int, actionChoices: Int
     public let observationNames: [String], actionNames: [String]
     public let actionLow: [Double], actionHigh: [Double]
-    /// Seconds between two attempts to take a lost member back.
-    public var retryInterval = 5.0
+    /// Seconds before the first attempt to take a lost member back; each failed attempt doubles
+    /// its wait, up to `maxRetryInterval`.
+    static let retryInterval = 5.0, maxRetryInterval = 60.0
 
     /// The members' vectors (nil: lost). Written by the owner's thread only; read by it and by
     /// `renewLeases` from a keeper thread.
@@ -64,6 +67,7 @@ public final class VectorEnvGroup: @unchecked Sendable {
         set { state.withLock { $0 = newValue } }
     }
     private var nextAttempt: [Date]
+    private var backoff: [Double]
     private let options: VectorEnv.Options
     private let timeout: Double
     private var reward: String?
@@ -102,6 +106,7 @@ public final class VectorEnvGroup: @unchecked Sendable {
         }
         state = Mutex(opened)
         nextAttempt = members.map { _ in .distantPast }
+        backoff = members.map { _ in Self.retryInterval }
         description = first.description
         (observationSize, actionSize, actionChoices) = (first.observationSize, first.actionSize, first.actionChoices)
         (observationNames, actionNames, actionLow, actionHigh) = (first.observationNames, first.actionNames, first.actionLow, first.actionHigh)
@@ -134,9 +139,6 @@ public final class VectorEnvGroup: @unchecked Sendable {
     public var lastServerSeconds: Double? { live.compactMap { $0.1.lastServerSeconds }.max() }
 
     private var live: [(Member, VectorEnv)] { zip(members, envs).compactMap { m, e in e.map { (m, $0) } } }
-
-    /// The image layout of `cameras` (nil: the observation cameras).
-    public func imageLayout(cameras: [String]? = nil) -> VectorEnv.ImageLayout { live[0].1.imageLayout(cameras: cameras) }
 
     /// Resets every live env; with a seed, env g's episodes follow (seed, g) for its global index g.
     public func reset(seed: UInt64? = nil, render: Bool = false, cameras: [String] = []) throws -> (observations: [Double], images: [SensorMsgs_Image]) {
@@ -193,10 +195,16 @@ public final class VectorEnvGroup: @unchecked Sendable {
         let starts = live.reduce(into: [0]) { $0.append($0.last! + $1.0.count) }
         if let bad = wanted.first(where: { $0 < 0 || $0 >= count }) { throw ServiceError(.invalidArgument, "position \(bad) is outside the vector's \(count) envs") }
         let parts = try perMember { k, _, e in
-            let mine = wanted.filter { $0 >= starts[k] && $0 < starts[k + 1] }.map { $0 - starts[k] }
-            return mine.isEmpty ? [] : try e.render(positions: mine, cameras: cameras)
+            let mine = wanted.filter { $0 >= starts[k] && $0 < starts[k + 1] }
+            return (mine, mine.isEmpty ? [] : try e.render(positions: mine.map { $0 - starts[k] }, cameras: cameras))
         }.get()
-        return parts.flatMap { $0 }
+        // Back in the order asked for: each position's images (one per camera image) together.
+        var byPosition: [Int: ArraySlice<SensorMsgs_Image>] = [:]
+        for (mine, images) in parts where !mine.isEmpty {
+            let each = images.count / mine.count
+            for (j, p) in mine.enumerated() { byPosition[p] = images[(j * each)..<((j + 1) * each)] }
+        }
+        return wanted.flatMap { byPosition[$0] ?? [] }
     }
 
     /// Sets the reward expression of every member's lease, and of leases taken on recovery.
@@ -207,10 +215,12 @@ public final class VectorEnvGroup: @unchecked Sendable {
         return names.first ?? []
     }
 
-    /// The reward statistics since the last call, over the live members (steps-weighted).
-    public func rewardStatistics() throws -> VectorEnv.RewardStatistics {
-        let parts = try perMember { _, _, e in try e.rewardStatistics() }.get()
-        return VectorEnv.RewardStatistics.combined(parts)
+    /// The reward statistics since the last call, over the live members that answer within 2 s
+    /// (steps-weighted). A member that does not answer is left out, not dropped: losing servers is
+    /// for `step` to find.
+    public func rewardStatistics() -> VectorEnv.RewardStatistics {
+        let parts = (try? perMember { _, _, e in try? e.rewardStatistics(timeout: 2) }.values) ?? []
+        return VectorEnv.RewardStatistics.combined(parts.compactMap { $0 })
     }
 
     /// Keeps the live leases alive. Thread-safe with respect to the members (each renewal is one call).
@@ -224,18 +234,22 @@ public final class VectorEnvGroup: @unchecked Sendable {
     public func recover(seed: UInt64, render: Bool = false, cameras: [String] = []) -> Recovered? {
         var addresses: [String] = [], indices: [Int] = [], observations: [Double] = [], images: [SensorMsgs_Image] = []
         for (k, m) in members.enumerated() where envs[k] == nil && Date() >= nextAttempt[k] {
-            nextAttempt[k] = Date().addingTimeInterval(retryInterval)
+            // Until it is back: 5 s, 10 s, 20 s ... a minute between attempts.
+            nextAttempt[k] = Date().addingTimeInterval(backoff[k])
+            backoff[k] = min(2 * backoff[k], Self.maxRetryInterval)
             // A short probe first: a server that is still gone costs a second, not a call timeout.
             guard let probe = try? ServiceClient(server: m.address, timeout: 1), (try? probe.describe()) != nil else { continue }
             do {
                 let e = try Self.open(m, options: options, timeout: timeout)
-                guard e.description.task.name == description.task.name, e.observationSize == observationSize, e.actionSize == actionSize else {
+                guard e.description.task.name == description.task.name, e.observationSize == observationSize, e.actionSize == actionSize,
+                      e.actionChoices == actionChoices else {
                     e.close()
                     continue
                 }
                 if let reward { try e.setReward(reward) }
                 let r = try Self.reset(e, m, seed: seed, render: render, cameras: cameras)
                 envs[k] = e
+                backoff[k] = Self.retryInterval
                 addresses.append(m.address)
                 observations += r.observations
                 images += r.images
@@ -256,6 +270,17 @@ public final class VectorEnvGroup: @unchecked Sendable {
         }
     }
 
+    /// Whether `error` says the server is gone (no reply in time, its process gone, our lease
+    /// unknown to it: it restarted) rather than refusing the call.
+    static func isLoss(_ error: any Error) -> Bool {
+        guard let s = error as? ServiceError else { return true }  // the step channel's own failures
+        switch s.code {
+        case .unavailable, .deadlineExceeded: return true
+        case .failedPrecondition: return s.message.contains("expired or unknown")
+        default: return false
+        }
+    }
+
     /// What each live member's call returned, and the members that were lost in it.
     private struct Outcome<T> {
         var values: [T]
@@ -267,9 +292,8 @@ public final class VectorEnvGroup: @unchecked Sendable {
     }
 
     /// Runs `body` on each live member at once (one thread each when there are several), with its
-    /// position among the live members. A member that fails with anything but a refused argument
-    /// is dropped and reported in `lost`; an `INVALID_ARGUMENT` (the caller's fault, the same on
-    /// every member) is rethrown.
+    /// position among the live members. A member whose server is gone (`isLoss`) is dropped and
+    /// reported in `lost`; any other error is rethrown, every member kept.
     private func perMember<T>(_ body: @escaping @Sendable (Int, Member, VectorEnv) throws -> T) throws -> Outcome<T> {
         let targets = zip(members.indices, envs).compactMap { k, e in e.map { (k, $0) } }
         guard !targets.isEmpty else { throw ServiceError(.unavailable, "every server of the vector is lost: \(members.map(\.address).joined(separator: ", "))") }
@@ -288,11 +312,11 @@ public final class VectorEnvGroup: @unchecked Sendable {
             switch results.get(j) {
             case .success(let v): out.values.append(v)
             case .failure(let error):
-                if let s = error as? ServiceError, s.code == .invalidArgument { throw error }
+                guard Self.isLoss(error) else { throw error }
                 // Its lease dies with the server (or expires): no release call to a silent server.
                 e.abandon()
                 envs[k] = nil
-                nextAttempt[k] = Date().addingTimeInterval(retryInterval)
+                nextAttempt[k] = Date().addingTimeInterval(backoff[k])
                 lostAddresses.append(members[k].address)
                 errors.append("\(error)")
             }

@@ -139,9 +139,10 @@ public enum Training {
         log("sim-train: \(env.count) envs (\(options.pixels ? "pixels over sockets" : env.transport.rawValue)), task \(env.description.task.name), "
             + "\(options.totalSteps) steps, seed \(options.seed)")
         let summary = try Trainer(env: env, options: options, log: log).run()
-        log(String(format: "sim-train: %d env steps in %.1f s (env %.1f s, of which simulation %.1f s; learn %.1f s); checkpoint %@",
-                   summary.envSteps, summary.wallSeconds, summary.envSeconds, summary.simSeconds,
-                   summary.learnSeconds, summary.checkpoint.path))
+        // The server's own time is known through step channels only.
+        let split = env.transport == .shm ? String(format: ", of which simulation %.1f s", summary.simSeconds) : ""
+        log(String(format: "sim-train: %d env steps in %.1f s (env %.1f s%@; learn %.1f s); checkpoint %@",
+                   summary.envSteps, summary.wallSeconds, summary.envSeconds, split, summary.learnSeconds, summary.checkpoint.path))
         if options.pixels {
             // One rendered frame per env step.
             log(String(format: "sim-train: pixels: %.1f frames/s of training (%d frames in %.1f s)",

@@ -25,13 +25,9 @@ struct LinearReward: Equatable {
         return s
     }
 
-    /// Shortest decimal that reads back as `w` after rounding to 4 significant digits.
-    static func number(_ w: Double) -> String {
-        let r = Double(String(format: "%.4g", w))!
-        var s = String(format: "%.4g", r)
-        if s.contains("e") { s = String(format: "%.6f", r).replacingOccurrences(of: #"\.?0+$"#, with: "", options: .regularExpression) }
-        return s
-    }
+    /// `w` to 4 significant digits, in the reward language's number syntax (`5e-07` stays `5e-07`,
+    /// never `0`).
+    static func number(_ w: Double) -> String { String(format: "%.4g", w) }
 
     /// Reads `a * name + b * name - name ...` (a weight before or after its term, or none), over
     /// `terms`; nil for anything else.
@@ -93,7 +89,8 @@ struct OfflineProposer {
             }
         }
         if out.isEmpty {
-            let why = unreadable.count == ranked.count && !ranked.isEmpty
+            let why = ranked.isEmpty ? "the offline backend mutates trained rewards, and none has trained yet"
+                : unreadable.count == ranked.count
                 ? "the offline backend mutates weighted sums of the task's terms (w * term + ...); `\(ranked[0].expression)` is not one"
                 : "the offline backend has no untried mutation left"
             return Proposal(candidates: [], error: why)

@@ -236,22 +236,26 @@ final class PPOLearner {
         let c = configuration
         let (o, a) = (policy.observationSize, policy.actionSize)
         let n = c.steps * envs
-        let batch = max(1, n / c.minibatches)
+        // At most one minibatch per transition (a rollout shrinks when a server is lost); the last
+        // minibatch takes the remainder, so the buffers hold up to batch + remainder rows.
+        let minibatches = min(c.minibatches, n)
+        let batch = max(1, n / minibatches)
+        let widest = batch + n % minibatches
         let lr = c.annealLearningRate ? c.learningRate * Float(1 - progress) : c.learningRate
         var stats = UpdateStatistics()
         stats.learningRate = Double(lr)
         var count = 0.0
         let outputs = policy.actorOutputs
-        var mbObs = [Float](repeating: 0, count: batch * o), dMean = [Float](repeating: 0, count: batch * outputs)
+        var mbObs = [Float](repeating: 0, count: widest * o), dMean = [Float](repeating: 0, count: widest * outputs)
         var entropySum = 0.0
         var logProbabilities: [Float] = []
-        var dValue = [Float](repeating: 0, count: batch)
+        var dValue = [Float](repeating: 0, count: widest)
         var grads = [Float](repeating: 0, count: policy.parameterCount)
         for _ in 0..<c.epochs {
             let order = random.permutation(n)
-            for m in 0..<c.minibatches {
+            for m in 0..<minibatches {
                 // The last minibatch takes the remainder of n / minibatches.
-                let rows = Array(order[(m * batch)..<(m == c.minibatches - 1 ? n : (m + 1) * batch)])
+                let rows = Array(order[(m * batch)..<(m == minibatches - 1 ? n : (m + 1) * batch)])
                 let b = rows.count
                 for (k, i) in rows.enumerated() { for j in 0..<o { mbObs[k * o + j] = observations[i * o + j] } }
                 var advMean: Float = 0, advVar: Float = 0

@@ -54,6 +54,8 @@ public struct RewardCandidate: Codable, Sendable {
     public var rationale: String?
     /// Why it was refused (a parse error with its position, a reward out of bounds); nil: trained.
     public var error: String?
+    /// Why it could not be trained though nothing is wrong with it (a server lost, no free envs).
+    public var failure: String?
     /// The task's success rate on held-out episodes of the trained policy: the score.
     public var score: Double?
     public var meanReturn: Double?
@@ -130,6 +132,9 @@ public final class RewardSearch: Sendable {
 
     public func run() throws -> Result {
         if let problem = options.problem { throw TrainError("reward search: \(problem)") }
+        guard options.envsPerCandidate >= addresses.count else {
+            throw TrainError("reward search: \(options.envsPerCandidate) envs per candidate cannot be spread over \(addresses.count) servers")
+        }
         try FileManager.default.createDirectory(at: options.output, withIntermediateDirectories: true)
         let probe = try VectorEnvGroup(addresses: addresses, total: max(addresses.count, 1), options: .init(clientName: "sim-train-search"))
         let task = SearchTask(probe.description)
@@ -189,8 +194,12 @@ public final class RewardSearch: Sendable {
         return Result(best: best, start: start, candidates: all)
     }
 
+    /// The largest reward magnitude a candidate may give on any step.
+    static let rewardBound = 1e6
+
     static func summary(_ c: RewardCandidate) -> String {
         if let error = c.error { return "refused: \(error)" }
+        if let failure = c.failure { return "not trained: \(failure)" }
         return String(format: "success %.0f%% on held-out episodes, return %.2f", 100 * (c.score ?? 0), c.meanReturn ?? .nan)
     }
 
@@ -225,25 +234,34 @@ public final class RewardSearch: Sendable {
         }
         let todo = out.indices.filter { out[$0].error == nil }
         let slots = ResultSlots<RewardCandidate>(count: out.count)
-        let cursor = Atomic<Int>(0)
+        let cursor = Cursor()
         let workers = min(options.parallel, todo.count)
         let first = out
-        DispatchQueue.concurrentPerform(iterations: max(workers, 0)) { _ in
-            while true {
-                let j = cursor.add(1, ordering: .relaxed).oldValue
+        // Threads of their own, not Dispatch's pool: each candidate's envs may step several servers
+        // at once (concurrentPerform inside concurrentPerform runs serially), and `parallel` may
+        // exceed the cores (the candidates wait on their servers most of the time).
+        let done = DispatchGroup()
+        for _ in 0..<workers {
+            done.enter()
+            Thread {
+                defer { done.leave() }
+                while true {
+                let j = cursor.next()
                 guard j < todo.count else { return }
                 let k = todo[j]
                 var c = first[k]
                 do {
                     try self.trainOne(&c)
                 } catch {
-                    c.error = "training failed: \(error)"
+                    c.failure = "\(error)"
                 }
                 slots.set(k, c)
                 self.log("  iteration \(iteration) candidate \(k + 1)/\(first.count): `\(c.expression)`: \(Self.summary(c))")
                 try? journal.append(Self.jsonLine(c))
-            }
+                }
+            }.start()
         }
+        done.wait()
         for k in out.indices {
             if let c = slots.get(k) { out[k] = c } else { try journal.append(Self.jsonLine(out[k])) }
         }
@@ -272,8 +290,10 @@ public final class RewardSearch: Sendable {
         c.trainSeconds = (clock.now - began).seconds
         c.checkpoint = summary.checkpoint.path
         c.traces = Self.traces(summary.rewardHistory)
-        if let r = c.traces.first(where: { $0.name == "reward" }), max(abs(r.max), abs(r.min)) > 1e6 {
-            c.error = String(format: "its rewards reach %.3g; keep them within ±1e6", max(abs(r.max), abs(r.min)))
+        // Any single step's reward, not only the means: a reward of 1e9 on rare steps trains as badly.
+        let extremes = summary.rewardHistory.compactMap { p in p.statistics.names.firstIndex(of: "reward").map { max(abs(p.statistics.min[$0]), abs(p.statistics.max[$0])) } }
+        if let worst = extremes.max(), !(worst <= Self.rewardBound) {
+            c.error = String(format: "its rewards reach %.3g in magnitude; keep every step's reward within ±%.0e", worst, Self.rewardBound)
             return
         }
         // Scored by the task's success on seeds no candidate trained on, never by its own reward.
@@ -368,6 +388,10 @@ enum RewardPrompt {
                 s += "  refused: \(error)\n"
                 continue
             }
+            if let failure = c.failure {
+                s += "  not trained (a simulator problem, not the expression's): \(failure)\n"
+                continue
+            }
             s += "  held-out success rate: \(fmt(c.score ?? 0))\n"
             for t in c.traces {
                 s += "  \(t.name): [\(t.values.map(fmt).joined(separator: ", "))], Max: \(fmt(t.max)), Mean: \(fmt(t.mean)), Min: \(fmt(t.min))\n"
@@ -437,6 +461,12 @@ func blocking<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T
     }
     done.wait()
     return try slot.result(0)
+}
+
+/// Hands out 0, 1, 2 ... to concurrent workers.
+final class Cursor: Sendable {
+    private let value = Atomic<Int>(0)
+    func next() -> Int { value.add(1, ordering: .relaxed).oldValue }
 }
 
 /// Results written by concurrent workers, one slot each, read after they all finished.

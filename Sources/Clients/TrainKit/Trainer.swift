@@ -54,8 +54,6 @@ public struct TrainSummary: Sendable {
     /// Per update: the env steps so far, the success rate of the last 100 episodes, and how the
     /// reward and the task's terms behaved over the update's rollout (`/sim/reward_statistics`).
     public var rewardHistory: [RewardPoint] = []
-    /// Servers lost and taken back during the run, as logged (also in `events.log`).
-    public var events: [String] = []
 }
 
 /// How the reward and its terms behaved over one update's rollout.
@@ -159,7 +157,6 @@ public final class Trainer {
             let line = "update \(update), env steps \(envSteps): \(text)"
             log(line)
             try events.append(line)
-            summary.events.append(line)
         }
 
         var update = 0
@@ -167,8 +164,10 @@ public final class Trainer {
             update += 1
             if env.globalIndices != globals {
                 // A server was lost outside a step (its envs had not moved): drop its rows.
+                let gone = Set(globals).subtracting(env.globalIndices)
+                let names = env.members.filter { gone.contains($0.offset) }.map(\.address)
                 rejoin(fresh: [:])
-                try event("server \(env.lost.joined(separator: ", ")) lost; \(n) envs", update: update)
+                try event("server \(names.joined(separator: ", ")) lost; \(n) envs", update: update)
                 guard n > 0 else { throw TrainError("every server is lost") }
             }
             // Lost servers that answer again join from a seeded reset (the seed moves with the update).
@@ -270,7 +269,7 @@ public final class Trainer {
             }
             try metrics.append(record.csv)
             // How the reward and its terms behaved (the reward search's feedback; TensorBoard).
-            if let stats = try? env.rewardStatistics(), stats.steps > 0 {
+            if case let stats = env.rewardStatistics(), stats.steps > 0 {
                 summary.rewardHistory.append(RewardPoint(envSteps: envSteps, successRate: record.successRate, statistics: stats))
                 try board.scalars(zip(stats.names, stats.mean).map { ("reward_terms/\($0)", $1) }, step: envSteps)
             }
@@ -290,7 +289,7 @@ public final class Trainer {
                 ("time/transport_s", env.transport == .shm ? max(0, envTime.seconds - simSeconds) : .nan),
             ], step: record.envSteps)
             log(String(format: "update %d/%d  steps %d  %.0f steps/s  return %.2f  success %.0f%%  episodes %d  (env %.1f s%@, learn %.1f s)",
-                       update, updates, record.envSteps, Double(record.envSteps) / max(wall, 1e-9), record.meanReturn,
+                       update, max(updates, update + (plannedSteps - envSteps + c.steps * n - 1) / (c.steps * n)), record.envSteps, Double(record.envSteps) / max(wall, 1e-9), record.meanReturn,
                        100 * (record.successRate.isNaN ? 0 : record.successRate), episodes, envTime.seconds,
                        env.transport == .shm ? String(format: ": sim %.1f, transport %.1f", simSeconds, max(0, envTime.seconds - simSeconds)) : "",
                        learnTime.seconds))

@@ -11,7 +11,7 @@ package final class Env: @unchecked Sendable {
     package var runSeed: UInt64
     /// The env index the run's seed stream uses: its own index, or the one the last seeded reset
     /// gave (a client's global index across servers).
-    package lazy var seedIndex = index
+    package var seedIndex: Int
     /// Episode index within the run, and the seed reported for it.
     package var episode: UInt64 = 0
     /// Episodes started so far (resets and auto-resets): camera frames of an earlier count are stale.
@@ -62,6 +62,7 @@ package final class Env: @unchecked Sendable {
 
     package init(index: Int, model: MuJoCoModel, observationSize: Int, actionSize: Int, termCount: Int, seed: UInt64, actionTopic: String) {
         self.index = index
+        seedIndex = index
         guard let d = mj_makeData(model.pointer) else { fatalError("mj_makeData failed: out of memory") }
         data = d
         runSeed = seed

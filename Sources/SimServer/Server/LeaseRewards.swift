@@ -5,19 +5,23 @@ import Synchronization
 
 /// How a lease's reward and the task's reward terms behaved over an interval of steps
 /// (`/sim/reward_statistics`): per value (the task's terms, then the reward given, then success),
-/// the sum, min and max over the env-steps taken.
+/// the mean, min and max over the env-steps taken. The mean is kept as a running mean, so no sum
+/// of large values overflows; a value that is not finite counts as 0 (NaN) or the largest finite
+/// value of its sign.
 struct RewardStatistics: Sendable {
     var steps = 0
-    var sum: [Double], min: [Double], max: [Double]
+    var mean: [Double], min: [Double], max: [Double]
 
     init(count: Int) {
-        sum = [Double](repeating: 0, count: count)
+        mean = [Double](repeating: 0, count: count)
         min = [Double](repeating: .infinity, count: count)
         max = [Double](repeating: -.infinity, count: count)
     }
 
-    mutating func add(_ k: Int, _ x: Double) {
-        sum[k] += x
+    /// Adds value `k` of the step counted last (`steps` already counts it).
+    mutating func add(_ k: Int, _ value: Double) {
+        let x = value.isFinite ? value : value.isNaN ? 0 : value > 0 ? .greatestFiniteMagnitude : -.greatestFiniteMagnitude
+        mean[k] += x / Double(steps) - mean[k] / Double(steps)
         min[k] = Swift.min(min[k], x)
         max[k] = Swift.max(max[k], x)
     }
@@ -36,11 +40,12 @@ final class LeaseReward: Sendable {
         statistics = Mutex(previous?.takeStatistics() ?? RewardStatistics(count: terms + 2))
     }
 
-    /// Adds the step the envs just took. An env whose step only started its next episode
+    /// Adds the step the envs `ids` just took. An env whose step only started its next episode
     /// (next-step autoreset: no physics, reward 0), or diverged, is left out.
-    func record(_ envs: [Env]) {
+    func record(_ ids: [Int], of envs: [Env]) {
         statistics.withLock { s in
-            for env in envs where env.measured {
+            for i in ids where envs[i].measured {
+                let env = envs[i]
                 s.steps += 1
                 for (k, t) in env.terms.enumerated() where k < terms { s.add(k, t) }
                 s.add(terms, env.reward)

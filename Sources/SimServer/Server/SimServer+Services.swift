@@ -69,7 +69,7 @@ extension SimServer {
             var out = Robosim_RewardStatisticsResponse()
             out.names = names
             out.steps = UInt64(s.steps)
-            out.mean = s.sum.map { s.steps > 0 ? $0 / Double(s.steps) : 0 }
+            out.mean = s.mean
             out.min = s.steps > 0 ? s.min : s.min.map { _ in 0 }
             out.max = s.steps > 0 ? s.max : s.max.map { _ in 0 }
             return out

@@ -175,7 +175,7 @@ final class StepLoop: @unchecked Sendable {
 
     private func advance(_ ids: [Int], actions: [Double], autoreset: Autoreset = .sameStep, reward: LeaseReward? = nil) {
         world.step(ids, actions: actions, autoreset: autoreset, reward: reward?.expression)
-        reward?.record(ids.map { world.envs[$0] })
+        reward?.record(ids, of: world.envs)
         var rejections: [(topic: String, reason: String)] = []
         for i in ids where !world.envs[i].rejections.isEmpty {
             rejections += world.envs[i].rejections
