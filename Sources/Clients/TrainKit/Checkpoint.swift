@@ -111,7 +111,7 @@ public struct Checkpoint {
         guard metadata.actionChoices >= 0, metadata.actionChoices <= 1 << 16 else { throw TrainError("\(url.path): action_choices \(metadata.actionChoices)") }
         guard !metadata.hidden.isEmpty, metadata.hidden.count <= 8, metadata.hidden.allSatisfy({ $0 >= 1 && $0 <= 4096 }),
               (1...(1 << 24)).contains(metadata.observationSize), (1...65536).contains(metadata.actionNames.count) else {
-            throw TrainError("\(url.path): hidden \(metadata.hidden) or the names' counts are out of range (1 to 8 widths in 1...4096)")
+            throw TrainError("\(url.path): out of range: hidden \(metadata.hidden) (1 to 8 widths in 1...4096), observation size \(metadata.observationSize) (1...2^24), \(metadata.actionNames.count) action names (1...65536)")
         }
         let policy = ActorCritic(observationSize: metadata.observationSize, actionSize: metadata.actionNames.count,
                                  choices: metadata.actionChoices, hidden: metadata.hidden, image: metadata.image, convolutions: convolutions,

@@ -42,17 +42,20 @@ struct PixelObservations {
     func step(_ env: some VectorEnvironment, actions: [Double]) throws -> VectorEnv.StepResult {
         var r = try env.step(actions: actions, render: true, cameras: [input.camera])
         r.observations = try pixels(r.images, count: env.count)
-        guard r.finalImages.count == r.finalPositions.count else {
-            throw TrainError("/sim/step returned \(r.finalImages.count) final images for \(r.finalPositions.count) ended episodes")
+        let finals = r.finalImages.filter { $0.encoding != "32FC1" }
+        guard finals.count == r.finalPositions.count else {
+            throw TrainError("/sim/step returned \(finals.count) final images for \(r.finalPositions.count) ended episodes")
         }
-        for (k, p) in r.finalPositions.enumerated() { r.finalObservations[p] = try pixels([r.finalImages[k]], count: 1) }
+        for (k, p) in r.finalPositions.enumerated() { r.finalObservations[p] = try pixels([finals[k]], count: 1) }
         r.images = []
         r.finalImages = []
         return r
     }
 
     /// `count` rgb8 images of the camera as values in [0, 1], HWC, one image after another.
-    func pixels(_ images: [SensorMsgs_Image], count: Int) throws -> [Double] {
+    /// A camera that also renders depth sends its 32FC1 image after each rgb8 one: the policy sees the rgb.
+    func pixels(_ all: [SensorMsgs_Image], count: Int) throws -> [Double] {
+        let images = all.filter { $0.encoding != "32FC1" }
         guard images.count == count else { throw TrainError("expected \(count) images of \(input.camera), got \(images.count)") }
         var out = [Double](repeating: 0, count: count * input.size)
         let row = input.width * 3
