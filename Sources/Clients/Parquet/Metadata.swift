@@ -5,6 +5,7 @@
 /// `Type`: a leaf column's physical type.
 enum PhysicalType: Int32 {
     case boolean = 0
+    case int32 = 1
     case int64 = 2
     case float = 4
     case double = 5

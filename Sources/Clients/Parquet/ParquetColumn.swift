@@ -8,7 +8,7 @@
 ///
 /// Names may contain `.` and `/` (`observation.state`, `stats/action/min`): a name is one schema
 /// node, never a path.
-public struct ParquetColumn: Sendable {
+public struct ParquetColumn: Sendable, Equatable {
     /// The column's name in the schema.
     public let name: String
     /// The leaf values, flattened across rows and lists.
@@ -29,8 +29,8 @@ public struct ParquetColumn: Sendable {
         self.listOffsets = listOffsets
     }
 
-    /// The leaf values that `rows` hold.
-    func valueRange(_ rows: Range<Int>) -> Range<Int> {
+    /// The leaf values that `rows` hold (indices into ``floats``, ``int64s``...).
+    public func valueRange(_ rows: Range<Int>) -> Range<Int> {
         var range = rows
         for offsets in listOffsets { range = offsets[range.lowerBound]..<offsets[range.upperBound] }
         return range
@@ -43,6 +43,11 @@ extension ParquetColumn {
     /// A `bool` column.
     public static func bool(_ name: String, _ values: [Bool]) -> ParquetColumn {
         ParquetColumn(name: name, values: .boolean(values))
+    }
+
+    /// An `int32` column.
+    public static func int32(_ name: String, _ values: [Int32]) -> ParquetColumn {
+        ParquetColumn(name: name, values: .int32(values))
     }
 
     /// An `int64` column.
@@ -150,4 +155,33 @@ extension ParquetColumn {
         precondition(width > 0 && count % width == 0, "\(count) values are not rows of \(width)")
         return Array(stride(from: 0, through: count, by: width))
     }
+}
+
+// MARK: - Reading values
+
+extension ParquetColumn {
+    /// Per list level, outermost first, where each list starts (one more entry than lists): list `i`
+    /// of level `k` holds items `offsets[k][i]..<offsets[k][i + 1]` of the next level (of the
+    /// values, at the last level). Empty for a primitive column.
+    public var offsets: [[Int]] { listOffsets }
+
+    /// The leaf values of a `bool` column or list, flattened; nil for another type.
+    public var bools: [Bool]? { if case .boolean(let v) = values { v } else { nil } }
+    /// The leaf values of an `int32` column or list, flattened; nil for another type.
+    public var int32s: [Int32]? { if case .int32(let v) = values { v } else { nil } }
+    /// The leaf values of an `int64` column or list, flattened; nil for another type.
+    public var int64s: [Int64]? { if case .int64(let v) = values { v } else { nil } }
+    /// The leaf values of a `float` column or list, flattened; nil for another type.
+    public var floats: [Float]? { if case .float(let v) = values { v } else { nil } }
+    /// The leaf values of a `double` column or list, flattened; nil for another type.
+    public var doubles: [Double]? { if case .double(let v) = values { v } else { nil } }
+    /// The leaf values of a string column or list (UTF-8, invalid sequences replaced), flattened;
+    /// nil for another type.
+    public var strings: [String]? {
+        guard case .byteArray(let bytes, let offsets) = values else { return nil }
+        return (0..<offsets.count - 1).map { String(decoding: bytes[offsets[$0]..<offsets[$0 + 1]], as: UTF8.self) }
+    }
+
+    /// Integer leaf values of either width, as `Int64`; nil for a non-integer column.
+    public var integers: [Int64]? { int64s ?? int32s.map { $0.map(Int64.init) } }
 }

@@ -11,6 +11,9 @@ extension ParquetValues {
             let min = slice.contains(false) ? 0 : 1 as UInt8
             let max = slice.contains(true) ? 1 : 0 as UInt8
             return Statistics(minValue: [min], maxValue: [max])
+        case .int32(let values):
+            let slice = values[range]
+            return Statistics(minValue: littleEndian(slice.min()!), maxValue: littleEndian(slice.max()!))
         case .int64(let values):
             let slice = values[range]
             return Statistics(minValue: littleEndian(slice.min()!), maxValue: littleEndian(slice.max()!))

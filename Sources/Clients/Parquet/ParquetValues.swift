@@ -1,6 +1,7 @@
 /// A column's leaf values, by physical type; strings as their UTF-8 bytes back to back.
-enum ParquetValues: Sendable {
+enum ParquetValues: Sendable, Equatable {
     case boolean([Bool])
+    case int32([Int32])
     case int64([Int64])
     case float([Float])
     case double([Double])
@@ -26,6 +27,7 @@ enum ParquetValues: Sendable {
     var count: Int {
         switch self {
         case .boolean(let values): values.count
+        case .int32(let values): values.count
         case .int64(let values): values.count
         case .float(let values): values.count
         case .double(let values): values.count
@@ -36,6 +38,7 @@ enum ParquetValues: Sendable {
     var physicalType: PhysicalType {
         switch self {
         case .boolean: .boolean
+        case .int32: .int32
         case .int64: .int64
         case .float: .float
         case .double: .double
@@ -48,7 +51,7 @@ enum ParquetValues: Sendable {
         switch self {
         case .boolean: (range.count + 7) / 8
         case .int64, .double: range.count * 8
-        case .float: range.count * 4
+        case .int32, .float: range.count * 4
         case .byteArray(_, let offsets): range.count * 4 + offsets[range.upperBound] - offsets[range.lowerBound]
         }
     }
@@ -67,6 +70,7 @@ enum ParquetValues: Sendable {
                 }
             }
             if range.count % 8 != 0 { output.append(byte) }
+        case .int32(let values): appendLittleEndian(values[range], to: &output)
         case .int64(let values): appendLittleEndian(values[range], to: &output)
         case .float(let values):
             #if _endian(little)

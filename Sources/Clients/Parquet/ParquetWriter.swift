@@ -8,7 +8,7 @@ public enum ParquetCompression: Sendable {
     case snappy
 }
 
-/// Why a Parquet file could not be written.
+/// Why a Parquet file could not be written or read.
 public struct ParquetError: Error, CustomStringConvertible, Sendable {
     /// The failure classes.
     public enum Code: String, Sendable {
@@ -18,8 +18,12 @@ public struct ParquetError: Error, CustomStringConvertible, Sendable {
         case invalidName
         /// A page or a count does not fit the format's 32-bit fields.
         case tooLarge
-        /// The file could not be written to disk.
+        /// The file could not be written to or read from disk.
         case io
+        /// A file read is not valid Parquet: truncated, corrupt, or inconsistent.
+        case corrupt
+        /// A file read uses what the reader does not support (a codec, an encoding, null values).
+        case unsupported
     }
 
     /// The failure class.
