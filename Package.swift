@@ -245,6 +245,11 @@ let package = Package(
             dependencies: ["StrategistKit", "LLMKit", "TestSupport", .product(name: "Logging", package: "swift-log")],
             path: "Tests/StrategistKitTests"
         ),
+        .testTarget(
+            name: "CollectKitTests",
+            dependencies: ["CollectKit", "ClientKit", "Messaging", "Parquet", "TestSupport"],
+            path: "Tests/CollectKitTests"
+        ),
         .testTarget(name: "ParquetTests", dependencies: ["Parquet", "TestSupport"], path: "Tests/ParquetTests", exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]

@@ -295,6 +295,48 @@ import Testing
         }
     }
 
+    /// ResetRequest.episodes: an env started at episode e of (seed, seed index) begins where an env
+    /// that played episodes 0..<e of that run began its e-th; wrong counts, values of 2^32 and more,
+    /// and episodes without a seed are refused.
+    @Test func episodesStartARunPartWay() async throws {
+        try await Server.withServer(Self.lockstep) { _, client in
+            func reset(_ ids: [UInt32], seed: UInt64?, indices: [UInt64] = [], episodes: [UInt64]) throws(ServiceError) -> [Double] {
+                let r: Robosim_ResetResponse = try client.call("/sim/reset", Robosim_ResetRequest.with {
+                    $0.envIds = ids
+                    if let seed { $0.seed = seed }
+                    $0.seedIndices = indices
+                    $0.episodes = episodes
+                })
+                return r.observations
+            }
+            // Env 0 plays its run from episode 0; the first observations of its episodes 1 and 2.
+            let first = try reset([0], seed: 5, episodes: [])
+            var starts: [[Double]] = [first]
+            for _ in 0..<2_000 where starts.count < 3 {
+                let r = try Self.step(client, ids: [0], actions: [0.5])
+                if r.terminated[0] || r.truncated[0] { starts.append(r.observations) }
+            }
+            try #require(starts.count == 3)
+            #expect(starts[1] != starts[2])
+            // Env 1, told to be env 0 at episode 2 (and then 1), starts there.
+            #expect(try reset([1], seed: 5, indices: [0], episodes: [2]) == starts[2])
+            #expect(try reset([1], seed: 5, indices: [0], episodes: [1]) == starts[1])
+            #expect(try reset([0, 1], seed: 5, episodes: [0, 0])[0..<first.count] == first[...])
+            let refused: [(episodes: [UInt64], seed: UInt64?, text: String)] = [
+                ([1], 5, "expected 2 episodes"), ([1 << 32, 0], 5, "exceeds 4294967295"), ([0, 1], nil, "episodes need a seed"),
+            ]
+            for (episodes, seed, text) in refused {
+                do {
+                    _ = try reset([0, 1], seed: seed, episodes: episodes)
+                    Issue.record("accepted episodes \(episodes) with seed \(String(describing: seed))")
+                } catch {
+                    let e = error as? ServiceError
+                    #expect(e?.code == .invalidArgument && e?.message.contains(text) == true, "\(error)")
+                }
+            }
+        }
+    }
+
     /// /sim/set_reward: a lease's expression replaces the task's reward for its envs only, through
     /// /sim/step and the step channel alike; a bad one is refused with its position and changes
     /// nothing; an empty one restores the task's reward; release forgets it.

@@ -179,11 +179,12 @@ public final class VectorEnv: @unchecked Sendable {
 
     /// Resets `positions` (default all); with a seed, each env's episodes restart from (seed, env
     /// index), or (seed, `seedIndices[k]`) given those (one per env: a vector spread over servers
-    /// passes global indices). Returns the new observations (position-major, of `positions`) and,
-    /// with `render`, their images.
-    public func reset(seed: UInt64? = nil, seedIndices: [UInt64]? = nil, positions: [Int]? = nil, render: Bool = false,
-                      cameras: [String] = []) throws -> (observations: [Double], images: [SensorMsgs_Image]) {
-        if let channel, positions == nil, !render, seedIndices == nil {
+    /// passes global indices). With a seed and `episodes` (one per env), each env starts at that
+    /// episode of its run instead of episode 0 (replaying a recorded episode). Returns the new
+    /// observations (position-major, of `positions`) and, with `render`, their images.
+    public func reset(seed: UInt64? = nil, seedIndices: [UInt64]? = nil, episodes: [UInt64]? = nil, positions: [Int]? = nil,
+                      render: Bool = false, cameras: [String] = []) throws -> (observations: [Double], images: [SensorMsgs_Image]) {
+        if let channel, positions == nil, !render, seedIndices == nil, episodes == nil {
             channel.store(StepChannel.Header.hasSeed, seed == nil ? 0 : 1)
             if let seed { channel.seed = seed }
             try channel.call(.reset, timeout: callTimeout)
@@ -194,6 +195,7 @@ public final class VectorEnv: @unchecked Sendable {
         request.envIds = try ids(positions)
         if let seed { request.seed = seed }
         if let seedIndices { request.seedIndices = seedIndices }
+        if let episodes { request.episodes = episodes }
         request.render = render
         request.cameras = cameras
         let r: Robosim_ResetResponse = try client.call("/sim/reset", request)

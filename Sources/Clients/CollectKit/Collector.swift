@@ -116,7 +116,10 @@ public final class Collector {
             // One frame: the policy's command, held for stepsPerFrame control steps.
             var commands: [[Double]] = []
             for k in 0..<n {
-                commands.append(policy.act(env: k, observation: observations[(k * obsSize)..<((k + 1) * obsSize)], time: Double(steps[k]) * controlDt))
+                // Sent as recorded: the dataset stores actions as float32, so the server gets exactly
+                // those values and `sim-collect replay` can send them again bit for bit.
+                let command = policy.act(env: k, observation: observations[(k * obsSize)..<((k + 1) * obsSize)], time: Double(steps[k]) * controlDt)
+                commands.append(command.map { Double(Float($0)) })
             }
             // What the policy saw: the frame's observation and images.
             let frameState = (0..<n).map { Array(observations[($0 * obsSize)..<(($0 + 1) * obsSize)]) }
@@ -151,6 +154,9 @@ public final class Collector {
             }
             for k in 0..<n {
                 buffers[k].runSeed = options.seed
+                buffers[k].scene = describe.scene
+                buffers[k].serverVersion = describe.version
+                buffers[k].input = policy.output == .endEffector ? .endEffector : .action
                 buffers[k].append(state: frameState[k], action: commands[k], images: frameImages[k], reward: reward[k], done: done[k], success: success[k])
                 state.frames += 1
                 if done[k] {

@@ -63,12 +63,20 @@ public struct RecordedEpisode: Sendable {
     public var envEpisode: Int
     /// The seed of that reset.
     public var runSeed: UInt64 = 0
+    /// The env's seed index in that run (`ResetRequest.seed_indices`; its env index unless set).
+    public var seedIndex: Int
+    /// What replay needs besides: the server's scene and version, and whether `actions` are the
+    /// task's actions or end-effector targets (`ReplayInput`).
+    public var scene = ""
+    public var serverVersion = ""
+    public var input = ReplayInput.action
 
     public init(cameras: Int, task: String, env: Int, envEpisode: Int) {
         images = Array(repeating: [], count: cameras)
         self.task = task
         self.env = env
         self.envEpisode = envEpisode
+        seedIndex = env
     }
 
     /// Appends one frame: the observation before the action, the action, and the step's outcome.
@@ -86,4 +94,11 @@ public struct RecordedEpisode: Sendable {
 
     /// The episode ended in success (the last frame's `next.success`).
     public var succeeded: Bool { successes.last ?? false }
+}
+
+/// How a recorded action reaches the server: as the task's action vector (`StepRequest.actions`) or
+/// as an end-effector target x, y, z (`StepRequest.ee_targets`, the strategist).
+public enum ReplayInput: String, Sendable, Codable {
+    case action
+    case endEffector = "ee_target"
 }

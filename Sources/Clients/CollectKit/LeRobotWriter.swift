@@ -38,6 +38,13 @@ public final class LeRobotWriter {
         var runSeed: UInt64
         var success: Bool
         var stats: [String: FeatureStats]
+        /// Replay (`sim-collect replay`): the env's seed index in the run, the scene, the server's
+        /// version and how actions were sent. Optional: datasets recorded before these were kept
+        /// have none (replay then takes `env` as the seed index).
+        var seedIndex: Int?
+        var scene: String?
+        var serverVersion: String?
+        var input: ReplayInput?
     }
 
     struct State: Codable {
@@ -112,7 +119,9 @@ public final class LeRobotWriter {
         // 2. Every metadata file with the episode, prepared (written and flushed) before any rename.
         let previous = state
         state.episodes.append(EpisodeEntry(index: index, length: episode.length, from: from, task: taskIndex, env: episode.env,
-                                           envEpisode: episode.envEpisode, runSeed: episode.runSeed, success: episode.succeeded, stats: stats))
+                                           envEpisode: episode.envEpisode, runSeed: episode.runSeed, success: episode.succeeded, stats: stats,
+                                           seedIndex: episode.seedIndex, scene: episode.scene, serverVersion: episode.serverVersion,
+                                           input: episode.input))
         let meta: [(URL, URL)]
         do {
             meta = try prepare(metadataFiles() + [(Self.stateFile, try JSONEncoder().encode(state))])

@@ -14,7 +14,21 @@ import Glibc
 struct SimCollect: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sim-collect",
-        abstract: "Record episodes headless as a LeRobot dataset (v3.0, or v2.1) from a lockstep RoboSim server.",
+        abstract: "Record episodes headless as LeRobot datasets from a lockstep RoboSim server; replay them.",
+        discussion: """
+            Examples:
+              sim-collect --scene Scenes/tbar_push --envs 8 --out data/tbar --episodes 50      # record (the default)
+              sim-collect replay data/tbar --scene Scenes/tbar_push --envs 8                  # check every episode bit for bit
+              sim-collect replay data/tbar --episodes 0,3,10-15 --server tcp://127.0.0.1:7700
+            """,
+        subcommands: [Record.self, Replay.self],
+        defaultSubcommand: Record.self)
+}
+
+struct Record: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "record",
+        abstract: "Record episodes headless as a LeRobot dataset (v3.0, or v2.1) from a lockstep RoboSim server (the default command).",
         discussion: """
             Leases every env of the server, steps them together through /sim/step with every camera rendered, lets the
             policy drive, and writes each finished episode durably (videos through ffmpeg, Parquet in Swift, metadata

@@ -421,6 +421,11 @@ public nonisolated struct Robosim_ResetRequest: Sendable {
   /// with the env for its following episodes, until a reset with a seed sets it again.
   public var seedIndices: [UInt64] = []
 
+  /// With seed: per env of env_ids, the episode number its run starts at (each below 2^32; empty: 0).
+  /// Episode e of (seed, seed index) is the e-th episode such an env plays after a seeded reset, so a
+  /// client can start any recorded episode on any env (sim-collect replay).
+  public var episodes: [UInt64] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1468,7 +1473,7 @@ nonisolated extension Robosim_ReleaseRequest: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Robosim_ResetRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ResetRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}lease\0\u{3}env_ids\0\u{1}seed\0\u{1}render\0\u{1}cameras\0\u{3}seed_indices\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}lease\0\u{3}env_ids\0\u{1}seed\0\u{1}render\0\u{1}cameras\0\u{3}seed_indices\0\u{1}episodes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1482,6 +1487,7 @@ nonisolated extension Robosim_ResetRequest: SwiftProtobuf.Message, SwiftProtobuf
       case 4: try { try decoder.decodeSingularBoolField(value: &self.render) }()
       case 5: try { try decoder.decodeRepeatedStringField(value: &self.cameras) }()
       case 6: try { try decoder.decodeRepeatedUInt64Field(value: &self.seedIndices) }()
+      case 7: try { try decoder.decodeRepeatedUInt64Field(value: &self.episodes) }()
       default: break
       }
     }
@@ -1510,6 +1516,9 @@ nonisolated extension Robosim_ResetRequest: SwiftProtobuf.Message, SwiftProtobuf
     if !self.seedIndices.isEmpty {
       try visitor.visitPackedUInt64Field(value: self.seedIndices, fieldNumber: 6)
     }
+    if !self.episodes.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.episodes, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1520,6 +1529,7 @@ nonisolated extension Robosim_ResetRequest: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.render != rhs.render {return false}
     if lhs.cameras != rhs.cameras {return false}
     if lhs.seedIndices != rhs.seedIndices {return false}
+    if lhs.episodes != rhs.episodes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

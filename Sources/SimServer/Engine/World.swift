@@ -136,15 +136,16 @@ package final class World: @unchecked Sendable {
 
     // MARK: Reset
 
-    /// Resets `ids`; with a seed, each env's run restarts from (seed, seed index) at episode 0,
-    /// where the seed index is the env's index or, given `seedIndices` (one per id), that.
-    package func reset(_ ids: [Int], seed: UInt64?, seedIndices: [Int]? = nil) {
+    /// Resets `ids`; with a seed, each env's run restarts from (seed, seed index) at episode 0 or,
+    /// given `episodes` (one per id), that episode; the seed index is the env's index or, given
+    /// `seedIndices` (one per id), that.
+    package func reset(_ ids: [Int], seed: UInt64?, seedIndices: [Int]? = nil, episodes: [UInt64]? = nil) {
         for (k, i) in ids.enumerated() {
             let env = envs[i]
             if let seed {
                 env.runSeed = seed
                 env.seedIndex = seedIndices?[k] ?? i
-                env.episode = 0
+                env.episode = episodes?[k] ?? 0
             } else {
                 env.episode &+= 1
             }

@@ -133,7 +133,8 @@ extension SimServer {
                 let cameras = r.render ? try self.renderedCameras(r.cameras) : nil
                 if let cameras { try WireLimits.checkImageBytes(renders: ids.count, cameras: cameras.map { self.cameraSpecs[$0] }) }
                 let seedIndices = try WireLimits.seedIndices(r.seedIndices, envs: ids.count, seeded: r.hasSeed)
-                try self.stepLoop().enqueue(.reset(ids: ids, seed: r.hasSeed ? r.seed : nil, seedIndices: seedIndices, render: cameras,
+                let episodes = try WireLimits.episodes(r.episodes, envs: ids.count, seeded: r.hasSeed)
+                try self.stepLoop().enqueue(.reset(ids: ids, seed: r.hasSeed ? r.seed : nil, seedIndices: seedIndices, episodes: episodes, render: cameras,
                                                    responder: responder))
             } catch {
                 responder.fail(error)

@@ -19,7 +19,7 @@ final class StepLoop: @unchecked Sendable {
         /// `reward`: the lease's reward (its expression, nil: the task's reward; and its statistics).
         case step(ids: [Int], actions: [Double], eeTargets: [Double]?, render: [Int]?, autoreset: Autoreset, reward: LeaseReward?,
                   responder: ServiceResponder)
-        case reset(ids: [Int], seed: UInt64?, seedIndices: [Int]?, render: [Int]?, responder: ServiceResponder)
+        case reset(ids: [Int], seed: UInt64?, seedIndices: [Int]?, episodes: [UInt64]?, render: [Int]?, responder: ServiceResponder)
         /// Images of the envs' current states (camera indices checked by the caller).
         case render(ids: [Int], cameras: [Int], responder: ServiceResponder)
         /// Checked parameter changes, applied together between two control steps; `answer` builds
@@ -159,7 +159,7 @@ final class StepLoop: @unchecked Sendable {
         // Answer what is still queued.
         for command in queue.withLock({ q in defer { q.removeAll() }; return q }) {
             switch command {
-            case .step(_, _, _, _, _, _, let r), .reset(_, _, _, _, let r), .render(_, _, let r), .setParameters(_, let r, _): r.fail(.unavailable("the server is shutting down"))
+            case .step(_, _, _, _, _, _, let r), .reset(_, _, _, _, _, let r), .render(_, _, let r), .setParameters(_, let r, _): r.fail(.unavailable("the server is shutting down"))
             }
         }
     }
@@ -211,8 +211,8 @@ final class StepLoop: @unchecked Sendable {
                 }
             }
             responder.succeed(response)
-        case .reset(let ids, let seed, let seedIndices, let render, let responder):
-            world.reset(ids, seed: seed, seedIndices: seedIndices)
+        case .reset(let ids, let seed, let seedIndices, let episodes, let render, let responder):
+            world.reset(ids, seed: seed, seedIndices: seedIndices, episodes: episodes)
             for i in ids { world.envs[i].episodeStartTime = simTime }
             publisher.publishReset(world: world, envs: ids, simTime: simTime)
             var r = Robosim_ResetResponse()

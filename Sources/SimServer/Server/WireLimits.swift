@@ -37,6 +37,19 @@ enum WireLimits {
         return indices.map { Int($0) }
     }
 
+    /// Starting episode numbers of a seeded reset (`ResetRequest.episodes`): one per env, each below 2^32.
+    static func episodes(_ episodes: [UInt64], envs: Int, seeded: Bool) throws(ServiceError) -> [UInt64]? {
+        guard !episodes.isEmpty else { return nil }
+        guard seeded else { throw .invalidArgument("episodes need a seed") }
+        guard episodes.count == envs else {
+            throw .invalidArgument("expected \(envs) episodes (one per env), got \(episodes.count)")
+        }
+        if let big = episodes.first(where: { $0 > UInt64(UInt32.max) }) {
+            throw .invalidArgument("episode \(big) exceeds \(UInt32.max)")
+        }
+        return episodes
+    }
+
     static func checkClientName(_ name: String) throws(ServiceError) {
         guard name.utf8.count <= clientNameBytes else {
             throw .invalidArgument("client_name has \(name.utf8.count) bytes; the limit is \(clientNameBytes)")
