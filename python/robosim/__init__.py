@@ -11,6 +11,9 @@ Generated messages live in :mod:`robosim.msgs` (``from robosim.msgs.std_msgs imp
 :func:`type_name` and :func:`message_class` map between them and ROS type names;
 :func:`image_to_numpy` decodes a camera's ``sensor_msgs/msg/Image`` (rgb8, 32FC1 depth).
 :mod:`robosim.gym` (which needs ``gymnasium``) is a Gymnasium vector env over ``/sim/step``.
+With gymnasium installed, importing :mod:`robosim` registers ``robosim/<Scene>-v0`` for every scene
+(:mod:`robosim.envs`): ``gymnasium.make("robosim/Cartpole-v0")``, with the observation names of the
+LeRobot datasets that ``sim-collect`` records.
 """
 
 from . import msgs
@@ -34,6 +37,15 @@ from .types import (
 )
 
 __version__ = "0.1.0"
+
+try:  # Gymnasium registration (robosim/<Scene>-v0) when gymnasium is installed; nothing without it.
+    import gymnasium as _gymnasium  # noqa: F401
+except ImportError:
+    pass
+else:
+    from .envs import register_envs as _register_envs
+
+    _register_envs()
 
 
 def __getattr__(name: str):

@@ -192,6 +192,9 @@ class RoboSimVectorEnv(VectorEnv):
             envs or with per-env seeds, and pixel observations always use sockets.
         autoreset_mode: ``AutoresetMode.SAME_STEP`` (default) or ``AutoresetMode.NEXT_STEP`` (see
             above); ``metadata["autoreset_mode"]`` says which.
+        cameras: with a pixel ``obs_mode``, the names of the scene's cameras to render, in this order,
+            instead of its observation cameras (any camera of ``/sim/describe``; ``sim-collect``
+            records every rgb camera of a scene).
 
     With ``obs_mode="state"``, observations are ``float64`` arrays ``(num_envs, observation_size)``,
     exactly as the server computed them. With the pixel modes they are dicts (``observation_space``
@@ -204,7 +207,9 @@ class RoboSimVectorEnv(VectorEnv):
     ``reset(seed=s)`` restarts every env's run of episodes from ``(s, env index on the server)``, so
     the same seed and actions give the same trajectories.
     ``options={"reset_mask": mask}`` resets only the envs where ``mask`` is True (the others keep
-    their current observation). Other option keys are ignored.
+    their current observation). ``options={"seed_indices": [...]}`` (with a seed) gives each env the
+    index its seed stream uses instead of its index on the server, so that an episode depends only on
+    ``(seed, index)``, whichever env runs it. Other option keys are ignored.
 
     For an env that auto-resets in a step, ``infos["final_obs"][i]`` is its final observation in the
     single-env form of the observation (an array, or a dict of arrays in the pixel modes).
@@ -215,7 +220,8 @@ class RoboSimVectorEnv(VectorEnv):
     def __init__(self, server: Union[str, Client, None] = None, num_envs: Optional[int] = None,
                  lease: bool = True, client_name: str = "robosim.gym", ttl_s: float = 30.0,
                  timeout: float = 10.0, obs_mode: str = "state", transport: str = "auto",
-                 autoreset_mode: Union[AutoresetMode, str] = AutoresetMode.SAME_STEP):
+                 autoreset_mode: Union[AutoresetMode, str] = AutoresetMode.SAME_STEP,
+                 cameras: Optional[Sequence[str]] = None):
         if obs_mode not in OBS_MODES:
             raise ValueError(f"obs_mode must be one of {', '.join(map(repr, OBS_MODES))}, got {obs_mode!r}")
         if transport not in TRANSPORTS:
@@ -226,6 +232,9 @@ class RoboSimVectorEnv(VectorEnv):
         #: ``"state"``, ``"pixels"`` or ``"state+pixels"``.
         self.obs_mode = obs_mode
         self._render = obs_mode != "state"
+        if cameras is not None and (isinstance(cameras, str) or not self._render):
+            raise ValueError("cameras= takes a list of camera names, with obs_mode 'pixels' or 'state+pixels'")
+        self._cameras: List[str] = list(cameras or ())
         mode = AutoresetMode(autoreset_mode)
         if mode not in (AutoresetMode.SAME_STEP, AutoresetMode.NEXT_STEP):
             raise ValueError(f"autoreset_mode must be AutoresetMode.SAME_STEP or NEXT_STEP, got {mode}")
@@ -331,7 +340,7 @@ class RoboSimVectorEnv(VectorEnv):
         self._in_flight: set = set()
         self._autoreset = _srv.AUTORESET_NEXT_STEP if self._next_step else _srv.AUTORESET_SAME_STEP
         self._step_prefix = _srv.StepRequest(lease=self.lease, env_ids=ids, render=self._render,
-                                             autoreset=self._autoreset).SerializeToString()
+                                             cameras=self._cameras, autoreset=self._autoreset).SerializeToString()
         self._obs = np.zeros((num_envs, self.observation_size), np.float64)
         self._obs_count = num_envs * self.observation_size
         self._pixels: Dict[str, np.ndarray] = {
@@ -365,9 +374,14 @@ class RoboSimVectorEnv(VectorEnv):
     def _pixel_layout(self, d: _srv.DescribeResponse) -> List[Tuple[str, str, Tuple[int, ...]]]:
         """(observation key, encoding, image shape) of each image per env, in the server's order."""
         layout: List[Tuple[str, str, Tuple[int, ...]]] = []
-        for camera in d.cameras:
-            if not camera.observation:
-                continue
+        by_name = {camera.name: camera for camera in d.cameras}
+        unknown = [name for name in self._cameras if name not in by_name]
+        if unknown:
+            raise ValueError(f"cameras {unknown} are not cameras of scene {d.scene!r} "
+                             f"(it has {sorted(by_name) or 'none'})")
+        chosen = [by_name[name] for name in self._cameras] if self._cameras else \
+            [camera for camera in d.cameras if camera.observation]
+        for camera in chosen:
             h, w = int(camera.height), int(camera.width)
             if camera.rgb:
                 layout.append((camera.name, "rgb8", (h, w, 3)))
@@ -440,6 +454,11 @@ class RoboSimVectorEnv(VectorEnv):
                 if s is not None:
                     self._check_seed(s)
 
+        seed_indices = None if not options else options.get("seed_indices")
+        if seed_indices is not None:
+            seed_indices = [int(i) for i in seed_indices]
+            if len(seed_indices) != n or any(not 0 <= i < 2**32 for i in seed_indices):
+                raise ValueError(f"options['seed_indices'] must be {n} indices in [0, 2**32), got {seed_indices!r}")
         mask = np.ones(n, dtype=bool)
         if options and options.get("reset_mask") is not None:
             mask = np.asarray(options["reset_mask"])
@@ -453,15 +472,17 @@ class RoboSimVectorEnv(VectorEnv):
         for i in range(n):
             if mask[i]:
                 groups.setdefault(None if seeds[i] is None else int(seeds[i]), []).append(i)
-        if self._channel is not None and len(groups) == 1 and mask.all():
+        if self._channel is not None and len(groups) == 1 and mask.all() and seed_indices is None:
             self._channel.reset(next(iter(groups)))
             self._obs = self._channel.observations.copy()
             return self._obs.copy(), {}
         for wire_seed, positions in groups.items():
             ids = [self.env_ids[i] for i in positions]
-            request = _srv.ResetRequest(lease=self.lease, env_ids=ids, render=self._render)
+            request = _srv.ResetRequest(lease=self.lease, env_ids=ids, render=self._render, cameras=self._cameras)
             if wire_seed is not None:
                 request.seed = wire_seed   # proto3 optional: an explicit 0 is sent too
+                if seed_indices is not None:
+                    request.seed_indices.extend(int(seed_indices[i]) for i in positions)
             response = self._client.call("/sim/reset", request, _srv.ResetResponse)
             obs = np.asarray(response.observations, dtype=np.float64)
             if obs.size != len(ids) * self.observation_size:
