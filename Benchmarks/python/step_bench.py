@@ -25,10 +25,8 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import random
 import shlex
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,6 +44,7 @@ from gymnasium.vector import AutoresetMode  # noqa: E402
 
 import robosim  # noqa: E402
 from robosim.gym import RoboSimVectorEnv  # noqa: E402
+from robosim.server import free_port_triple  # noqa: E402
 from robosim.msgs.robosim import srv_pb2  # noqa: E402
 
 
@@ -61,25 +60,6 @@ def default_bin_dir() -> tuple[Path, str]:
 
 
 NEXT, SAME = AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP
-
-
-def free_port_triple() -> int:
-    """A port P with P, P+1 and P+2 free on 127.0.0.1 (service ROUTER, XPUB, XSUB)."""
-    for _ in range(200):
-        port = random.randint(20000, 60000)
-        sockets = []
-        try:
-            for p in (port, port + 1, port + 2):
-                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                sockets.append(s)
-                s.bind(("127.0.0.1", p))
-            return port
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise RuntimeError("no three consecutive free ports")
 
 
 class SimServer:

@@ -13,7 +13,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ import pytest
 import zmq
 
 import robosim
+from robosim.server import free_port_triple
 from robosim.msgs.robosim import msg_pb2 as robosim_msg
 from robosim.msgs.robosim import srv_pb2 as robosim_srv
 from robosim.msgs.rosgraph_msgs import msg_pb2 as rosgraph_msgs
@@ -53,23 +53,8 @@ class Server:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
-def _free_port_triple() -> int:
-    """A port P with P, P+1 and P+2 free on 127.0.0.1 (service ROUTER, XPUB, XSUB)."""
-    for _ in range(200):
-        port = random.randint(20000, 60000)
-        sockets = []
-        try:
-            for p in (port, port + 1, port + 2):
-                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                sockets.append(s)
-                s.bind(("127.0.0.1", p))
-            return port
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise RuntimeError("no three consecutive free ports")
+# The free-port helper lives in the package (robosim.server); the name stays for the tests that use it.
+_free_port_triple = free_port_triple
 
 
 @contextlib.contextmanager
