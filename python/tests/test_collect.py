@@ -244,3 +244,21 @@ def test_collect_one_dimensional_features_are_scalar_columns(tmp_path, tmp_path_
     assert str(data.schema.field("observation.state").type) == "list<element: float>"
     features = json.loads(data.schema.metadata[b"huggingface"])["info"]["features"]
     assert features["action"] == {"dtype": "float32", "_type": "Value"}
+
+
+def test_the_cartpole_expert_keeps_every_pole_up(tmp_path):
+    """The scripted expert is what imitation learning copies: on 32 seeded episodes (poles starting
+    within ±45°, at the control rate) every one must reach the time limit."""
+    out = tmp_path / "expert"
+    collect("--scene", "Scenes/test/cartpole_state", "--envs", "8", "--out", str(out), "--episodes", "32",
+            "--policy", "scripted", "--seed", "100000")
+    episodes = pq.read_table(out / "meta/episodes/chunk-000/file-000.parquet").to_pylist()
+    assert len(episodes) == 32
+    failed = []
+    for e in episodes:
+        path = out / f"data/chunk-{e['data/chunk_index']:03d}/file-{e['data/file_index']:03d}.parquet"
+        rows = pq.read_table(path, columns=["episode_index", "next.success"]).to_pylist()
+        last = [r for r in rows if r["episode_index"] == e["episode_index"]][-1]
+        if not last["next.success"]:
+            failed.append(e["episode_index"])
+    assert not failed, f"the expert lost episodes {failed}"

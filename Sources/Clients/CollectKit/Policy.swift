@@ -126,7 +126,9 @@ struct RandomPolicy: Policy {
 }
 
 /// Cartpole: a PD controller on the pole angle (a positive angle tips the pole toward -y: push the
-/// cart that way) with weak cart position and velocity terms (signs as an LQR gain has them).
+/// cart that way) with weaker cart position and velocity terms (signs as an LQR gain has them).
+/// Gains from a sweep over 200 seeded episodes of `Scenes/cartpole` (poles start within ±45°):
+/// these hold all of them for the 5 s; the earlier (2, 0.3, 0.05, 0.1) lost about a quarter.
 struct CartpoleBalancer: Policy {
     let angle: Int, rate: Int, position: Int, velocity: Int
     let actionNames: [String]
@@ -141,7 +143,7 @@ struct CartpoleBalancer: Policy {
     mutating func act(env: Int, observation o: ArraySlice<Double>, time: Double) -> [Double] {
         let b = o.startIndex
         let (angle, rate, position, velocity) = (o[b + angle], o[b + rate], o[b + position], o[b + velocity])
-        let u = -(2.0 * angle + 0.3 * rate) + 0.05 * position + 0.1 * velocity
+        let u = -(5.0 * angle + 0.6 * rate) + 0.2 * position + 0.3 * velocity
         return [min(1, max(-1, u))]
     }
 
