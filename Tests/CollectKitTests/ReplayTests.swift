@@ -22,7 +22,8 @@ struct ReplayTests {
     static let scene = PythonScript.repositoryRoot.appendingPathComponent("Scenes/test/tbar_push_short").path
 
     /// Records `episodes` episodes with `policy` on a fresh server of `envs` envs into a new folder.
-    static func record(policy kind: PolicyKind, episodes: Int, envs: Int, fps: Double?, seed: UInt64) throws -> URL {
+    static func record(policy kind: PolicyKind, episodes: Int, envs: Int, fps: Double?, seed: UInt64,
+                       task: String = "push the T-bar into the slot") throws -> URL {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("replay-test-\(UUID().uuidString)")
         let server = try ServerProcess(scene: scene, envs: envs, extraArguments: ["--render-backend", "none"])
         defer { server.stop() }
@@ -35,7 +36,7 @@ struct ReplayTests {
         options.episodes = episodes
         options.fps = fps
         options.seed = seed
-        options.task = "push the T-bar into the slot"
+        options.task = task
         let result = try Collector(client: client, describe: d, options: options, writer: writer, policy: policy).run { _ in }
         #expect(result.written == episodes)
         return root

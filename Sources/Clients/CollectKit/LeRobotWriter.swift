@@ -142,6 +142,33 @@ public final class LeRobotWriter {
         return index
     }
 
+    /// Lists episodes whose data and video files are already in place under `root` (at
+    /// ``dataPath(episode:)`` and ``videoPath(camera:episode:)``, written durably by the caller:
+    /// `sim-collect merge`), after those this writer holds, and writes every metadata file once,
+    /// each atomically, `meta/robosim_collect.json` last. `episodes` must continue the numbering
+    /// (`index`, `from`) and refer to tasks by their place in `tasks`, a superset of ours in order.
+    func adopt(tasks: [String], episodes: [EpisodeEntry]) throws {
+        guard tasks.starts(with: state.tasks) else { throw DatasetError("adopted tasks must extend the dataset's") }
+        var next = state
+        next.tasks = tasks
+        for e in episodes {
+            guard e.index == next.episodes.count, e.from == next.totalFrames, tasks.indices.contains(e.task) else {
+                throw DatasetError("adopted episode \(e.index) does not continue the dataset (index \(next.episodes.count), frame \(next.totalFrames))")
+            }
+            next.episodes.append(e)
+        }
+        let previous = state
+        state = next
+        do {
+            for (relative, bytes) in try metadataFiles() + [(Self.stateFile, try JSONEncoder().encode(state))] {
+                try AtomicFile.write(bytes, to: root.appendingPathComponent(relative))
+            }
+        } catch {
+            state = previous
+            throw error
+        }
+    }
+
     /// Writes each (relative path, bytes) to a flushed temporary file beside its destination.
     private func prepare(_ files: [(String, Data)]) throws -> [(URL, URL)] {
         var out: [(URL, URL)] = []
@@ -163,17 +190,23 @@ public final class LeRobotWriter {
 
     // MARK: Paths
 
-    func dataPath(episode: Int) -> String {
+    func dataPath(episode: Int) -> String { Self.dataPath(format: spec.format, episode: episode) }
+
+    func videoPath(camera: DatasetSpec.Camera, episode: Int) -> String { Self.videoPath(format: spec.format, camera: camera, episode: episode) }
+
+    /// Where episode `episode`'s rows go in `format` (relative to the root).
+    static func dataPath(format: DatasetSpec.Format, episode: Int) -> String {
         let (chunk, file) = (episode / Self.chunkSize, episode % Self.chunkSize)
-        switch spec.format {
+        switch format {
         case .lerobotV30: return String(format: "data/chunk-%03d/file-%03d.parquet", chunk, file)
         case .lerobotV21: return String(format: "data/chunk-%03d/episode_%06d.parquet", chunk, episode)
         }
     }
 
-    func videoPath(camera: DatasetSpec.Camera, episode: Int) -> String {
+    /// Where episode `episode`'s video of `camera` goes in `format` (relative to the root).
+    static func videoPath(format: DatasetSpec.Format, camera: DatasetSpec.Camera, episode: Int) -> String {
         let (chunk, file) = (episode / Self.chunkSize, episode % Self.chunkSize)
-        switch spec.format {
+        switch format {
         case .lerobotV30: return String(format: "videos/%@/chunk-%03d/file-%03d.mp4", camera.key, chunk, file)
         case .lerobotV21: return String(format: "videos/chunk-%03d/%@/episode_%06d.mp4", chunk, camera.key, episode)
         }

@@ -14,14 +14,15 @@ import Glibc
 struct SimCollect: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sim-collect",
-        abstract: "Record episodes headless as LeRobot datasets from a lockstep RoboSim server; replay them.",
+        abstract: "Record episodes headless as LeRobot datasets from a lockstep RoboSim server; replay and merge them.",
         discussion: """
             Examples:
               sim-collect --scene Scenes/tbar_push --envs 8 --out data/tbar --episodes 50      # record (the default)
               sim-collect replay data/tbar --scene Scenes/tbar_push --envs 8                  # check every episode bit for bit
               sim-collect replay data/tbar --episodes 0,3,10-15 --server tcp://127.0.0.1:7700
+              sim-collect merge data/tbar data/tbar-shard0 data/tbar-shard1                   # join shards into one dataset
             """,
-        subcommands: [Record.self, Replay.self],
+        subcommands: [Record.self, Replay.self, Merge.self],
         defaultSubcommand: Record.self)
 }
 
