@@ -2,20 +2,23 @@
 # The imitation-learning loop, end to end, on this CPU (not in CI: lerobot is an ~8 GB install):
 #   1. a separate venv with lerobot 0.4.4 and the robosim package ($LEROBOT_VENV,
 #      default ~/.cache/robosim/lerobot-venv; created once, reused after);
-#   2. a cartpole dataset from the scripted expert (sim-collect --policy scripted --only-success);
-#   3. lerobot-train (ACT, from scratch, offline) on it;
+#   2. a state-only cartpole dataset from the scripted expert (sim-collect --policy scripted --only-success);
+#   3. lerobot-train (ACT, from scratch, offline, state inputs only) on it;
 #   4. python -m robosim.lerobot eval over 50 seeded episodes back in RoboSim;
 # and prints the policy type, training steps, wall times and the success rate.
 #
 #   scripts/lerobot-loop.sh                       # everything, in $WORK (default runs/lerobot-loop)
-#   STEPS=3000 EPISODES=100 scripts/lerobot-loop.sh
+#   STEPS=5000 EPISODES=200 scripts/lerobot-loop.sh
 #
 # Needs the Swift binaries (swift build; or ROBOSIM_BIN_DIR=... for another build of the same commit).
 #
-# Observations: lerobot's ACT and Diffusion policies need at least one image (or an
-# observation.environment_state) beside observation.state, so the recorded scene is Scenes/cartpole
-# with its "front" camera at 64x64 (a copy of the manifest in $WORK/scene/cartpole; same model,
-# physics and task). The policy gets the state and that image; the evaluation runs on the same scene.
+# Observations: state only. The cartpole task names its pole as the environment, so the dataset has
+# observation.state (cart_position, cart_velocity) and observation.environment_state (pole_angle,
+# pole_angular_velocity), the layout of LeRobot's PushT keypoints; ACT takes the environment state in
+# place of an image (it needs one or the other). The recorded scene is Scenes/cartpole without its
+# camera (a copy of the manifest in $WORK/scene/cartpole: same model, physics and task), so nothing
+# is rendered while recording; the evaluation runs on Scenes/cartpole itself, whose camera only films
+# the video (the policy takes no image).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -24,8 +27,8 @@ VENV=${LEROBOT_VENV:-$HOME/.cache/robosim/lerobot-venv}
 WORK=${WORK:-$root/runs/lerobot-loop}
 BIN=${ROBOSIM_BIN_DIR:-$root/.build/debug}
 EPISODES=${EPISODES:-100}          # recorded (successful) expert episodes
-STEPS=${STEPS:-600}                # lerobot-train steps (about 6 min here)
-BATCH=${BATCH:-32}
+STEPS=${STEPS:-3000}               # lerobot-train steps (about 13 min here)
+BATCH=${BATCH:-64}
 EVAL_EPISODES=${EVAL_EPISODES:-50}
 EVAL_ENVS=${EVAL_ENVS:-10}
 EVAL_SEED=${EVAL_SEED:-100000}     # evaluation seeds: EVAL_SEED .. EVAL_SEED+49 (the dataset used seed 1000, envs 0..7)
@@ -46,7 +49,7 @@ fi
 "$VENV/bin/python" -c 'import lerobot, importlib.metadata as m; print("lerobot", m.version("lerobot"))' >&2
 
 mkdir -p "$WORK"
-# 2. The dataset: cartpole with a 64x64 front camera, the scripted PD expert, 60 fps (the control rate).
+# 2. The dataset: cartpole without cameras, the scripted PD expert, 60 fps (the control rate).
 scene="$WORK/scene/cartpole"
 mkdir -p "$scene"
 python3 - "$root/Scenes/cartpole" "$scene" <<'EOF'
@@ -54,18 +57,18 @@ import json, os, sys
 src, dst = sys.argv[1], sys.argv[2]
 manifest = json.load(open(os.path.join(src, "scene.json")))
 manifest["model"] = os.path.relpath(os.path.join(src, manifest["model"]), dst)
-manifest["cameras"] = [dict(manifest["cameras"][0], width=64, height=64)]
+manifest["cameras"] = []
 json.dump(manifest, open(os.path.join(dst, "scene.json"), "w"), indent=2)
 EOF
 data="$WORK/data"
 if [ ! -f "$data/meta/info.json" ]; then
     t0=$(date +%s)
     "$BIN/sim-collect" --scene "$scene" --envs 8 --out "$data" --episodes "$EPISODES" --policy scripted \
-        --only-success --video-codec h264 --seed 1000
+        --only-success --seed 1000
     echo "lerobot-loop: dataset recorded in $(( $(date +%s) - t0 )) s" >&2
 fi
 
-# 3. Training: ACT from scratch (no pretrained backbone: offline), small, re-planning every frame.
+# 3. Training: ACT from scratch (no image backbone is built without images), small, re-planning every frame.
 out="$WORK/train"
 model="$out/checkpoints/last/pretrained_model"
 train_s=0
@@ -103,15 +106,15 @@ EOF_PY
         --policy.chunk_size=10 --policy.n_action_steps=1 \
         --policy.dim_model=128 --policy.dim_feedforward=512 --policy.n_heads=4 \
         --policy.n_encoder_layers=2 --policy.n_decoder_layers=1 --policy.use_vae=false \
-        --policy.optimizer_lr=1e-4 --policy.optimizer_lr_backbone=1e-4 \
-        --batch_size="$BATCH" --steps="$STEPS" --save_freq="$STEPS" --log_freq=100 --eval_freq=0 \
-        --num_workers=2 --wandb.enable=false --output_dir="$out" --job_name=robosim_cartpole_act
+        --policy.optimizer_lr=1e-4 \
+        --batch_size="$BATCH" --steps="$STEPS" --save_freq="$STEPS" --log_freq=250 --eval_freq=0 \
+        --num_workers=1 --wandb.enable=false --output_dir="$out" --job_name=robosim_cartpole_act
     train_s=$(( $(date +%s) - t0 ))
 fi
 
 # 4. Evaluation back in RoboSim: 50 seeded episodes, 10 envs at once, a video of the first 10.
 t0=$(date +%s)
-"$VENV/bin/python" -m robosim.lerobot eval --policy "$model" --scene "$scene" \
+"$VENV/bin/python" -m robosim.lerobot eval --policy "$model" --scene "$root/Scenes/cartpole" \
     --episodes "$EVAL_EPISODES" --envs "$EVAL_ENVS" --seed "$EVAL_SEED" --device cpu \
     --video "$WORK/eval.mp4" --json "$WORK/eval.json" > /dev/null
 eval_s=$(( $(date +%s) - t0 ))

@@ -84,8 +84,8 @@ struct ReplayTests {
 
             // A changed action: what follows departs from the recording.
             try Self.tamper(root, episode: 5, column: "action") { values, width in values[10 * width] += 0.02 }
-            // A changed state: caught at that very frame and element.
-            try Self.tamper(root, episode: 9, column: "observation.state") { values, width in
+            // A changed state (the T-bar's, in observation.environment_state): caught at that very frame and element.
+            try Self.tamper(root, episode: 9, column: "observation.environment_state") { values, width in
                 values[20 * width + 1] = values[20 * width + 1].nextUp
             }
             let tampered = try Self.replay(root, envs: 2, selection: [4, 5, 9])
@@ -94,10 +94,11 @@ struct ReplayTests {
             let afterAction = try #require(tampered[1].mismatch, "a changed action went unnoticed")
             // The frame's own reward already follows the changed action; the next state does at the latest.
             #expect((afterAction.frame == 10 && afterAction.feature == "next.reward")
-                    || (afterAction.frame == 11 && afterAction.feature.hasPrefix("observation.state")), "\(tampered[1])")
+                    || (afterAction.frame == 11 && afterAction.feature.hasPrefix("observation.")), "\(tampered[1])")
             let atState = try #require(tampered[2].mismatch, "a changed state went unnoticed")
             #expect(atState.frame == 20)
-            #expect(atState.feature == "observation.state[\(state.spec.stateNames[1])]")
+            #expect(state.spec.environmentStateNames.first == "tbar_x")
+            #expect(atState.feature == "observation.environment_state[\(state.spec.environmentStateNames[1])]")
         }
     }
 

@@ -11,7 +11,11 @@ Observations use the feature names of the LeRobot datasets ``sim-collect`` recor
 with the same dtypes and layout, so that a policy trained on such a dataset sees in the env what it
 saw in training:
 
-- ``observation.state``: the task's observation vector, ``float32`` (the dataset stores float32);
+- ``observation.state``: the robot's components of the task's observation vector, ``float32`` (the
+  dataset stores float32);
+- ``observation.environment_state``: the components that describe the environment (the task's
+  ``environment_observations``: a cartpole's pole, tbar_push's T-bar and slot), when the task names
+  any, as LeRobot's PushT has it;
 - ``observation.images.<cam>``: ``uint8 (H, W, 3)`` rgb for each camera asked for
   (``cameras="all"``: every rgb camera of the scene, as ``sim-collect`` records them);
 - ``info["is_success"]``: the task's success flag (the dataset's ``next.success``).
@@ -34,13 +38,14 @@ from .client import Client
 from .images import image_to_numpy
 from .msgs.robosim import srv_pb2 as _srv
 
-__all__ = ["SCENES", "SceneEnv", "env_id", "register_envs", "STATE_KEY", "IMAGE_PREFIX"]
+__all__ = ["SCENES", "SceneEnv", "env_id", "register_envs", "STATE_KEY", "ENV_STATE_KEY", "IMAGE_PREFIX"]
 
 #: The scenes of ``Scenes/`` that get an env id (``Scenes/test`` holds test fixtures only).
 SCENES: Tuple[str, ...] = ("cartpole", "cartpole_discrete", "gym_ant", "gym_humanoid",
                            "gym_inverted_pendulum", "object_tracker", "object_tracker_pixels", "tbar_push")
 #: The dataset feature names (LeRobot's ``OBS_STATE`` and ``OBS_IMAGES`` prefixes).
 STATE_KEY = "observation.state"
+ENV_STATE_KEY = "observation.environment_state"
 IMAGE_PREFIX = "observation.images."
 
 #: The task text sim-collect gives each scene's episodes by default (``--task``), as ``task_description``.
@@ -147,16 +152,26 @@ class SceneEnv(gymnasium.Env):
             self.steps_per_frame = int(hold)
             self.metadata = dict(self.metadata, render_fps=self.fps)
 
+            # The state split as sim-collect records it: the robot's components, then the environment's.
+            observation_names = list(self.vector.observation_names)
+            environment = set(d.task.environment_observations)
+            self._state_index = np.array([i for i, n in enumerate(observation_names) if n not in environment], dtype=np.intp)
+            self._env_state_index = np.array([i for i, n in enumerate(observation_names) if n in environment], dtype=np.intp)
             parts: Dict[str, spaces.Space] = {
-                STATE_KEY: spaces.Box(-np.inf, np.inf, (self.vector.observation_size,), np.float32)}
+                STATE_KEY: spaces.Box(-np.inf, np.inf, (len(self._state_index),), np.float32)}
+            if len(self._env_state_index):
+                parts[ENV_STATE_KEY] = spaces.Box(-np.inf, np.inf, (len(self._env_state_index),), np.float32)
             sizes = {c.name: (int(c.height), int(c.width), 3) for c in d.cameras}
             for name in names:
                 parts[IMAGE_PREFIX + name] = spaces.Box(0, 255, sizes[name], np.uint8)
             self.observation_space = spaces.Dict(parts)
             self.action_space = self.vector.single_action_space
-            #: The task's names (the dataset's ``names`` of ``observation.state`` and ``action``).
+            #: The task's names: of the whole observation vector, of ``observation.state`` and
+            #: ``observation.environment_state`` (the dataset's ``names``), and of ``action``.
             self.task = self.vector.task
             self.observation_names = self.vector.observation_names
+            self.state_names = [observation_names[i] for i in self._state_index]
+            self.environment_state_names = [observation_names[i] for i in self._env_state_index]
             self.action_names = self.vector.action_names
             self.task_description = task or DEFAULT_TASKS.get(d.scene, d.scene)
             self.render_camera = render_camera or (names[0] if names else (rgb_cameras[0] if rgb_cameras else None))
@@ -220,12 +235,13 @@ class SceneEnv(gymnasium.Env):
             self._local = None
 
     def _observation(self, obs: Any) -> Dict[str, np.ndarray]:
+        state = np.asarray((obs["state"] if isinstance(obs, dict) else obs)[0], dtype=np.float32)
+        out = {STATE_KEY: state[self._state_index]}
+        if len(self._env_state_index):
+            out[ENV_STATE_KEY] = state[self._env_state_index]
         if isinstance(obs, dict):
-            out = {STATE_KEY: np.asarray(obs["state"][0], dtype=np.float32)}
             for name in self.cameras:
                 out[IMAGE_PREFIX + name] = np.ascontiguousarray(obs["pixels"][name][0], dtype=np.uint8)
-        else:
-            out = {STATE_KEY: np.asarray(obs[0], dtype=np.float32)}
         self._last = out
         return {k: v.copy() for k, v in out.items()}
 

@@ -12,8 +12,8 @@ episodes over several envs at once (``robosim/<Scene>-v0`` envs, :mod:`robosim.e
 ``aggregated``: ``avg_sum_reward``, ``avg_max_reward``, ``pc_success``, ``eval_s``, ``eval_ep_s``),
 and optionally an mp4 of the first batch of episodes.
 
-The policy's inputs are found by the dataset's feature names: ``observation.state`` and
-``observation.images.<cam>`` (the cameras to render come from the policy's own input features), fed
+The policy's inputs are found by the dataset's feature names: ``observation.state``,
+``observation.environment_state`` and ``observation.images.<cam>`` (the cameras to render come from the policy's own input features), fed
 as ``lerobot-eval`` feeds its envs' observations (state ``float32 (B, D)``, images
 ``float32 (B, 3, H, W)`` in ``[0, 1]``), plus ``task`` (the env's task text).
 
@@ -34,7 +34,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .envs import IMAGE_PREFIX, STATE_KEY
+from .envs import ENV_STATE_KEY, IMAGE_PREFIX, STATE_KEY
 
 __all__ = ["INSTALL_HINT", "LeRobotMissing", "LeRobotPolicy", "episode_seeds", "load_policy", "main",
            "policy_cameras", "require_lerobot", "run_episodes", "to_policy_observation"]
@@ -72,7 +72,7 @@ def to_policy_observation(obs: Mapping[str, np.ndarray], input_features: Optiona
     """A batch of env observations (dataset names, as :class:`robosim.envs.SceneEnv` gives them,
     batched) in the form lerobot's policies get them from ``lerobot-eval``:
 
-    - ``observation.state``: ``float32 (B, D)``;
+    - ``observation.state`` and ``observation.environment_state``: ``float32 (B, D)``;
     - ``observation.images.<cam>``: ``uint8 (B, H, W, 3)`` -> ``float32 (B, 3, H, W)`` in ``[0, 1]``
       (what ``LeRobotDataset`` yields for a video frame, and ``preprocess_observation`` for env pixels);
     - ``task``: one text per env, when given.
@@ -268,7 +268,8 @@ def env_features(env: Any) -> Dict[str, Tuple[str, Tuple[int, ...]]]:
     """The env's features as (lerobot feature type, shape) under the dataset's names, images HWC."""
     features: Dict[str, Tuple[str, Tuple[int, ...]]] = {"action": ("ACTION", tuple(env.action_space.shape or (1,)))}
     for key, space in env.observation_space.spaces.items():
-        features[key] = ("VISUAL" if key.startswith(IMAGE_PREFIX) else "STATE", tuple(space.shape))
+        kind = "VISUAL" if key.startswith(IMAGE_PREFIX) else "ENV" if key == ENV_STATE_KEY else "STATE"
+        features[key] = (kind, tuple(space.shape))
     return features
 
 

@@ -236,14 +236,25 @@ def test_collect_one_dimensional_features_are_scalar_columns(tmp_path, tmp_path_
                 "--video-codec", "h264")
     info = check_dataset(out)
     assert info["features"]["action"]["shape"] == [1] and info["fps"] == 30
-    # The task's own names for the state and the action (from /sim/describe), not s0, s1...
-    assert info["features"]["observation.state"]["names"] == ["pole_angle", "pole_angular_velocity", "cart_position", "cart_velocity"]
+    # The task's own names for the state and the action (from /sim/describe), not s0, s1..., split as
+    # LeRobot's PushT: the cart is the robot (observation.state), the pole its environment.
+    assert info["features"]["observation.state"]["names"] == ["cart_position", "cart_velocity"]
+    assert info["features"]["observation.environment_state"] == {"dtype": "float32", "shape": [2],
+                                                                 "names": ["pole_angle", "pole_angular_velocity"]}
     assert info["features"]["action"]["names"] == ["cart_force"]
     data = pq.read_table(out / "data/chunk-000/file-000.parquet")
     assert str(data.schema.field("action").type) == "float"
     assert str(data.schema.field("observation.state").type) == "list<element: float>"
+    assert str(data.schema.field("observation.environment_state").type) == "list<element: float>"
     features = json.loads(data.schema.metadata[b"huggingface"])["info"]["features"]
     assert features["action"] == {"dtype": "float32", "_type": "Value"}
+    assert features["observation.environment_state"]["length"] == 2
+    stats = json.loads((out / "meta/stats.json").read_text())
+    assert len(stats["observation.environment_state"]["mean"]) == 2 and len(stats["observation.state"]["mean"]) == 2
+    # The first frame of each episode is its seeded start: the pole within ±45°, the cart at 0.
+    first = data.to_pandas().groupby("episode_index").first()
+    assert all(abs(s[0]) <= 0.7854 for s in first["observation.environment_state"])
+    assert all(s[0] == 0 for s in first["observation.state"])
 
 
 def test_the_cartpole_expert_keeps_every_pole_up(tmp_path):

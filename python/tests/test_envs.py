@@ -42,13 +42,21 @@ def test_make_starts_its_own_server_and_passes_check_env(server):
     try:
         u = env.unwrapped
         assert u._local is not None and u.scene == "cartpole"
-        assert set(env.observation_space.spaces) == {"observation.state", "observation.images.front"}
-        assert env.observation_space["observation.state"] == gymnasium.spaces.Box(-np.inf, np.inf, (4,), np.float32)
+        # The dataset's split: the cart is the robot (observation.state), the pole its environment.
+        assert set(env.observation_space.spaces) == {"observation.state", "observation.environment_state",
+                                                     "observation.images.front"}
+        assert env.observation_space["observation.state"] == gymnasium.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+        assert env.observation_space["observation.environment_state"] == gymnasium.spaces.Box(-np.inf, np.inf, (2,), np.float32)
         assert env.observation_space["observation.images.front"] == gymnasium.spaces.Box(0, 255, (128, 128, 3), np.uint8)
         obs, info = env.reset(seed=3)
         assert obs["observation.state"].dtype == np.float32 and obs["observation.images.front"].dtype == np.uint8
         assert info["is_success"] is False
         assert u.observation_names == ("pole_angle", "pole_angular_velocity", "cart_position", "cart_velocity")
+        assert u.state_names == ["cart_position", "cart_velocity"]
+        assert u.environment_state_names == ["pole_angle", "pole_angular_velocity"]
+        state = u.vector.reset(seed=3, options={"seed_indices": [0]})[0]["state"][0]  # the whole vector, task order
+        assert np.array_equal(obs["observation.environment_state"], state[:2].astype(np.float32))
+        assert np.array_equal(obs["observation.state"], state[2:].astype(np.float32))
         frame = env.render()
         assert frame.shape == (128, 128, 3) and np.array_equal(frame, obs["observation.images.front"])
         assert frame.std() > 0  # an image, not a blank
@@ -58,22 +66,26 @@ def test_make_starts_its_own_server_and_passes_check_env(server):
     assert u._local is None  # the env's own server is stopped by close()
 
 
+def same(a, b):
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
 def test_state_only_on_a_running_server_same_episodes_whatever_the_env(server):
     a = robosim_envs.SceneEnv("cartpole", server=server.address)
     b = robosim_envs.SceneEnv("cartpole", server=server.address)
     try:
         assert a.vector.env_ids != b.vector.env_ids
-        assert set(a.observation_space.spaces) == {"observation.state"}
+        assert set(a.observation_space.spaces) == {"observation.state", "observation.environment_state"}
         oa, _ = a.reset(seed=11)
         ob, _ = b.reset(seed=11)
-        assert np.array_equal(oa["observation.state"], ob["observation.state"])  # seed index 0 on both
+        assert same(oa, ob)  # seed index 0 on both
         oc, _ = b.reset(seed=12)
-        assert not np.array_equal(oa["observation.state"], oc["observation.state"])
+        assert not np.array_equal(oa["observation.environment_state"], oc["observation.environment_state"])
         b.reset(seed=11)
         for k in range(40):
             action = np.array([np.sin(k / 5.0)])
             ra, rb = a.step(action), b.step(action)
-            assert np.array_equal(ra[0]["observation.state"], rb[0]["observation.state"]) and ra[1:] == rb[1:]
+            assert same(ra[0], rb[0]) and ra[1:] == rb[1:]
     finally:
         a.close()
         b.close()
@@ -90,7 +102,7 @@ def test_fps_holds_the_action(server):
         _, r1, *_ = fast.step(action)
         o2, r2, *_ = fast.step(action)
         o, r, *_ = slow.step(action)
-        assert np.array_equal(o["observation.state"], o2["observation.state"])
+        assert same(o, o2)
         assert r == pytest.approx(r1 + r2, abs=1e-12)  # the frame's reward sums its control steps
     finally:
         fast.close()

@@ -68,9 +68,11 @@ def test_policy_info_reads_the_pretrained_model_folder(tmp_path):
 
 
 class Balancer:
-    """The scripted expert's PD law on the task's observation names, as a lerobot-like policy."""
+    """The scripted expert's PD law on the dataset's feature names, as a lerobot-like policy: the cart
+    in ``observation.state``, the pole in ``observation.environment_state``."""
 
-    def __init__(self, names):
+    def __init__(self, state_names, environment_names):
+        names = list(environment_names) + list(state_names)
         self.i = {n: names.index(n) for n in ("pole_angle", "pole_angular_velocity", "cart_position", "cart_velocity")}
         self.resets = 0
         self.batches = []
@@ -80,7 +82,7 @@ class Balancer:
 
     def select_action(self, batch):
         self.batches.append({k: (v.dtype, v.shape) for k, v in batch.items() if k != "task"})
-        s = batch["observation.state"].astype(np.float64)
+        s = np.concatenate([batch["observation.environment_state"], batch["observation.state"]], axis=1).astype(np.float64)
         i = self.i
         u = -(2.0 * s[:, i["pole_angle"]] + 0.3 * s[:, i["pole_angular_velocity"]]) \
             + 0.05 * s[:, i["cart_position"]] + 0.1 * s[:, i["cart_velocity"]]
@@ -108,19 +110,21 @@ def vector(server, count, **kwargs):
 def test_episode_loop_same_results_whatever_the_env_count(server, tmp_path):
     envs3 = vector(server, 3, render_mode="rgb_array")
     try:
-        names = envs3.envs[0].observation_names
-        policy = Balancer(names)
+        names = envs3.envs[0].state_names, envs3.envs[0].environment_state_names
+        assert names == (["cart_position", "cart_velocity"], ["pole_angle", "pole_angular_velocity"])
+        policy = Balancer(*names)
         video = rl.VideoWriter(tmp_path / "eval.mp4", envs3.envs[0].fps)
         three = rl.run_episodes(envs3, policy, episodes=5, seed=40, on_frame=video)
         video.write()
     finally:
         envs3.close()
     assert policy.resets == 2  # two batches
-    assert policy.batches[0] == {"observation.state": (np.float32, (3, 4))}
+    assert policy.batches[0] == {"observation.state": (np.float32, (3, 2)),
+                                 "observation.environment_state": (np.float32, (3, 2))}
     assert [r["episode_ix"] for r in three] == [0, 1, 2, 3, 4] and [r["seed"] for r in three] == [40, 41, 42, 43, 44]
     envs1 = vector(server, 1)
     try:
-        one = rl.run_episodes(envs1, Balancer(names), episodes=5, seed=40)
+        one = rl.run_episodes(envs1, Balancer(*names), episodes=5, seed=40)
     finally:
         envs1.close()
     assert one == three  # an episode depends on its seed only
@@ -132,7 +136,7 @@ def test_episode_loop_same_results_whatever_the_env_count(server, tmp_path):
 
     envs2 = vector(server, 2)
     try:
-        pushed = rl.run_episodes(envs2, Pushy(names), episodes=2, seed=40)
+        pushed = rl.run_episodes(envs2, Pushy(*names), episodes=2, seed=40)
     finally:
         envs2.close()
     assert not any(r["success"] for r in pushed) and all(r["length"] < 300 for r in pushed)

@@ -75,7 +75,8 @@ public final class Collector {
                             codec: VideoEncoder.Codec) -> DatasetSpec {
         let controlRate = 1 / (d.physicsDt * Double(d.decimation))
         return DatasetSpec(format: format, fps: fps ?? controlRate, robotType: d.scene,
-                           stateNames: TaskInfo(describe: d).observationNames, actionNames: policy.actionNames,
+                           stateNames: d.observationNames, environmentStateNames: d.environmentObservationNames,
+                           actionNames: policy.actionNames,
                            cameras: recordedCameras(d).map { .init(name: $0.name, width: Int($0.width), height: Int($0.height)) },
                            videoCodec: codec)
     }

@@ -101,6 +101,9 @@ public enum DatasetMerger {
         if b.format != a.format { throw refuse("format", a.format.rawValue, b.format.rawValue) }
         if b.fps != a.fps { throw refuse("fps", a.fps, b.fps) }
         if b.stateNames != a.stateNames { throw refuse("observation.state (names)", a.stateNames, b.stateNames) }
+        if b.environmentStateNames != a.environmentStateNames {
+            throw refuse("observation.environment_state (names)", a.environmentStateNames, b.environmentStateNames)
+        }
         if b.actionNames != a.actionNames { throw refuse("action (names)", a.actionNames, b.actionNames) }
         if b.cameras != a.cameras {
             throw refuse("cameras", a.cameras.map { "\($0.name) \($0.width)x\($0.height)" }, b.cameras.map { "\($0.name) \($0.width)x\($0.height)" })

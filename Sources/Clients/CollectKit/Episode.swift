@@ -25,20 +25,77 @@ public struct DatasetSpec: Sendable, Codable, Equatable {
     public var format: Format
     public var fps: Double
     public var robotType: String?
+    /// The task's observation components, in order: what each recorded state vector holds.
     public var stateNames: [String]
+    /// Those of `stateNames` that describe the environment (the task's `environment_observations`),
+    /// recorded as `observation.environment_state`; the others are `observation.state`.
+    public var environmentStateNames: [String]
     public var actionNames: [String]
     public var cameras: [Camera]
     public var videoCodec: String
 
-    public init(format: Format, fps: Double, robotType: String?, stateNames: [String], actionNames: [String], cameras: [Camera],
-                videoCodec: VideoEncoder.Codec) {
+    public init(format: Format, fps: Double, robotType: String?, stateNames: [String], environmentStateNames: [String] = [],
+                actionNames: [String], cameras: [Camera], videoCodec: VideoEncoder.Codec) {
         self.format = format
         self.fps = fps
         self.robotType = robotType
         self.stateNames = stateNames
+        self.environmentStateNames = stateNames.filter(Set(environmentStateNames).contains)
         self.actionNames = actionNames
         self.cameras = cameras
         self.videoCodec = videoCodec.rawValue
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case format, fps, robotType, stateNames, environmentStateNames, actionNames, cameras, videoCodec
+    }
+
+    /// Datasets recorded before `environmentStateNames` existed have none.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        format = try c.decode(Format.self, forKey: .format)
+        fps = try c.decode(Double.self, forKey: .fps)
+        robotType = try c.decodeIfPresent(String.self, forKey: .robotType)
+        stateNames = try c.decode([String].self, forKey: .stateNames)
+        environmentStateNames = try c.decodeIfPresent([String].self, forKey: .environmentStateNames) ?? []
+        actionNames = try c.decode([String].self, forKey: .actionNames)
+        cameras = try c.decode([Camera].self, forKey: .cameras)
+        videoCodec = try c.decode(String.self, forKey: .videoCodec)
+    }
+
+    /// A state feature of the dataset: its key, component names, and where they sit in the state vector.
+    public struct StateFeature: Sendable, Equatable {
+        public let key: String
+        public let names: [String]
+        public let indices: [Int]
+    }
+
+    /// `observation.state` (the robot's components), then `observation.environment_state` when the
+    /// task names environment components; together they hold every state component once.
+    public var stateFeatures: [StateFeature] {
+        let environment = Set(environmentStateNames)
+        let robot = stateNames.indices.filter { !environment.contains(stateNames[$0]) }
+        var out = [StateFeature(key: "observation.state", names: robot.map { stateNames[$0] }, indices: robot)]
+        if !environment.isEmpty {
+            let indices = stateNames.indices.filter { environment.contains(stateNames[$0]) }
+            out.append(StateFeature(key: "observation.environment_state", names: indices.map { stateNames[$0] }, indices: indices))
+        }
+        return out
+    }
+}
+
+extension DatasetSpec.StateFeature {
+    /// This feature's components of row-major state vectors (`stateWidth` per row).
+    func gather(_ states: [Float], stateWidth: Int) -> [Float] {
+        guard stateWidth > 0, indices.count != stateWidth else { return states }
+        var out: [Float] = []
+        out.reserveCapacity(states.count / stateWidth * indices.count)
+        var row = 0
+        while row < states.count {
+            for i in indices { out.append(states[row + i]) }
+            row += stateWidth
+        }
+        return out
     }
 }
 

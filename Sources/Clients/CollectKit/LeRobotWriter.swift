@@ -240,7 +240,7 @@ public final class LeRobotWriter {
     var features: [(key: String, entry: [String: Any])] {
         func vector(_ names: [String]) -> [String: Any] { ["dtype": "float32", "shape": [names.count], "names": names] }
         func scalar(_ dtype: String) -> [String: Any] { ["dtype": dtype, "shape": [1], "names": NSNull()] }
-        var out: [(String, [String: Any])] = [("observation.state", vector(spec.stateNames)), ("action", vector(spec.actionNames))]
+        var out: [(String, [String: Any])] = spec.stateFeatures.map { ($0.key, vector($0.names)) } + [("action", vector(spec.actionNames))]
         for c in spec.cameras {
             out.append((c.key, [
                 "dtype": "video", "shape": [c.height, c.width, 3], "names": ["height", "width", "channels"],
@@ -260,7 +260,6 @@ public final class LeRobotWriter {
     func statistics(of e: RecordedEpisode, from: Int, index: Int, task: Int) -> [String: FeatureStats] {
         let n = e.length
         var out: [String: FeatureStats] = [
-            "observation.state": FeatureStats(kind: .vector, values: e.states.map(Double.init), dimension: spec.stateNames.count, rows: n),
             "action": FeatureStats(kind: .vector, values: e.actions.map(Double.init), dimension: spec.actionNames.count, rows: n),
             "next.reward": FeatureStats(kind: .vector, values: e.rewards.map(Double.init), dimension: 1),
             "next.done": FeatureStats(kind: .bool, values: e.dones.map { $0 ? 1 : 0 }, dimension: 1),
@@ -271,6 +270,10 @@ public final class LeRobotWriter {
             "index": FeatureStats(kind: .int, values: (0..<n).map { Double(from + $0) }, dimension: 1),
             "task_index": FeatureStats(kind: .int, values: Array(repeating: Double(task), count: n), dimension: 1),
         ]
+        for f in spec.stateFeatures {
+            out[f.key] = FeatureStats(kind: .vector, values: f.gather(e.states, stateWidth: spec.stateNames.count).map(Double.init),
+                                      dimension: f.names.count, rows: n)
+        }
         for (c, camera) in spec.cameras.enumerated() { out[camera.key] = FeatureStats(rgbFrames: e.images[c]) }
         return out
     }
@@ -286,12 +289,13 @@ public final class LeRobotWriter {
         func value(_ dtype: String) -> [String: Any] { ["dtype": dtype, "_type": "Value"] }
         // lerobot maps a feature of shape [1] to a scalar Value, longer ones to fixed-length lists.
         func list(_ length: Int) -> [String: Any] { length == 1 ? value("float32") : ["feature": value("float32"), "length": length, "_type": "List"] }
-        let features: [String: Any] = [
-            "observation.state": list(spec.stateNames.count), "action": list(spec.actionNames.count),
+        var features: [String: Any] = [
+            "action": list(spec.actionNames.count),
             "next.reward": value("float32"), "next.done": value("bool"), "next.success": value("bool"),
             "timestamp": value("float32"), "frame_index": value("int64"), "episode_index": value("int64"),
             "index": value("int64"), "task_index": value("int64"),
         ]
+        for f in spec.stateFeatures { features[f.key] = list(f.names.count) }
         return Self.json(["info": ["features": features]])
     }
 
@@ -304,8 +308,9 @@ public final class LeRobotWriter {
             default: .floatList(name, flat: flat, width: width)
             }
         }
-        let columns: [ParquetColumn] = [
-            vectors("observation.state", e.states, spec.stateNames.count),
+        let columns: [ParquetColumn] = spec.stateFeatures.map { f in
+            vectors(f.key, f.gather(e.states, stateWidth: spec.stateNames.count), f.names.count)
+        } + [
             vectors("action", e.actions, spec.actionNames.count),
             .float("next.reward", e.rewards),
             .bool("next.done", e.dones),

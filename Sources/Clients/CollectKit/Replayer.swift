@@ -60,6 +60,8 @@ public final class Replayer {
     public let root: URL
     public let fps: Double
     public let stateNames: [String]
+    /// Where the state's components are stored (`observation.state`, `observation.environment_state`).
+    let stateFeatures: [DatasetSpec.StateFeature]
     public let actionNames: [String]
     public let input: ReplayInput
     /// Every episode of the dataset, by index.
@@ -75,6 +77,7 @@ public final class Replayer {
         let state = try JSONDecoder().decode(LeRobotWriter.State.self, from: try Self.boundedData(stateURL, limit: 1 << 30))
         fps = state.spec.fps
         stateNames = state.spec.stateNames
+        stateFeatures = state.spec.stateFeatures
         actionNames = state.spec.actionNames
         let inputs = Set(state.episodes.compactMap(\.input))
         guard inputs.count <= 1 else { throw DatasetError("episodes were recorded with both actions and end-effector targets") }
@@ -145,7 +148,9 @@ public final class Replayer {
             throw DatasetError("the server's action size \(vector.actionSize) is not the dataset's \(actionNames.count)")
         }
         let width = input == .endEffector ? 3 : vector.actionSize
-        var files = FrameFiles(root: root, stateWidth: obsSize, actionWidth: width)
+        var files = FrameFiles(root: root, stateFeatures: stateFeatures, stateWidth: obsSize, actionWidth: width)
+        var labels = stateNames.map { "observation.state[\($0)]" }
+        for f in stateFeatures { for (i, d) in f.indices.enumerated() { labels[d] = "\(f.key)[\(f.names[i])]" } }
 
         var pending = chosen[...]
         var slots = [Slot?](repeating: nil, count: vector.count)
@@ -171,7 +176,7 @@ public final class Replayer {
             // States before the frame's action.
             for k in slots.indices {
                 while let slot = slots[k],
-                      let m = Self.compareState(observations[k * obsSize..<(k + 1) * obsSize], slot.frames, frame: slot.frame, names: stateNames) {
+                      let m = Self.compareState(observations[k * obsSize..<(k + 1) * obsSize], slot.frames, frame: slot.frame, labels: labels) {
                     try finish(k, m)
                 }
             }
@@ -224,10 +229,11 @@ public final class Replayer {
     }
 
     /// The first element where the replayed state differs from recorded frame `frame`, if any.
-    static func compareState(_ replayed: ArraySlice<Double>, _ frames: RecordedFrames, frame: Int, names: [String]) -> ReplayMismatch? {
+    /// `labels` name each component with its feature (`observation.environment_state[pole_angle]`).
+    static func compareState(_ replayed: ArraySlice<Double>, _ frames: RecordedFrames, frame: Int, labels: [String]) -> ReplayMismatch? {
         let recorded = frames.state(frame)
         for (d, (value, expected)) in zip(replayed, recorded).enumerated() where Float(value).bitPattern != expected.bitPattern {
-            return ReplayMismatch(frame: frame, feature: "observation.state[\(d < names.count ? names[d] : String(d))]",
+            return ReplayMismatch(frame: frame, feature: d < labels.count ? labels[d] : "observation.state[\(d)]",
                                   detail: "recorded \(bits(expected)), replayed \(bits(Float(value)))")
         }
         return nil
@@ -289,23 +295,25 @@ struct RecordedFrames {
 /// Data files read for replay, the last one kept (episodes packed into one file come one after another).
 struct FrameFiles {
     let root: URL
+    let stateFeatures: [DatasetSpec.StateFeature]
     let stateWidth: Int
     let actionWidth: Int
+    let columns: Set<String>
     private var cached: (path: String, table: ParquetTable)?
 
-    init(root: URL, stateWidth: Int, actionWidth: Int) {
+    init(root: URL, stateFeatures: [DatasetSpec.StateFeature], stateWidth: Int, actionWidth: Int) {
         self.root = root
+        self.stateFeatures = stateFeatures
         self.stateWidth = stateWidth
         self.actionWidth = actionWidth
+        columns = Set(stateFeatures.map(\.key)).union(["action", "next.reward", "next.done", "next.success", "index", "episode_index"])
     }
-
-    static let columns: Set<String> = ["observation.state", "action", "next.reward", "next.done", "next.success", "index", "episode_index"]
 
     /// The rows of `episode`: those whose `index` runs from its `dataset_from_index`, checked to be
     /// contiguous, of its episode, and of the dataset's widths.
     mutating func frames(of episode: Replayer.Episode) throws -> RecordedFrames {
         if cached?.path != episode.dataFile {
-            cached = (episode.dataFile, try ParquetReader.read(contentsOf: root.appendingPathComponent(episode.dataFile), columns: Self.columns))
+            cached = (episode.dataFile, try ParquetReader.read(contentsOf: root.appendingPathComponent(episode.dataFile), columns: columns))
         }
         let table = cached!.table
         let file = episode.dataFile
@@ -330,8 +338,17 @@ struct FrameFiles {
             guard let values = table.column(name)?.bools else { throw DatasetError("\(file) has no bool column \(name)") }
             return Array(values[rows])
         }
+        // The state vectors, put back together from their features in the task's order.
+        var states = [Float](repeating: 0, count: episode.length * stateWidth)
+        for f in stateFeatures {
+            guard f.indices.allSatisfy({ $0 < stateWidth }) else { throw DatasetError("\(f.key) does not fit a state of \(stateWidth)") }
+            let values = try vectors(f.key, width: f.indices.count)
+            for row in 0..<episode.length {
+                for (i, d) in f.indices.enumerated() { states[row * stateWidth + d] = values[row * f.indices.count + i] }
+            }
+        }
         return RecordedFrames(length: episode.length, stateWidth: stateWidth, actionWidth: actionWidth,
-                              states: try vectors("observation.state", width: stateWidth), actions: try vectors("action", width: actionWidth),
+                              states: states, actions: try vectors("action", width: actionWidth),
                               rewards: try vectors("next.reward", width: 1), dones: try flags("next.done"), successes: try flags("next.success"))
     }
 }

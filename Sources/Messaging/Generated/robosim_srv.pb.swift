@@ -249,6 +249,11 @@ public nonisolated struct Robosim_TaskDescription: Sendable {
   /// 0..action_choices-1 (a whole number; anything else is INVALID_ARGUMENT). 0: continuous actions.
   public var actionChoices: UInt32 = 0
 
+  /// Names of the observation components that describe the environment (the objects the robot acts
+  /// on) rather than the robot, in observation order. Datasets record them as
+  /// observation.environment_state and the other components as observation.state. Empty: none.
+  public var environmentObservations: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1113,7 +1118,7 @@ nonisolated extension Robosim_DescribeResponse: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Robosim_TaskDescription: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TaskDescription"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}observations\0\u{1}actions\0\u{3}reward_terms\0\u{1}success\0\u{1}robot\0\u{3}action_choices\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}observations\0\u{1}actions\0\u{3}reward_terms\0\u{1}success\0\u{1}robot\0\u{3}action_choices\0\u{3}environment_observations\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1128,6 +1133,7 @@ nonisolated extension Robosim_TaskDescription: SwiftProtobuf.Message, SwiftProto
       case 5: try { try decoder.decodeSingularStringField(value: &self.success) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.robot) }()
       case 7: try { try decoder.decodeSingularUInt32Field(value: &self.actionChoices) }()
+      case 8: try { try decoder.decodeRepeatedStringField(value: &self.environmentObservations) }()
       default: break
       }
     }
@@ -1155,6 +1161,9 @@ nonisolated extension Robosim_TaskDescription: SwiftProtobuf.Message, SwiftProto
     if self.actionChoices != 0 {
       try visitor.visitSingularUInt32Field(value: self.actionChoices, fieldNumber: 7)
     }
+    if !self.environmentObservations.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.environmentObservations, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1166,6 +1175,7 @@ nonisolated extension Robosim_TaskDescription: SwiftProtobuf.Message, SwiftProto
     if lhs.success != rhs.success {return false}
     if lhs.robot != rhs.robot {return false}
     if lhs.actionChoices != rhs.actionChoices {return false}
+    if lhs.environmentObservations != rhs.environmentObservations {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -64,6 +64,8 @@ public final class CartpoleTask: TaskPlugin {
     public var observationNames: [Quantity] {
         [Quantity("pole_angle", "rad"), Quantity("pole_angular_velocity", "rad/s"), Quantity("cart_position", "m"), Quantity("cart_velocity", "m/s")]
     }
+    /// The pole is what the cart acts on; the cart is the robot.
+    public var environmentObservations: [String] { ["pole_angle", "pole_angular_velocity"] }
     /// The cart force as a fraction of `action_scale` (discrete: the index of the push).
     public var actionNames: [Quantity] { [Quantity(actionChoices > 0 ? "push" : "cart_force", actionChoices > 0 ? "" : "1")] }
     public var successCriterion: String { "the pole stays within 90° of upright and the cart within max_cart_pos until the time limit" }

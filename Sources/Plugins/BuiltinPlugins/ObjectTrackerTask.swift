@@ -92,6 +92,8 @@ public final class ObjectTrackerTask: TaskPlugin {
         [Quantity("leader_x", "m"), Quantity("leader_y", "m"), Quantity("leader_distance", "m"), Quantity("leader_bearing", "rad"),
          Quantity("forward_speed", "m/s"), Quantity("turn_rate", "rad/s")]
     }
+    /// Where the leader is; the follower's own speed and turn rate are the robot's.
+    public var environmentObservations: [String] { ["leader_x", "leader_y", "leader_distance", "leader_bearing"] }
     /// Forward speed and turn rate as fractions of `max_linear_velocity` and `max_angular_velocity`
     /// (discrete steering: the command's index).
     public var actionNames: [Quantity] { steering.isEmpty ? [Quantity("linear", "1"), Quantity("angular", "1")] : [Quantity("steering", "")] }

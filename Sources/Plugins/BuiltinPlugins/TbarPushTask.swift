@@ -71,6 +71,10 @@ public final class TbarPushTask: TaskPlugin {
             + [Quantity("tbar_x", "m"), Quantity("tbar_y", "m"), Quantity("tbar_cos_yaw", "1"), Quantity("tbar_sin_yaw", "1"),
                Quantity("slot_x", "m"), Quantity("slot_y", "m"), Quantity("slot_cos_yaw", "1"), Quantity("slot_sin_yaw", "1")]
     }
+    /// The T-bar and its slot; the tool and arm joints are the robot.
+    public var environmentObservations: [String] {
+        ["tbar_x", "tbar_y", "tbar_cos_yaw", "tbar_sin_yaw", "slot_x", "slot_y", "slot_cos_yaw", "slot_sin_yaw"]
+    }
     /// Planar tool velocity as fractions of `max_ee_speed`.
     public var actionNames: [Quantity] { [Quantity("tool_vx", "1"), Quantity("tool_vy", "1")] }
     public var successCriterion: String {

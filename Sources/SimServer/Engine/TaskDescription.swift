@@ -7,6 +7,9 @@ package struct TaskDescription: Sendable, Equatable {
     package let name: String
     package let robot: String
     package let observations: [Quantity]
+    /// Names of the observation components that describe the environment rather than the robot
+    /// (LeRobot's `observation.environment_state`), in observation order.
+    package let environmentObservations: [String]
     package let actions: [Quantity]
     package let actionLow: [Double]
     package let actionHigh: [Double]
@@ -17,7 +20,8 @@ package struct TaskDescription: Sendable, Equatable {
 
     /// The description of `task`, or why it is inconsistent: one name per component, each
     /// non-empty without white space or control characters and unique in its vector; finite
-    /// action bounds with low <= high; distinct reward term names.
+    /// action bounds with low <= high; distinct reward term names; environment observations that
+    /// name observation components, each once, leaving at least one for the robot.
     package init(task: any TaskPlugin, robot: String) throws(PluginError) {
         name = type(of: task).name
         self.robot = robot
@@ -29,6 +33,13 @@ package struct TaskDescription: Sendable, Equatable {
         rewardTerms = task.rewardTerms
         success = task.successCriterion
         try Self.check(observations, count: task.observationSize, what: "observation")
+        let environment = task.environmentObservations
+        let observationNames = task.observationNames.map(\.name)
+        guard Set(environment).count == environment.count, environment.allSatisfy(observationNames.contains),
+              environment.count < observations.count || observations.isEmpty else {
+            throw PluginError("\(name): environment observations \(environment) must name distinct observation components and leave at least one for the robot")
+        }
+        environmentObservations = observationNames.filter(environment.contains)
         try Self.check(actions, count: task.actionSize, what: "action")
         guard actionLow.count == task.actionSize, actionHigh.count == task.actionSize else {
             throw PluginError("\(name): \(task.actionSize) action components but \(actionLow.count) low and \(actionHigh.count) high bounds")

@@ -109,6 +109,7 @@ extension Robosim_TaskDescription {
         name = t.name
         robot = t.robot
         observations = t.observations.map { q in .with { $0.name = q.name; $0.unit = q.unit } }
+        environmentObservations = t.environmentObservations
         actions = t.actions.map { q in .with { $0.name = q.name; $0.unit = q.unit } }
         rewardTerms = t.rewardTerms.map { r in .with { $0.name = r.name; $0.weight = r.weight } }
         success = t.success

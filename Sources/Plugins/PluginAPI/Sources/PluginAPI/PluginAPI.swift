@@ -3,8 +3,9 @@
 /// Version 2: `EnvView` carries the reset ranges in force (`resetRanges`, `range(_:default:)`).
 /// Version 3: tasks describe themselves (`observationNames`, `actionNames`, `successCriterion`).
 /// Version 4: discrete actions (`TaskPlugin.actionChoices`).
+/// Version 5: tasks say which observations describe the environment (`environmentObservations`).
 public enum PluginAPIVersion {
-    @inlinable public static var current: Int { 4 }
+    @inlinable public static var current: Int { 5 }
 }
 
 /// A plugin failed to configure or to load: a one-line reason for the user.

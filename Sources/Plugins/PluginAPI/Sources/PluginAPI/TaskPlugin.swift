@@ -69,6 +69,12 @@ public protocol TaskPlugin: AnyObject, Sendable {
     /// The observation's components, in order (`observationSize` of them), with units. Clients
     /// find values by these names; datasets record them. Default: `obs_0`, `obs_1`...
     var observationNames: [Quantity] { get }
+    /// The observation components (names from `observationNames`) that describe the environment,
+    /// the things the robot acts on, rather than the robot itself: the pole of a cartpole, the
+    /// pushed T-bar. Datasets record them as LeRobot's `observation.environment_state` and the rest
+    /// as `observation.state`, as LeRobot's own PushT does (policies such as ACT and Diffusion
+    /// take an environment state in place of an image). Default: none.
+    var environmentObservations: [String] { get }
     /// The action's components, in order (`actionSize` of them). Default: `action_0`, `action_1`...
     var actionNames: [Quantity] { get }
     /// What success means, in one sentence (`/sim/describe`); empty (default) when the task never
@@ -108,6 +114,7 @@ public protocol TaskPlugin: AnyObject, Sendable {
 
 extension TaskPlugin {
     public var observationNames: [Quantity] { Quantity.numbered("obs", count: observationSize) }
+    public var environmentObservations: [String] { [] }
     public var actionNames: [Quantity] { Quantity.numbered("action", count: actionSize) }
     public var successCriterion: String { "" }
     public var actionChoices: Int { 0 }
