@@ -96,6 +96,56 @@ public func makePolicy(_ kind: PolicyKind, task: TaskInfo, envs: Int, seed: UInt
     }
 }
 
+/// Another policy's actions plus Gaussian noise (standard deviation `std` of each component's
+/// half range), clipped to the bounds: the noise injection of DART (Laskey et al., 2017), so that
+/// demonstrations also show the expert recovering from states its own clean actions never reach,
+/// which behaviour cloning needs. The recorded action is the one sent, noise included, so replay
+/// holds. One seeded generator per env.
+public struct NoisyPolicy: Policy {
+    var base: any Policy
+    let std: Double
+    let low: [Double], high: [Double]
+    var state: [UInt64]
+    public var output: PolicyOutput { base.output }
+    public var actionNames: [String] { base.actionNames }
+
+    /// `std` must be finite and in 0...10; the base policy must command actions.
+    public init(_ base: any Policy, std: Double, task: TaskInfo, envs: Int, seed: UInt64) throws {
+        guard std.isFinite, std >= 0, std <= 10 else { throw DatasetError("--action-noise \(std) must be within 0...10") }
+        guard base.output == .actions else { throw DatasetError("--action-noise needs a policy that commands task actions, not end-effector targets") }
+        self.base = base
+        self.std = std
+        low = task.actionLow
+        high = task.actionHigh
+        state = (0..<envs).map { seed &* 0xD1B5_4A32_D192_ED03 &+ UInt64($0) &* 0x9E37_79B9_7F4A_7C15 &+ 0x5851_F42D_4C95_7F2D }
+    }
+
+    public mutating func act(env: Int, observation: ArraySlice<Double>, time: Double) -> [Double] {
+        var a = base.act(env: env, observation: observation, time: time)
+        for k in a.indices where k < low.count {
+            let half = (high[k] - low[k]) / 2
+            a[k] = min(max(a[k] + std * half * gaussian(env), low[k]), high[k])
+        }
+        return a
+    }
+
+    public mutating func reset(env: Int) { base.reset(env: env) }
+
+    /// A standard normal draw (Box-Muller on two SplitMix64 uniforms).
+    private mutating func gaussian(_ env: Int) -> Double {
+        func uniform() -> Double {
+            state[env] &+= 0x9E37_79B9_7F4A_7C15
+            var z = state[env]
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            z ^= z >> 31
+            return (Double(z >> 11) + 0.5) / Double(1 << 53)
+        }
+        let (u, v) = (uniform(), uniform())
+        return (-2 * Foundation.log(u)).squareRoot() * Foundation.cos(2 * Double.pi * v)
+    }
+}
+
 /// Uniform random actions, one seeded generator per env (SplitMix64).
 struct RandomPolicy: Policy {
     let low: [Double], high: [Double]

@@ -60,6 +60,11 @@ struct Record: ParsableCommand {
     @Option(help: "strategist (T-bar flow), scripted (the task's expert), or random.")
     var policy: PolicyKind = .scripted
 
+    @Option(name: .customLong("action-noise"), help: ArgumentHelp(
+        "Gaussian noise added to each action, as a fraction of its half range (clipped to the bounds; 0: none).",
+        discussion: "The recorded action includes the noise. Demonstrations then show the expert recovering, which behaviour cloning needs (DART)."))
+    var actionNoise: Double = 0
+
     @Option(help: "Recorded frames per second (default: the control rate; must divide it).")
     var fps: Double?
 
@@ -88,6 +93,7 @@ struct Record: ParsableCommand {
         guard episodes >= 1 else { throw ValidationError("--episodes must be at least 1") }
         if let fps { guard fps > 0, fps.isFinite else { throw ValidationError("--fps must be positive") } }
         if let envs { guard envs >= 1 else { throw ValidationError("--envs must be at least 1") } }
+        guard actionNoise.isFinite, actionNoise >= 0, actionNoise <= 10 else { throw ValidationError("--action-noise must be within 0...10") }
         guard writeQueue >= 1 else { throw ValidationError("--write-queue must be at least 1") }
         if envs != nil && scene == nil { throw ValidationError("--envs goes with --scene (a running server has its own env count)") }
     }
@@ -104,7 +110,8 @@ struct Record: ParsableCommand {
         if d.renderBackend == "none", !d.cameras.isEmpty {
             FileHandle.standardError.write(Data("sim-collect: the server renders nothing (render backend none): recording without cameras\n".utf8))
         }
-        let driver = try makePolicy(policy, task: TaskInfo(describe: d), envs: Int(d.envCount), seed: seed)
+        let taskInfo = TaskInfo(describe: d)
+        var driver = try makePolicy(policy, task: taskInfo, envs: Int(d.envCount), seed: seed)
         _ = try Collector.stepsPerFrame(describe: d, fps: fps)   // a bad --fps fails before the dataset is touched
         let spec = Collector.spec(describe: d, policy: driver, format: format, fps: fps, codec: videoCodec)
         let writer = try LeRobotWriter(root: URL(fileURLWithPath: out), spec: spec, resume: resume,
@@ -114,6 +121,10 @@ struct Record: ParsableCommand {
         options.fps = fps
         options.onlySuccess = onlySuccess
         options.seed = seed &+ UInt64(writer.episodeCount)   // resuming continues with fresh episodes
+        if actionNoise > 0 {
+            guard d.task.actionChoices == 0 else { throw ValidationError("--action-noise needs continuous actions; \(d.scene) has \(d.task.actionChoices) discrete choices") }
+            driver = try NoisyPolicy(driver, std: actionNoise, task: taskInfo, envs: Int(d.envCount), seed: options.seed)
+        }
         options.task = task ?? Self.defaultTask(d.scene)
         options.writeQueue = writeQueue
         let collector = try Collector(client: client, describe: d, options: options, writer: writer, policy: driver)
