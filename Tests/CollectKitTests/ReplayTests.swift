@@ -23,13 +23,14 @@ struct ReplayTests {
 
     /// Records `episodes` episodes with `policy` on a fresh server of `envs` envs into a new folder.
     static func record(policy kind: PolicyKind, episodes: Int, envs: Int, fps: Double?, seed: UInt64,
-                       task: String = "push the T-bar into the slot") throws -> URL {
+                       task: String = "push the T-bar into the slot", actionNoise: Double = 0) throws -> URL {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("replay-test-\(UUID().uuidString)")
         let server = try ServerProcess(scene: scene, envs: envs, extraArguments: ["--render-backend", "none"])
         defer { server.stop() }
         let client = try ServiceClient(server: server.address, timeout: 30)
         let d = try client.describe()
-        let policy = try makePolicy(kind, task: TaskInfo(describe: d), envs: Int(d.envCount), seed: seed)
+        var policy = try makePolicy(kind, task: TaskInfo(describe: d), envs: Int(d.envCount), seed: seed)
+        if actionNoise > 0 { policy = try NoisyPolicy(policy, std: actionNoise, task: TaskInfo(describe: d), envs: Int(d.envCount), seed: seed) }
         let spec = Collector.spec(describe: d, policy: policy, format: .lerobotV30, fps: fps, codec: .h264)
         let writer = try LeRobotWriter(root: root, spec: spec, resume: false, encoder: VideoEncoder(codec: .h264))
         var options = Collector.Options()
@@ -114,6 +115,17 @@ struct ReplayTests {
             let tampered = try Self.replay(root, envs: 1, selection: [2])
             #expect(tampered.first?.mismatch?.frame == 3)
             #expect(tampered.first?.mismatch?.feature == "next.reward")
+        }
+    }
+
+    @Test("actions with --action-noise are recorded as sent: they replay bit for bit")
+    func noisyActions() async throws {
+        try await onOwnThread {
+            let root = try Self.record(policy: .random, episodes: 4, envs: 2, fps: nil, seed: 5, actionNoise: 0.5)
+            defer { try? FileManager.default.removeItem(at: root) }
+            let results = try Self.replay(root, envs: 3)
+            #expect(results.count == 4)
+            for result in results { #expect(result.matches, "\(result)") }
         }
     }
 }
