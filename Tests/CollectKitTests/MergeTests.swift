@@ -15,12 +15,11 @@ struct MergeTests {
     static let pyarrowCheck = #"""
         import glob, json, os, sys
         import pyarrow.parquet as pq
-        root, episodes, frames, tasks = sys.stdin.read().split("\n")[:4]
-        episodes, frames, tasks = int(episodes), int(frames), int(tasks)
+        root, episodes, frames, tasks, packed = sys.stdin.read().split("\n")[:5]
+        episodes, frames, tasks, packed = int(episodes), int(frames), int(tasks), int(packed)
         info = json.load(open(os.path.join(root, "meta/info.json")))
         assert info["total_episodes"] == episodes and info["total_frames"] == frames and info["total_tasks"] == tasks, info
         files = sorted(glob.glob(os.path.join(root, "data/chunk-*/file-*.parquet")))
-        assert len(files) == episodes, files
         data = [pq.read_table(f).to_pydict() for f in files]
         index = [i for d in data for i in d["index"]]
         assert index == list(range(frames)), "index is not 0..N-1"
@@ -29,7 +28,13 @@ struct MergeTests {
         task_table = pq.read_table(os.path.join(root, "meta/tasks.parquet")).to_pandas()
         assert len(task_table) == tasks and sorted(task_table["task_index"]) == list(range(tasks))
         text = {int(i): t for t, i in zip(task_table.index, task_table["task_index"])}
-        meta = pq.read_table(os.path.join(root, "meta/episodes/chunk-000/file-000.parquet")).to_pydict()
+        # Packed: one meta/episodes file per data file, every episode listed once, in order.
+        metas = sorted(glob.glob(os.path.join(root, "meta/episodes/chunk-*/file-*.parquet")))
+        assert len(metas) == len(files) == packed, (metas, files)
+        meta = {}
+        for m in metas:
+            for k, v in pq.read_table(m).to_pydict().items():
+                meta.setdefault(k, []).extend(v)
         assert meta["episode_index"] == list(range(episodes))
         end = 0
         for row in range(episodes):
@@ -37,7 +42,10 @@ struct MergeTests {
             assert f == end and t - f == meta["length"][row], (row, f, t)
             end = t
             path = info["data_path"].format(chunk_index=meta["data/chunk_index"][row], file_index=meta["data/file_index"][row])
-            d = pq.read_table(os.path.join(root, path)).to_pydict()
+            whole = pq.read_table(os.path.join(root, path)).to_pydict()
+            rows = [k for k, i in enumerate(whole["index"]) if f <= i < t]
+            d = {k: [v[r] for r in rows] for k, v in whole.items()}
+            assert rows == list(range(rows[0], rows[0] + t - f)), path
             assert d["index"] == list(range(f, t)) and set(d["episode_index"]) == {e}, path
             assert d["frame_index"] == list(range(t - f))
             assert [text[i] for i in set(d["task_index"])] == meta["tasks"][row], (row, meta["tasks"][row])
@@ -79,7 +87,8 @@ struct MergeTests {
 
             // The files, as pyarrow reads them.
             if PythonScript.importProblem("pyarrow.parquet, pandas", name: "pyarrow") == nil {
-                let input = Data("\(out.path)\n\(summary.episodes)\n\(frames)\n\(summary.tasks)\n".utf8)
+                // Each shard packed its episodes into one file (default caps); merge keeps them whole: 3 files.
+                let input = Data("\(out.path)\n\(summary.episodes)\n\(frames)\n\(summary.tasks)\n3\n".utf8)
                 let result = try PythonScript.run(script: Self.pyarrowCheck, input: input)
                 #expect(result.status == 0, "\(result.stderr)")
                 #expect(String(decoding: result.stdout, as: UTF8.self).contains("ok"))

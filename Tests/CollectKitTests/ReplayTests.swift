@@ -52,13 +52,19 @@ struct ReplayTests {
 
     /// Rewrites episode `episode`'s data file with `change` applied to the flat values of `column`.
     static func tamper(_ root: URL, episode: Int, column name: String, _ change: (inout [Float], Int) -> Void) throws {
-        let url = root.appendingPathComponent(String(format: "data/chunk-000/file-%03d.parquet", episode))
+        // Episodes are packed several to a file: change `episode`'s rows only (`change` sees them alone).
+        let located = try #require(try Replayer(root: root).episodes.first { $0.index == episode })
+        let url = root.appendingPathComponent(located.dataFile)
         let table = try ParquetReader.read(contentsOf: url)
+        let first = try #require(table.column("index")?.integers?.firstIndex(of: Int64(located.from)))
         let columns = try table.columns.map { column -> ParquetColumn in
             guard column.name == name else { return column }
             var values = try #require(column.floats)
             let width = values.count / table.rowCount
-            change(&values, width)
+            let rows = first * width..<(first + located.length) * width
+            var own = Array(values[rows])
+            change(&own, width)
+            values.replaceSubrange(rows, with: own)
             return width == 1 ? .float(name, values) : .floatList(name, flat: values, width: width)
         }
         try ParquetWriter.write(columns, to: url, metadata: table.metadata)

@@ -54,6 +54,33 @@ struct ParquetReaderTests {
         for (read, written) in zip(table.columns, columns) { #expect(same(read, written), "\(written.name)") }
     }
 
+    @Test("concatenated columns hold the rows of their parts in order, at every list depth")
+    func concatenation() throws {
+        let parts = [sampleColumns(rows: 30), sampleColumns(rows: 1), sampleColumns(rows: 59)]
+        let joined = try parts[0].indices.map { k in try ParquetColumn.concatenated(parts.map { $0[k] }) }
+        let table = try ParquetReader.read(try ParquetWriter.write(joined))
+        #expect(table.rowCount == 90)
+        for (k, column) in table.columns.enumerated() {
+            var row = 0
+            for part in parts {
+                let source = part[k]
+                for r in 0..<source.rowCount {
+                    let a = column.valueRange(row..<row + 1), b = source.valueRange(r..<r + 1)
+                    #expect(a.count == b.count, "\(column.name) row \(row)")
+                    if let x = column.floats { #expect(Array(x[a]) == Array(source.floats![b])) }
+                    if let x = column.doubles { #expect(Array(x[a]) == Array(source.doubles![b])) }
+                    if let x = column.integers { #expect(Array(x[a]) == Array(source.integers![b])) }
+                    if let x = column.strings { #expect(Array(x[a]) == Array(source.strings![b])) }
+                    if let x = column.bools { #expect(Array(x[a]) == Array(source.bools![b])) }
+                    row += 1
+                }
+            }
+        }
+        #expect(throws: ParquetError.self) { try ParquetColumn.concatenated([.int64("a", [1]), .float("a", [1])]) }
+        #expect(throws: ParquetError.self) { try ParquetColumn.concatenated([.int64("a", [1]), .int64("b", [1])]) }
+        #expect(throws: ParquetError.self) { try ParquetColumn.concatenated([]) }
+    }
+
     @Test("special floats keep their bits; a column subset; no rows")
     func specialValuesAndSubsets() throws {
         let floats: [Float] = [-0.0, .nan, .infinity, -.infinity, .leastNonzeroMagnitude, .greatestFiniteMagnitude]

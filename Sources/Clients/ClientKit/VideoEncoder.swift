@@ -67,6 +67,36 @@ public struct VideoEncoder: Sendable {
         }
     }
 
+    /// Joins MP4 files of the same codec, size and rate into `url`, one after another, without
+    /// re-encoding (ffmpeg's concat demuxer, `-c copy`): what packing episodes into one video file
+    /// needs. Each input's frames keep their timing; the output is written in place (callers write
+    /// to a temporary name and rename).
+    public func concatenate(_ inputs: [URL], to url: URL) throws {
+        guard !inputs.isEmpty else { throw VideoError("nothing to concatenate") }
+        let list = FileManager.default.temporaryDirectory.appendingPathComponent("robosim-concat-\(getpid())-\(UUID().uuidString).txt")
+        let lines = inputs.map { "file '" + $0.path.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: list)
+        defer { try? FileManager.default.removeItem(at: list) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "concat", "-safe", "0",
+                             "-i", list.path, "-c", "copy", "-f", "mp4", url.path]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        do {
+            try process.run()
+        } catch {
+            throw VideoError("cannot run \(ffmpeg) (install Debian's ffmpeg): \(error.localizedDescription)")
+        }
+        let message = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            let last = String(decoding: message.suffix(2000), as: UTF8.self).split(separator: "\n").suffix(3).joined(separator: " | ")
+            throw VideoError("ffmpeg (concat) failed with exit code \(process.terminationStatus): \(last)")
+        }
+    }
+
     /// fps as ffmpeg reads it: integers exactly, else a rational with denominator 1001 or 1000.
     static func rate(_ fps: Double) -> String {
         if fps == fps.rounded() { return String(Int(fps)) }

@@ -188,7 +188,12 @@ public final class Collector {
             state.seconds = Date().timeIntervalSince(start)
             progress(state)
         }
-        if let failure = queue.failure { throw failure }
+        // Pack what waits in staging (v3.0); a failed write keeps its episodes sealed for --resume.
+        if let failure = queue.failure {
+            try? writer.finish()
+            throw failure
+        }
+        try writer.finish()
         let written = queue.progress
         state.written = written.written
         state.successes = written.successes

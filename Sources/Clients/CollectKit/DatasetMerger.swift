@@ -9,7 +9,9 @@ import Parquet
 /// and video codec. Episodes follow input by input, in order: episode indices and the frame `index`
 /// are renumbered continuously, tasks are unified by their text (`task_index` remapped), and the
 /// data files are rewritten with the new `episode_index`, `index` and `task_index` (every other
-/// column as it was, bit for bit). Videos are copied to their new paths. Each episode keeps its
+/// column as it was, bit for bit). v3.0 files are taken whole, as packed (each input file becomes
+/// one output file, so the caps still hold, and videos are copied as they are, each episode at its
+/// recorded place in its file); v2.1 files are per episode. Each episode keeps its
 /// stats (those of the renumbered columns recomputed) and its replay bookkeeping (run seed, seed
 /// index, episode number in its run), so `sim-collect replay` works on the merged dataset, and
 /// `meta/stats.json`, `meta/info.json`, `meta/tasks.parquet` and `meta/episodes` are written by
@@ -43,29 +45,52 @@ public enum DatasetMerger {
         var tasks: [String] = []
         var entries: [LeRobotWriter.EpisodeEntry] = []
         var frames = 0
+        var files = 0
+        let packed = spec.format == .lerobotV30
         for shard in shards {
             let taskMap = shard.state.tasks.map { task in
                 tasks.firstIndex(of: task) ?? { tasks.append(task); return tasks.count - 1 }()
             }
-            for (old, located) in zip(shard.state.episodes, shard.located) {
-                guard shard.state.tasks.indices.contains(old.task) else {
-                    throw DatasetError("\(shard.root.path): episode \(old.index) names task \(old.task), which the dataset lacks")
+            // The input's files: runs of episodes sharing a data file (one episode each in v2.1).
+            var groups: [[Int]] = []
+            for (k, e) in shard.state.episodes.enumerated() {
+                if packed, let last = groups.last?.last, shard.state.episodes[last].dataFileNumber == e.dataFileNumber { groups[groups.count - 1].append(k) } else { groups.append([k]) }
+            }
+            for group in groups {
+                var renamed: [LeRobotWriter.EpisodeEntry] = []
+                for k in group {
+                    let old = shard.state.episodes[k]
+                    guard shard.state.tasks.indices.contains(old.task) else {
+                        throw DatasetError("\(shard.root.path): episode \(old.index) names task \(old.task), which the dataset lacks")
+                    }
+                    guard old.videoFileNumber == shard.state.episodes[group[0]].videoFileNumber else {
+                        throw DatasetError("\(shard.root.path): episodes \(group.map { shard.state.episodes[$0].index }) share a data file but not a video file")
+                    }
+                    var entry = old
+                    entry.index = entries.count + renamed.count
+                    entry.from = frames
+                    entry.task = taskMap[old.task]
+                    if packed {
+                        entry.dataFile = files
+                        entry.videoFile = files
+                        entry.videoFrom = old.videoFrom ?? 0
+                    }
+                    let n = entry.length
+                    entry.stats["episode_index"] = FeatureStats(kind: .int, values: Array(repeating: Double(entry.index), count: n), dimension: 1)
+                    entry.stats["index"] = FeatureStats(kind: .int, values: (0..<n).map { Double(entry.from + $0) }, dimension: 1)
+                    entry.stats["task_index"] = FeatureStats(kind: .int, values: Array(repeating: Double(entry.task), count: n), dimension: 1)
+                    renamed.append(entry)
+                    frames += n
                 }
-                var entry = old
-                entry.index = entries.count
-                entry.from = frames
-                entry.task = taskMap[old.task]
-                try copyData(of: located, in: shard, to: out.appendingPathComponent(writer.dataPath(episode: entry.index)), as: entry)
+                let first = shard.state.episodes[group[0]]
+                let target = packed ? files : renamed[0].index
+                try copyData(of: group.map { shard.located[$0] }, in: shard, to: out.appendingPathComponent(writer.dataPath(episode: target)), as: renamed)
                 for camera in spec.cameras {
-                    try copyFile(shard.root.appendingPathComponent(LeRobotWriter.videoPath(format: spec.format, camera: camera, episode: old.index)),
-                                 to: out.appendingPathComponent(writer.videoPath(camera: camera, episode: entry.index)))
+                    try copyFile(shard.root.appendingPathComponent(LeRobotWriter.videoPath(format: spec.format, camera: camera, episode: first.videoFileNumber)),
+                                 to: out.appendingPathComponent(writer.videoPath(camera: camera, episode: target)))
                 }
-                let n = entry.length
-                entry.stats["episode_index"] = FeatureStats(kind: .int, values: Array(repeating: Double(entry.index), count: n), dimension: 1)
-                entry.stats["index"] = FeatureStats(kind: .int, values: (0..<n).map { Double(entry.from + $0) }, dimension: 1)
-                entry.stats["task_index"] = FeatureStats(kind: .int, values: Array(repeating: Double(entry.task), count: n), dimension: 1)
-                entries.append(entry)
-                frames += n
+                entries += renamed
+                files += 1
             }
         }
         try writer.adopt(tasks: tasks, episodes: entries)
@@ -113,19 +138,20 @@ public enum DatasetMerger {
         if b != a { throw refuse("settings", a, b) }
     }
 
-    /// Rewrites one episode's data file with its new `episode_index`, `index` and `task_index`.
-    static func copyData(of located: Replayer.Episode, in shard: Shard, to url: URL, as entry: LeRobotWriter.EpisodeEntry) throws {
-        let source = shard.root.appendingPathComponent(located.dataFile)
+    /// Rewrites one data file, which holds exactly the rows of `located` in order, with their new
+    /// `episode_index`, `index` and `task_index` (`entries`, in the same order).
+    static func copyData(of located: [Replayer.Episode], in shard: Shard, to url: URL, as entries: [LeRobotWriter.EpisodeEntry]) throws {
+        let source = shard.root.appendingPathComponent(located[0].dataFile)
         let table = try ParquetReader.read(contentsOf: source)
-        guard let index = table.column("index")?.integers,
-              table.rowCount == located.length, index == (0..<located.length).map({ Int64(located.from + $0) }) else {
-            throw DatasetError("\(source.path) holds other rows than episode \(located.index) alone: merge reads one data file per episode, as sim-collect writes them")
+        let expected = located.flatMap { e in (0..<e.length).map { Int64(e.from + $0) } }
+        guard located.allSatisfy({ $0.dataFile == located[0].dataFile }), let index = table.column("index")?.integers,
+              table.rowCount == expected.count, index == expected else {
+            throw DatasetError("\(source.path) holds other rows than episodes \(located.map(\.index)), in order: merge takes data files whole, as sim-collect writes them")
         }
-        let n = entry.length
         let replaced: [String: ParquetColumn] = [
-            "episode_index": .int64("episode_index", Array(repeating: Int64(entry.index), count: n)),
-            "index": .int64("index", (0..<n).map { Int64(entry.from + $0) }),
-            "task_index": .int64("task_index", Array(repeating: Int64(entry.task), count: n)),
+            "episode_index": .int64("episode_index", entries.flatMap { e in Array(repeating: Int64(e.index), count: e.length) }),
+            "index": .int64("index", entries.flatMap { e in (0..<e.length).map { Int64(e.from + $0) } }),
+            "task_index": .int64("task_index", entries.flatMap { e in Array(repeating: Int64(e.task), count: e.length) }),
         ]
         for name in replaced.keys where table.column(name) == nil { throw DatasetError("\(source.path) has no column \(name)") }
         let columns = table.columns.map { replaced[$0.name] ?? $0 }

@@ -8,23 +8,33 @@ import Parquet
 /// Parquet schemas (vectors as lists of float32, int64 indices, Snappy), nested `stats/...`
 /// episode columns, the tasks table with its pandas index, and AV1 yuv420p video.
 ///
-/// Layout (v3.0): one data file and one video file per camera for each episode
-/// (`data/chunk-CCC/file-FFF.parquet`, `videos/<key>/chunk-CCC/file-FFF.mp4`, FFF = episode
-/// index within its chunk of 1000: v3.0 allows many files, and lerobot's own writer starts a new one
-/// when a file grows past its size limit). `meta/episodes/chunk-000/file-000.parquet`,
-/// `meta/tasks.parquet`, `meta/stats.json` and `meta/info.json` describe every episode so far.
+/// Layout (v3.0): episodes packed into data and video files capped in size as lerobot's own writer
+/// caps them (`data_files_size_in_mb`, `video_files_size_in_mb`: ``FileSizeLimits``). File number
+/// n is `data/chunk-CCC/file-FFF.parquet` and `videos/<key>/chunk-CCC/file-FFF.mp4` (CCC = n / 1000,
+/// FFF = n % 1000), with its episodes' rows in `meta/episodes/chunk-CCC/file-FFF.parquet`;
+/// `meta/tasks.parquet`, `meta/stats.json` and `meta/info.json` describe every episode packed so far.
+/// v2.1 keeps its one-file-per-episode layout (`episode_NNNNNN`), all metadata rewritten per episode.
 ///
-/// Nothing lost: an episode's video and data files are written under hidden temporary names,
-/// flushed, renamed into place, and then every metadata file is rewritten atomically (temporary
-/// file, flush, rename). A crash leaves the dataset as it was after the last finished episode,
-/// except in the moment between an episode's last data rename and its metadata renames, where an
-/// unlisted data file can remain: `--resume` removes such files. `meta/robosim_collect.json`
-/// keeps what resuming needs (the spec and every episode's bookkeeping and stats).
+/// Nothing lost (v3.0): each finished episode is first sealed in its own staging folder
+/// (`.robosim-staging/episode-NNNNNN`: its data, its videos and its bookkeeping, flushed, then
+/// the folder renamed into place), which writes no dataset file at all. When the next episode would
+/// push the open group past a cap, and when the run finishes (``finish()``), the group is packed:
+/// its data rows into one Parquet file, its videos joined without re-encoding (ffmpeg's concat
+/// demuxer), its `meta/episodes` file, then `meta/tasks.parquet`, `stats.json`, `info.json` and
+/// `meta/robosim_collect.json` (the spec and every episode's bookkeeping and stats), each
+/// atomically, the last one last; then the staging folders go. Writing an episode costs the same
+/// whatever the dataset's size, and a pack costs what its group holds (at most the caps). A crash
+/// (kill -9) leaves every packed episode listed and every later finished episode sealed in
+/// staging: `--resume` removes files that an interrupted pack left unlisted and packs the staged
+/// episodes with the ones it records.
 public final class LeRobotWriter {
     public let root: URL
     public let spec: DatasetSpec
-    private let encoder: VideoEncoder
-    private var state: State
+    public let limits: FileSizeLimits
+    let encoder: VideoEncoder
+    var state: State
+    /// v3.0: finished episodes sealed in staging, not yet packed, in order.
+    var open: [StagedEpisode] = []
 
     /// Per-episode bookkeeping, kept in `meta/robosim_collect.json`.
     struct EpisodeEntry: Codable {
@@ -45,13 +55,27 @@ public final class LeRobotWriter {
         var scene: String?
         var serverVersion: String?
         var input: ReplayInput?
+        /// v3.0 placement: the number of the episode's data file and video files (chunk n / 1000,
+        /// file n % 1000), and where its video starts in them, in seconds. Nil in datasets written
+        /// one file per episode: the file number is then the episode index, the video starts at 0.
+        var dataFile: Int?
+        var videoFile: Int?
+        var videoFrom: Double?
+
+        var dataFileNumber: Int { dataFile ?? index }
+        var videoFileNumber: Int { videoFile ?? index }
+        /// The `meta/episodes` file that lists it: its data file's (file 0 for one-file-per-episode datasets).
+        var metaFileNumber: Int { dataFile ?? 0 }
     }
 
     struct State: Codable {
         var spec: DatasetSpec
         var tasks: [String] = []
         var episodes: [EpisodeEntry] = []
+        /// v3.0: the number the next packed file gets (nil before packing: one file per episode).
+        var files: Int?
         var totalFrames: Int { episodes.last.map { $0.from + $0.length } ?? 0 }
+        var nextFile: Int { files ?? episodes.count }
     }
 
     static let chunkSize = 1000
@@ -60,9 +84,10 @@ public final class LeRobotWriter {
     /// Opens `root` for writing. A new dataset needs an empty or missing folder; `resume` appends
     /// to one this writer made with the same spec (fps, features, format), after removing files
     /// that an interrupted run left unlisted.
-    public init(root: URL, spec: DatasetSpec, resume: Bool, encoder: VideoEncoder) throws {
+    public init(root: URL, spec: DatasetSpec, resume: Bool, encoder: VideoEncoder, limits: FileSizeLimits = .lerobot) throws {
         self.root = root
         self.spec = spec
+        self.limits = limits
         self.encoder = encoder
         let fm = FileManager.default
         let statePath = root.appendingPathComponent(Self.stateFile)
@@ -77,6 +102,7 @@ public final class LeRobotWriter {
             state = saved
             try removeUnlisted()
             try rewriteMetadata()
+            if spec.format == .lerobotV30 { try reopenStaging() }
         } else {
             if let items = try? fm.contentsOfDirectory(atPath: root.path), !items.filter({ !$0.hasPrefix(".") }).isEmpty {
                 throw DatasetError("\(root.path) is not empty and holds no dataset of ours; choose an empty or new --out")
@@ -85,14 +111,17 @@ public final class LeRobotWriter {
         }
     }
 
-    public var episodeCount: Int { state.episodes.count }
-    public var frameCount: Int { state.totalFrames }
-    public var successCount: Int { state.episodes.filter(\.success).count }
+    /// Finished episodes: packed and staged.
+    public var episodeCount: Int { state.episodes.count + open.count }
+    public var frameCount: Int { open.last.map { $0.entry.from + $0.entry.length } ?? state.totalFrames }
+    public var successCount: Int { state.episodes.filter(\.success).count + open.filter(\.entry.success).count }
 
-    /// Writes one finished episode durably; returns its index.
+    /// Writes one finished episode durably; returns its index. v3.0: sealed in staging, packed
+    /// into the dataset's files when its group is full or at ``finish()``.
     @discardableResult
     public func write(_ episode: RecordedEpisode) throws -> Int {
         guard episode.length > 0 else { throw DatasetError("an episode needs at least one frame") }
+        if spec.format == .lerobotV30 { return try stage(episode) }
         let index = state.episodes.count
         let from = state.totalFrames
         let taskIndex = state.tasks.firstIndex(of: episode.task) ?? { state.tasks.append(episode.task); return state.tasks.count - 1 }()
@@ -142,12 +171,14 @@ public final class LeRobotWriter {
         return index
     }
 
-    /// Lists episodes whose data and video files are already in place under `root` (at
-    /// ``dataPath(episode:)`` and ``videoPath(camera:episode:)``, written durably by the caller:
-    /// `sim-collect merge`), after those this writer holds, and writes every metadata file once,
-    /// each atomically, `meta/robosim_collect.json` last. `episodes` must continue the numbering
-    /// (`index`, `from`) and refer to tasks by their place in `tasks`, a superset of ours in order.
+    /// Lists episodes whose data and video files are already in place under `root` (written
+    /// durably by the caller: `sim-collect merge`), after those this writer holds, and writes the
+    /// metadata once, each file atomically, `meta/robosim_collect.json` last. `episodes` must continue
+    /// the numbering (`index`, `from`), refer to tasks by their place in `tasks` (a superset of ours,
+    /// in order) and, in v3.0, name their files (`dataFile`, `videoFile`, `videoFrom`) from
+    /// ``State/nextFile`` on; each v3.0 file's `meta/episodes` file is written here.
     func adopt(tasks: [String], episodes: [EpisodeEntry]) throws {
+        guard open.isEmpty else { throw DatasetError("cannot adopt episodes while others wait in staging") }
         guard tasks.starts(with: state.tasks) else { throw DatasetError("adopted tasks must extend the dataset's") }
         var next = state
         next.tasks = tasks
@@ -155,12 +186,24 @@ public final class LeRobotWriter {
             guard e.index == next.episodes.count, e.from == next.totalFrames, tasks.indices.contains(e.task) else {
                 throw DatasetError("adopted episode \(e.index) does not continue the dataset (index \(next.episodes.count), frame \(next.totalFrames))")
             }
+            if spec.format == .lerobotV30 {
+                guard let file = e.dataFile, e.videoFile != nil, file >= state.nextFile else {
+                    throw DatasetError("adopted episode \(e.index) names no data file from \(state.nextFile) on")
+                }
+            }
             next.episodes.append(e)
         }
+        if spec.format == .lerobotV30 { next.files = (episodes.compactMap(\.dataFile).max() ?? state.nextFile - 1) + 1 }
         let previous = state
         state = next
         do {
-            for (relative, bytes) in try metadataFiles() + [(Self.stateFile, try JSONEncoder().encode(state))] {
+            var files: [(String, Data)] = []
+            if spec.format == .lerobotV30 {
+                for group in Dictionary(grouping: episodes, by: \.metaFileNumber).sorted(by: { $0.key < $1.key }) {
+                    files.append((Self.episodesPath(file: group.key), Data(try episodesFile(group.value))))
+                }
+            }
+            for (relative, bytes) in try files + metadataFiles() + [(Self.stateFile, try JSONEncoder().encode(state))] {
                 try AtomicFile.write(bytes, to: root.appendingPathComponent(relative))
             }
         } catch {
@@ -170,7 +213,7 @@ public final class LeRobotWriter {
     }
 
     /// Writes each (relative path, bytes) to a flushed temporary file beside its destination.
-    private func prepare(_ files: [(String, Data)]) throws -> [(URL, URL)] {
+    func prepare(_ files: [(String, Data)]) throws -> [(URL, URL)] {
         var out: [(URL, URL)] = []
         do {
             for (relative, bytes) in files {
@@ -217,10 +260,11 @@ public final class LeRobotWriter {
         let fm = FileManager.default
         var listed = Set<String>()
         for e in state.episodes {
-            listed.insert(dataPath(episode: e.index))
-            for c in spec.cameras { listed.insert(videoPath(camera: c, episode: e.index)) }
+            listed.insert(dataPath(episode: e.dataFileNumber))
+            for c in spec.cameras { listed.insert(videoPath(camera: c, episode: e.videoFileNumber)) }
+            if spec.format == .lerobotV30 { listed.insert(Self.episodesPath(file: e.metaFileNumber)) }
         }
-        for top in ["data", "videos"] {
+        for top in ["data", "videos"] + (spec.format == .lerobotV30 ? ["meta/episodes"] : []) {
             guard let walker = fm.enumerator(atPath: root.appendingPathComponent(top).path) else { continue }
             while let item = walker.nextObject() as? String {
                 let relative = top + "/" + item
@@ -326,12 +370,11 @@ public final class LeRobotWriter {
 
     /// The metadata files of the episodes in `state` (paths relative to the root): the task list
     /// first, then the episode list, stats and info.
-    private func metadataFiles() throws -> [(String, Data)] {
+    func metadataFiles() throws -> [(String, Data)] {
         var files: [(String, Data)] = []
         switch spec.format {
         case .lerobotV30:
             files.append(("meta/tasks.parquet", Data(try tasksFile())))
-            files.append(("meta/episodes/chunk-000/file-000.parquet", Data(try episodesFile())))
         case .lerobotV21:
             let tasks = state.tasks.enumerated().map { Self.json(["task_index": $0.offset, "task": $0.element]) }
             files.append(("meta/tasks.jsonl", Data((tasks.joined(separator: "\n") + "\n").utf8)))
@@ -373,8 +416,8 @@ public final class LeRobotWriter {
         switch spec.format {
         case .lerobotV30:
             info["codebase_version"] = "v3.0"
-            info["data_files_size_in_mb"] = 100
-            info["video_files_size_in_mb"] = 200
+            info["data_files_size_in_mb"] = Self.number(limits.dataMB)
+            info["video_files_size_in_mb"] = Self.number(limits.videoMB)
             info["data_path"] = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
             info["video_path"] = spec.cameras.isEmpty ? NSNull() : "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
         case .lerobotV21:
@@ -387,25 +430,29 @@ public final class LeRobotWriter {
         return info
     }
 
-    /// `meta/episodes/chunk-000/file-000.parquet` (v3.0): one row per episode.
-    func episodesFile() throws -> [UInt8] {
-        let e = state.episodes
+    /// `meta/episodes/chunk-CCC/file-FFF.parquet` for file number `file` (v3.0).
+    static func episodesPath(file: Int) -> String {
+        String(format: "meta/episodes/chunk-%03d/file-%03d.parquet", file / chunkSize, file % chunkSize)
+    }
+
+    /// A `meta/episodes` file (v3.0): one row per episode of `e`, which it lists as its own (`meta/episodes/...`).
+    func episodesFile(_ e: [EpisodeEntry]) throws -> [UInt8] {
         let n = Double(1) / spec.fps
         var columns: [ParquetColumn] = [
             .int64("episode_index", e.map { Int64($0.index) }),
             .stringList("tasks", e.map { [state.tasks[$0.task]] }),
             .int64("length", e.map { Int64($0.length) }),
-            .int64("data/chunk_index", e.map { Int64($0.index / Self.chunkSize) }),
-            .int64("data/file_index", e.map { Int64($0.index % Self.chunkSize) }),
+            .int64("data/chunk_index", e.map { Int64($0.dataFileNumber / Self.chunkSize) }),
+            .int64("data/file_index", e.map { Int64($0.dataFileNumber % Self.chunkSize) }),
             .int64("dataset_from_index", e.map { Int64($0.from) }),
             .int64("dataset_to_index", e.map { Int64($0.from + $0.length) }),
         ]
         for c in spec.cameras {
             columns += [
-                .int64("videos/\(c.key)/chunk_index", e.map { Int64($0.index / Self.chunkSize) }),
-                .int64("videos/\(c.key)/file_index", e.map { Int64($0.index % Self.chunkSize) }),
-                .double("videos/\(c.key)/from_timestamp", e.map { _ in 0 }),
-                .double("videos/\(c.key)/to_timestamp", e.map { Double($0.length) * n }),
+                .int64("videos/\(c.key)/chunk_index", e.map { Int64($0.videoFileNumber / Self.chunkSize) }),
+                .int64("videos/\(c.key)/file_index", e.map { Int64($0.videoFileNumber % Self.chunkSize) }),
+                .double("videos/\(c.key)/from_timestamp", e.map { $0.videoFrom ?? 0 }),
+                .double("videos/\(c.key)/to_timestamp", e.map { ($0.videoFrom ?? 0) + Double($0.length) * n }),
             ]
         }
         for key in statKeys {
@@ -428,7 +475,8 @@ public final class LeRobotWriter {
                         .int64List("stats/\(key)/count", stats.map { [Int64($0.count)] })]
             for (k, name) in FeatureStats.quantileNames.enumerated() { columns.append(values({ $0.quantiles[k] }, name)) }
         }
-        columns += [.int64("meta/episodes/chunk_index", e.map { _ in 0 }), .int64("meta/episodes/file_index", e.map { _ in 0 })]
+        columns += [.int64("meta/episodes/chunk_index", e.map { Int64($0.metaFileNumber / Self.chunkSize) }),
+                    .int64("meta/episodes/file_index", e.map { Int64($0.metaFileNumber % Self.chunkSize) })]
         return try ParquetWriter.write(columns)
     }
 

@@ -77,6 +77,12 @@ struct Record: ParsableCommand {
     @Option(name: .customLong("video-codec"), help: "av1 (as lerobot writes) or h264 (faster to encode).")
     var videoCodec: VideoEncoder.Codec = .av1
 
+    @Option(name: .customLong("data-file-mb"), help: "v3.0: data file size cap in MiB; an episode that would pass it starts a new file (lerobot's data_files_size_in_mb).")
+    var dataFileMB: Double = FileSizeLimits.lerobot.dataMB
+
+    @Option(name: .customLong("video-file-mb"), help: "v3.0: video file size cap in MiB, per camera (lerobot's video_files_size_in_mb).")
+    var videoFileMB: Double = FileSizeLimits.lerobot.videoMB
+
     @Flag(help: "Append to an existing dataset.")
     var resume = false
 
@@ -94,6 +100,9 @@ struct Record: ParsableCommand {
         if let fps { guard fps > 0, fps.isFinite else { throw ValidationError("--fps must be positive") } }
         if let envs { guard envs >= 1 else { throw ValidationError("--envs must be at least 1") } }
         guard actionNoise.isFinite, actionNoise >= 0, actionNoise <= 10 else { throw ValidationError("--action-noise must be within 0...10") }
+        for (name, value) in [("--data-file-mb", dataFileMB), ("--video-file-mb", videoFileMB)] {
+            guard value.isFinite, value >= 0, value <= 1_000_000 else { throw ValidationError("\(name) must be within 0...1000000") }
+        }
         guard writeQueue >= 1 else { throw ValidationError("--write-queue must be at least 1") }
         if envs != nil && scene == nil { throw ValidationError("--envs goes with --scene (a running server has its own env count)") }
     }
@@ -115,7 +124,7 @@ struct Record: ParsableCommand {
         _ = try Collector.stepsPerFrame(describe: d, fps: fps)   // a bad --fps fails before the dataset is touched
         let spec = Collector.spec(describe: d, policy: driver, format: format, fps: fps, codec: videoCodec)
         let writer = try LeRobotWriter(root: URL(fileURLWithPath: out), spec: spec, resume: resume,
-                                       encoder: VideoEncoder(codec: videoCodec))
+                                       encoder: VideoEncoder(codec: videoCodec), limits: FileSizeLimits(dataMB: dataFileMB, videoMB: videoFileMB))
         var options = Collector.Options()
         options.episodes = episodes
         options.fps = fps
