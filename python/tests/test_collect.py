@@ -55,33 +55,69 @@ def decode(path: Path, width: int, height: int) -> np.ndarray:
     return np.frombuffer(raw, np.uint8).reshape(-1, height, width, 3)
 
 
+def read_episodes(root: Path) -> list:
+    """Every row of every meta/episodes file, in file order."""
+    rows = []
+    for path in sorted((root / "meta/episodes").rglob("file-*.parquet")):
+        rows += pq.read_table(path).to_pylist()
+    return rows
+
+
+def episode_rows(root: Path, info: dict, e: dict):
+    """The rows of episode ``e`` (a meta/episodes row) from its packed data file."""
+    data = root / info["data_path"].format(chunk_index=e["data/chunk_index"], file_index=e["data/file_index"])
+    table = pq.read_table(data)
+    index = table.column("index").to_pylist()
+    first = index.index(e["dataset_from_index"])
+    return table.slice(first, e["length"])
+
+
 def check_dataset(root: Path, killed: bool = False) -> dict:
-    """Every episode meta/ lists is complete: its data rows, its videos, the totals. Returns info.json.
-    ``killed``: the writer was killed, possibly in the instant between an episode's data rename and its
-    metadata renames: then one data file of the next episode may be there unlisted (--resume removes it)."""
+    """Every episode meta/ lists is complete: its data rows, its videos (packed: each episode's frames
+    where meta/episodes says), the totals, the file caps. Returns info.json. ``killed``: the writer was
+    killed, possibly during a pack: then the files of the next file number may be there unlisted
+    (--resume removes them), and later episodes wait sealed in staging."""
     info = json.loads((root / "meta/info.json").read_text())
     assert info["codebase_version"] == "v3.0"
-    episodes = pq.read_table(root / "meta/episodes/chunk-000/file-000.parquet").to_pylist()
-    assert len(episodes) == info["total_episodes"]
+    episodes = read_episodes(root)
+    assert [e["episode_index"] for e in episodes] == list(range(info["total_episodes"]))
     assert info["splits"] == {"train": f"0:{len(episodes)}"}
     total = 0
+    frames_in = {}
     for e in episodes:
-        data = root / info["data_path"].format(chunk_index=e["data/chunk_index"], file_index=e["data/file_index"])
-        table = pq.read_table(data)
+        table = episode_rows(root, info, e)
         assert table.num_rows == e["length"] == e["dataset_to_index"] - e["dataset_from_index"]
         assert table.column("episode_index").to_pylist() == [e["episode_index"]] * e["length"]
         assert table.column("index").to_pylist() == list(range(e["dataset_from_index"], e["dataset_to_index"]))
         for key in (k for k, f in info["features"].items() if f["dtype"] == "video"):
             video = root / info["video_path"].format(video_key=key, chunk_index=e[f"videos/{key}/chunk_index"],
                                                      file_index=e[f"videos/{key}/file_index"])
-            assert int(ffprobe(video)["nb_read_frames"]) == e["length"]
+            assert e[f"videos/{key}/to_timestamp"] - e[f"videos/{key}/from_timestamp"] == pytest.approx(e["length"] / info["fps"])
+            frames_in.setdefault(video, []).append((e[f"videos/{key}/from_timestamp"], e["length"]))
         total += e["length"]
     assert total == info["total_frames"]
-    data_files = sorted(p.name for p in (root / "data").rglob("*.parquet"))
-    listed = sorted(f"file-{e['data/file_index']:03d}.parquet" for e in episodes)
+    for video, parts in frames_in.items():
+        # The episodes of a packed video follow one another: each starts where the previous ended.
+        parts.sort()
+        start = 0.0
+        for begin, length in parts:
+            assert begin == pytest.approx(start, abs=1e-6), (video, parts)
+            start += length / info["fps"]
+        assert int(ffprobe(video)["nb_read_frames"]) == sum(length for _, length in parts)
+        assert video.stat().st_size <= info["video_files_size_in_mb"] * 2**20 or len(parts) == 1
+    data_files = sorted(p.relative_to(root).as_posix() for p in (root / "data").rglob("*.parquet"))
+    listed = sorted({info["data_path"].format(chunk_index=e["data/chunk_index"], file_index=e["data/file_index"]) for e in episodes})
     extra = sorted(set(data_files) - set(listed))
-    assert not extra or (killed and extra == [f"file-{len(episodes):03d}.parquet"]), f"unlisted data files {extra}"
+    next_file = max((e["data/chunk_index"] * 1000 + e["data/file_index"] for e in episodes), default=-1) + 1
+    assert not extra or (killed and extra == [info["data_path"].format(chunk_index=next_file // 1000, file_index=next_file % 1000)]), \
+        f"unlisted data files {extra}"
     assert set(listed) <= set(data_files)
+    for path in listed:
+        rows = pq.read_metadata(root / path).num_rows
+        assert (root / path).stat().st_size <= info["data_files_size_in_mb"] * 2**20 or \
+            sum(1 for e in episodes if info["data_path"].format(chunk_index=e["data/chunk_index"], file_index=e["data/file_index"]) == path) == 1, path
+        assert rows == sum(e["length"] for e in episodes if info["data_path"].format(
+            chunk_index=e["data/chunk_index"], file_index=e["data/file_index"]) == path)
     return info
 
 
@@ -127,7 +163,8 @@ def test_collect_v3_layout_values_and_video(tmp_path, tmp_path_factory):
 
 
     # Parquet schema and metadata as lerobot writes them.
-    data = pq.read_table(out / "data/chunk-000/file-000.parquet")
+    data = pq.read_table(out / "data/chunk-000/file-000.parquet")  # the 3 episodes, packed into one file
+    assert data.num_rows == 3 * EPISODE_STEPS and not (out / "data/chunk-000/file-001.parquet").exists()
     schema = {f.name: str(f.type) for f in data.schema}
     assert schema["observation.state"] == "list<element: float>"
     assert schema["next.reward"] == "float" and schema["next.done"] == "bool" and schema["index"] == "int64"
@@ -143,58 +180,74 @@ def test_collect_v3_layout_values_and_video(tmp_path, tmp_path_factory):
 
     # Values equal what the server publishes for the same seed: episode k came from (env, env_episode).
     state = json.loads((out / "meta/robosim_collect.json").read_text())
+    meta = {e["episode_index"]: e for e in read_episodes(out)}
     with run_server(tmp_path_factory, "Scenes/test/camera_box", "--mode", "lockstep", "--envs", "2",
                     "--render-backend", "osmesa") as srv:
         for e in state["episodes"]:
             frames = replay(srv.address, e["runSeed"], e["env"], e["envEpisode"], e["length"])
-            table = pq.read_table(out / f"data/chunk-000/file-{e['index']:03d}.parquet").to_pydict()
+            table = episode_rows(out, info, meta[e["index"]]).to_pydict()
             recorded = np.array(table["observation.state"], np.float32)
             expected = np.array([f[0] for f in frames], np.float32)
             assert np.array_equal(recorded, expected), f"episode {e['index']}: states differ from the server's"
             for name, k in (("top", 1), ("side", 2)):
                 w, h = CAMERAS[name]
-                video = out / f"videos/observation.images.{name}/chunk-000/file-{e['index']:03d}.mp4"
+                key = f"observation.images.{name}"
+                video = out / f"videos/{key}/chunk-000/file-000.mp4"  # all 3 episodes, one after another
                 probe = ffprobe(video)
                 assert (probe["width"], probe["height"]) == (w, h) and probe["r_frame_rate"] == "100/1"
-                assert probe["pix_fmt"] == "yuv420p" and int(probe["nb_read_frames"]) == e["length"]
+                assert probe["pix_fmt"] == "yuv420p" and int(probe["nb_read_frames"]) == 3 * EPISODE_STEPS
                 decoded = decode(video, w, h)
+                first = round(meta[e["index"]][f"videos/{key}/from_timestamp"] * info["fps"])  # the episode's first frame
                 for t in (0, e["length"] // 2, e["length"] - 1):
-                    diff = np.abs(decoded[t].astype(int) - frames[t][k].astype(int)).mean()
+                    diff = np.abs(decoded[first + t].astype(int) - frames[t][k].astype(int)).mean()
                     assert diff < 4, f"{name} frame {t} of episode {e['index']}: mean abs diff {diff:.2f}"
 
 
 def test_collect_kill_9_leaves_a_loadable_dataset_and_resume_appends(tmp_path, tmp_path_factory):
+    """A packed recording (caps small enough that a file takes 2 episodes: the top camera's video is
+    about 13 kB an episode) killed with SIGKILL: every packed episode is listed and complete, every
+    later finished episode is sealed in staging, and --resume packs them with the new ones."""
     out = tmp_path / "ds"
+    caps = ("--video-file-mb", "0.03")
     with run_server(tmp_path_factory, "Scenes/test/camera_box", "--mode", "lockstep", "--envs", "2",
                     "--render-backend", "osmesa") as srv:
         p = subprocess.Popen([str(SIM_COLLECT), "--server", srv.address, "--out", str(out), "--episodes", "1000",
-                              "--policy", "random", "--video-codec", "h264"], cwd=REPO,
+                              "--policy", "random", "--video-codec", "h264", *caps], cwd=REPO,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
                 info = out / "meta/info.json"
-                if info.exists() and json.loads(info.read_text())["total_episodes"] >= 3:
+                if info.exists() and json.loads(info.read_text())["total_episodes"] >= 4:
                     break
                 time.sleep(0.05)
             else:
-                pytest.fail("sim-collect wrote fewer than 3 episodes in 120 s")
+                pytest.fail("sim-collect packed fewer than 4 episodes in 120 s")
             time.sleep(0.37)  # somewhere in the middle of the next episodes
             p.send_signal(signal.SIGKILL)
             p.wait(timeout=10)
         finally:
             if p.poll() is None:
                 p.kill()
-        before = check_dataset(out, killed=True)["total_episodes"]
-        assert before >= 3
+        info = check_dataset(out, killed=True)
+        packed = info["total_episodes"]
+        assert packed >= 4 and info["video_files_size_in_mb"] == 0.03
+        assert len(list((out / "data").rglob("*.parquet"))) >= 2  # packed into several files
+        staged = sorted(p.name for p in (out / ".robosim-staging").glob("episode-*"))
+        # Sealed episodes follow the packed ones without a gap (a half-written one is a hidden .tmp
+        # folder; folders of episodes already packed may remain if the kill came before their removal).
+        later = [s for s in staged if s >= f"episode-{packed:06d}"]
+        assert later == [f"episode-{k:06d}" for k in range(packed, packed + len(later))]
+        finished = packed + len(later)
         # The lease of the killed collector expires (ttl 60 s): resume on a fresh server instead.
     with run_server(tmp_path_factory, "Scenes/test/camera_box", "--mode", "lockstep", "--envs", "2",
                     "--render-backend", "osmesa") as srv:
         r = collect("--server", srv.address, "--out", str(out), "--episodes", "2", "--policy", "random",
-                    "--video-codec", "h264", "--resume")
+                    "--video-codec", "h264", "--resume", *caps)
     assert "2 episodes written" in r.stdout
     info = check_dataset(out)
-    assert info["total_episodes"] == before + 2
+    assert info["total_episodes"] == finished + 2  # no finished episode lost
+    assert not list((out / ".robosim-staging").glob("episode-*"))
 
 
 def test_collect_v21_layout(tmp_path, tmp_path_factory):
