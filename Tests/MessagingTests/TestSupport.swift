@@ -26,7 +26,10 @@ final class TestHub {
 
 /// Polls `condition` every 10 ms until it holds or `timeout` seconds pass; returns whether it held.
 // Deadlines are generous: a loaded 2-core CI machine runs dozens of suites at once; success returns at once.
-func eventually(timeout: Double = 30, _ condition: () throws -> Bool) rethrows -> Bool {
+/// Deadlines are generous (120 s) because they are wall-clock: in a parallel `swift test` other
+/// suites' long synchronous tests can hold the (2-thread) cooperative pool for a minute on a loaded
+/// machine, during which nothing here runs (seen once in CI, at 30 s). A healthy run answers in ms.
+func eventually(timeout: Double = 120, _ condition: () throws -> Bool) rethrows -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         if try condition() { return true }
@@ -38,7 +41,7 @@ func eventually(timeout: Double = 30, _ condition: () throws -> Bool) rethrows -
 /// Publishes `message` every 10 ms until `received` returns a value (ZeroMQ subscriptions take a
 /// moment to reach a publisher), up to `timeout` seconds.
 func publishUntilReceived<M: SwiftProtobuf.Message, T: Sendable>(
-    _ publisher: Publisher<M>, _ message: M, timeout: Double = 30, received: @escaping @Sendable () async -> T?
+    _ publisher: Publisher<M>, _ message: M, timeout: Double = 120, received: @escaping @Sendable () async -> T?
 ) async -> T? {
     let task = Task { await received() }
     let deadline = Date().addingTimeInterval(timeout)

@@ -188,7 +188,7 @@ final class ProgressBar: Sendable {
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
         let rate = p.seconds > 0 ? Double(p.written) / p.seconds : 0
         let success = p.written > 0 ? 100 * Double(p.successes) / Double(p.written) : 0
-        let line = String(format: "\r[%@] %d/%d episodes  %.2f ep/s  success %.0f%%  %d frames  %.0f s", bar, p.written, total, rate, success, p.frames, p.seconds)
+        let line = String(format: "\r[%@] %d/%d episodes  %.2f ep/s  success %.0f%%  %d frames  %.1f s", bar, p.written, total, rate, success, p.frames, p.seconds)
         FileHandle.standardError.write(Data(line.utf8))
     }
 }
