@@ -98,6 +98,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bin", type=Path, default=REPO / ".build/release")
     ap.add_argument("--episodes", type=int, default=2000)
+    ap.add_argument("--reference-episodes", type=int, default=500,
+                    help="episodes of the v2.1 reference run (its per-episode rewrites grow with the dataset)")
     ap.add_argument("--data-file-mb", default="1")
     ap.add_argument("--video-file-mb", default="2")
     ap.add_argument("--keep", type=Path, default=None, help="keep the v3.0 dataset here")
@@ -106,13 +108,14 @@ def main() -> None:
     try:
         scene = scene_copy(work / "scene" / "cartpole")
         results = {}
-        for name, extra in (("v3.0 packed", ["--data-file-mb", args.data_file_mb, "--video-file-mb", args.video_file_mb]),
-                            ("v2.1 (reference)", ["--format", "lerobot-v2.1"])):
+        for name, episodes, extra in (
+                ("v3.0 packed", args.episodes, ["--data-file-mb", args.data_file_mb, "--video-file-mb", args.video_file_mb]),
+                ("v2.1 (reference)", args.reference_episodes, ["--format", "lerobot-v2.1"])):
             out = work / name.split()[0]
-            points = record(args.bin, scene, out, args.episodes, extra)
-            first, last = windows(points, args.episodes)
+            points = record(args.bin, scene, out, episodes, extra)
+            first, last = windows(points, episodes)
             results[name] = out
-            print(f"{name:18s} {args.episodes} episodes in {points[-1][1]:6.1f} s; first 100: {first:5.1f} s, "
+            print(f"{name:18s} {episodes} episodes in {points[-1][1]:6.1f} s; first 100: {first:5.1f} s, "
                   f"last 100: {last:5.1f} s, last/first {last / first:.2f}x", flush=True)
         print(check_packed(results["v3.0 packed"]))
         if args.keep:

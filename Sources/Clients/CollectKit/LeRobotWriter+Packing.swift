@@ -70,7 +70,7 @@ extension LeRobotWriter {
         try? fm.removeItem(at: folder)
         try AtomicFile.moveIntoPlace(temporary, folder)
         sealed = true
-        if !open.isEmpty && exceedsLimits(adding: staged) { try pack() }
+        while !open.isEmpty && exceedsLimits(adding: staged) { try pack() }
         open.append(staged)
         return index
     }
@@ -86,43 +86,62 @@ extension LeRobotWriter {
         return false
     }
 
-    /// Packs the staged episodes (if any) into the next file number: data, videos, their
-    /// `meta/episodes` file, then the dataset's metadata and `meta/robosim_collect.json` last, each
-    /// atomically; then removes their staging folders.
-    public func finish() throws { try pack() }
+    /// Packs every staged episode: data, videos, their `meta/episodes` file, then the dataset's
+    /// metadata and `meta/robosim_collect.json` last, each atomically; then removes their staging folders.
+    public func finish() throws {
+        while !open.isEmpty { try pack() }
+        let staging = root.appendingPathComponent(Self.stagingFolder)
+        if (try? FileManager.default.contentsOfDirectory(atPath: staging.path))?.isEmpty == true { try? FileManager.default.removeItem(at: staging) }
+    }
 
+    /// Packs the open group into the next file number, or its longest leading part whose files keep
+    /// within the caps (a joined file can come out a little larger than its parts: one more
+    /// container's sample tables); the rest stays open.
     func pack() throws {
         guard !open.isEmpty else { return }
+        var count = open.count
+        while let over = try pack(count) { count = max(1, min(count - 1, Int(Double(count) / over))) }
+    }
+
+    /// Packs the first `count` open episodes and returns nil, or returns by how much (a ratio > 1)
+    /// a file would pass its cap, writing nothing, when `count` > 1.
+    private func pack(_ count: Int) throws -> Double? {
+        let group = Array(open.prefix(count))
         let file = state.nextFile
         let fm = FileManager.default
         // Data: every staged file's rows, one after another.
-        let tables = try open.map { try ParquetReader.read(contentsOf: stagingURL($0.entry.index).appendingPathComponent("data.parquet")) }
+        let tables = try group.map { try ParquetReader.read(contentsOf: stagingURL($0.entry.index).appendingPathComponent("data.parquet")) }
         let columns = try tables[0].columns.map { first in
             try ParquetColumn.concatenated(try tables.map { table in
                 guard let column = table.column(first.name) else { throw DatasetError("a staged episode's data has no column \(first.name)") }
                 return column
             })
         }
-        try AtomicFile.write(try ParquetWriter.write(columns, metadata: tables[0].metadata), to: root.appendingPathComponent(dataPath(episode: file)))
+        let data = try ParquetWriter.write(columns, metadata: tables[0].metadata)
+        if count > 1, Double(data.count) > limits.dataBytes { return Double(data.count) / limits.dataBytes }
         // Videos: joined without re-encoding, each episode starting where the previous one ended.
+        var videos: [(URL, URL)] = []
+        defer { for (temporary, _) in videos { try? fm.removeItem(at: temporary) } }
         for (c, camera) in spec.cameras.enumerated() {
             let url = root.appendingPathComponent(videoPath(camera: camera, episode: file))
             try fm.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             let temporary = AtomicFile.temporaryURL(for: url)
             try? fm.removeItem(at: temporary)
-            let inputs = open.map { stagingURL($0.entry.index).appendingPathComponent("video-\(c).mp4") }
-            do {
-                if inputs.count == 1 { try fm.copyItem(at: inputs[0], to: temporary) } else { try encoder.concatenate(inputs, to: temporary) }
-                try AtomicFile.sync(temporary)
-                try AtomicFile.moveIntoPlace(temporary, url)
-            } catch {
-                try? fm.removeItem(at: temporary)
-                throw error
-            }
+            videos.append((temporary, url))
+            let inputs = group.map { stagingURL($0.entry.index).appendingPathComponent("video-\(c).mp4") }
+            if inputs.count == 1 { try fm.copyItem(at: inputs[0], to: temporary) } else { try encoder.concatenate(inputs, to: temporary) }
+            let size = Double(try Self.size(temporary))
+            if count > 1, size > limits.videoBytes { return size / limits.videoBytes }
         }
+        try AtomicFile.write(data, to: root.appendingPathComponent(dataPath(episode: file)))
+        for (temporary, url) in videos {
+            try AtomicFile.sync(temporary)
+            try AtomicFile.moveIntoPlace(temporary, url)
+        }
+        videos.removeAll()
         var entries: [EpisodeEntry] = []
         var start = 0.0
-        for staged in open {
+        for staged in group {
             var e = staged.entry
             e.dataFile = file
             e.videoFile = file
@@ -142,8 +161,9 @@ extension LeRobotWriter {
             state = previous
             throw error
         }
-        for staged in open { try? fm.removeItem(at: stagingURL(staged.entry.index)) }
-        open.removeAll()
+        for staged in group { try? fm.removeItem(at: stagingURL(staged.entry.index)) }
+        open.removeFirst(count)
+        return nil
     }
 
     /// On `--resume`: drops staging folders a crash left half-written or already packed, and takes
