@@ -398,7 +398,12 @@ public final class LeRobotWriter {
     /// run may have left metadata one episode ahead of our state).
     private func rewriteMetadata() throws {
         guard !state.episodes.isEmpty else { return }
-        for (relative, bytes) in try metadataFiles() { try AtomicFile.write(bytes, to: root.appendingPathComponent(relative)) }
+        var files = try metadataFiles()
+        // A v3.0 dataset written one file per episode (before packing) lists them all in
+        // meta/episodes file 0, which a run killed mid-episode may have left one episode ahead.
+        let unpacked = state.episodes.filter { $0.dataFile == nil }
+        if spec.format == .lerobotV30, !unpacked.isEmpty { files.append((Self.episodesPath(file: 0), Data(try episodesFile(unpacked)))) }
+        for (relative, bytes) in files { try AtomicFile.write(bytes, to: root.appendingPathComponent(relative)) }
     }
 
     func info() -> [String: Any] {
