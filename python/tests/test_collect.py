@@ -239,7 +239,13 @@ def test_collect_kill_9_leaves_a_loadable_dataset_and_resume_appends(tmp_path, t
         later = [s for s in staged if s >= f"episode-{packed:06d}"]
         assert later == [f"episode-{k:06d}" for k in range(packed, packed + len(later))]
         finished = packed + len(later)
-        # The lease of the killed collector expires (ttl 60 s): resume on a fresh server instead.
+    # --resume --episodes 0 packs the sealed episodes alone (no server): all complete, none lost.
+    r = collect("--out", str(out), "--resume", "--episodes", "0", *caps)
+    assert f"packed {len(later)} staged episodes" in r.stdout
+    info = check_dataset(out)
+    assert info["total_episodes"] == finished
+    assert not (out / ".robosim-staging").exists()
+    # The lease of the killed collector expires (ttl 60 s): resume on a fresh server instead.
     with run_server(tmp_path_factory, "Scenes/test/camera_box", "--mode", "lockstep", "--envs", "2",
                     "--render-backend", "osmesa") as srv:
         r = collect("--server", srv.address, "--out", str(out), "--episodes", "2", "--policy", "random",

@@ -5,7 +5,7 @@ import Parquet
 /// How large a v3.0 data or video file may grow before the next episode starts a new one: lerobot's
 /// `data_files_size_in_mb` and `video_files_size_in_mb` (MiB), which `meta/info.json` records. An
 /// episode larger than a cap gets a file of its own, as in lerobot's writer.
-public struct FileSizeLimits: Sendable, Equatable {
+public struct FileSizeLimits: Sendable, Equatable, Codable {
     public var dataMB: Double
     public var videoMB: Double
 
@@ -33,6 +33,21 @@ struct StagedEpisode: Codable {
 
 extension LeRobotWriter {
     static let stagingFolder = ".robosim-staging"
+
+    /// Reopens a dataset this writer made, with its own settings (spec and video codec), as
+    /// `--resume` does: for packing what a killed run left in staging without recording more.
+    public static func reopen(root: URL, limits: FileSizeLimits? = nil) throws -> LeRobotWriter {
+        let url = root.appendingPathComponent(stateFile)
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw DatasetError("\(root.path) has no \(stateFile): not a dataset sim-collect recorded")
+        }
+        let spec = try JSONDecoder().decode(State.self, from: Data(contentsOf: url)).spec
+        return try LeRobotWriter(root: root, spec: spec, resume: true,
+                                 encoder: VideoEncoder(codec: VideoEncoder.Codec(rawValue: spec.videoCodec) ?? .av1), limits: limits)
+    }
+
+    /// Finished episodes sealed in staging, not yet packed.
+    public var stagedCount: Int { open.count }
 
     func stagingURL(_ index: Int) -> URL {
         root.appendingPathComponent(Self.stagingFolder).appendingPathComponent(String(format: "episode-%06d", index))

@@ -74,6 +74,8 @@ public final class LeRobotWriter {
         var episodes: [EpisodeEntry] = []
         /// v3.0: the number the next packed file gets (nil before packing: one file per episode).
         var files: Int?
+        /// v3.0: the file caps in force (nil in datasets written before packing).
+        var limits: FileSizeLimits?
         var totalFrames: Int { episodes.last.map { $0.from + $0.length } ?? 0 }
         var nextFile: Int { files ?? episodes.count }
     }
@@ -83,11 +85,11 @@ public final class LeRobotWriter {
 
     /// Opens `root` for writing. A new dataset needs an empty or missing folder; `resume` appends
     /// to one this writer made with the same spec (fps, features, format), after removing files
-    /// that an interrupted run left unlisted.
-    public init(root: URL, spec: DatasetSpec, resume: Bool, encoder: VideoEncoder, limits: FileSizeLimits = .lerobot) throws {
+    /// that an interrupted run left unlisted. `limits`: the v3.0 file caps (nil: the dataset's own
+    /// when resuming, else lerobot's defaults); the state keeps them for the next `--resume`.
+    public init(root: URL, spec: DatasetSpec, resume: Bool, encoder: VideoEncoder, limits: FileSizeLimits? = nil) throws {
         self.root = root
         self.spec = spec
-        self.limits = limits
         self.encoder = encoder
         let fm = FileManager.default
         let statePath = root.appendingPathComponent(Self.stateFile)
@@ -100,6 +102,8 @@ public final class LeRobotWriter {
                 throw DatasetError("\(root.path) was recorded with other settings (fps, features, cameras or format): \(saved.spec) vs \(spec)")
             }
             state = saved
+            self.limits = limits ?? saved.limits ?? .lerobot
+            state.limits = self.limits
             try removeUnlisted()
             try rewriteMetadata()
             if spec.format == .lerobotV30 { try reopenStaging() }
@@ -107,7 +111,8 @@ public final class LeRobotWriter {
             if let items = try? fm.contentsOfDirectory(atPath: root.path), !items.filter({ !$0.hasPrefix(".") }).isEmpty {
                 throw DatasetError("\(root.path) is not empty and holds no dataset of ours; choose an empty or new --out")
             }
-            state = State(spec: spec)
+            self.limits = limits ?? .lerobot
+            state = State(spec: spec, limits: self.limits)
         }
     }
 

@@ -48,7 +48,7 @@ struct Record: ParsableCommand {
     @Option(help: "Dataset folder (new or empty; with --resume, one sim-collect wrote).")
     var out: String
 
-    @Option(help: "Episodes to record.")
+    @Option(help: "Episodes to record (0 with --resume: only pack the episodes a killed run left sealed in staging; no server needed).")
     var episodes = 10
 
     @Option(help: "Start a lockstep sim-server on this scene (the executable beside sim-collect) instead of using --server.")
@@ -77,11 +77,18 @@ struct Record: ParsableCommand {
     @Option(name: .customLong("video-codec"), help: "av1 (as lerobot writes) or h264 (faster to encode).")
     var videoCodec: VideoEncoder.Codec = .av1
 
-    @Option(name: .customLong("data-file-mb"), help: "v3.0: data file size cap in MiB; an episode that would pass it starts a new file (lerobot's data_files_size_in_mb).")
-    var dataFileMB: Double = FileSizeLimits.lerobot.dataMB
+    @Option(name: .customLong("data-file-mb"), help: "v3.0: data file size cap in MiB; an episode that would pass it starts a new file (lerobot's data_files_size_in_mb; default 100, or the dataset's own with --resume).")
+    var dataFileMB: Double?
 
-    @Option(name: .customLong("video-file-mb"), help: "v3.0: video file size cap in MiB, per camera (lerobot's video_files_size_in_mb).")
-    var videoFileMB: Double = FileSizeLimits.lerobot.videoMB
+    @Option(name: .customLong("video-file-mb"), help: "v3.0: video file size cap in MiB, per camera (lerobot's video_files_size_in_mb; default 200, or the dataset's own with --resume).")
+    var videoFileMB: Double?
+
+    /// The caps given (one not given is lerobot's default); nil when neither is given: the dataset's own
+    /// caps on --resume, else lerobot's defaults.
+    var limits: FileSizeLimits? {
+        guard dataFileMB != nil || videoFileMB != nil else { return nil }
+        return FileSizeLimits(dataMB: dataFileMB ?? FileSizeLimits.lerobot.dataMB, videoMB: videoFileMB ?? FileSizeLimits.lerobot.videoMB)
+    }
 
     @Flag(help: "Append to an existing dataset.")
     var resume = false
@@ -96,11 +103,12 @@ struct Record: ParsableCommand {
     var writeQueue = 16
 
     func validate() throws {
-        guard episodes >= 1 else { throw ValidationError("--episodes must be at least 1") }
+        guard episodes >= 1 || (episodes == 0 && resume) else { throw ValidationError("--episodes must be at least 1 (0 only with --resume)") }
         if let fps { guard fps > 0, fps.isFinite else { throw ValidationError("--fps must be positive") } }
         if let envs { guard envs >= 1 else { throw ValidationError("--envs must be at least 1") } }
         guard actionNoise.isFinite, actionNoise >= 0, actionNoise <= 10 else { throw ValidationError("--action-noise must be within 0...10") }
         for (name, value) in [("--data-file-mb", dataFileMB), ("--video-file-mb", videoFileMB)] {
+            guard let value else { continue }
             guard value.isFinite, value >= 0, value <= 1_000_000 else { throw ValidationError("\(name) must be within 0...1000000") }
         }
         guard writeQueue >= 1 else { throw ValidationError("--write-queue must be at least 1") }
@@ -108,6 +116,14 @@ struct Record: ParsableCommand {
     }
 
     func run() throws {
+        if episodes == 0 {
+            // Pack what a killed run left sealed in staging, with the dataset's own settings.
+            let writer = try LeRobotWriter.reopen(root: URL(fileURLWithPath: out), limits: limits)
+            let staged = writer.stagedCount
+            try writer.finish()
+            print("sim-collect: packed \(staged) staged episodes into \(out) (\(writer.episodeCount) in the dataset, \(writer.frameCount) frames)")
+            return
+        }
         let server = try scene.map { try ServerProcess(scene: $0, envs: envs, seed: seed) }
         defer { server?.stop() }
         let address = server?.address ?? connection.address
@@ -124,7 +140,7 @@ struct Record: ParsableCommand {
         _ = try Collector.stepsPerFrame(describe: d, fps: fps)   // a bad --fps fails before the dataset is touched
         let spec = Collector.spec(describe: d, policy: driver, format: format, fps: fps, codec: videoCodec)
         let writer = try LeRobotWriter(root: URL(fileURLWithPath: out), spec: spec, resume: resume,
-                                       encoder: VideoEncoder(codec: videoCodec), limits: FileSizeLimits(dataMB: dataFileMB, videoMB: videoFileMB))
+                                       encoder: VideoEncoder(codec: videoCodec), limits: limits)
         var options = Collector.Options()
         options.episodes = episodes
         options.fps = fps
