@@ -23,6 +23,7 @@ let package = Package(
         .executable(name: "sim-collect", targets: ["sim-collect"]),
         .executable(name: "sim-bench", targets: ["sim-bench"]),
         .executable(name: "sim-train", targets: ["sim-train"]),
+        .executable(name: "sim-deploy", targets: ["sim-deploy"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
@@ -200,6 +201,18 @@ let package = Package(
             path: "Sources/Clients/sim-train"
         ),
 
+        // The deployer: a registry of signed releases (and, next, jobs and robot agents).
+        .target(
+            name: "DeployKit",
+            dependencies: ["TrainKit", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Sources/Clients/DeployKit"
+        ),
+        .executableTarget(
+            name: "sim-deploy",
+            dependencies: ["DeployKit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/Clients/sim-deploy"
+        ),
+
         // Benchmarks, and the raw MuJoCo C loop they compare the engine with.
         .target(
             name: "CBenchReference",
@@ -224,6 +237,7 @@ let package = Package(
         // Shared by the test targets: Python reference scripts, blocking work off the cooperative pool.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "RewardLanguageTests", dependencies: ["RewardLanguage", "TestSupport"], path: "Tests/RewardLanguageTests"),
+        .testTarget(name: "DeployKitTests", dependencies: ["DeployKit", "TrainKit"], path: "Tests/DeployKitTests"),
         .testTarget(name: "TrainKitTests", dependencies: ["TrainKit", "LLMKit", "RewardLanguage", "Messaging", "ClientKit"], path: "Tests/TrainKitTests"),
         .testTarget(
             name: "MessagingTests",
