@@ -256,6 +256,37 @@ def test_collect_kill_9_leaves_a_loadable_dataset_and_resume_appends(tmp_path, t
     assert not list((out / ".robosim-staging").glob("episode-*"))
 
 
+def test_collect_kill_9_before_the_first_pack_loses_nothing(tmp_path, tmp_path_factory):
+    """With the default caps nothing is packed until the end: a kill before that leaves only sealed
+    episodes (and the state written at the start), which --resume --episodes 0 packs, all of them;
+    a new run without --resume refuses the folder instead of overwriting them."""
+    out = tmp_path / "ds"
+    with run_server(tmp_path_factory, "Scenes/test/camera_box", "--mode", "lockstep", "--envs", "2",
+                    "--render-backend", "osmesa") as srv:
+        p = subprocess.Popen([str(SIM_COLLECT), "--server", srv.address, "--out", str(out), "--episodes", "1000",
+                              "--policy", "random", "--video-codec", "h264"], cwd=REPO,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and len(list((out / ".robosim-staging").glob("episode-*"))) < 3:
+                time.sleep(0.05)
+            p.send_signal(signal.SIGKILL)
+            p.wait(timeout=10)
+        finally:
+            if p.poll() is None:
+                p.kill()
+    sealed = sorted(x.name for x in (out / ".robosim-staging").glob("episode-*"))
+    assert len(sealed) >= 3 and sealed == [f"episode-{k:06d}" for k in range(len(sealed))]
+    assert not (out / "meta/info.json").exists()  # nothing packed yet
+    r = subprocess.run([str(SIM_COLLECT), "--out", str(out), "--episodes", "1", "--policy", "random", "--scene",
+                        "Scenes/test/camera_box"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "--resume" in r.stderr
+    r = collect("--out", str(out), "--resume", "--episodes", "0")
+    assert f"packed {len(sealed)} staged episodes" in r.stdout
+    info = check_dataset(out)
+    assert info["total_episodes"] == len(sealed) and info["data_files_size_in_mb"] == 100
+
+
 def test_collect_v21_layout(tmp_path, tmp_path_factory):
     out = tmp_path / "ds21"
     with run_server(tmp_path_factory, "Scenes/test/camera_box", "--mode", "lockstep", "--envs", "2",

@@ -40,8 +40,11 @@ public enum DatasetMerger {
         let spec = shards[0].state.spec
         for shard in shards.dropFirst() { try check(shard, against: shards[0]) }
 
+        // The output keeps the inputs' caps (the largest, when they differ): its files are theirs.
+        let caps = shards.compactMap(\.state.limits)
+        let limits = caps.isEmpty ? nil : FileSizeLimits(dataMB: caps.map(\.dataMB).max()!, videoMB: caps.map(\.videoMB).max()!)
         let writer = try LeRobotWriter(root: out, spec: spec, resume: false,
-                                       encoder: VideoEncoder(codec: VideoEncoder.Codec(rawValue: spec.videoCodec) ?? .av1))
+                                       encoder: VideoEncoder(codec: VideoEncoder.Codec(rawValue: spec.videoCodec) ?? .av1), limits: limits)
         var tasks: [String] = []
         var entries: [LeRobotWriter.EpisodeEntry] = []
         var frames = 0

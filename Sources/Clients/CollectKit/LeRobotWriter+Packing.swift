@@ -190,7 +190,8 @@ extension LeRobotWriter {
         var sealed: [Int: URL] = [:]
         for item in items {
             let url = folder.appendingPathComponent(item)
-            if item.hasPrefix("episode-"), let index = Int(item.dropFirst("episode-".count)), index >= state.episodes.count {
+            if item.hasPrefix("episode-"), let index = Int(item.dropFirst("episode-".count)), index >= state.episodes.count,
+               item == stagingURL(index).lastPathComponent {
                 sealed[index] = url
             } else {
                 try? fm.removeItem(at: url)

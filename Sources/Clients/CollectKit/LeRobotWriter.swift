@@ -113,6 +113,9 @@ public final class LeRobotWriter {
             }
             self.limits = limits ?? .lerobot
             state = State(spec: spec, limits: self.limits)
+            // The state goes first: a run killed before its first pack leaves sealed episodes that
+            // --resume must find (and a second run without --resume must not overwrite).
+            try AtomicFile.write(try JSONEncoder().encode(state), to: statePath)
         }
     }
 

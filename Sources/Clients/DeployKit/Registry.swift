@@ -76,12 +76,21 @@ public struct Registry: Sendable {
         let fm = FileManager.default
         let folder = folder(version)
         guard !fm.fileExists(atPath: folder.path) else { throw DeployError("version \(version) is already published: versions are immutable") }
-        let size = (try? fm.attributesOfItem(atPath: checkpoint.path)[.size] as? NSNumber)?.intValue ?? -1
-        guard size >= 0 else { throw DeployError("\(checkpoint.path) cannot be read") }
-        guard size <= Self.maxArtifactBytes else { throw DeployError("\(checkpoint.path) is \(size) bytes; artifacts are at most \(Self.maxArtifactBytes)") }
-        let bytes = try Data(contentsOf: checkpoint)
+        // Read once, bounded; the bytes checked as a checkpoint are the bytes hashed and signed.
+        let bytes: Data
+        do { bytes = try Self.bounded(checkpoint, limit: Self.maxArtifactBytes) } catch {
+            throw DeployError("\(checkpoint.path) cannot be read, or is over \(Self.maxArtifactBytes) bytes: \(error)")
+        }
+        try fm.createDirectory(at: versionsFolder, withIntermediateDirectories: true)
+        let temporary = versionsFolder.appendingPathComponent(".\(version).tmp-\(getpid())", isDirectory: true)
+        try? fm.removeItem(at: temporary)
+        try fm.createDirectory(at: temporary, withIntermediateDirectories: true)
+        var published = false
+        defer { if !published { try? fm.removeItem(at: temporary) } }
+        let artifact = temporary.appendingPathComponent(Self.artifactName)
+        try Self.writeSynced(bytes, to: artifact)
         let policy: Checkpoint
-        do { policy = try Checkpoint.read(checkpoint) } catch { throw DeployError("\(checkpoint.path) is not a sim-train checkpoint: \(error)") }
+        do { policy = try Checkpoint.read(artifact) } catch { throw DeployError("\(checkpoint.path) is not a sim-train checkpoint: \(error)") }
         let formatter = ISO8601DateFormatter()
         formatter.timeZone = TimeZone(identifier: "UTC")
         let manifest = Manifest(version: version, sha256: Self.sha256(bytes), size: bytes.count, created: formatter.string(from: now),
@@ -90,23 +99,12 @@ public struct Registry: Sendable {
         let manifestBytes = try Self.encode(manifest)
         let signature = try key.signature(for: manifestBytes)
 
-        try fm.createDirectory(at: versionsFolder, withIntermediateDirectories: true)
-        let temporary = versionsFolder.appendingPathComponent(".\(version).tmp-\(getpid())")
-        try? fm.removeItem(at: temporary)
-        try fm.createDirectory(at: temporary, withIntermediateDirectories: true)
-        do {
-            for (name, data) in [(Self.artifactName, bytes), ("manifest.json", manifestBytes), ("manifest.sig", Data(signature.base64EncodedString().utf8))] {
-                let url = temporary.appendingPathComponent(name)
-                try data.write(to: url)
-                let handle = try FileHandle(forUpdating: url)
-                try handle.synchronize()
-                try handle.close()
-            }
-            guard rename(temporary.path, folder.path) == 0 else { throw DeployError("cannot publish \(version): \(String(cString: strerror(errno)))") }
-        } catch {
-            try? fm.removeItem(at: temporary)
-            throw error
-        }
+        try Self.writeSynced(manifestBytes, to: temporary.appendingPathComponent("manifest.json"))
+        try Self.writeSynced(Data(signature.base64EncodedString().utf8), to: temporary.appendingPathComponent("manifest.sig"))
+        guard rename(temporary.path, folder.path) == 0 else { throw DeployError("cannot publish \(version): \(String(cString: strerror(errno)))") }
+        published = true
+        let fd = open(versionsFolder.path, O_RDONLY)   // the rename, on disk
+        if fd >= 0 { fsync(fd); close(fd) }
         return Release(manifest: manifest, folder: folder)
     }
 
@@ -142,6 +140,13 @@ public struct Registry: Sendable {
         let found = Self.sha256(bytes)
         guard found == manifest.sha256, bytes.count == manifest.size else { throw .checksumMismatch(expected: manifest.sha256, found: found) }
         return (Release(manifest: manifest, folder: folder), bytes)
+    }
+
+    static func writeSynced(_ data: Data, to url: URL) throws {
+        try data.write(to: url)
+        let handle = try FileHandle(forUpdating: url)
+        try handle.synchronize()
+        try handle.close()
     }
 
     static func sha256(_ data: Data) -> String { SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined() }

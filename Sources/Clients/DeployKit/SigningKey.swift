@@ -24,9 +24,12 @@ public struct SigningKey: Sendable {
         }
         try fm.createDirectory(at: prefix.deletingLastPathComponent(), withIntermediateDirectories: true)
         let privateJSON = try KeyFile.encode(KeyFile(kind: "ed25519", privateKey: key.rawRepresentation.base64EncodedString(), publicKey: nil))
-        guard fm.createFile(atPath: privateURL.path, contents: privateJSON, attributes: [.posixPermissions: 0o600]) else {
-            throw DeployError("cannot create \(privateURL.path)")
-        }
+        // Created owner-only and exclusively (O_EXCL): never another's file, never readable by others.
+        let fd = open(privateURL.path, O_CREAT | O_EXCL | O_WRONLY, 0o600)
+        guard fd >= 0 else { throw DeployError("cannot create \(privateURL.path): \(String(cString: strerror(errno)))") }
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        try handle.write(contentsOf: privateJSON)
+        try handle.synchronize()
         try publicKey.write(to: publicURL)
         return (privateURL, publicURL)
     }
