@@ -204,7 +204,7 @@ let package = Package(
         // The deployer: a registry of signed releases (and, next, jobs and robot agents).
         .target(
             name: "DeployKit",
-            dependencies: ["TrainKit", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["ClientKit", "TrainKit", .product(name: "Crypto", package: "swift-crypto")],
             path: "Sources/Clients/DeployKit"
         ),
         .executableTarget(

@@ -1,3 +1,4 @@
+import ClientKit
 import Crypto
 import Foundation
 import TrainKit
@@ -103,8 +104,7 @@ public struct Registry: Sendable {
         try Self.writeSynced(Data(signature.base64EncodedString().utf8), to: temporary.appendingPathComponent("manifest.sig"))
         guard rename(temporary.path, folder.path) == 0 else { throw DeployError("cannot publish \(version): \(String(cString: strerror(errno)))") }
         published = true
-        let fd = open(versionsFolder.path, O_RDONLY)   // the rename, on disk
-        if fd >= 0 { fsync(fd); close(fd) }
+        AtomicFile.syncFolder(versionsFolder)   // the rename, on disk
         return Release(manifest: manifest, folder: folder)
     }
 
@@ -144,9 +144,7 @@ public struct Registry: Sendable {
 
     static func writeSynced(_ data: Data, to url: URL) throws {
         try data.write(to: url)
-        let handle = try FileHandle(forUpdating: url)
-        try handle.synchronize()
-        try handle.close()
+        try AtomicFile.sync(url)
     }
 
     static func sha256(_ data: Data) -> String { SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined() }

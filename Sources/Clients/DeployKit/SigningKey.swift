@@ -36,12 +36,7 @@ public struct SigningKey: Sendable {
 
     /// Reads a private key file that `write(prefix:)` made.
     public static func read(_ url: URL) throws -> SigningKey {
-        let file = try KeyFile.read(url)
-        guard let text = file.privateKey, let raw = Data(base64Encoded: text),
-              let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw) else {
-            throw DeployError("\(url.path) holds no ed25519 private key")
-        }
-        return SigningKey(key: key)
+        SigningKey(key: try KeyFile.key(url, \.privateKey, "private") { try Curve25519.Signing.PrivateKey(rawRepresentation: $0) })
     }
 
     init(key: Curve25519.Signing.PrivateKey) { raw = key.rawRepresentation }
@@ -63,12 +58,7 @@ public struct VerifyingKey: Sendable, Equatable {
 
     /// Reads a public key file (`<prefix>.pub`).
     public static func read(_ url: URL) throws -> VerifyingKey {
-        let file = try KeyFile.read(url)
-        guard let text = file.publicKey, let raw = Data(base64Encoded: text),
-              let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw) else {
-            throw DeployError("\(url.path) holds no ed25519 public key")
-        }
-        return VerifyingKey(key: key)
+        VerifyingKey(key: try KeyFile.key(url, \.publicKey, "public") { try Curve25519.Signing.PublicKey(rawRepresentation: $0) })
     }
 }
 
@@ -88,6 +78,14 @@ struct KeyFile: Codable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         return try encoder.encode(file)
+    }
+
+    /// The key in field `field` of the key file at `url`, made by `make` from its raw bytes.
+    static func key<K>(_ url: URL, _ field: KeyPath<KeyFile, String?>, _ what: String, _ make: (Data) throws -> K) throws -> K {
+        guard let text = try read(url)[keyPath: field], let raw = Data(base64Encoded: text), let key = try? make(raw) else {
+            throw DeployError("\(url.path) holds no ed25519 \(what) key")
+        }
+        return key
     }
 
     static func read(_ url: URL) throws -> KeyFile {

@@ -48,7 +48,8 @@ public enum AtomicFile {
         try handle.close()
     }
 
-    static func syncFolder(_ folder: URL) {
+    /// Flushes a folder (a rename in it, on disk).
+    public static func syncFolder(_ folder: URL) {
         let fd = open(folder.path, O_RDONLY)
         guard fd >= 0 else { return }
         fsync(fd)
