@@ -32,6 +32,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         // SHA-256 and HMAC for AWS Signature Version 4 (StrategistKit's Bedrock backend).
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // SQLite for sim-deploy's job and execution state (one transaction per transition).
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         // PluginAPI is its own package with a dynamic product: the server and plugin libraries share it.
         .package(path: "Sources/Plugins/PluginAPI"),
     ],
@@ -201,10 +203,16 @@ let package = Package(
             path: "Sources/Clients/sim-train"
         ),
 
-        // The deployer: a registry of signed releases (and, next, jobs and robot agents).
+        // The deployer: a registry of signed releases, jobs and executions in SQLite (the rollout,
+        // abort and timeout rules), the deployer's services and the robot agents.
         .target(
             name: "DeployKit",
-            dependencies: ["ClientKit", "TrainKit", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "ClientKit", "TrainKit", "Messaging",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Sources/Clients/DeployKit"
         ),
         .executableTarget(

@@ -20,9 +20,12 @@ public final class VectorEnv: @unchecked Sendable {
         public var ttl = 60.0
         public var transport = Transport.auto
         public var autoreset = Robosim_Autoreset.sameStep
+        /// Lease exactly these envs of the server (nil: any `count` free ones).
+        public var envIDs: [UInt32]?
         public init(count: Int? = nil, clientName: String = "swift-vector-env", ttl: Double = 60, transport: Transport = .auto,
-                    autoreset: Robosim_Autoreset = .sameStep) {
+                    autoreset: Robosim_Autoreset = .sameStep, envIDs: [UInt32]? = nil) {
             self.count = count
+            self.envIDs = envIDs
             self.clientName = clientName
             self.ttl = ttl
             self.transport = transport
@@ -121,7 +124,14 @@ public final class VectorEnv: @unchecked Sendable {
             throw ServiceError(.invalidArgument, "count must be in 1...\(d.envCount) (the server's envs), got \(count)")
         }
         var request = Robosim_LeaseRequest()
-        request.count = UInt32(count)
+        if let ids = options.envIDs {
+            guard !ids.isEmpty, ids.allSatisfy({ $0 < d.envCount }) else {
+                throw ServiceError(.invalidArgument, "env ids must be in 0..<\(d.envCount) (the server's envs), got \(ids)")
+            }
+            request.envIds = ids
+        } else {
+            request.count = UInt32(count)
+        }
         request.clientName = options.clientName
         request.ttlS = options.ttl
         let leased: Robosim_LeaseResponse = try client.call("/sim/lease", request)

@@ -51,6 +51,8 @@ public enum Rejection: Error, Equatable, CustomStringConvertible, Sendable {
 public struct Registry: Sendable {
     public let root: URL
     static let artifactName = "artifact.safetensors"
+    /// The files of a release, as agents download them.
+    public static let files = ["manifest.json", "manifest.sig", artifactName]
     /// Artifacts larger than this are refused (checkpoints here are kilobytes to megabytes).
     public static let maxArtifactBytes = 1 << 30
     static let maxManifestBytes = 1 << 20

@@ -2,19 +2,26 @@ import ArgumentParser
 import DeployKit
 import Foundation
 
-/// `sim-deploy`: ships trained models to a fleet. This first part is the registry: signing keys,
-/// signed immutable releases, and the list of versions.
+/// `sim-deploy`: ships trained models to a fleet: signing keys and signed immutable releases; jobs
+/// with staged rollout, abort criteria, timeouts and rollback (AWS IoT Jobs' vocabulary); the
+/// deployer that applies them; and the robots' agents. Jobs.swift holds the job commands, Agent.swift
+/// the agent's.
 @main
 struct SimDeploy: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sim-deploy",
-        abstract: "Ship trained models to a fleet of robots: signing keys and a registry of signed releases.",
+        abstract: "Ship trained models to a fleet of robots: signed releases, jobs with staged rollout, abort and rollback, robot agents.",
         discussion: """
             sim-deploy keygen --out keys/fleet                 # keys/fleet.key (0600) and keys/fleet.pub
             sim-deploy publish runs/cartpole/checkpoint.safetensors --version 1.0.0 --registry registry --key keys/fleet.key
             sim-deploy versions --registry registry --public-key keys/fleet.pub
+            sim-deploy deployer --db fleet.sqlite --registry registry &           # serves agents on tcp://127.0.0.1:7900
+            sim-deploy agent --robot-id r0 --robot-id r1 --group fleet --env 0 --env 1 --state agents --public-key keys/fleet.pub &
+            sim-deploy create-job --db fleet.sqlite --version 1.0.0 --targets fleet --max-per-minute 60 --abort FAILED:20:3
+            sim-deploy status JOB --db fleet.sqlite --watch
             """,
-        subcommands: [Keygen.self, Publish.self, Versions.self])
+        subcommands: [Keygen.self, Publish.self, Versions.self, RunDeployer.self, CreateJob.self, Status.self, Cancel.self,
+                      Rollback.self, DescribeExecution.self, Agent.self])
 }
 
 struct Keygen: ParsableCommand {
