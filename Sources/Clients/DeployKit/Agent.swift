@@ -93,7 +93,7 @@ public final class RobotAgent: @unchecked Sendable {
         var delay = 0.5
         while true {
             do {
-                let client = try ServiceClient(server: options.deployer, timeout: 10)
+                let client = try ServiceClient(server: options.deployer, timeout: 3)
                 if !registered {
                     var r = Robosim_DeployRegisterRequest()
                     r.robotID = options.robotID
@@ -116,7 +116,7 @@ public final class RobotAgent: @unchecked Sendable {
             } catch {
                 logger.warning("\(options.robotID): \(error); retrying in \(String(format: "%.1f", delay)) s")
                 Thread.sleep(forTimeInterval: delay)
-                delay = min(delay * 2, 10)
+                delay = min(delay * 2, 5)
                 continue
             }
             _ = wake.wait(timeout: .now() + options.poll)
@@ -265,8 +265,9 @@ public final class RobotAgent: @unchecked Sendable {
     func healthCheck(_ e: Robosim_DeployExecution) throws -> (Bool, String) {
         let checkpoint: Checkpoint
         do { checkpoint = try Checkpoint.read(model(e.version)) } catch { return (false, "health check: the model cannot be read: \(error)") }
-        let client = try ServiceClient(server: options.simServer, timeout: 30)
-        let env = try VectorEnv(client: client, options: .init(count: 1, clientName: "sim-deploy-agent", transport: .socket,
+        // A lease that lapses 5 s after its last step: an agent killed mid-check frees its env soon.
+        let client = try ServiceClient(server: options.simServer, timeout: 10)
+        let env = try VectorEnv(client: client, options: .init(count: 1, clientName: "sim-deploy-agent", ttl: 5, transport: .socket,
                                                                 envIDs: options.envIndex.map { [UInt32($0)] }))
         defer { env.close() }
         let report: EvaluationReport

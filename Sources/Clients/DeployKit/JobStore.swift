@@ -287,6 +287,9 @@ public final class JobStore: Sendable {
                        activeVersion: String?, previousVersion: String?, now: Double = Date().timeIntervalSince1970) throws -> UpdateResult {
         try DeployNames.check(job, "job id")
         try DeployNames.check(robot, "robot id")
+        guard [.IN_PROGRESS, .SUCCEEDED, .FAILED, .REJECTED].contains(status) else {
+            throw DeployError("an agent reports IN_PROGRESS, SUCCEEDED, FAILED or REJECTED, not \(status.rawValue)")
+        }
         for v in [activeVersion, previousVersion].compactMap({ $0 }) where !v.isEmpty && !Registry.isValidVersion(v) {
             throw DeployError("version '\(v.prefix(80))' is not a version name")
         }
@@ -311,7 +314,7 @@ public final class JobStore: Sendable {
                 try db.execute(sql: "UPDATE executions SET phase = ?, detail = ? WHERE job_id = ? AND robot_id = ?", arguments: [phase, detail, job, robot])
                 try Self.move(db, e, to: status, reason: detail.isEmpty ? phase : detail, now: now)
             default:
-                throw DeployError("an agent reports IN_PROGRESS, SUCCEEDED, FAILED or REJECTED, not \(status.rawValue)")
+                preconditionFailure("checked above")
             }
             return UpdateResult(accepted: true, status: status, reason: "")
         }
