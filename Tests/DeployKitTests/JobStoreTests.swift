@@ -100,6 +100,8 @@ import Testing
         try store.createJob(id: "j", document: document, targets: ["a", "b"], now: 0)
         _ = try store.tick(now: 0)
         _ = try store.startNext(robot: "a", activeVersion: nil, now: 1)
+        _ = try store.tick(now: 1)
+        _ = try store.startNext(robot: "b", activeVersion: nil, now: 10)
         _ = try store.tick(now: 30)
         #expect(try store.execution(job: "j", robot: "a")?.status == .IN_PROGRESS)
         _ = try store.tick(now: 31.5)
@@ -107,6 +109,10 @@ import Testing
         #expect(try store.job("j")?.status == .CANCELED)
         let late = try store.update(job: "j", robot: "a", status: .SUCCEEDED, phase: "committed", detail: "", activeVersion: "2.0", previousVersion: nil, now: 40)
         #expect(!late.accepted && late.status == .TIMED_OUT)
+        // The abort left b (notified at 1 s, started at 10 s) to finish: its timeout still applies.
+        #expect(try store.execution(job: "j", robot: "b")?.status == .IN_PROGRESS)
+        _ = try store.tick(now: 40.5)
+        #expect(try store.execution(job: "j", robot: "b")?.status == .TIMED_OUT)
         try Self.checkLog(store, job: "j")
     }
 
@@ -122,6 +128,7 @@ import Testing
         #expect(throws: DeployError.self) { try store.cancel(job: "j", force: false, reason: "", now: 4) }
         #expect(throws: DeployError.self) { try store.createJob(id: "j", document: JobDocument(version: "2.0"), targets: ["a"]) }
         #expect(throws: DeployError.self) { try store.createJob(id: "bad id", document: JobDocument(version: "2.0"), targets: ["a"]) }
+        #expect(throws: DeployError.self) { try store.createJob(id: "k", document: JobDocument(version: "2.0"), targets: [".."]) }
         #expect(throws: DeployError.self) { try store.createJob(id: "k", document: JobDocument(version: "2.0", rollout: RolloutConfig(maxPerMinute: 1001)), targets: ["a"]) }
         #expect(throws: DeployError.self) { try store.createJob(id: "k", document: JobDocument(version: "2.0"), targets: []) }
         #expect(throws: DeployError.self) { try store.register(robot: String(repeating: "x", count: 200), groups: [], activeVersion: nil) }

@@ -177,7 +177,13 @@ public final class JobStore: Sendable {
     /// short anywhere is finished by the next one.
     public func tick(now: Double = Date().timeIntervalSince1970) throws -> [Notification] {
         var notifications: [Notification] = []
-        let ids = try database.read { db in try String.fetchAll(db, sql: "SELECT id FROM jobs WHERE status IN ('SCHEDULED', 'IN_PROGRESS') ORDER BY created, id") }
+        // Running jobs, and canceled ones whose robots are still finishing (their timeouts still apply).
+        let ids = try database.read { db in
+            try String.fetchAll(db, sql: """
+                SELECT id FROM jobs WHERE status IN ('SCHEDULED', 'IN_PROGRESS')
+                   OR id IN (SELECT DISTINCT job_id FROM executions WHERE status = 'IN_PROGRESS') ORDER BY created, id
+                """)
+        }
         for id in ids {
             notifications += try database.write { db -> [Notification] in
                 guard var job = try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]).map(Self.job) else { return [] }
@@ -186,13 +192,14 @@ public final class JobStore: Sendable {
                     try Self.log(db, at: now, job: id, robot: nil, from: JobStatus.SCHEDULED.rawValue, to: JobStatus.IN_PROGRESS.rawValue, reason: "started")
                     job.status = .IN_PROGRESS
                 }
-                guard job.status == .IN_PROGRESS else { return [] }
+                guard job.status == .IN_PROGRESS || job.status == .CANCELED else { return [] }
                 // Executions in progress past their timeout.
                 let stale = try Row.fetchAll(db, sql: "SELECT * FROM executions WHERE job_id = ? AND status = 'IN_PROGRESS' AND started_at <= ?",
                                              arguments: [id, now - job.document.inProgressTimeout]).map(Self.execution)
                 for e in stale {
                     try Self.move(db, e, to: .TIMED_OUT, reason: "in progress longer than \(String(format: "%g", job.document.inProgressTimeout)) s", now: now)
                 }
+                guard job.status == .IN_PROGRESS else { return [] }
                 let executions = try Row.fetchAll(db, sql: "SELECT * FROM executions WHERE job_id = ?", arguments: [id]).map(Self.execution)
                 // Abort criteria.
                 let executed = executions.filter { $0.status.isExecuted }

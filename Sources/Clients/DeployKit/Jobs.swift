@@ -214,15 +214,16 @@ public struct Robot: Codable, Sendable, Equatable {
     public var lastSeen: Double
 }
 
-/// Names of jobs, robots and groups: 1-128 letters, digits, `.`, `_`, `-`, `:`.
+/// Names of jobs, robots and groups: 1-128 letters, digits, `.`, `_`, `-`, `:`, starting with a
+/// letter or digit (a robot's name is a folder of the agent's state: never `.` or `..`).
 public enum DeployNames {
     public static func isValid(_ name: String) -> Bool {
         let scalars = name.unicodeScalars
-        guard !scalars.isEmpty, scalars.count <= 128 else { return false }
+        guard let first = scalars.first, first.isASCII, CharacterSet.alphanumerics.contains(first), scalars.count <= 128 else { return false }
         return scalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-:".unicodeScalars.contains($0)) }
     }
 
     static func check(_ name: String, _ what: String) throws {
-        guard isValid(name) else { throw DeployError("\(what) '\(name.prefix(140))' must be 1-128 letters, digits, '.', '_', '-' or ':'") }
+        guard isValid(name) else { throw DeployError("\(what) '\(name.prefix(140))' must be 1-128 letters, digits, '.', '_', '-' or ':', starting with a letter or digit") }
     }
 }
