@@ -54,9 +54,25 @@ import Testing
         #expect(try store.job("j1")?.status == .COMPLETED)
         #expect(try store.robots().allSatisfy { $0.activeVersion == "2.0" })
         try Self.checkLog(store, job: "j1")
-        // Rollback: a job back to 1.0 for every robot.
+        // Rollback: a job back to 1.0 for every robot still on 2.0 (r5 was moved on by a later job).
+        try store.register(robot: "r5", groups: nil, activeVersion: "3.0", now: 66)
         let back = try store.rollback(job: "j1", now: 70)
-        #expect(back.map(\.id) == ["j1-rollback"] && back[0].document.version == "1.0" && back[0].targets.count == 6 && back[0].rollbackOf == "j1")
+        #expect(back.map(\.id) == ["j1-rollback"] && back[0].document.version == "1.0" && back[0].targets == (0..<5).map { "r\($0)" } && back[0].rollbackOf == "j1")
+        #expect(throws: DeployError.self) { try store.rollback(job: "j1", now: 71) }   // its job id exists: nothing half made
+        #expect(try store.jobs().count == 2)
+        // A target that is neither a robot nor a group is refused unless asked for.
+        #expect(throws: DeployError.self) { try store.createJob(id: "typo", document: JobDocument(version: "2.0"), targets: ["flete"]) }
+    }
+
+    @Test func anExponentialRateNotifiesFasterAfterEachThreshold() throws {
+        let (store, dir) = try Self.store()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // 6 per minute, doubled once 2, 4, 6 robots were notified: gaps 10, 5, 5, 2.5, 2.5, 1.25 s.
+        let rollout = RolloutConfig(maxPerMinute: 1000, exponential: .init(basePerMinute: 6, incrementFactor: 2, threshold: 2, countSucceeded: false))
+        try store.createJob(id: "e", document: JobDocument(version: "2.0", rollout: rollout), targets: (0..<7).map { "r\($0)" }, allowUnregistered: true, now: 0)
+        var times: [Double] = []
+        for t in stride(from: 0.0, through: 40, by: 0.25) { times += try store.tick(now: t).map { _ in t } }
+        #expect(times == [0, 10, 15, 20, 22.5, 25, 26.25])
     }
 
     @Test func anExponentialRateRisesAfterEachThresholdAndACrashedDeployerDoesNotBurst() throws {
@@ -65,7 +81,7 @@ import Testing
         #expect(RolloutConfig(maxPerMinute: 20, exponential: rollout.exponential).rate(notified: 100, succeeded: 0) == 20)
         let (store, dir) = try Self.store()
         defer { try? FileManager.default.removeItem(at: dir) }
-        try store.createJob(id: "j", document: JobDocument(version: "2.0", rollout: RolloutConfig(maxPerMinute: 60)), targets: (0..<10).map { "r\($0)" }, now: 0)
+        try store.createJob(id: "j", document: JobDocument(version: "2.0", rollout: RolloutConfig(maxPerMinute: 60)), targets: (0..<10).map { "r\($0)" }, allowUnregistered: true, now: 0)
         #expect(try store.tick(now: 0).count == 1)
         // The deployer was down for 100 s: one second's worth of robots is due (two at 60 per minute), not the 100 s worth.
         #expect(try store.tick(now: 100).count == 2)
@@ -77,7 +93,7 @@ import Testing
         let (store, dir) = try Self.store()
         defer { try? FileManager.default.removeItem(at: dir) }
         let document = JobDocument(version: "bad", rollout: RolloutConfig(maxPerMinute: 60), abort: [AbortCriterion(failureType: .FAILED, thresholdPercentage: 50, minExecuted: 3)])
-        try store.createJob(id: "j", document: document, targets: (0..<10).map { "r\($0)" }, now: 0)
+        try store.createJob(id: "j", document: document, targets: (0..<10).map { "r\($0)" }, allowUnregistered: true, now: 0)
         for t in 0..<4 { _ = try store.tick(now: Double(t)) }   // r0...r3 notified
         for k in 0..<3 {
             _ = try store.startNext(robot: "r\(k)", activeVersion: "good", now: 3.2)
@@ -97,7 +113,7 @@ import Testing
         let (store, dir) = try Self.store()
         defer { try? FileManager.default.removeItem(at: dir) }
         let document = JobDocument(version: "2.0", inProgressTimeout: 30, abort: [AbortCriterion(failureType: .TIMED_OUT, thresholdPercentage: 100, minExecuted: 1)])
-        try store.createJob(id: "j", document: document, targets: ["a", "b"], now: 0)
+        try store.createJob(id: "j", document: document, targets: ["a", "b"], allowUnregistered: true, now: 0)
         _ = try store.tick(now: 0)
         _ = try store.startNext(robot: "a", activeVersion: nil, now: 1)
         _ = try store.tick(now: 1)
@@ -119,7 +135,7 @@ import Testing
     @Test func forcedCancelStopsRobotsInProgressAndBadInputIsRefused() throws {
         let (store, dir) = try Self.store()
         defer { try? FileManager.default.removeItem(at: dir) }
-        try store.createJob(id: "j", document: JobDocument(version: "2.0"), targets: ["a", "b"], now: 0)
+        try store.createJob(id: "j", document: JobDocument(version: "2.0"), targets: ["a", "b"], allowUnregistered: true, now: 0)
         _ = try store.tick(now: 0)
         _ = try store.startNext(robot: "a", activeVersion: nil, now: 1)
         try store.cancel(job: "j", force: true, reason: "operator", now: 2)
@@ -134,6 +150,17 @@ import Testing
         #expect(throws: DeployError.self) { try store.register(robot: String(repeating: "x", count: 200), groups: [], activeVersion: nil) }
         #expect(throws: DeployError.self) { try AbortCriterion(parsing: "FAILED:x:3") }
         #expect(try AbortCriterion(parsing: "timed_out:25:4") == AbortCriterion(failureType: .TIMED_OUT, thresholdPercentage: 25, minExecuted: 4))
+        #expect(throws: UnknownExecution.self) { try store.update(job: "nope", robot: "a", status: .FAILED, phase: "", detail: "", activeVersion: nil, previousVersion: nil) }
+        #expect(throws: DeployError.self) { try store.update(job: "j", robot: "b", status: .FAILED, phase: String(repeating: "a\u{301}", count: 40), detail: "", activeVersion: nil, previousVersion: nil) }
+        #expect(JobStore.cut(String(repeating: "é", count: 1000), 1024).utf8.count == 1024)
+        // An aborted job's robots still installing can be stopped as a whole.
+        try store.createJob(id: "k", document: JobDocument(version: "2.0"), targets: ["c"], allowUnregistered: true, now: 10)
+        _ = try store.tick(now: 10)
+        _ = try store.startNext(robot: "c", activeVersion: nil, now: 11)
+        try store.cancel(job: "k", force: false, reason: "operator", now: 12)
+        #expect(try store.execution(job: "k", robot: "c")?.status == .IN_PROGRESS)
+        try store.cancel(job: "k", force: true, reason: "operator", now: 13)
+        #expect(try store.execution(job: "k", robot: "c")?.status == .CANCELED)
         try Self.checkLog(store, job: "j")
     }
 }

@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -179,6 +180,22 @@ def check_log(fleet: Fleet, job: str):
         assert path[-1][1] == status[robot], (robot, path, status[robot])
 
 
+def check_activations(fleet: Fleet):
+    """Every version each robot ever ran (its agent's activations.log) was given to it by a job,
+    or is the version it returned to; and its last activation is what it runs now."""
+    given: dict[str, set] = {}
+    for robot, version in fleet.query("SELECT e.robot_id, json_extract(j.document, '$.version') FROM executions e JOIN jobs j ON j.id = e.job_id"):
+        given.setdefault(robot, set()).add(version)
+    for folder in sorted((fleet.root / "agents").iterdir()):
+        log = folder / "activations.log"
+        if not log.exists():
+            continue
+        lines = [line.split("\t") for line in log.read_text().splitlines()]
+        for _, version, job, why in lines:
+            assert version == "-" or version in given[folder.name], (folder.name, version, job, why)
+        assert lines[-1][1] == (fleet.agent_state(folder.name).get("active") or "-"), (folder.name, lines[-1])
+
+
 @pytest.fixture(scope="module")
 def fleet(bins, registry, tmp_path_factory):
     root = tmp_path_factory.mktemp("fleet")
@@ -204,9 +221,10 @@ def test_a_good_model_rolls_out_at_the_limited_rate(fleet):
         assert state["active"] == "1.0" and "pending" not in state
         assert os.readlink(fleet.root / "agents" / e["robot"] / "active.safetensors") == "models/1.0.safetensors"
     # 120 per minute: one robot every 0.5 s, in the notification times and in the starts that follow them.
+    # Notifications happen on the deployer's 0.1 s ticks: each gap is 0.5 s give or take a tick.
     notified = sorted(e["notified_at"] for e in s["executions"])
     gaps = [b - a for a, b in zip(notified, notified[1:])]
-    assert min(gaps) > 0.35 and notified[-1] - notified[0] >= 0.5 * (ROBOTS - 1) - 0.5, gaps
+    assert min(gaps) > 0.5 - 0.1 - 0.15 and 0.45 <= (notified[-1] - notified[0]) / (ROBOTS - 1) <= 0.65, gaps
     started = sorted(at for (at,) in fleet.query("SELECT at FROM transitions WHERE job_id = 'rollout-1' AND to_status = 'IN_PROGRESS' AND robot_id != ''"))
     assert started[-1] - started[0] >= 0.5 * (ROBOTS - 1) - 1.5, started
     check_log(fleet, "rollout-1")
@@ -215,11 +233,13 @@ def test_a_good_model_rolls_out_at_the_limited_rate(fleet):
 def test_a_failing_model_aborts_and_every_robot_that_tried_it_rolls_back(fleet):
     fleet.create_job("bad-2", "2.0-bad", "--max-per-minute", "60", "--abort", "FAILED:50:3", "--health-episodes", "5")
     s = fleet.wait_job("bad-2")
-    assert s["status"] == "CANCELED" and s["reason"].startswith("aborted: 3 of 3"), s
+    # The third failure trips it; a robot notified meanwhile may still finish (and fail) after.
+    m = re.match(r"aborted: (\d+) of (\d+) executed robots ended FAILED", s["reason"])
+    assert s["status"] == "CANCELED" and m and m[1] == m[2] and int(m[1]) >= 3, s
     by_status: dict[str, list] = {}
     for e in s["executions"]:
         by_status.setdefault(e["status"], []).append(e["robot"])
-    assert len(by_status["FAILED"]) == 3, by_status
+    assert len(by_status["FAILED"]) >= 3, by_status
     assert set(by_status) <= {"FAILED", "REMOVED", "CANCELED"} and len(by_status.get("REMOVED", [])) >= ROBOTS - 5, by_status
     for e in s["executions"]:
         assert e["active_version"] == "1.0", e
@@ -231,6 +251,7 @@ def test_a_failing_model_aborts_and_every_robot_that_tried_it_rolls_back(fleet):
         else:  # never notified, or notified and never started: untouched
             assert e["started_at"] is None and e["phase"] == "", e
     check_log(fleet, "bad-2")
+    check_activations(fleet)
 
 
 def test_tampered_and_unsigned_releases_are_rejected_and_never_activated(fleet):
@@ -294,17 +315,18 @@ def test_kill_9_of_the_deployer_and_agents_mid_rollout_loses_and_repeats_nothing
     # Some kills landed mid-rollout (robots were still queued or installing).
     assert any(c.get("QUEUED", 0) + c.get("IN_PROGRESS", 0) > 0 for _, _, c in kills), kills
     check_log(fleet, "chaos-3")
-    given = {"1.0", "3.0"}
     for e in s["executions"]:
         state = fleet.agent_state(e["robot"])
         assert e["active_version"] == "3.0" and state["active"] == "3.0" and "pending" not in state, (e, state)
-        assert state.get("previous") in given, state
-    # Every version any robot ever reported active was one a job gave it.
-    reported = {v for (v,) in fleet.query("SELECT DISTINCT active_version FROM robots") if v}
-    assert reported <= given | {None}, reported
+        assert state.get("previous") == "1.0", state
+    check_activations(fleet)
+    log = (fleet.root / "deployer.log").read_text(errors="replace")
+    assert "pass failed" not in log and "INTERNAL" not in log, log[-3000:]
 
 
 def test_do_nothing_leaves_the_failed_version_active_and_rollback_returns_to_the_one_before(fleet):
+    fleet.create_job("base-7", "3.0", targets=("robot-00", "robot-01"))   # whatever ran before: 3.0 now
+    assert fleet.wait_job("base-7")["counts"] == {"SUCCEEDED": 2}
     fleet.create_job("keep-7", "2.0-bad", "--failure-policy", "DO_NOTHING", targets=("robot-00", "robot-01"))
     s = fleet.wait_job("keep-7")
     assert s["counts"] == {"FAILED": 2}, s
@@ -328,36 +350,38 @@ def test_hostile_agent_requests_get_errors_and_the_deployer_keeps_serving(fleet)
     import robosim
     from robosim.msgs.robosim import deploy_pb2 as d
 
+    fleet.create_job("hostile-9", "1.0", targets=("robot-06",))
+    assert fleet.wait_job("hostile-9")["counts"] == {"SUCCEEDED": 1}
     huge = "x" * (1 << 20)
     with robosim.Client(fleet.address, name="py_hostile", timeout=10) as c:
         def refused(service, request, response_type):
             with pytest.raises(robosim.ServiceError) as e:
                 c.call(service, request, response_type)
-            assert e.value.code in ("INVALID_ARGUMENT", "MALFORMED"), e.value
+            assert e.value.code in ("INVALID_ARGUMENT", "MALFORMED", "NOT_FOUND"), e.value
             return e.value
 
         refused("/deploy/register", d.DeployRegisterRequest(robot_id=huge), d.DeployRegisterRequest)
         refused("/deploy/register", d.DeployRegisterRequest(robot_id="ok", groups=["g"] * 100_000), d.DeployRegisterRequest)
         refused("/deploy/register", d.DeployRegisterRequest(robot_id="../etc"), d.DeployRegisterRequest)
         refused("/deploy/next", d.DeployNextRequest(robot_id="ok", active_version="../../x"), d.DeployNextResponse)
-        refused("/deploy/update", d.DeployUpdateRequest(job_id="chaos-3", robot_id="robot-00", status="SUCCEEDED!"), d.DeployUpdateResponse)
-        refused("/deploy/update", d.DeployUpdateRequest(job_id="nope", robot_id="robot-00", status="FAILED"), d.DeployUpdateResponse)
-        refused("/deploy/update", d.DeployUpdateRequest(job_id="chaos-3", robot_id="robot-00", status="QUEUED"), d.DeployUpdateResponse)
+        refused("/deploy/update", d.DeployUpdateRequest(job_id="hostile-9", robot_id="robot-06", status="SUCCEEDED!"), d.DeployUpdateResponse)
+        refused("/deploy/update", d.DeployUpdateRequest(job_id="nope", robot_id="robot-06", status="FAILED"), d.DeployUpdateResponse)
+        refused("/deploy/update", d.DeployUpdateRequest(job_id="hostile-9", robot_id="robot-06", status="QUEUED"), d.DeployUpdateResponse)
         for version, file, offset, size in (("../../keys", "manifest.json", 0, 100), ("1.0", "../../../etc/passwd", 0, 100),
                                             ("1.0", "artifact.safetensors", 0, 0), ("1.0", "artifact.safetensors", 0, 2**32 - 1),
                                             ("1.0", "artifact.safetensors", 2**64 - 1, 100)):
             refused("/deploy/artifact", d.DeployArtifactRequest(version=version, file=file, offset=offset, max_bytes=size), d.DeployArtifactResponse)
         refused("/deploy/next", b"\xff\xff\xff\xff", d.DeployNextResponse)
         # A finished execution's end repeated is accepted and changes nothing; a different end is refused.
-        same = c.call("/deploy/update", d.DeployUpdateRequest(job_id="chaos-3", robot_id="robot-00", status="SUCCEEDED"), d.DeployUpdateResponse)
-        other = c.call("/deploy/update", d.DeployUpdateRequest(job_id="chaos-3", robot_id="robot-00", status="FAILED", detail=huge), d.DeployUpdateResponse)
+        same = c.call("/deploy/update", d.DeployUpdateRequest(job_id="hostile-9", robot_id="robot-06", status="SUCCEEDED"), d.DeployUpdateResponse)
+        other = c.call("/deploy/update", d.DeployUpdateRequest(job_id="hostile-9", robot_id="robot-06", status="FAILED", detail=huge), d.DeployUpdateResponse)
         assert same.accepted and not other.accepted and other.status == "SUCCEEDED"
         chunk = c.call("/deploy/artifact", d.DeployArtifactRequest(version="1.0", file="manifest.json", offset=0, max_bytes=1 << 20), d.DeployArtifactResponse)
         assert chunk.found and chunk.total_size == len(chunk.data) and b'"version" : "1.0"' in chunk.data
         missing = c.call("/deploy/artifact", d.DeployArtifactRequest(version="5.0-unsigned", file="manifest.sig", offset=0, max_bytes=10), d.DeployArtifactResponse)
         assert not missing.found
     assert fleet.deployer.poll() is None
-    assert fleet.query("SELECT COUNT(*) FROM transitions WHERE job_id = 'chaos-3' AND robot_id = 'robot-00'")[0][0] == 3
+    assert fleet.query("SELECT COUNT(*) FROM transitions WHERE job_id = 'hostile-9' AND robot_id = 'robot-06'")[0][0] == 3
     # Real agents still get answers: one more good job.
     fleet.create_job("after-8", "1.0", targets=("robot-05",))
     assert fleet.wait_job("after-8")["counts"] == {"SUCCEEDED": 1}

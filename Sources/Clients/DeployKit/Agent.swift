@@ -77,6 +77,8 @@ public final class RobotAgent: @unchecked Sendable {
         folder = options.stateFolder.appendingPathComponent(options.robotID, isDirectory: true)
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("models"), withIntermediateDirectories: true)
         state = try Self.load(folder.appendingPathComponent("state.json"))
+        // A kill between saving the state and relinking (or dropping a model) is repaired here.
+        removeUnusedModels()
     }
 
     static func load(_ url: URL) throws -> AgentState {
@@ -114,6 +116,8 @@ public final class RobotAgent: @unchecked Sendable {
                     continue
                 }
             } catch {
+                // Register again once the deployer answers (it may be a new one, or have a new database).
+                registered = false
                 logger.warning("\(options.robotID): \(error); retrying in \(String(format: "%.1f", delay)) s")
                 Thread.sleep(forTimeInterval: delay)
                 delay = min(delay * 2, 5)
@@ -126,7 +130,14 @@ public final class RobotAgent: @unchecked Sendable {
     /// A pending execution the deployer no longer hands out (it ended while the agent was away, or
     /// the agent ended it and was killed before forgetting it): learn its status and settle.
     func reconcile(_ pending: AgentState.Pending, _ client: ServiceClient) throws {
-        let answer = try report(client, pending, .IN_PROGRESS, phase: "resuming", detail: "the agent restarted")
+        let answer: Robosim_DeployUpdateResponse
+        do {
+            answer = try report(client, pending, .IN_PROGRESS, phase: "resuming", detail: "the agent restarted")
+        } catch let error as ServiceError where error.code == .notFound {
+            // The deployer does not know the execution (another database): it ended without this robot.
+            settle(pending, ended: .CANCELED)
+            return
+        }
         guard !answer.accepted, let status = ExecutionStatus(rawValue: answer.status) else { return }   // still in progress: /deploy/next resumes it
         settle(pending, ended: status)
     }
@@ -139,6 +150,7 @@ public final class RobotAgent: @unchecked Sendable {
         if !ownEnd, s.active == pending.version, pending.before != pending.version {
             s.active = pending.before
             s.previous = nil
+            recordActivation(pending.before, job: pending.job, why: "rolled back: \(status.rawValue)")
             logger.warning("\(options.robotID): job \(pending.job) ended \(status.rawValue) without this robot's report; rolled back to \(pending.before ?? "nothing")")
         }
         s.pending = nil
@@ -150,6 +162,12 @@ public final class RobotAgent: @unchecked Sendable {
     func handle(_ execution: Robosim_DeployExecution, _ client: ServiceClient) throws {
         guard Registry.isValidVersion(execution.version), execution.robotID == options.robotID else {
             throw DeployError("the deployer sent an execution for \(execution.robotID) of version '\(execution.version.prefix(80))'")
+        }
+        if let other = state.pending, other.job != execution.jobID {
+            // A robot has one execution in progress at a time: the one it kept has ended. Settle it
+            // (roll back if it ended without this robot) before starting the next from the right version.
+            try reconcile(other, client)
+            if state.pending == other { settle(other, ended: .CANCELED) }
         }
         if state.pending?.job != execution.jobID {
             var s = state
@@ -194,6 +212,7 @@ public final class RobotAgent: @unchecked Sendable {
                 s.pending?.phase = .committed
                 save(s)   // the activation
                 link(pending.version)
+                recordActivation(pending.version, job: pending.job, why: "committed")
                 logger.info("\(options.robotID): activated \(pending.version) (\(pending.detail))")
             case .committed:
                 let healthy = pending.healthy == true
@@ -279,6 +298,18 @@ public final class RobotAgent: @unchecked Sendable {
         let rate = report.successRate
         let healthy = rate >= e.healthThreshold
         return (healthy, String(format: "health check: success %.2f over %d episodes %@ threshold %.2f", rate, report.episodes.count, healthy ? ">=" : "<", e.healthThreshold))
+    }
+
+    /// Appends to `activations.log` (time, version, job, why): every version the robot ever ran,
+    /// for audits and for the tests that check no robot ran a version it was not given.
+    func recordActivation(_ version: String?, job: String, why: String) {
+        let line = "\(Date().timeIntervalSince1970)\t\(version ?? "-")\t\(job)\t\(why)\n"
+        let url = folder.appendingPathComponent("activations.log")
+        let fd = open(url.path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        guard fd >= 0 else { return logger.warning("\(options.robotID): cannot append to \(url.path)") }
+        _ = line.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+        fsync(fd)
+        close(fd)
     }
 
     func model(_ version: String) -> URL { folder.appendingPathComponent("models/\(version).safetensors") }

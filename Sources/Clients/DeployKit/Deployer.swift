@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Messaging
+import SwiftProtobuf
 
 /// The deployer (`sim-deploy deployer`), the part of AWS IoT Jobs that runs in the cloud: a hub
 /// that robots' agents call (`/deploy/register`, `/deploy/next`, `/deploy/update`,
@@ -15,8 +16,12 @@ public final class Deployer: Sendable {
     let notify: Publisher<Robosim_DeployNotification>
     let interval: Double
     let logger: Logger
+    private let work = DispatchQueue(label: "sim-deploy.deployer.services")
     private let stopped = DispatchSemaphore(value: 0)
     private let done = DispatchSemaphore(value: 0)
+
+    /// Seconds after a (re)start before executions may time out.
+    public static let restartGrace = 10.0
 
     /// Largest artifact chunk sent in one answer.
     public static let maxChunk = 1 << 20
@@ -35,9 +40,16 @@ public final class Deployer: Sendable {
     /// Serves agents and applies the rules every `interval` seconds until `stop()`.
     public func run() {
         hub.start()
+        // Agents back off up to 5 s while the deployer is away: give them that, and more, to report
+        // before an outage counts against their in-progress timeouts.
+        let timeoutsFrom = Date().timeIntervalSince1970 + Self.restartGrace
+        let logger = self.logger
         while stopped.wait(timeout: .now() + interval) == .timedOut {
             do {
-                for n in try store.tick() {
+                let due = try store.tick(burst: max(1, 2 * interval), timeoutsFrom: timeoutsFrom) { job, error in
+                    logger.error("job \(job): its pass failed (retried next tick): \(error)")
+                }
+                for n in due {
                     var message = Robosim_DeployNotification()
                     message.robotID = n.robotID
                     message.jobID = n.jobID
@@ -57,14 +69,29 @@ public final class Deployer: Sendable {
         done.wait()
     }
 
+    /// Registers a service answered on `work`, a serial queue of the deployer's own: the database
+    /// (which may wait on another process's transaction) never holds up the hub thread.
+    private func serve<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+        _ name: String, _ type: ServiceType, _ body: @escaping @Sendable (Request) throws(ServiceError) -> Response
+    ) throws {
+        let work = self.work
+        try hub.serve(name, type: type) { request, responder in
+            let decoded: Request
+            do throws(ServiceError) { decoded = try request.decode(Request.self) } catch { return responder.fail(error) }
+            work.async {
+                do throws(ServiceError) { responder.succeed(try body(decoded)) } catch { responder.fail(error) }
+            }
+        }
+    }
+
     private func serve() throws {
         let store = self.store, registry = self.registry
-        try hub.serve("/deploy/register", type: ServiceType("robosim/srv/DeployRegister", request: Robosim_DeployRegisterRequest.self, response: Robosim_Empty.self)) {
+        try serve("/deploy/register", ServiceType("robosim/srv/DeployRegister", request: Robosim_DeployRegisterRequest.self, response: Robosim_Empty.self)) {
             (r: Robosim_DeployRegisterRequest) throws(ServiceError) in
             try Self.mapped { try store.register(robot: r.robotID, groups: r.groups, activeVersion: r.activeVersion) }
             return Robosim_Empty()
         }
-        try hub.serve("/deploy/next", type: ServiceType("robosim/srv/DeployNext", request: Robosim_DeployNextRequest.self, response: Robosim_DeployNextResponse.self)) {
+        try serve("/deploy/next", ServiceType("robosim/srv/DeployNext", request: Robosim_DeployNextRequest.self, response: Robosim_DeployNextResponse.self)) {
             (r: Robosim_DeployNextRequest) throws(ServiceError) in
             var response = Robosim_DeployNextResponse()
             if let (e, document) = try Self.mapped({ try store.startNext(robot: r.robotID, activeVersion: r.activeVersion) }) {
@@ -73,7 +100,7 @@ public final class Deployer: Sendable {
             }
             return response
         }
-        try hub.serve("/deploy/update", type: ServiceType("robosim/srv/DeployUpdate", request: Robosim_DeployUpdateRequest.self, response: Robosim_DeployUpdateResponse.self)) {
+        try serve("/deploy/update", ServiceType("robosim/srv/DeployUpdate", request: Robosim_DeployUpdateRequest.self, response: Robosim_DeployUpdateResponse.self)) {
             (r: Robosim_DeployUpdateRequest) throws(ServiceError) in
             guard let status = ExecutionStatus(rawValue: r.status) else { throw .invalidArgument("unknown execution status '\(r.status.prefix(40))'") }
             let result = try Self.mapped {
@@ -86,7 +113,7 @@ public final class Deployer: Sendable {
             response.reason = result.reason
             return response
         }
-        try hub.serve("/deploy/artifact", type: ServiceType("robosim/srv/DeployArtifact", request: Robosim_DeployArtifactRequest.self, response: Robosim_DeployArtifactResponse.self)) {
+        try serve("/deploy/artifact", ServiceType("robosim/srv/DeployArtifact", request: Robosim_DeployArtifactRequest.self, response: Robosim_DeployArtifactResponse.self)) {
             (r: Robosim_DeployArtifactRequest) throws(ServiceError) in
             try Self.chunk(registry: registry, r)
         }
@@ -117,7 +144,9 @@ public final class Deployer: Sendable {
     }
 
     static func mapped<T>(_ body: () throws -> T) throws(ServiceError) -> T {
-        do { return try body() } catch let e as DeployError { throw .invalidArgument(e.description) } catch { throw .internalError("\(error)") }
+        do { return try body() } catch let e as DeployError { throw .invalidArgument(e.description) } catch let e as UnknownExecution {
+            throw .notFound(e.description)
+        } catch { throw .internalError("\(error)") }
     }
 
     static func message(_ e: Execution, _ d: JobDocument) -> Robosim_DeployExecution {

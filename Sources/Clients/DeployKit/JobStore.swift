@@ -41,42 +41,67 @@ public final class JobStore: Sendable {
                 CREATE TABLE robots(id TEXT PRIMARY KEY, groups TEXT NOT NULL, active_version TEXT, last_seen REAL NOT NULL);
                 """)
         }
+        migrator.registerMigration("v2-indexes") { db in
+            try db.execute(sql: """
+                CREATE INDEX executions_by_status ON executions(status, job_id);
+                CREATE INDEX jobs_by_status ON jobs(status);
+                """)
+        }
         try migrator.migrate(database)
     }
 
+    /// Robots the store keeps at most (`/deploy/register` beyond it is refused).
+    public static let maxRobots = 100_000
+
     // MARK: Jobs
 
-    /// Creates a SCHEDULED job with a QUEUED execution per target robot: robot ids as given, group
-    /// names expanded to the robots registered in them now (IoT's snapshot targets).
+    /// Creates a SCHEDULED job with a QUEUED execution per target robot: registered robot ids, and
+    /// group names expanded to the robots registered in them now (IoT's snapshot targets). A target
+    /// that is neither is refused, unless `allowUnregistered` (the robot registers later).
     @discardableResult
-    public func createJob(id: String, document: JobDocument, targets: [String], rollbackOf: String? = nil, now: Double = Date().timeIntervalSince1970) throws -> Job {
+    public func createJob(id: String, document: JobDocument, targets: [String], rollbackOf: String? = nil, allowUnregistered: Bool = false,
+                          now: Double = Date().timeIntervalSince1970) throws -> Job {
+        try database.write { db in
+            try Self.insertJob(db, id: id, document: document, targets: targets, rollbackOf: rollbackOf, allowUnregistered: allowUnregistered, now: now)
+        }
+    }
+
+    static func insertJob(_ db: Database, id: String, document: JobDocument, targets: [String], rollbackOf: String?, allowUnregistered: Bool,
+                          now: Double) throws -> Job {
         try DeployNames.check(id, "job id")
         try document.validate()
-        guard !targets.isEmpty, targets.count <= Self.maxTargets else { throw DeployError("a job needs 1-\(Self.maxTargets) targets, got \(targets.count)") }
+        guard !targets.isEmpty, targets.count <= maxTargets else { throw DeployError("a job needs 1-\(maxTargets) targets, got \(targets.count)") }
         for t in targets { try DeployNames.check(t, "target") }
-        let documentJSON = try Self.json(document), targetsJSON = try Self.json(targets)
-        return try database.write { db in
-            guard try Int.fetchOne(db, sql: "SELECT 1 FROM jobs WHERE id = ?", arguments: [id]) == nil else {
-                throw DeployError("job \(id) exists: job ids are never reused")
-            }
-            let robots = try Self.robots(db)
-            var chosen: [String] = []
-            var seen = Set<String>()
-            for target in targets {
-                let members = robots.filter { $0.groups.contains(target) }.map(\.id)
-                for robot in (members.isEmpty ? [target] : members) where seen.insert(robot).inserted { chosen.append(robot) }
-            }
-            guard chosen.count <= Self.maxTargets else { throw DeployError("the targets name \(chosen.count) robots; at most \(Self.maxTargets)") }
-            try db.execute(sql: "INSERT INTO jobs(id, status, document, targets, created, rollback_of) VALUES (?, 'SCHEDULED', ?, ?, ?, ?)",
-                           arguments: [id, documentJSON, targetsJSON, now, rollbackOf])
-            try Self.log(db, at: now, job: id, robot: nil, from: nil, to: JobStatus.SCHEDULED.rawValue, reason: "created")
-            for robot in chosen {
-                try db.execute(sql: "INSERT INTO executions(job_id, robot_id, status, version_number, queued_at) VALUES (?, ?, 'QUEUED', 1, ?)",
-                               arguments: [id, robot, now])
-                try Self.log(db, at: now, job: id, robot: robot, from: nil, to: ExecutionStatus.QUEUED.rawValue, reason: "created")
-            }
-            return Job(id: id, status: .SCHEDULED, document: document, targets: targets, created: now, started: nil, finished: nil, reason: nil, rollbackOf: rollbackOf)
+        guard try Int.fetchOne(db, sql: "SELECT 1 FROM jobs WHERE id = ?", arguments: [id]) == nil else {
+            throw DeployError("job \(id) exists: job ids are never reused")
         }
+        let robots = try Self.robots(db)
+        let registered = Set(robots.map(\.id))
+        var members: [String: [String]] = [:]
+        for r in robots { for g in r.groups { members[g, default: []].append(r.id) } }
+        var chosen: [String] = []
+        var seen = Set<String>()
+        for target in targets {
+            let expanded: [String]
+            if let group = members[target] {
+                expanded = group
+            } else if registered.contains(target) || allowUnregistered {
+                expanded = [target]
+            } else {
+                throw DeployError("target '\(target)' is neither a registered robot nor a group of registered robots (start its agents first, or allow unregistered robots)")
+            }
+            for robot in expanded where seen.insert(robot).inserted { chosen.append(robot) }
+        }
+        guard chosen.count <= maxTargets else { throw DeployError("the targets name \(chosen.count) robots; at most \(maxTargets)") }
+        try db.execute(sql: "INSERT INTO jobs(id, status, document, targets, created, rollback_of) VALUES (?, 'SCHEDULED', ?, ?, ?, ?)",
+                       arguments: [id, try json(document), try json(targets), now, rollbackOf])
+        try log(db, at: now, job: id, robot: nil, from: nil, to: JobStatus.SCHEDULED.rawValue, reason: "created")
+        for robot in chosen {
+            try db.execute(sql: "INSERT INTO executions(job_id, robot_id, status, version_number, queued_at) VALUES (?, ?, 'QUEUED', 1, ?)",
+                           arguments: [id, robot, now])
+            try log(db, at: now, job: id, robot: robot, from: nil, to: ExecutionStatus.QUEUED.rawValue, reason: "created")
+        }
+        return Job(id: id, status: .SCHEDULED, document: document, targets: targets, created: now, started: nil, finished: nil, reason: nil, rollbackOf: rollbackOf)
     }
 
     public func job(_ id: String) throws -> Job? {
@@ -120,8 +145,16 @@ public final class JobStore: Sendable {
     public func cancel(job id: String, force: Bool, reason: String, now: Double = Date().timeIntervalSince1970) throws {
         try database.write { db in
             guard let job = try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]).map(Self.job) else { throw DeployError("no job \(id)") }
+            let reason = Self.cut(reason, Self.maxDetailBytes)
+            if job.status == .CANCELED, force {
+                // An aborted or canceled job whose robots are still installing: stop them too.
+                let open = try Row.fetchAll(db, sql: "SELECT * FROM executions WHERE job_id = ? AND status = 'IN_PROGRESS'", arguments: [id]).map(Self.execution)
+                guard !open.isEmpty else { throw DeployError("job \(id) is CANCELED and no robot is still installing it") }
+                for e in open { try Self.move(db, e, to: .CANCELED, reason: reason, now: now) }
+                return
+            }
             guard job.status == .SCHEDULED || job.status == .IN_PROGRESS else { throw DeployError("job \(id) is \(job.status.rawValue): only a scheduled or running job can be canceled") }
-            try Self.cancel(db, job: job, force: force, reason: String(reason.prefix(Self.maxDetailBytes)), now: now)
+            try Self.cancel(db, job: job, force: force, reason: reason, now: now)
         }
     }
 
@@ -144,23 +177,29 @@ public final class JobStore: Sendable {
     /// SUCCEEDED, or FAILED under DO_NOTHING and kept it) back on the version it ran before, one job
     /// per previous version, with the job's own settings. Returns them (none: nothing to roll back).
     public func rollback(job id: String, now: Double = Date().timeIntervalSince1970) throws -> [Job] {
-        guard let job = try job(id) else { throw DeployError("no job \(id)") }
-        guard job.status == .COMPLETED || job.status == .CANCELED else { throw DeployError("job \(id) is \(job.status.rawValue): roll back a job that ended (cancel it first)") }
-        let robots = Dictionary(uniqueKeysWithValues: try robots().map { ($0.id, $0) })
-        var byPrevious: [String: [String]] = [:]
-        for e in try executions(job: id) where e.status == .SUCCEEDED || (e.status == .FAILED && robots[e.robotID]?.activeVersion == job.document.version) {
-            guard let previous = e.previousVersion, !previous.isEmpty, previous != job.document.version else { continue }
-            byPrevious[previous, default: []].append(e.robotID)
+        try database.write { db in
+            guard let job = try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]).map(Self.job) else { throw DeployError("no job \(id)") }
+            guard job.status == .COMPLETED || job.status == .CANCELED else { throw DeployError("job \(id) is \(job.status.rawValue): roll back a job that ended (cancel it first)") }
+            let active = Dictionary(uniqueKeysWithValues: try Self.robots(db).map { ($0.id, $0.activeVersion) })
+            var byPrevious: [String: [String]] = [:]
+            let executions = try Row.fetchAll(db, sql: "SELECT * FROM executions WHERE job_id = ? ORDER BY robot_id", arguments: [id]).map(Self.execution)
+            // Robots the job left on its version and that are still on it (a later job may have moved them).
+            for e in executions where (e.status == .SUCCEEDED || e.status == .FAILED) && active[e.robotID] == job.document.version {
+                guard let previous = e.previousVersion, !previous.isEmpty, previous != job.document.version else { continue }
+                byPrevious[previous, default: []].append(e.robotID)
+            }
+            var created: [Job] = []
+            for (n, (previous, targets)) in byPrevious.sorted(by: { $0.key < $1.key }).enumerated() {
+                var document = job.document
+                document.version = previous
+                // Going back to a version that ran is not held to the rollout's abort criteria.
+                document.abort = []
+                let suffix = "-rollback" + (n == 0 ? "" : "-\(n + 1)")
+                created.append(try Self.insertJob(db, id: String(id.prefix(128 - suffix.count)) + suffix, document: document, targets: targets,
+                                                  rollbackOf: id, allowUnregistered: true, now: now))
+            }
+            return created
         }
-        var created: [Job] = []
-        for (n, (previous, targets)) in byPrevious.sorted(by: { $0.key < $1.key }).enumerated() {
-            var document = job.document
-            document.version = previous
-            // Going back to a version that ran is not held to the rollout's abort criteria.
-            document.abort = []
-            created.append(try createJob(id: "\(id)-rollback\(n == 0 ? "" : "-\(n + 1)")", document: document, targets: targets, rollbackOf: id, now: now))
-        }
-        return created
     }
 
     // MARK: The deployer's rules
@@ -175,7 +214,15 @@ public final class JobStore: Sendable {
     /// aborts jobs whose criteria trip, notifies robots at the rollout rate, and completes jobs whose
     /// executions all ended. Each step is its own transaction over freshly read state, so a pass cut
     /// short anywhere is finished by the next one.
-    public func tick(now: Double = Date().timeIntervalSince1970) throws -> [Notification] {
+    ///
+    /// - Parameters:
+    ///   - burst: seconds of rollout the rate bucket holds (at least the tick interval): late ticks
+    ///     within it lose nothing, and a deployer that was down catches up at most this much.
+    ///   - timeoutsFrom: no execution times out before this time (a deployer that restarts gives
+    ///     agents a grace to report before counting an outage against them).
+    ///   - failed: told about a job whose pass failed; the other jobs still get theirs.
+    public func tick(now: Double = Date().timeIntervalSince1970, burst: Double = 1, timeoutsFrom: Double = 0,
+                     failed: (String, any Error) -> Void = { _, _ in }) throws -> [Notification] {
         var notifications: [Notification] = []
         // Running jobs, and canceled ones whose robots are still finishing (their timeouts still apply).
         let ids = try database.read { db in
@@ -185,6 +232,7 @@ public final class JobStore: Sendable {
                 """)
         }
         for id in ids {
+          do {
             notifications += try database.write { db -> [Notification] in
                 guard var job = try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]).map(Self.job) else { return [] }
                 if job.status == .SCHEDULED {
@@ -194,8 +242,9 @@ public final class JobStore: Sendable {
                 }
                 guard job.status == .IN_PROGRESS || job.status == .CANCELED else { return [] }
                 // Executions in progress past their timeout.
-                let stale = try Row.fetchAll(db, sql: "SELECT * FROM executions WHERE job_id = ? AND status = 'IN_PROGRESS' AND started_at <= ?",
-                                             arguments: [id, now - job.document.inProgressTimeout]).map(Self.execution)
+                let stale = now < timeoutsFrom ? [] : try Row.fetchAll(
+                    db, sql: "SELECT * FROM executions WHERE job_id = ? AND status = 'IN_PROGRESS' AND started_at <= ?",
+                    arguments: [id, now - job.document.inProgressTimeout]).map(Self.execution)
                 for e in stale {
                     try Self.move(db, e, to: .TIMED_OUT, reason: "in progress longer than \(String(format: "%g", job.document.inProgressTimeout)) s", now: now)
                 }
@@ -215,10 +264,12 @@ public final class JobStore: Sendable {
                 if !waiting.isEmpty {
                     var notified = executions.filter { $0.notifiedAt != nil }.count
                     let succeeded = executions.filter { $0.status == .SUCCEEDED }.count
+                    let rate = job.document.rollout.rate(notified: notified, succeeded: succeeded)
                     let storedNext = try Double.fetchOne(db, sql: "SELECT next_notify_at FROM jobs WHERE id = ?", arguments: [id]) ?? now
-                    // A token bucket one second deep: ticks that come late lose nothing, and a deployer
-                    // that was down catches up at most one second's worth of robots, not the gap's.
-                    var next = max(storedNext, now - 1)
+                    // A token bucket `burst` seconds deep: ticks that come late by less lose nothing, and a
+                    // deployer that was down catches up that much, not the gap. A clock set back does
+                    // not stall the rollout by more than one interval.
+                    var next = min(max(storedNext, now - max(burst, 0)), now + 60 / rate)
                     for e in waiting {
                         guard next <= now else { break }
                         try db.execute(sql: "UPDATE executions SET notified_at = ?, version_number = version_number + 1 WHERE job_id = ? AND robot_id = ?",
@@ -236,6 +287,9 @@ public final class JobStore: Sendable {
                 }
                 return sent
             }
+          } catch {
+            failed(id, error)
+          }
         }
         return notifications
     }
@@ -248,7 +302,15 @@ public final class JobStore: Sendable {
             for g in groups { try DeployNames.check(g, "group") }
         }
         if let activeVersion, !activeVersion.isEmpty, !Registry.isValidVersion(activeVersion) { throw DeployError("active version '\(activeVersion.prefix(80))' is not a version name") }
-        try database.write { db in try Self.heard(db, robot: robot, groups: groups, activeVersion: activeVersion, now: now) }
+        try database.write { db in
+            if try Int.fetchOne(db, sql: "SELECT 1 FROM robots WHERE id = ?", arguments: [robot]) == nil {
+                guard try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM robots") ?? 0 < Self.maxRobots else {
+                    throw DeployError("the fleet has \(Self.maxRobots) robots, the most one deployer keeps")
+                }
+                try db.execute(sql: "INSERT INTO robots(id, groups, active_version, last_seen) VALUES (?, '[]', NULL, ?)", arguments: [robot, now])
+            }
+            try Self.heard(db, robot: robot, groups: groups, activeVersion: activeVersion, now: now)
+        }
     }
 
     /// IoT's StartNextPendingJobExecution: the robot's execution in progress, else its oldest
@@ -300,11 +362,14 @@ public final class JobStore: Sendable {
         for v in [activeVersion, previousVersion].compactMap({ $0 }) where !v.isEmpty && !Registry.isValidVersion(v) {
             throw DeployError("version '\(v.prefix(80))' is not a version name")
         }
-        let phase = String(phase.prefix(64)), detail = String(decoding: Array(detail.utf8.prefix(Self.maxDetailBytes)), as: UTF8.self)
+        guard phase.utf8.count <= 64, phase.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.lowercaseLetters.contains($0) || $0 == "_") }) else {
+            throw DeployError("a phase is 0-64 of a-z and '_', got '\(phase.prefix(80))'")
+        }
+        let detail = Self.cut(detail, Self.maxDetailBytes)
         return try database.write { db in
             try Self.heard(db, robot: robot, groups: nil, activeVersion: activeVersion, now: now)
             guard let e = try Row.fetchOne(db, sql: "SELECT * FROM executions WHERE job_id = ? AND robot_id = ?", arguments: [job, robot]).map(Self.execution) else {
-                throw DeployError("job \(job) has no execution for robot \(robot)")
+                throw UnknownExecution(job: job, robot: robot)
             }
             if e.status == status, status.isTerminal { return UpdateResult(accepted: true, status: status, reason: "already \(status.rawValue)") }
             guard e.status == .IN_PROGRESS else {
@@ -357,12 +422,29 @@ public final class JobStore: Sendable {
                        arguments: [at, job, robot ?? "", from, to, reason])
     }
 
+    /// Records what a registered robot said (groups, active version) and when; unknown robots are
+    /// not added (only `/deploy/register` adds robots). The time alone is written at most every 10 s.
     static func heard(_ db: Database, robot: String, groups: [String]?, activeVersion: String?, now: Double) throws {
-        let existing = try Row.fetchOne(db, sql: "SELECT * FROM robots WHERE id = ?", arguments: [robot])
-        let groupsJSON = try groups.map { try json($0) } ?? existing?["groups"] ?? "[]"
-        let active: String? = activeVersion.map { $0.isEmpty ? nil : $0 } ?? existing?["active_version"]
-        try db.execute(sql: "INSERT OR REPLACE INTO robots(id, groups, active_version, last_seen) VALUES (?, ?, ?, ?)",
-                       arguments: [robot, groupsJSON, active, now])
+        guard let existing = try Row.fetchOne(db, sql: "SELECT * FROM robots WHERE id = ?", arguments: [robot]) else { return }
+        let groupsJSON: String = try groups.map { try json($0) } ?? existing["groups"]
+        let active: String? = activeVersion.map { $0.isEmpty ? nil : $0 } ?? existing["active_version"]
+        let lastSeen: Double = existing["last_seen"]
+        guard groupsJSON != existing["groups"] || active != existing["active_version"] || now - lastSeen >= 10 else { return }
+        try db.execute(sql: "UPDATE robots SET groups = ?, active_version = ?, last_seen = ? WHERE id = ?", arguments: [groupsJSON, active, now, robot])
+    }
+
+    /// `text` cut to at most `bytes` UTF-8 bytes, on a character boundary.
+    static func cut(_ text: String, _ bytes: Int) -> String {
+        guard text.utf8.count > bytes else { return text }
+        var out = ""
+        var used = 0
+        for c in text {
+            let n = c.utf8.count
+            guard used + n <= bytes else { break }
+            out.append(c)
+            used += n
+        }
+        return out
     }
 
     static func robots(_ db: Database) throws -> [Robot] {
@@ -390,4 +472,11 @@ public final class JobStore: Sendable {
     }
 
     static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T { try JSONDecoder().decode(type, from: Data(text.utf8)) }
+}
+
+/// An update for an execution the store does not have (another database, a job deleted): agents
+/// take it as "ended without me" and settle.
+public struct UnknownExecution: Error, CustomStringConvertible, Sendable {
+    public let job: String, robot: String
+    public var description: String { "job \(job) has no execution for robot \(robot)" }
 }

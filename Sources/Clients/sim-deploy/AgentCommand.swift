@@ -41,6 +41,7 @@ struct Agent: ParsableCommand {
         guard !robotIDs.isEmpty, robotIDs.count <= 1024 else { throw ValidationError("give 1-1024 --robot-id") }
         guard Set(robotIDs).count == robotIDs.count else { throw ValidationError("a --robot-id is given twice") }
         guard envs.isEmpty || envs.count == robotIDs.count else { throw ValidationError("give one --env per --robot-id, or none") }
+        guard envs.allSatisfy({ (0..<65536).contains($0) }) else { throw ValidationError("--env is an env index, 0 or more") }
         guard poll >= 0.1, poll <= 60 else { throw ValidationError("--poll must be 0.1-60 s") }
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         let key = try VerifyingKey.read(URL(fileURLWithPath: publicKey))

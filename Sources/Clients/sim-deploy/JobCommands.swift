@@ -103,6 +103,9 @@ struct CreateJob: ParsableCommand {
     @Option(help: "A registry folder: check that the version is published there.")
     var registry: String?
 
+    @Flag(name: .customLong("allow-unregistered"), help: "Take a target that is neither a registered robot nor a group as a robot id that registers later.")
+    var allowUnregistered = false
+
     func run() throws {
         guard let policy = FailurePolicy(rawValue: failurePolicy.uppercased()) else { throw ValidationError("--failure-policy is ROLLBACK or DO_NOTHING") }
         if let registry, !Registry(root: URL(fileURLWithPath: registry)).releases().contains(where: { $0.manifest.version == version }) {
@@ -125,7 +128,7 @@ struct CreateJob: ParsableCommand {
         let id = jobID ?? "job-\(formatter.string(from: Date()))-\(String(UInt32.random(in: 0...0xFFFF), radix: 16))"
         let store = try database.open()
         do {
-            let job = try store.createJob(id: id, document: document, targets: targets)
+            let job = try store.createJob(id: id, document: document, targets: targets, allowUnregistered: allowUnregistered)
             let count = try store.executions(job: job.id).count
             print(job.id)
             FileHandle.standardError.write(Data("sim-deploy: created job \(job.id): \(version) to \(count) robots\n".utf8))
