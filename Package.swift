@@ -209,6 +209,7 @@ let package = Package(
             name: "DeployKit",
             dependencies: [
                 "ClientKit", "TrainKit", "Messaging",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -249,7 +250,7 @@ let package = Package(
         .testTarget(name: "TrainKitTests", dependencies: ["TrainKit", "LLMKit", "RewardLanguage", "Messaging", "ClientKit"], path: "Tests/TrainKitTests"),
         .testTarget(
             name: "MessagingTests",
-            dependencies: ["Messaging", "CZeroMQ", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Messaging", "CZeroMQ", .product(name: "Logging", package: "swift-log"), .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             path: "Tests/MessagingTests"
         ),
         .testTarget(

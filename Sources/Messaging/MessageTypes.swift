@@ -38,6 +38,9 @@ public enum MessageTypes {
         Robosim_ServiceInfo.self, Robosim_TopicStatistics.self, Robosim_GraphListRequest.self, Robosim_GraphListResponse.self,
         Robosim_CommandStatistics.self, Robosim_CameraDescription.self, Robosim_RenderRequest.self, Robosim_RenderResponse.self,
         Robosim_TaskDescription.self, Robosim_Quantity.self, Robosim_RewardTermDescription.self,
+        Robosim_DeployRegisterRequest.self, Robosim_DeployExecution.self, Robosim_DeployNextRequest.self, Robosim_DeployNextResponse.self,
+        Robosim_DeployUpdateRequest.self, Robosim_DeployUpdateResponse.self, Robosim_DeployArtifactRequest.self,
+        Robosim_DeployArtifactResponse.self, Robosim_DeployNotification.self,
     ]
 
     private static let byName: [String: any SwiftProtobuf.Message.Type] = {

@@ -1,5 +1,6 @@
 import Foundation
 import Messaging
+import SwiftProtobuf
 import Testing
 
 /// The committed generated code must match Protos/ (regenerate with scripts/generate-protos.sh).
@@ -47,6 +48,24 @@ import Testing
         for name in declared {
             #expect(MessageTypes.type(named: name) != nil, "\(name) is not in MessageTypes.all")
         }
+    }
+
+    /// Every registered message has a schema: a FileDescriptorSet whose last file defines it and
+    /// whose files come after the files they import.
+    @Test func everyMessageHasAFileDescriptorSet() throws {
+        for type in MessageTypes.all {
+            let schema = try #require(ProtoSchemas.schema(rosType: rosTypeName(of: type)), "\(type.protoMessageName)")
+            #expect(schema.name == type.protoMessageName)
+            let set = try Google_Protobuf_FileDescriptorSet(serializedBytes: schema.descriptorSet)
+            var seen = Set<String>()
+            for file in set.file {
+                #expect(file.dependency.allSatisfy(seen.contains), "\(file.name) comes before what it imports")
+                seen.insert(file.name)
+            }
+            let last = try #require(set.file.last)
+            #expect(type.protoMessageName.hasPrefix(last.package + "."))
+        }
+        #expect(ProtoSchemas.descriptorSet(protoName: "no.Such") == nil)
     }
 
     @Test func rosTypeNames() {
