@@ -24,6 +24,7 @@ let package = Package(
         .executable(name: "sim-bench", targets: ["sim-bench"]),
         .executable(name: "sim-train", targets: ["sim-train"]),
         .executable(name: "sim-deploy", targets: ["sim-deploy"]),
+        .executable(name: "sim-bridge", targets: ["sim-bridge"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
@@ -34,6 +35,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         // SQLite for sim-deploy's job and execution state (one transaction per transition).
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        // The live viewer: HTTP and WebSocket (Foxglove's protocol) on one port.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         // PluginAPI is its own package with a dynamic product: the server and plugin libraries share it.
         .package(path: "Sources/Plugins/PluginAPI"),
     ],
@@ -107,11 +111,37 @@ let package = Package(
             dependencies: [
                 "SimEngine",
                 "SimServer",
+                "Viewer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Sources/SimServer/sim-server"
+        ),
+
+        // The live viewer: a Foxglove WebSocket bridge (foxglove.websocket.v1) and the built-in page, on
+        // one port; served by sim-server --viewer or by sim-bridge.
+        .target(
+            name: "Viewer",
+            dependencies: [
+                "Messaging",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/Viewer"
+        ),
+        .executableTarget(
+            name: "sim-bridge",
+            dependencies: [
+                "Viewer", "Messaging",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/Clients/sim-bridge"
         ),
 
         // Clients: the shared client library and one thin executable per client.

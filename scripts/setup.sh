@@ -5,7 +5,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-debs=(libzmq3-dev protobuf-compiler libosmesa6-dev libegl-dev libegl-mesa0 libgl1-mesa-dri ffmpeg python3-venv pkg-config)
+# chromium: the viewer page's test (python/tests/test_viewer_page.py) opens it headless.
+debs=(libzmq3-dev protobuf-compiler libosmesa6-dev libegl-dev libegl-mesa0 libgl1-mesa-dri ffmpeg python3-venv pkg-config chromium)
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"

@@ -9,6 +9,8 @@ cd "$root"
 export ROBOSIM_REQUIRE_BOTOCORE=1
 # The Parquet tests read our files with pyarrow (python/requirements-dev.txt); likewise.
 export ROBOSIM_REQUIRE_PYARROW=1
+# The viewer page's test opens Debian's chromium (scripts/setup.sh installs it); likewise.
+export ROBOSIM_REQUIRE_CHROMIUM=1
 
 scripts/setup.sh --no-build
 echo "test: scenes (MuJoCo 4.0 loads and steps every scene)" >&2

@@ -88,6 +88,19 @@ public final class Node: Sendable {
         return RawSubscription(core: core.add(topic: topic, typeName: typeName, qos: qos), node: core)
     }
 
+    /// Calls `handler` on the node's I/O thread with every message on `topic`, undecoded (for bridges
+    /// and recorders that pass payloads on). Keep it quick: it runs on the thread that drains the socket.
+    public func onRawMessage(
+        _ topic: String, typeName: String? = nil, qos: QoS = .sensor, handler: @escaping @Sendable (RawMessage) -> Void
+    ) throws(Names.Violation) -> CallbackSubscription {
+        try Names.validateTopic(topic)
+        let subscription = core.add(topic: topic, typeName: typeName, qos: qos) { raw in
+            handler(raw)
+            return true
+        }
+        return CallbackSubscription(core: subscription, node: core)
+    }
+
     /// Calls `handler` on the node's I/O thread with every message of type `M` on `topic`.
     /// Messages of another type are dropped and counted; the handler gets only decodable ones.
     /// Keep the handler quick: it runs on the thread that drains this node's socket.

@@ -10,6 +10,9 @@ public struct SimServerApplication: Sendable {
     /// Stop (as on SIGTERM) once this process is no longer the parent.
     public var parentPID: Int32?
     public var logger: Logger
+    /// Services that run beside the server in its group, made once it has loaded (sim-server's
+    /// viewer); they start with it and stop before it.
+    public var companions: @Sendable (SimServer) throws -> [any Service] = { _ in [] }
 
     public init(configuration: SimServerConfiguration, parentPID: Int32? = nil, logger: Logger = Logger(label: "sim-server")) {
         self.configuration = configuration
@@ -22,8 +25,8 @@ public struct SimServerApplication: Sendable {
     public func run() async throws {
         let server = try SimServer(configuration: configuration, logger: logger)
         if let parentPID { Self.watch(parent: parentPID) }
-        let group = ServiceGroup(configuration: .init(services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint],
-                                                      logger: logger))
+        let services = [ServiceGroupConfiguration.ServiceConfiguration(service: server)] + (try companions(server)).map { .init(service: $0) }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 

@@ -4,6 +4,7 @@ import Logging
 import Messaging
 import SimEngine
 import SimServer
+import Viewer
 
 @main
 struct SimServerCommand: AsyncParsableCommand {
@@ -62,6 +63,12 @@ struct SimServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("parent-pid"), help: ArgumentHelp("Stop (as on SIGTERM) when this process ends (for programs that start a server of their own).", visibility: .hidden))
     var parentPID: Int32?
 
+    @Option(help: "Serve the live viewer on this port: the built-in page at http://HOST:PORT/ and Foxglove's WebSocket protocol (0: any free port). Off by default.")
+    var viewer: Int?
+
+    @Option(name: .customLong("viewer-host"), help: "The viewer's interface: loopback unless you name another.")
+    var viewerHost = "127.0.0.1"
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
@@ -72,6 +79,7 @@ struct SimServerCommand: AsyncParsableCommand {
         guard clockRate > 0, clockRate <= 10_000 else { throw ValidationError("--clock-rate must be in (0, 10000]") }
         if let renderThreads, renderThreads < 1 || renderThreads > 64 { throw ValidationError("--render-threads must be in 1...64") }
         guard maxFrameBytes >= 1024 else { throw ValidationError("--max-frame-bytes must be at least 1024") }
+        if let viewer, !(0...65535).contains(viewer) { throw ValidationError("--viewer must be a port, 0-65535") }
     }
 
     func run() async throws {
@@ -95,7 +103,18 @@ struct SimServerCommand: AsyncParsableCommand {
         config.clockRateHz = clockRate
         config.maxFrameBytes = maxFrameBytes
         do {
-            try await SimServerApplication(configuration: config, parentPID: parentPID).run()
+            var application = SimServerApplication(configuration: config, parentPID: parentPID)
+            if let viewer {
+                let host = viewerHost
+                application.companions = { server in
+                    let bridge = FoxgloveBridge(node: try Node(name: "sim_viewer", hub: server.hub))
+                    bridge.start()
+                    return [ViewerServer(bridge: bridge, host: host, port: viewer).application { bound in
+                        FileHandle.standardError.write(Data("sim-server: viewer on http://\(host):\(bound)/ (Foxglove: ws://\(host):\(bound))\n".utf8))
+                    }]
+                }
+            }
+            try await application.run()
         } catch {
             // One line naming the file, the place and the problem; exit code 1.
             FileHandle.standardError.write(Data("sim-server: \(error)\n".utf8))
