@@ -258,7 +258,7 @@ def test_a_subscriber_that_stops_reading_does_not_slow_the_simulation(bins, tmp_
         time.sleep(2)   # the socket's buffers fill
         stalled_pace = pace()
         dropped = max(cl["dropped"] for cl in http(s.viewer, "/api/stats")["clients"]) - before
-        assert frames[0] > 50 and stalled_pace > 0.8 * read_pace, (frames[0], read_pace, stalled_pace)
+        assert frames[0] > 50 and stalled_pace > 0.7 * read_pace, (frames[0], read_pace, stalled_pace)
         assert dropped > 0
         print(f"sim seconds per second: {read_pace:.1f} with a viewer reading every camera, {stalled_pace:.1f} once it stopped reading; "
               f"{dropped} frames dropped for it")
