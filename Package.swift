@@ -25,6 +25,7 @@ let package = Package(
         .executable(name: "sim-train", targets: ["sim-train"]),
         .executable(name: "sim-deploy", targets: ["sim-deploy"]),
         .executable(name: "sim-bridge", targets: ["sim-bridge"]),
+        .executable(name: "sim-mcp", targets: ["sim-mcp"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
@@ -38,6 +39,8 @@ let package = Package(
         // The live viewer: HTTP and WebSocket (Foxglove's protocol) on one port.
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        // sim-mcp: the Model Context Protocol SDK (server, tools, stdio transport).
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk.git", from: "0.12.1"),
         // PluginAPI is its own package with a dynamic product: the server and plugin libraries share it.
         .package(path: "Sources/Plugins/PluginAPI"),
     ],
@@ -252,6 +255,31 @@ let package = Package(
             path: "Sources/Clients/sim-deploy"
         ),
 
+        // The MCP server as a library (the simulator's tools, a PNG encoder, stdio and streamable HTTP
+        // serving) and its thin executable.
+        .target(
+            name: "MCPKit",
+            dependencies: [
+                "ClientKit", "Messaging", "StrategistKit",
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/Clients/MCPKit"
+        ),
+        .executableTarget(
+            name: "sim-mcp",
+            dependencies: [
+                "MCPKit", "ClientKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/Clients/sim-mcp"
+        ),
+
         // Benchmarks, and the raw MuJoCo C loop they compare the engine with.
         .target(
             name: "CBenchReference",
@@ -303,6 +331,7 @@ let package = Package(
             dependencies: ["CollectKit", "ClientKit", "Messaging", "Parquet", "TestSupport"],
             path: "Tests/CollectKitTests"
         ),
+        .testTarget(name: "MCPKitTests", dependencies: ["MCPKit"], path: "Tests/MCPKitTests"),
         .testTarget(name: "ParquetTests", dependencies: ["Parquet", "TestSupport"], path: "Tests/ParquetTests", exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
