@@ -18,8 +18,10 @@ struct SimCtl: AsyncParsableCommand {
               simctl param list
               simctl param set rate.joint_states=60 'reset.pole_angle=[0.5, 0.5]'
               simctl node list
+              simctl record -o run.mcap --all --duration 30
+              simctl play run.mcap --rate 2
             """,
-        subcommands: [Topic.self, Service.self, Param.self, NodeCommand.self])
+        subcommands: [Topic.self, Service.self, Param.self, NodeCommand.self, Record.self, Play.self])
 }
 
 /// Fails the command with a one-line reason on stderr and a non-zero exit code.
