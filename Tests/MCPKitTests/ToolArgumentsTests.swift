@@ -17,8 +17,8 @@ import Testing
         #expect(try args.string("name") == "overhead")
     }
 
-    @Test(arguments: [
-        (["env": 2.5] as [String: Value], "'env' must be an integer"),
+    static let badInputs: [([String: Value], String)] = [
+        (["env": 2.5], "'env' must be an integer"),
         (["env": -1], "'env' = -1 is outside 0...10"),
         (["env": "0"], "'env' must be an integer"),
         (["target": [1, 2]], "'target' has 2 items; expected 3"),
@@ -26,7 +26,9 @@ import Testing
         (["target": [1, "x", 2]], "'target[1]' must be a number"),
         (["ids": [1, 1]], "'ids' names an item twice"),
         (["nope": 1], "unknown argument 'nope'"),
-    ])
+    ]
+
+    @Test(arguments: badInputs)
     func refusesBadInput(values: [String: Value], message: String) {
         do {
             let args = try ToolArguments(values, allowed: ["env", "target", "ids"])
