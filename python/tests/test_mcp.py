@@ -269,16 +269,15 @@ def test_bad_input_is_a_tool_error_and_the_server_goes_on(bins, server, errlog):
 def test_stdio_listens_on_nothing_and_http_only_on_loopback(bins, server, errlog):
     # Over stdio: no listening socket at all.
     async def body(session):
-        pid = None
-        for p in Path("/proc").iterdir():
-            if p.name.isdigit():
-                with contextlib.suppress(OSError):
-                    argv = (p / "cmdline").read_bytes().split(b"\0")
-                    if argv[0].endswith(b"sim-mcp") and server.address.encode() in argv and os.getppid() != int(p.name):
-                        pid = int(p.name)
-        assert pid is not None
         json_of(await session.call_tool("describe_server", {}))
-        return listening_sockets(pid)
+        pids = []
+        for p in Path("/proc").iterdir():
+            with contextlib.suppress(OSError):
+                argv = (p / "cmdline").read_bytes().split(b"\0") if p.name.isdigit() else [b""]
+                if argv[0].endswith(b"sim-mcp") and server.address.encode() in argv:
+                    pids.append(int(p.name))
+        assert pids, "no sim-mcp process found"
+        return [s for pid in pids for s in listening_sockets(pid)]
 
     assert stdio_session(bins, server, errlog, body) == []
 

@@ -8,7 +8,17 @@ import Messaging
 /// carrying the server's reason.
 extension SimSession {
     func leaseEnvs(_ args: ToolArguments) throws(ToolFailure) -> [Tool.Content] {
-        if let held = lease { throw ToolFailure("this session already leases envs \(held.envs); release_envs first") }
+        if let held = lease {
+            // A lease the server let expire (no call used it for its ttl) is dropped; a live one stays.
+            var renew = Robosim_LeaseRequest()
+            renew.lease = held.id
+            do throws(ToolFailure) {
+                let _: Robosim_LeaseResponse = try link.call("/sim/lease", renew)
+                throw ToolFailure("this session already leases envs \(held.envs); release_envs first")
+            } catch where error.description.contains("NOT_FOUND") {
+                setLease(nil)
+            }
+        }
         var r = Robosim_LeaseRequest()
         r.clientName = clientName
         r.ttlS = try args.double("ttl_s", in: 5...3600, default: 600)

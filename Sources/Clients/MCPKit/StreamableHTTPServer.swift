@@ -129,9 +129,12 @@ public struct StreamableHTTPServer: Sendable {
         let sessions: HTTPSessions
         let idleTimeout: Double
         func run() async throws {
-            while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(10))
-                await sessions.expire(idleFor: idleTimeout)
+            // The sleep ends at once on graceful shutdown: the reaper never holds the process up.
+            try? await cancelWhenGracefulShutdown {
+                while true {
+                    try await Task.sleep(for: .seconds(10))
+                    await sessions.expire(idleFor: idleTimeout)
+                }
             }
         }
     }
