@@ -17,7 +17,7 @@ import Testing
         let idat = Array(png[41..<(41 + 2 + 5 + 14 + 4)])
         #expect(Array(idat.prefix(7)) == [0x78, 0x01, 0x01, 14, 0, ~14 & 0xFF, 0xFF])
         #expect(Array(idat[7..<21]) == raw)
-        #expect(PNGEncoder.adler32(raw) == 0x1FEE_05FB)   // zlib.adler32 of the same bytes
+        #expect(PNGEncoder.adler32(raw) == 0x1FEE_05FB)  // zlib.adler32 of the same bytes
         #expect(Array(png.suffix(12)) == [0, 0, 0, 0, 73, 69, 78, 68, 0xAE, 0x42, 0x60, 0x82])
     }
 
@@ -38,9 +38,9 @@ import Testing
         let png = try PNGEncoder.encode(width: 300, height: 300, layout: .rgb, pixels: pixels)
         let zlib = PNGEncoder.zlibStored([UInt8](repeating: 1, count: 270_300))
         #expect(zlib.count == 2 + 4 * (5 + 65535) + 5 + 8160 + 4)
-        for block in 0..<4 { #expect(zlib[2 + block * (5 + 65535)] == 0) }   // BFINAL 0, BTYPE 00
+        for block in 0..<4 { #expect(zlib[2 + block * (5 + 65535)] == 0) }  // BFINAL 0, BTYPE 00
         let last = 2 + 4 * (5 + 65535)
-        #expect(Array(zlib[last..<(last + 5)]) == [1, 0xE0, 0x1F, 0x1F, 0xE0])   // BFINAL 1; LEN 8160, NLEN
+        #expect(Array(zlib[last..<(last + 5)]) == [1, 0xE0, 0x1F, 0x1F, 0xE0])  // BFINAL 1; LEN 8160, NLEN
         #expect(png.count == 8 + 25 + 12 + zlib.count + 12)
     }
 

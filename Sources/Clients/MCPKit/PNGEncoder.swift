@@ -37,7 +37,9 @@ public enum PNGEncoder {
 
     /// Encodes `height` rows of `width` pixels, each row starting `rowStride` bytes after the previous
     /// one in `pixels` (at least `width x channels`; an image's `step`).
-    public static func encode(width: Int, height: Int, layout: Layout, rowStride: Int? = nil, pixels: some Collection<UInt8>) throws(Failure) -> [UInt8] {
+    public static func encode(width: Int, height: Int, layout: Layout, rowStride: Int? = nil, pixels: some Collection<UInt8>)
+        throws(Failure) -> [UInt8]
+    {
         guard (1...maxSide).contains(width), (1...maxSide).contains(height) else {
             throw Failure(description: "image size \(width) x \(height) is outside 1...\(maxSide)")
         }
@@ -61,7 +63,7 @@ public enum PNGEncoder {
         var header = [UInt8]()
         header.appendBigEndian(UInt32(width))
         header.appendBigEndian(UInt32(height))
-        header += [8, layout.colorType, 0, 0, 0]   // bit depth, colour type, deflate, adaptive filters, no interlace
+        header += [8, layout.colorType, 0, 0, 0]  // bit depth, colour type, deflate, adaptive filters, no interlace
         appendChunk("IHDR", header, to: &png)
         appendChunk("IDAT", zlibStored(raw), to: &png)
         appendChunk("IEND", [], to: &png)
@@ -70,7 +72,7 @@ public enum PNGEncoder {
 
     /// A zlib stream (RFC 1950) of stored deflate blocks (RFC 1951, BTYPE 00) holding `data`.
     static func zlibStored(_ data: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = [0x78, 0x01]   // deflate, 32 KiB window; no preset dictionary; (0x7801 % 31 == 0)
+        var out: [UInt8] = [0x78, 0x01]  // deflate, 32 KiB window; no preset dictionary; (0x7801 % 31 == 0)
         out.reserveCapacity(data.count + data.count / 65535 * 5 + 11)
         var offset = 0
         repeat {

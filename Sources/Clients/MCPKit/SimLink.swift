@@ -49,8 +49,10 @@ public final class SimLink: Sendable {
     }
 
     /// Calls `service` and decodes its reply; a refusal or a silent server becomes a `ToolFailure`.
-    func call<Response: SwiftProtobuf.Message>(_ service: String, _ request: some SwiftProtobuf.Message,
-                                                as: Response.Type = Response.self, timeout: Double? = nil) throws(ToolFailure) -> Response {
+    func call<Response: SwiftProtobuf.Message>(
+        _ service: String, _ request: some SwiftProtobuf.Message,
+        as: Response.Type = Response.self, timeout: Double? = nil
+    ) throws(ToolFailure) -> Response {
         let client = try node().client
         do { return try client.call(service, request, timeout: timeout) } catch { throw ToolFailure(error) }
     }
@@ -121,7 +123,7 @@ final class LatestMessages: Sendable {
             throw ToolFailure("\(error)")
         }
         return entries.withLock { e in
-            if e[topic] != nil { return false }   // another call watched it meanwhile; this subscription goes
+            if e[topic] != nil { return false }  // another call watched it meanwhile; this subscription goes
             if e.count >= Self.maxTopics, let oldest = e.min(by: { $0.value.lastUse < $1.value.lastUse })?.key {
                 e[oldest] = nil
             }

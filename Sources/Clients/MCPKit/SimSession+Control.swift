@@ -68,9 +68,11 @@ extension SimSession {
         if args.has("seed") { r.seed = UInt64(try args.int("seed", in: 0...(1 << 53))) }
         let reply: Robosim_ResetResponse = try link.call("/sim/reset", r, timeout: max(link.timeout, 10))
         let names = d.observationNames
-        return Self.json(["envs": ids.enumerated().map { k, env in
-            ["env": env, "observation": Self.named(reply.observations, row: k, names: names)] as [String: Any]
-        }])
+        return Self.json([
+            "envs": ids.enumerated().map { k, env in
+                ["env": env, "observation": Self.named(reply.observations, row: k, names: names)] as [String: Any]
+            }
+        ])
     }
 
     func stepEnvs(_ args: ToolArguments) throws(ToolFailure) -> [Tool.Content] {
@@ -82,7 +84,8 @@ extension SimSession {
         let lease = try requireLease(for: ids)
         let size = Int(d.actionSize)
         guard let actions = try args.matrix("actions", outer: ids.count...ids.count, inner: size...size, in: -1e6...1e6) else {
-            throw ToolFailure("missing argument 'actions': \(ids.count) lists of \(size) numbers (\(d.actionNames.joined(separator: ", ")))")
+            throw ToolFailure(
+                "missing argument 'actions': \(ids.count) lists of \(size) numbers (\(d.actionNames.joined(separator: ", ")))")
         }
         let steps = try args.int("steps", in: 1...SimTools.maxSteps, default: 1)
         try watchState(of: ids)
@@ -98,18 +101,24 @@ extension SimSession {
             last = try link.call("/sim/step", r)
             for k in ids.indices {
                 if k < last.rewards.count { rewards[k] += last.rewards[k] }
-                if (k < last.terminated.count && last.terminated[k]) || (k < last.truncated.count && last.truncated[k]) { episodesEnded[k] += 1 }
+                if (k < last.terminated.count && last.terminated[k]) || (k < last.truncated.count && last.truncated[k]) {
+                    episodesEnded[k] += 1
+                }
                 if k < last.success.count && last.success[k] { succeeded[k] = true }
             }
         }
         let names = d.observationNames
-        return Self.json(["steps": steps, "sim_seconds": Double(steps) * d.physicsDt * Double(max(1, d.decimation)), "envs": ids.enumerated().map { k, env in
-            [
-                "env": env, "observation": Self.named(last.observations, row: k, names: names), "reward": rewards[k],
-                "terminated": k < last.terminated.count && last.terminated[k], "truncated": k < last.truncated.count && last.truncated[k],
-                "success": succeeded[k], "episodes_ended": episodesEnded[k],
-            ] as [String: Any]
-        }])
+        return Self.json([
+            "steps": steps, "sim_seconds": Double(steps) * d.physicsDt * Double(max(1, d.decimation)),
+            "envs": ids.enumerated().map { k, env in
+                [
+                    "env": env, "observation": Self.named(last.observations, row: k, names: names), "reward": rewards[k],
+                    "terminated": k < last.terminated.count && last.terminated[k],
+                    "truncated": k < last.truncated.count && last.truncated[k],
+                    "success": succeeded[k], "episodes_ended": episodesEnded[k],
+                ] as [String: Any]
+            },
+        ])
     }
 
     /// Row `k` of env-major `values` as name: value.
@@ -151,8 +160,11 @@ extension SimSession {
         let readers = g.nodes.filter { $0.name != own && $0.subscriptions.contains { $0.topic == topic } }
         guard readers.isEmpty else { return }
         let prefix = Names.env(env) + "/"
-        let taken = Set(g.nodes.filter { $0.name != own }.flatMap { $0.subscriptions.map(\.topic) }.filter { $0.hasPrefix(prefix) }).sorted()
-        throw ToolFailure("nothing on the server takes \(what) on \(topic) (the env's command topics: \(taken.isEmpty ? "none" : taken.joined(separator: ", ")))")
+        let taken = Set(g.nodes.filter { $0.name != own }.flatMap { $0.subscriptions.map(\.topic) }.filter { $0.hasPrefix(prefix) })
+            .sorted()
+        throw ToolFailure(
+            "nothing on the server takes \(what) on \(topic) (the env's command topics: \(taken.isEmpty ? "none" : taken.joined(separator: ", ")))"
+        )
     }
 
     /// The tool tip's position from a `geometry_msgs/PoseStamped` payload.
@@ -209,10 +221,10 @@ extension SimSession {
             try requireSubscriber(commandTopic, env: env, what: "end-effector targets")
             var m = GeometryMsgs_PoseStamped()
             m.header.frameID = "world"
-            (m.pose.position.x, m.pose.position.y, m.pose.position.z) = (target.x, target.y, target.z)   // all-zero orientation: tool down
+            (m.pose.position.x, m.pose.position.y, m.pose.position.z) = (target.x, target.y, target.z)  // all-zero orientation: tool down
             let publisher: Publisher<GeometryMsgs_PoseStamped>
             do { publisher = try node.advertise(commandTopic, qos: .standard) } catch { throw ToolFailure("\(error)") }
-            Thread.sleep(forTimeInterval: 0.2)   // let the new publisher's connection settle before its first message
+            Thread.sleep(forTimeInterval: 0.2)  // let the new publisher's connection settle before its first message
             var lastSent = Date.distantPast
             while Date().timeIntervalSince(started) < timeout {
                 // Resend within the command timeout (tbar_push: 0.5 s), so a long move is not cut off.
@@ -222,7 +234,9 @@ extension SimSession {
                     steps += 1
                 }
                 Thread.sleep(forTimeInterval: 0.05)
-                if let why = try refusal() { throw ToolFailure("the server refused the target \(Self.text(target)) for env \(env): \(why)") }
+                if let why = try refusal() {
+                    throw ToolFailure("the server refused the target \(Self.text(target)) for env \(env): \(why)")
+                }
                 pose = Self.position(link.latest.latest(poseTopic).message) ?? pose
                 if arrived() { break }
             }
@@ -235,9 +249,12 @@ extension SimSession {
         ]
         if episodeEnded { out["note"] = "the env's episode ended during the move and restarted" }
         guard arrived() else {
-            let at = pose.map { "the tool is at \(Self.text($0)), \(String(format: "%.3f", length($0 - target))) m away" } ?? "no pose on \(poseTopic)"
-            throw ToolFailure("env \(env) did not reach \(Self.text(target)) within \(d.mode == "lockstep" ? "\(maxSteps) steps" : "\(timeout) s"): \(at)\n"
-                + JSONText.render(out))
+            let at =
+                pose.map { "the tool is at \(Self.text($0)), \(String(format: "%.3f", length($0 - target))) m away" }
+                ?? "no pose on \(poseTopic)"
+            throw ToolFailure(
+                "env \(env) did not reach \(Self.text(target)) within \(d.mode == "lockstep" ? "\(maxSteps) steps" : "\(timeout) s"): \(at)\n"
+                    + JSONText.render(out))
         }
         return Self.json(out)
     }
@@ -257,7 +274,7 @@ extension SimSession {
         var m = GeometryMsgs_Twist()
         (m.linear.x, m.linear.y, m.linear.z) = (linear[0], linear[1], linear[2])
         (m.angular.x, m.angular.y, m.angular.z) = (angular[0], angular[1], angular[2])
-        Thread.sleep(forTimeInterval: 0.2)   // let the new publisher's connection settle before its first message
+        Thread.sleep(forTimeInterval: 0.2)  // let the new publisher's connection settle before its first message
         let started = Date()
         var sent = 0
         while Date().timeIntervalSince(started) < duration {
@@ -267,11 +284,13 @@ extension SimSession {
             let now = try rejections(topic)
             if now.count > before.count { throw ToolFailure("the server refused the velocity command for env \(env): \(now.reason)") }
         }
-        publisher.publish(GeometryMsgs_Twist())   // stop
+        publisher.publish(GeometryMsgs_Twist())  // stop
         Thread.sleep(forTimeInterval: 0.1)
         let after = try rejections(topic)
         if after.count > before.count { throw ToolFailure("the server refused the velocity command for env \(env): \(after.reason)") }
-        return Self.json(["env": env, "topic": topic, "linear": linear, "angular": angular, "duration_s": duration, "messages_sent": sent + 1])
+        return Self.json([
+            "env": env, "topic": topic, "linear": linear, "angular": angular, "duration_s": duration, "messages_sent": sent + 1,
+        ])
     }
 
     func setParameters(_ args: ToolArguments) throws(ToolFailure) -> [Tool.Content] {
@@ -280,7 +299,9 @@ extension SimSession {
         }
         var r = Robosim_SetParametersRequest()
         for (name, value) in given.sorted(by: { $0.key < $1.key }) {
-            guard name.utf8.count <= ToolArguments.maxStringBytes else { throw ToolFailure("a parameter name is over \(ToolArguments.maxStringBytes) bytes") }
+            guard name.utf8.count <= ToolArguments.maxStringBytes else {
+                throw ToolFailure("a parameter name is over \(ToolArguments.maxStringBytes) bytes")
+            }
             var p = Robosim_Parameter()
             p.name = name
             p.value = try Self.parameterText(value, name: name)
@@ -294,7 +315,9 @@ extension SimSession {
     static func parameterText(_ value: Value, name: String) throws(ToolFailure) -> String {
         switch value {
         case .string(let s):
-            guard s.utf8.count <= ToolArguments.maxStringBytes else { throw ToolFailure("'\(Names.quoted(name))': the value is over \(ToolArguments.maxStringBytes) bytes") }
+            guard s.utf8.count <= ToolArguments.maxStringBytes else {
+                throw ToolFailure("'\(Names.quoted(name))': the value is over \(ToolArguments.maxStringBytes) bytes")
+            }
             return s
         case .bool(let b): return b ? "true" : "false"
         case .int, .double: return "\(try ToolArguments.number(value, name: name, in: -1e15...1e15))"

@@ -50,15 +50,18 @@ extension SimSession {
                 "reward_terms": task.rewardTerms.map { ["name": $0.name, "weight": $0.weight] },
             ] as [String: Any],
             "cameras": d.cameras.map {
-                ["name": $0.name, "width": Int($0.width), "height": Int($0.height), "rate_hz": $0.rateHz, "rgb": $0.rgb,
-                 "depth": $0.depth, "observation": $0.observation] as [String: Any]
+                [
+                    "name": $0.name, "width": Int($0.width), "height": Int($0.height), "rate_hz": $0.rateHz, "rgb": $0.rgb,
+                    "depth": $0.depth, "observation": $0.observation,
+                ] as [String: Any]
             },
             "render_backend": d.renderBackend,
             "per_env_topics": perEnv,
             "topics": global,
             "services": d.services,
             "commands": d.commands.filter { $0.accepted > 0 || $0.rejected > 0 }.map {
-                ["topic": $0.topic, "accepted": Int($0.accepted), "rejected": Int($0.rejected), "last_rejection": $0.lastRejection] as [String: Any]
+                ["topic": $0.topic, "accepted": Int($0.accepted), "rejected": Int($0.rejected), "last_rejection": $0.lastRejection]
+                    as [String: Any]
             },
         ]
         out["lease"] = lease.map { ["env_ids": $0.envs] as Any } ?? NSNull()
@@ -71,14 +74,19 @@ extension SimSession {
         let topics = g.topics.filter { $0.name.hasPrefix(prefix) }
         let out: [String: Any] = [
             "nodes": g.nodes.map {
-                ["name": $0.name, "pid": Int($0.pid), "publishers": $0.publishers.count, "subscriptions": $0.subscriptions.count] as [String: Any]
+                ["name": $0.name, "pid": Int($0.pid), "publishers": $0.publishers.count, "subscriptions": $0.subscriptions.count]
+                    as [String: Any]
             },
             "topics": topics.prefix(Self.maxGraphTopics).map {
-                ["name": $0.name, "type": $0.type, "publishers": $0.publishers, "subscribers": $0.subscribers, "rate_hz": $0.rateHz,
-                 "messages": Int($0.messages), "dropped": Int($0.dropped)] as [String: Any]
+                [
+                    "name": $0.name, "type": $0.type, "publishers": $0.publishers, "subscribers": $0.subscribers, "rate_hz": $0.rateHz,
+                    "messages": Int($0.messages), "dropped": Int($0.dropped),
+                ] as [String: Any]
             },
             "topics_left_out": max(0, topics.count - Self.maxGraphTopics),
-            "services": g.services.map { ["name": $0.name, "type": $0.type, "calls": Int($0.calls), "errors": Int($0.errors)] as [String: Any] },
+            "services": g.services.map {
+                ["name": $0.name, "type": $0.type, "calls": Int($0.calls), "errors": Int($0.errors)] as [String: Any]
+            },
             "hub_dropped_malformed": Int(g.droppedMalformed),
             "hub_dropped_oversize": Int(g.droppedOversize),
         ]
@@ -94,11 +102,14 @@ extension SimSession {
         do { subscription = try node.subscribeRaw(topic, qos: .sensorData(depth: 1)) } catch { throw ToolFailure("\(error)") }
         guard let raw = Self.first(of: subscription, within: timeout) else {
             let mode = (try? link.describe().mode) ?? ""
-            throw ToolFailure("no message on \(topic) within \(timeout) s"
-                + (mode == "lockstep" ? " (a lockstep server publishes only when envs are stepped or reset)" : ""))
+            throw ToolFailure(
+                "no message on \(topic) within \(timeout) s"
+                    + (mode == "lockstep" ? " (a lockstep server publishes only when envs are stepped or reset)" : ""))
         }
         let message: any SwiftProtobuf.Message
-        do { message = try MessageJSON.decode(typeName: raw.typeName, payload: raw.payload) } catch { throw ToolFailure("\(topic): \(error)") }
+        do { message = try MessageJSON.decode(typeName: raw.typeName, payload: raw.payload) } catch {
+            throw ToolFailure("\(topic): \(error)")
+        }
         var note: String?
         var shown = message
         if var image = message as? SensorMsgs_Image {

@@ -35,10 +35,14 @@ extension SimSession {
             }
         }
         guard let tbar, let slot, let tool else {
-            let missing = [tbar == nil ? "the T-bar" : nil, slot == nil ? "the slot" : nil, tool == nil ? "the tool" : nil].compactMap { $0 }
-            throw ToolFailure("no pose of \(missing.joined(separator: ", ")) for env \(env) on its topics within 2 s"
-                + (d.mode == "lockstep" ? " (a lockstep server publishes when envs are stepped or reset: reset_envs or step_envs first)" : "")
-                + "; or pass tbar, slot and tool")
+            let missing = [tbar == nil ? "the T-bar" : nil, slot == nil ? "the slot" : nil, tool == nil ? "the tool" : nil].compactMap {
+                $0
+            }
+            throw ToolFailure(
+                "no pose of \(missing.joined(separator: ", ")) for env \(env) on its topics within 2 s"
+                    + (d.mode == "lockstep"
+                        ? " (a lockstep server publishes when envs are stepped or reset: reset_envs or step_envs first)" : "")
+                    + "; or pass tbar, slot and tool")
         }
         let planner = OfflinePlanner()
         let summary = WorkspaceSummary(tbar: tbar, slot: slot, tool: tool, limits: planner.limits)
@@ -54,12 +58,14 @@ extension SimSession {
             out["plan"] = NSNull()
             out["note"] = "the T-bar is at the slot already (within the planner's goal)"
         } else if let plan = planner.plan(summary) {
-            out["plan"] = [
-                "push_side": plan.pushSide, "contact_point": plan.contactPoint, "direction": plan.direction,
-                "waypoints": plan.waypoints, "rationale": plan.rationale,
-            ] as [String: Any]
+            out["plan"] =
+                [
+                    "push_side": plan.pushSide, "contact_point": plan.contactPoint, "direction": plan.direction,
+                    "waypoints": plan.waypoints, "rationale": plan.rationale,
+                ] as [String: Any]
         } else {
-            throw ToolFailure("the planner found no feasible push from this state (the T-bar may be out of the arm's reach)\n" + JSONText.render(out))
+            throw ToolFailure(
+                "the planner found no feasible push from this state (the T-bar may be out of the arm's reach)\n" + JSONText.render(out))
         }
         return Self.json(out)
     }

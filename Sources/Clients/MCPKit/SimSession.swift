@@ -72,7 +72,11 @@ public final class SimSession: Sendable {
 
     /// Ends the session: releases its lease (best effort; the server's TTL ends it otherwise). Blocks.
     public func close() {
-        guard let lease = held.withLock({ l -> Lease? in defer { l = nil }; return l }) else { return }
+        guard
+            let lease = held.withLock({ l -> Lease? in
+                defer { l = nil }; return l
+            })
+        else { return }
         var r = Robosim_ReleaseRequest()
         r.lease = lease.id
         do {
@@ -87,7 +91,9 @@ public final class SimSession: Sendable {
 
     /// `env` checked against the server's env count.
     func checkedEnv(_ env: Int, _ d: Robosim_DescribeResponse) throws(ToolFailure) -> Int {
-        guard env < Int(d.envCount) else { throw ToolFailure("env \(env) does not exist: the server has \(d.envCount) envs (0...\(Int(d.envCount) - 1))") }
+        guard env < Int(d.envCount) else {
+            throw ToolFailure("env \(env) does not exist: the server has \(d.envCount) envs (0...\(Int(d.envCount) - 1))")
+        }
         return env
     }
 
@@ -121,7 +127,8 @@ public final class SimSession: Sendable {
 enum JSONText {
     static func render(_ object: Any) -> String {
         guard JSONSerialization.isValidJSONObject(object),
-              let data = try? JSONSerialization.data(withJSONObject: rounded(object), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            let data = try? JSONSerialization.data(
+                withJSONObject: rounded(object), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         else { return "\(object)" }
         return String(decoding: data, as: UTF8.self)
     }

@@ -46,10 +46,11 @@ public enum SimTools {
                 Image payloads are left out (use get_camera_frame). On a lockstep server topics only go out when envs are \
                 stepped or reset.
                 """,
-            inputSchema: object([
-                "topic": string("Topic name, e.g. /env_0/robot/pose", maxLength: 256),
-                "timeout_s": number("Seconds to wait for a message", min: 0.1, max: 30, default: 5),
-            ], required: ["topic"]),
+            inputSchema: object(
+                [
+                    "topic": string("Topic name, e.g. /env_0/robot/pose", maxLength: 256),
+                    "timeout_s": number("Seconds to wait for a message", min: 0.1, max: 30, default: 5),
+                ], required: ["topic"]),
             annotations: readOnly("Read one message of a topic")),
         Tool(
             name: "get_camera_frame", title: "Get a camera frame",
@@ -74,12 +75,14 @@ public enum SimTools {
                 "count": integer("Number of free envs to lease (when env_ids is not given)", min: 1, max: maxEnvs, default: 1),
                 "ttl_s": number("Seconds of silence after which the server ends the lease", min: 5, max: 3600, default: 600),
             ]),
-            annotations: .init(title: "Lease envs", readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false)),
+            annotations: .init(
+                title: "Lease envs", readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false)),
         Tool(
             name: "release_envs", title: "Release the lease",
             description: "Ends this session's lease (/sim/release); its envs become free for other clients. Nothing to do without a lease.",
             inputSchema: object([:]),
-            annotations: .init(title: "Release the lease", readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false)),
+            annotations: .init(
+                title: "Release the lease", readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false)),
         Tool(
             name: "reset_envs", title: "Reset envs",
             description: """
@@ -90,7 +93,8 @@ public enum SimTools {
                 "env_ids": integers("Envs to reset (default: this session's leased envs)", min: 0, max: maxEnvIndex, maxItems: maxEnvs),
                 "seed": integer("Seed of the envs' episodes", min: 0, max: 1 << 53, default: nil),
             ]),
-            annotations: .init(title: "Reset envs", readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false)),
+            annotations: .init(title: "Reset envs", readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false)
+        ),
         Tool(
             name: "step_envs", title: "Step leased envs",
             description: """
@@ -99,16 +103,22 @@ public enum SimTools {
                 leased envs. Returns each env's observation by name, the summed reward, and whether its episode \
                 terminated, was truncated or succeeded (an ended episode restarts at once).
                 """,
-            inputSchema: object([
-                "env_ids": integers("Envs to step, all leased (default: every leased env)", min: 0, max: maxEnvIndex, maxItems: maxEnvs),
-                "actions": .object([
-                    "type": "array", "maxItems": .int(maxEnvs),
-                    "description": "One action per env, in env_ids order; each a list of action_size numbers",
-                    "items": .object(["type": "array", "maxItems": .int(maxActionSize), "items": .object(["type": "number", "minimum": -1e6, "maximum": 1e6])]),
-                ]),
-                "steps": integer("Control steps to take with these actions", min: 1, max: maxSteps, default: 1),
-            ], required: ["actions"]),
-            annotations: .init(title: "Step envs", readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false)),
+            inputSchema: object(
+                [
+                    "env_ids": integers(
+                        "Envs to step, all leased (default: every leased env)", min: 0, max: maxEnvIndex, maxItems: maxEnvs),
+                    "actions": .object([
+                        "type": "array", "maxItems": .int(maxEnvs),
+                        "description": "One action per env, in env_ids order; each a list of action_size numbers",
+                        "items": .object([
+                            "type": "array", "maxItems": .int(maxActionSize),
+                            "items": .object(["type": "number", "minimum": -1e6, "maximum": 1e6]),
+                        ]),
+                    ]),
+                    "steps": integer("Control steps to take with these actions", min: 1, max: maxSteps, default: 1),
+                ], required: ["actions"]),
+            annotations: .init(title: "Step envs", readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false)
+        ),
         Tool(
             name: "move_end_effector", title: "Move the end effector",
             description: """
@@ -118,14 +128,16 @@ public enum SimTools {
                 /env_i/ee_target and watches /env_i/robot/pose for up to `timeout_s`. A target the server refuses \
                 (unreachable, outside the workspace) is a tool error carrying the server's reason.
                 """,
-            inputSchema: object([
-                "env": integer("Env index", min: 0, max: maxEnvIndex, default: 0),
-                "target": numbers("x, y, z of the tool tip in the world frame (m)", count: 3, min: -maxCoordinate, max: maxCoordinate),
-                "tolerance_m": number("Distance counted as arrived (m)", min: 0.002, max: 0.1, default: 0.01),
-                "max_steps": integer("Lockstep: most control steps to take", min: 1, max: 3000, default: 500),
-                "timeout_s": number("Realtime: most seconds to wait", min: 0.5, max: 60, default: 15),
-            ], required: ["target"]),
-            annotations: .init(title: "Move the end effector", readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false)),
+            inputSchema: object(
+                [
+                    "env": integer("Env index", min: 0, max: maxEnvIndex, default: 0),
+                    "target": numbers("x, y, z of the tool tip in the world frame (m)", count: 3, min: -maxCoordinate, max: maxCoordinate),
+                    "tolerance_m": number("Distance counted as arrived (m)", min: 0.002, max: 0.1, default: 0.01),
+                    "max_steps": integer("Lockstep: most control steps to take", min: 1, max: 3000, default: 500),
+                    "timeout_s": number("Realtime: most seconds to wait", min: 0.5, max: 60, default: 15),
+                ], required: ["target"]),
+            annotations: .init(
+                title: "Move the end effector", readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false)),
         Tool(
             name: "send_velocity", title: "Send a velocity command",
             description: """
@@ -140,7 +152,8 @@ public enum SimTools {
                 "angular": numbers("Angular velocity x, y, z (rad/s)", count: 3, min: -100, max: 100),
                 "duration_s": number("Seconds to keep sending it", min: 0.05, max: 10, default: 1),
             ]),
-            annotations: .init(title: "Send a velocity command", readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false)),
+            annotations: .init(
+                title: "Send a velocity command", readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false)),
         Tool(
             name: "propose_tbar_strategy", title: "Propose a T-bar push",
             description: """
@@ -150,9 +163,12 @@ public enum SimTools {
                 """,
             inputSchema: object([
                 "env": integer("Env index", min: 0, max: maxEnvIndex, default: 0),
-                "tbar": numbers("The T-bar's x, y (m) and yaw (rad), instead of /env_i/objects", count: 3, min: -maxCoordinate, max: maxCoordinate),
-                "slot": numbers("The slot's x, y (m) and yaw (rad), instead of /env_i/objects", count: 3, min: -maxCoordinate, max: maxCoordinate),
-                "tool": numbers("The tool tip's x, y, z (m), instead of /env_i/robot/pose", count: 3, min: -maxCoordinate, max: maxCoordinate),
+                "tbar": numbers(
+                    "The T-bar's x, y (m) and yaw (rad), instead of /env_i/objects", count: 3, min: -maxCoordinate, max: maxCoordinate),
+                "slot": numbers(
+                    "The slot's x, y (m) and yaw (rad), instead of /env_i/objects", count: 3, min: -maxCoordinate, max: maxCoordinate),
+                "tool": numbers(
+                    "The tool tip's x, y, z (m), instead of /env_i/robot/pose", count: 3, min: -maxCoordinate, max: maxCoordinate),
             ]),
             annotations: readOnly("Propose a T-bar push")),
         Tool(
@@ -166,14 +182,16 @@ public enum SimTools {
                 Sets server parameters, all or none (/sim/set_parameters): rates, real_time_factor, paused, reset ranges. \
                 Values are text, numbers, booleans or [low, high] ranges. Affects every client of the server.
                 """,
-            inputSchema: object([
-                "parameters": .object([
-                    "type": "object", "maxProperties": .int(maxParameters),
-                    "description": "NAME: VALUE pairs, e.g. {\"rate.tf\": 10, \"reset.tbar_x\": [-0.1, 0.1]}",
-                    "additionalProperties": .object(["type": .array(["string", "number", "boolean", "array"])]),
-                ]),
-            ], required: ["parameters"]),
-            annotations: .init(title: "Set parameters", readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false)),
+            inputSchema: object(
+                [
+                    "parameters": .object([
+                        "type": "object", "maxProperties": .int(maxParameters),
+                        "description": "NAME: VALUE pairs, e.g. {\"rate.tf\": 10, \"reset.tbar_x\": [-0.1, 0.1]}",
+                        "additionalProperties": .object(["type": .array(["string", "number", "boolean", "array"])]),
+                    ])
+                ], required: ["parameters"]),
+            annotations: .init(
+                title: "Set parameters", readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false)),
     ]
 
     // MARK: Schema helpers
@@ -205,24 +223,31 @@ public enum SimTools {
     }
 
     static func numbers(_ description: String, count: Int, min: Double, max: Double) -> Value {
-        .object(["type": "array", "description": .string(description), "minItems": .int(count), "maxItems": .int(count),
-                 "items": .object(["type": "number", "minimum": .double(min), "maximum": .double(max)])])
+        .object([
+            "type": "array", "description": .string(description), "minItems": .int(count), "maxItems": .int(count),
+            "items": .object(["type": "number", "minimum": .double(min), "maximum": .double(max)]),
+        ])
     }
 
     static func integers(_ description: String, min: Int, max: Int, maxItems: Int) -> Value {
-        .object(["type": "array", "description": .string(description), "minItems": 1, "maxItems": .int(maxItems), "uniqueItems": true,
-                 "items": .object(["type": "integer", "minimum": .int(min), "maximum": .int(max)])])
+        .object([
+            "type": "array", "description": .string(description), "minItems": 1, "maxItems": .int(maxItems), "uniqueItems": true,
+            "items": .object(["type": "integer", "minimum": .int(min), "maximum": .int(max)]),
+        ])
     }
 
     static func strings(_ description: String, maxItems: Int) -> Value {
-        .object(["type": "array", "description": .string(description), "maxItems": .int(maxItems),
-                 "items": .object(["type": "string", "maxLength": .int(ToolArguments.maxStringBytes)])])
+        .object([
+            "type": "array", "description": .string(description), "maxItems": .int(maxItems),
+            "items": .object(["type": "string", "maxLength": .int(ToolArguments.maxStringBytes)]),
+        ])
     }
 
     /// The argument names a tool's schema declares.
     static func argumentNames(of tool: String) -> Set<String> {
         guard let t = all.first(where: { $0.name == tool }), case .object(let schema) = t.inputSchema,
-              case .object(let properties)? = schema["properties"] else { return [] }
+            case .object(let properties)? = schema["properties"]
+        else { return [] }
         return Set(properties.keys)
     }
 }

@@ -57,7 +57,8 @@ public struct StreamableHTTPServer: Sendable {
             var request = request
             let body: ByteBuffer
             do { body = try await request.collectBody(upTo: Self.maxBody) } catch {
-                return Response(status: .contentTooLarge, body: .init(byteBuffer: ByteBuffer(string: "request body over \(Self.maxBody) bytes\n")))
+                return Response(
+                    status: .contentTooLarge, body: .init(byteBuffer: ByteBuffer(string: "request body over \(Self.maxBody) bytes\n")))
             }
             let reply = await sessions.handle(Self.mcpRequest(request, body: body))
             return Self.response(reply)
@@ -99,10 +100,12 @@ public struct StreamableHTTPServer: Sendable {
         }
         switch reply {
         case .stream(let stream, _):
-            return Response(status: .init(code: reply.statusCode), headers: headers, body: ResponseBody { writer in
-                for try await chunk in stream { try await writer.write(ByteBuffer(bytes: chunk)) }
-                try await writer.finish(nil)
-            })
+            return Response(
+                status: .init(code: reply.statusCode), headers: headers,
+                body: ResponseBody { writer in
+                    for try await chunk in stream { try await writer.write(ByteBuffer(bytes: chunk)) }
+                    try await writer.finish(nil)
+                })
         default:
             let body = reply.bodyData.map { ResponseBody(byteBuffer: ByteBuffer(bytes: $0)) } ?? ResponseBody()
             return Response(status: .init(code: reply.statusCode), headers: headers, body: body)

@@ -76,7 +76,9 @@ public struct ToolArguments: Sendable {
     }
 
     /// A list of integers (each in `range`), or nil when absent.
-    public func ints(_ name: String, count: ClosedRange<Int>, in range: ClosedRange<Int>, unique: Bool = false) throws(ToolFailure) -> [Int]? {
+    public func ints(_ name: String, count: ClosedRange<Int>, in range: ClosedRange<Int>, unique: Bool = false) throws(ToolFailure)
+        -> [Int]?
+    {
         guard has(name) else { return nil }
         let items = try list(name, count: count)
         var out = [Int]()
@@ -99,7 +101,9 @@ public struct ToolArguments: Sendable {
     }
 
     /// A list of lists of numbers: `outer` inner lists, each of `inner` numbers in `range`.
-    public func matrix(_ name: String, outer: ClosedRange<Int>, inner: ClosedRange<Int>, in range: ClosedRange<Double>) throws(ToolFailure) -> [[Double]]? {
+    public func matrix(_ name: String, outer: ClosedRange<Int>, inner: ClosedRange<Int>, in range: ClosedRange<Double>) throws(ToolFailure)
+        -> [[Double]]?
+    {
         guard has(name) else { return nil }
         let rows = try list(name, count: outer)
         var out = [[Double]]()

@@ -61,8 +61,9 @@ struct SimMCP: AsyncParsableCommand {
         let services = server.services { bound in
             FileHandle.standardOutput.write(Data("sim-mcp: http://\(host):\(bound)\(StreamableHTTPServer.endpoint)\n".utf8))
         }
-        let group = ServiceGroup(configuration: .init(
-            services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }
