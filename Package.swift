@@ -304,6 +304,7 @@ let package = Package(
         // Shared by the test targets: Python reference scripts, blocking work off the cooperative pool.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "RewardLanguageTests", dependencies: ["RewardLanguage", "TestSupport"], path: "Tests/RewardLanguageTests"),
+        .testTarget(name: "ViewerTests", dependencies: ["Viewer", "ClientKit", "Messaging"], path: "Tests/ViewerTests"),
         .testTarget(name: "DeployKitTests", dependencies: ["DeployKit", "TrainKit"], path: "Tests/DeployKitTests"),
         .testTarget(name: "TrainKitTests", dependencies: ["TrainKit", "LLMKit", "RewardLanguage", "Messaging", "ClientKit"], path: "Tests/TrainKitTests"),
         .testTarget(

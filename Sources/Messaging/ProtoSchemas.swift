@@ -52,6 +52,41 @@ public enum ProtoSchemas {
         return data
     }
 
+    /// The schema for Foxglove and MCAP files: the same messages with every package put under
+    /// `ros.` (`ros.sensor_msgs.Image`), the names Foxglove's panels recognize for ROS messages in
+    /// protobuf. The wire bytes are the same; only the names in the descriptors change.
+    public static func foxgloveSchema(rosType: String) -> (name: String, descriptorSet: Data)? {
+        if let cached = foxgloveCache.withLock({ $0[rosType] }) { return cached }
+        guard let type = MessageTypes.type(named: rosType), let data = descriptorSet(protoName: type.protoMessageName),
+              var set = try? Google_Protobuf_FileDescriptorSet(serializedBytes: data) else { return nil }
+        func rename(_ messages: inout [Google_Protobuf_DescriptorProto]) {
+            for m in messages.indices {
+                for f in messages[m].field.indices where messages[m].field[f].typeName.hasPrefix(".") {
+                    messages[m].field[f].typeName = ".ros" + messages[m].field[f].typeName
+                }
+                rename(&messages[m].nestedType)
+            }
+        }
+        for k in set.file.indices {
+            set.file[k].package = "ros." + set.file[k].package
+            rename(&set.file[k].messageType)
+        }
+        guard let renamed: Data = try? set.serializedBytes() else { return nil }
+        let schema = (foxglovePrefix + type.protoMessageName, renamed)
+        foxgloveCache.withLock { $0[rosType] = schema }
+        return schema
+    }
+
+    private static let foxgloveCache = Mutex<[String: (String, Data)]>([:])
+
+    /// What `foxgloveSchema` puts before a message's protobuf name.
+    public static let foxglovePrefix = "ros."
+
+    /// The protobuf name of a schema name from Foxglove or an MCAP file (either form).
+    public static func protoName(fromSchemaName name: String) -> String {
+        name.hasPrefix(foxglovePrefix) ? String(name.dropFirst(foxglovePrefix.count)) : name
+    }
+
     /// The schema of a ROS type name (`sensor_msgs/msg/Image`): its protobuf name and descriptor set.
     public static func schema(rosType: String) -> (name: String, descriptorSet: Data)? {
         guard let type = MessageTypes.type(named: rosType), let data = descriptorSet(protoName: type.protoMessageName) else { return nil }

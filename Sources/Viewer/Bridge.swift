@@ -30,10 +30,13 @@ public final class FoxgloveBridge: Sendable {
         let outbox: Outbox
         let state = Mutex(SessionState())
         struct SessionState {
-            /// subscription id -> channel id
+            /// Set by `disconnect`: nothing more is added.
+            var closed = false
+            /// subscription id -> channel id, and channel id -> subscription id (one per channel)
             var subscriptions: [UInt32: UInt32] = [:]
-            /// client channel id -> its publisher
-            var publishers: [UInt32: (topic: String, type: String, publisher: RawPublisher)] = [:]
+            var byChannel: [UInt32: UInt32] = [:]
+            /// client channel id -> its topic and type (publishers are the bridge's, shared)
+            var publishers: [UInt32: (topic: String, type: String)] = [:]
         }
 
         init(id: UInt64, depth: Int) {
@@ -56,6 +59,9 @@ public final class FoxgloveBridge: Sendable {
 
     struct State {
         var channels: [String: Foxglove.Channel] = [:]       // by topic
+        var types: [String: String] = [:]                    // topic -> ROS type of its channel
+        /// Publishers for viewers' messages, one per (topic, type), shared by every viewer.
+        var publishers: [String: RawPublisher] = [:]
         var nextChannel: UInt32 = 1
         var nextSession: UInt64 = 1
         var sessions: [UInt64: Session] = [:]
@@ -104,7 +110,7 @@ public final class FoxgloveBridge: Sendable {
         guard let graph = try? node.client.graph(timeout: 2) else { return }
         var seen: [String: String] = [:]   // topic -> type
         for n in graph.nodes where !n.name.hasPrefix("sim_viewer") {
-            for p in n.publishers where seen[p.topic] == nil && ProtoSchemas.schema(rosType: p.type) != nil { seen[p.topic] = p.type }
+            for p in n.publishers where seen[p.topic] == nil && MessageTypes.type(named: p.type) != nil { seen[p.topic] = p.type }
         }
         update(topics: seen)
     }
@@ -113,25 +119,27 @@ public final class FoxgloveBridge: Sendable {
     func update(topics: [String: String]) {
         let (added, removed, sessions) = state.withLock { s -> ([Foxglove.Channel], [UInt32], [Session]) in
             var added: [Foxglove.Channel] = [], removed: [UInt32] = []
-            for (topic, channel) in s.channels {
-                let schemaName = ProtoSchemas.schema(rosType: topics[topic] ?? "")?.name
-                if schemaName != channel.schemaName {
-                    removed.append(channel.id)
-                    s.channels[topic] = nil
-                    if let tap = s.taps.removeValue(forKey: topic) { _ = tap }   // released: unsubscribes
-                }
+            for (topic, channel) in s.channels where topics[topic] != s.types[topic] {
+                removed.append(channel.id)
+                s.channels[topic] = nil
+                s.types[topic] = nil
+                s.taps[topic] = nil   // released: unsubscribes
             }
             for (topic, type) in topics.sorted(by: { $0.key < $1.key }) where s.channels[topic] == nil {
-                guard let schema = ProtoSchemas.schema(rosType: type) else { continue }
+                guard let schema = ProtoSchemas.foxgloveSchema(rosType: type) else { continue }
                 let channel = Foxglove.Channel(id: s.nextChannel, topic: topic, schemaName: schema.name, schema: schema.descriptorSet.base64EncodedString())
                 s.nextChannel += 1
                 s.channels[topic] = channel
+                s.types[topic] = type
                 added.append(channel)
             }
             if !removed.isEmpty {
                 let gone = Set(removed)
                 for session in s.sessions.values {
-                    session.state.withLock { st in st.subscriptions = st.subscriptions.filter { !gone.contains($0.value) } }
+                    session.state.withLock { st in
+                        st.subscriptions = st.subscriptions.filter { !gone.contains($0.value) }
+                        st.byChannel = st.byChannel.filter { !gone.contains($0.key) }
+                    }
                 }
             }
             return (added, removed, Array(s.sessions.values))
@@ -146,32 +154,34 @@ public final class FoxgloveBridge: Sendable {
 
     /// A new client: its session, with serverInfo and the current channels queued. Nil when full.
     public func connect() -> Session? {
-        let session: Session? = state.withLock { s in
+        state.withLock { s in
             guard s.sessions.count < options.maxClients else { return nil }
             let session = Session(id: s.nextSession, depth: options.queueDepth)
             s.nextSession += 1
+            // Queued before any other session update can reach it: serverInfo comes first, then the
+            // channels as they are now; later changes follow in order.
+            session.outbox.control(.text(Foxglove.serverInfo(
+                name: "robosim", capabilities: options.clientPublish ? ["clientPublish"] : [], sessionID: sessionID,
+                metadata: ["robosim_version": RoboSimVersion.string])))
+            session.outbox.control(.text(Foxglove.advertise(s.channels.values.sorted { $0.id < $1.id })))
             s.sessions[session.id] = session
             return session
         }
-        guard let session else { return nil }
-        session.outbox.control(.text(Foxglove.serverInfo(
-            name: "robosim", capabilities: options.clientPublish ? ["clientPublish"] : [], sessionID: sessionID,
-            metadata: ["robosim_version": RoboSimVersion.string])))
-        session.outbox.control(.text(Foxglove.advertise(channels)))
-        return session
     }
 
     /// The client is gone: its subscriptions end.
     public func disconnect(_ session: Session) {
-        let topics = session.state.withLock { st in
-            let channels = Array(st.subscriptions.values)
-            st.subscriptions = [:]
-            st.publishers = [:]
-            return channels
-        }
         state.withLock { s in
+            let channels = session.state.withLock { st in
+                st.closed = true
+                let channels = Array(st.subscriptions.values)
+                st.subscriptions = [:]
+                st.byChannel = [:]
+                st.publishers = [:]
+                return channels
+            }
             s.sessions[session.id] = nil
-            for channelID in topics { Self.release(&s, channel: channelID) }
+            for channelID in channels { Self.release(&s, channel: channelID) }
         }
         session.outbox.finish()
     }
@@ -194,30 +204,43 @@ public final class FoxgloveBridge: Sendable {
     private func subscribe(_ list: [(id: UInt32, channelID: UInt32)], _ session: Session) throws(Foxglove.Refusal) {
         var refused: [String] = []
         for (id, channelID) in list {
-            let ok: Bool = state.withLock { s in
-                guard let channel = s.channels.values.first(where: { $0.id == channelID }) else { return false }
-                let fresh = session.state.withLock { st -> Bool in
-                    guard st.subscriptions[id] == nil, st.subscriptions.count < Foxglove.maxEntries else { return false }
+            let refusal: String? = state.withLock { s in
+                guard let channel = s.channels.values.first(where: { $0.id == channelID }) else { return "no channel \(channelID)" }
+                if s.taps[channel.topic] == nil {
+                    guard let subscription = tapTopic(channel) else { return "cannot subscribe to \(channel.topic)" }
+                    s.taps[channel.topic] = (subscription, 0)
+                }
+                let why = session.state.withLock { st -> String? in
+                    if st.closed { return "the session closed" }
+                    if st.subscriptions[id] != nil { return "subscription id \(id) is in use" }
+                    if st.byChannel[channelID] != nil { return "already subscribed to channel \(channelID)" }
                     st.subscriptions[id] = channelID
-                    return true
+                    st.byChannel[channelID] = id
+                    return nil
                 }
-                guard fresh else { return false }
-                if var tap = s.taps[channel.topic] {
-                    tap.users += 1
-                    s.taps[channel.topic] = tap
-                } else if let subscription = tapTopic(channel) {
-                    s.taps[channel.topic] = (subscription, 1)
+                if let why {
+                    if s.taps[channel.topic]?.users == 0 { s.taps[channel.topic] = nil }
+                    return why
                 }
-                return true
+                s.taps[channel.topic]!.users += 1
+                return nil
             }
-            if !ok { refused.append("subscription \(id) to channel \(channelID)") }
+            if let refusal { refused.append(refusal) }
         }
-        if !refused.isEmpty { throw Foxglove.Refusal("refused (unknown channel, or a subscription id in use): \(refused.prefix(8).joined(separator: ", "))") }
+        if !refused.isEmpty { throw Foxglove.Refusal("subscribe refused: \(refused.prefix(8).joined(separator: "; "))") }
     }
 
     private func unsubscribe(_ ids: [UInt32], _ session: Session) {
-        let channels = session.state.withLock { st in ids.compactMap { st.subscriptions.removeValue(forKey: $0) } }
-        state.withLock { s in for channelID in channels { Self.release(&s, channel: channelID) } }
+        state.withLock { s in
+            let channels = session.state.withLock { st in
+                ids.compactMap { id -> UInt32? in
+                    guard let channel = st.subscriptions.removeValue(forKey: id) else { return nil }
+                    st.byChannel[channel] = nil
+                    return channel
+                }
+            }
+            for channelID in channels { Self.release(&s, channel: channelID) }
+        }
     }
 
     /// One fewer user of a channel's tap; the last one closes it.
@@ -227,18 +250,19 @@ public final class FoxgloveBridge: Sendable {
         s.taps[topic] = tap.users > 0 ? tap : nil
     }
 
-    /// Subscribes to a topic on the messaging layer; each message goes to the sessions subscribed to
-    /// its channel. Camera images keep only the newest; other topics queue a few hundred.
+    /// Subscribes to a topic on the messaging layer; each message goes, as it arrives on the node's
+    /// I/O thread, into the outbox of each session subscribed to its channel (the outboxes bound
+    /// what waits; the QoS here only labels the subscription in the graph).
     private func tapTopic(_ channel: Foxglove.Channel) -> CallbackSubscription? {
-        let qos: QoS = channel.schemaName == "sensor_msgs.Image" ? .sensorData(depth: 2) : .reliable(depth: 256)
+        let qos: QoS = channel.schemaName.hasSuffix("sensor_msgs.Image") ? .sensorData(depth: 2) : .reliable(depth: 256)
         let channelID = channel.id
         return try? node.onRawMessage(channel.topic, qos: qos) { [weak self] raw in
             guard let self else { return }
             let now = UInt64(Date().timeIntervalSince1970 * 1e9)
             let sessions = self.state.withLock { Array($0.sessions.values) }
             for session in sessions {
-                let ids = session.state.withLock { st in st.subscriptions.compactMap { $0.value == channelID ? $0.key : nil } }
-                for id in ids { session.outbox.data(Foxglove.messageData(subscription: id, receiveTime: now, payload: raw.payload)) }
+                guard let id = session.state.withLock({ $0.byChannel[channelID] }) else { continue }
+                session.outbox.data(Foxglove.messageData(subscription: id, receiveTime: now, payload: raw.payload))
             }
         }
     }
@@ -247,23 +271,29 @@ public final class FoxgloveBridge: Sendable {
         guard options.clientPublish else { throw Foxglove.Refusal("this bridge does not take client messages") }
         for c in channels {
             guard c.encoding == "protobuf" else { throw Foxglove.Refusal("client channel \(c.id): encoding must be protobuf") }
-            let type = rosTypeName(protoName: c.schemaName)
+            let type = rosTypeName(protoName: ProtoSchemas.protoName(fromSchemaName: c.schemaName))
             guard MessageTypes.type(named: type) != nil else { throw Foxglove.Refusal("client channel \(c.id): unknown schema '\(c.schemaName.prefix(80))'") }
-            let publisher: RawPublisher
-            do { publisher = try node.advertiseRaw(c.topic, typeName: type, qos: .standard) } catch {
-                throw Foxglove.Refusal("client channel \(c.id): \(error)")
+            do { try Names.validateTopic(c.topic) } catch { throw Foxglove.Refusal("client channel \(c.id): \(error)") }
+            let refusal: String? = state.withLock { s in
+                let key = c.topic + "\u{0}" + type
+                let full = session.state.withLock { st in st.closed || (st.publishers[c.id] == nil && st.publishers.count >= options.maxClientChannels) }
+                if full { return "at most \(options.maxClientChannels) client channels" }
+                if s.publishers[key] == nil {
+                    // Publishers stay for the process (the node keeps them): bounded over all viewers.
+                    guard s.publishers.count < Self.maxPublishedTopics else { return "viewers may publish on at most \(Self.maxPublishedTopics) topics" }
+                    guard let publisher = try? node.advertiseRaw(c.topic, typeName: type, qos: .standard) else { return "cannot publish on \(c.topic)" }
+                    s.publishers[key] = publisher
+                }
+                session.state.withLock { st in st.publishers[c.id] = (c.topic, type) }
+                return nil
             }
-            let full = session.state.withLock { st -> Bool in
-                guard st.publishers[c.id] != nil || st.publishers.count < options.maxClientChannels else { return true }
-                st.publishers[c.id] = (c.topic, type, publisher)
-                return false
-            }
-            if full { throw Foxglove.Refusal("at most \(options.maxClientChannels) client channels") }
+            if let refusal { throw Foxglove.Refusal("client channel \(c.id): \(refusal)") }
         }
     }
 
     private func publish(_ channelID: UInt32, _ payload: Data, _ session: Session) throws(Foxglove.Refusal) {
-        guard let (topic, type, publisher) = session.state.withLock({ $0.publishers[channelID] }) else {
+        guard let (topic, type) = session.state.withLock({ $0.publishers[channelID] }),
+              let publisher = state.withLock({ $0.publishers[topic + "\u{0}" + type] }) else {
             throw Foxglove.Refusal("client channel \(channelID) was not advertised")
         }
         // Only well-formed messages of the advertised type go on (the server checks values).
@@ -272,6 +302,9 @@ public final class FoxgloveBridge: Sendable {
         }
         if !publisher.publish(serialized: [UInt8](payload)) { logger.debug("publish on \(topic) dropped") }
     }
+
+    /// Distinct (topic, type) pairs viewers may publish on, all viewers together.
+    public static let maxPublishedTopics = 256
 
     // MARK: Statistics
 
@@ -295,6 +328,7 @@ public final class Outbox: Sendable {
 
     struct Queues {
         var control: [Frame] = []
+        var controlBytes = 0
         var data: [[UInt8]] = []
         var finished = false
         var waiter: CheckedContinuation<Void, Never>?
@@ -305,8 +339,9 @@ public final class Outbox: Sendable {
     let sent = Atomic<UInt64>(0)
     private let queues = Mutex(Queues())
 
-    /// Control frames a client may leave unread before it is cut off.
+    /// Control frames (and bytes of them) a client may leave unread before it is cut off.
     static let maxControl = 10_000
+    static let maxControlBytes = 64 << 20
 
     init(depth: Int) { self.depth = max(1, depth) }
 
@@ -314,7 +349,11 @@ public final class Outbox: Sendable {
     public func next() async -> Frame? {
         while true {
             let popped: (Frame?, Bool) = queues.withLock { q in
-                if !q.control.isEmpty { return (q.control.removeFirst(), false) }
+                if !q.control.isEmpty {
+                    let frame = q.control.removeFirst()
+                    if case .text(let t) = frame { q.controlBytes -= t.utf8.count }
+                    return (frame, false)
+                }
                 if !q.data.isEmpty { return (.binary(q.data.removeFirst()), false) }
                 return (nil, q.finished)
             }
@@ -348,7 +387,8 @@ public final class Outbox: Sendable {
         push { q in
             guard !q.finished else { return }
             q.control.append(frame)
-            overflow = q.control.count > Self.maxControl
+            if case .text(let t) = frame { q.controlBytes += t.utf8.count }
+            overflow = q.control.count > Self.maxControl || q.controlBytes > Self.maxControlBytes
         }
         if overflow { finish() }
     }

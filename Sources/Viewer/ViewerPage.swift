@@ -66,6 +66,8 @@ const cards = [];
 const visible = new Set();
 window.robosimViewer = { frames: 0, episodes: [], subscribed: () => [...byTopic.keys()] };
 
+// The viewer refuses POSTs without this header (pages from elsewhere cannot send it).
+function post(path) { return fetch(path, { method: "POST", headers: { "X-RoboSim-Viewer": "1" } }); }
 function send(obj) { if (ws && ws.readyState === 1) ws.send(JSON.stringify(obj)); }
 function subscribe(topic, handler) {
   if (byTopic.has(topic) || !channels.has(topic)) return;
@@ -103,7 +105,8 @@ function refreshSubscriptions() {
     else { if (cam) unsubscribe(cam); unsubscribe(pose); }
     subscribe(`/env_${k}/episode`, (b) => {
       const e = decodeEpisode(b);
-      window.robosimViewer.episodes.push(e);
+      const seen = window.robosimViewer.episodes;
+      seen.push(e); if (seen.length > 1000) seen.splice(0, seen.length - 1000);
       if (e.kind === 2) { card.outcome.textContent = `#${e.index} ${e.success ? "success" : e.reason} R=${e.ret.toFixed(1)}`; card.outcome.className = "outcome " + (e.success ? "ok" : "bad"); }
       else if (e.kind === 1) { card.outcome.textContent = `#${e.index} running`; card.outcome.className = "outcome"; }
     });
@@ -122,7 +125,7 @@ function buildGrid() {
     grid.appendChild(div);
     const card = { env: k, canvas: div.querySelector("canvas"), pose: div.querySelector(".pose"), outcome: div.querySelector(".outcome") };
     cards.push(card);
-    div.querySelector("button").onclick = () => fetch(`/api/reset?env=${k}`, { method: "POST" });
+    div.querySelector("button").onclick = () => post(`/api/reset?env=${k}`);
     observer.observe(div);
   }
 }
@@ -150,8 +153,12 @@ function connect() {
 async function rates() {
   try {
     const g = await (await fetch("/api/graph")).json();
-    const rows = (g.topics || []).filter((t) => !/\/env_([1-9]\d*)\//.test(t.name)).map((t) => `<tr><td>${t.name}</td><td>${(t.rateHz || 0).toFixed(1)} Hz</td><td>${t.type}</td></tr>`);
-    document.getElementById("rates").innerHTML = rows.join("");
+    const table = document.getElementById("rates");
+    table.replaceChildren(...(g.topics || []).filter((t) => !/\/env_([1-9]\d*)\//.test(t.name)).map((t) => {
+      const tr = document.createElement("tr");
+      for (const v of [t.name, `${(t.rateHz || 0).toFixed(1)} Hz`, t.type]) { const td = document.createElement("td"); td.textContent = v; tr.appendChild(td); }
+      return tr;
+    }));
   } catch (e) {}
 }
 
@@ -161,8 +168,8 @@ async function main() {
   const cam = (d.cameras || []).find((c) => c.rgb);
   camera = cam ? cam.name : null;
   document.getElementById("title").textContent = `RoboSim: ${d.scene} (${envCount} envs, ${d.mode})`;
-  document.getElementById("pause").onclick = () => fetch("/api/pause", { method: "POST" });
-  document.getElementById("resume").onclick = () => fetch("/api/resume", { method: "POST" });
+  document.getElementById("pause").onclick = () => post("/api/pause");
+  document.getElementById("resume").onclick = () => post("/api/resume");
   buildGrid();
   connect();
   let last = 0;

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdWebSocket
 import Logging
@@ -6,6 +7,7 @@ import Messaging
 import NIOCore
 import ServiceLifecycle
 import SwiftProtobuf
+import Synchronization
 
 /// The viewer's one port: the Foxglove WebSocket protocol (subprotocol `foxglove.websocket.v1`),
 /// the built-in page at `/`, and a small JSON API the page uses (`/api/describe`, `/api/graph`,
@@ -18,6 +20,17 @@ public struct ViewerServer: Sendable {
 
     /// Largest message a client may send (a command, a subscribe list).
     public static let maxClientMessage = 1 << 20
+
+    /// Web pages, besides the viewer's own, allowed to open its WebSocket (Foxglove's web app).
+    /// A browser sends its page's Origin; programs send none and are always allowed.
+    public static let allowedOrigins: Set<String> = ["https://app.foxglove.dev", "https://studio.foxglove.dev"]
+
+    /// The header the page sends with its POSTs: a page from elsewhere cannot send it without
+    /// CORS's permission, which the viewer never gives.
+    public static let postHeader = "X-RoboSim-Viewer"
+
+    /// API calls (each holds a thread while the server answers) in flight at once; more get 503.
+    static let maxAPICalls = 8
 
     public init(bridge: FoxgloveBridge, host: String = "127.0.0.1", port: Int, logger: Logger = Logger(label: "robosim.viewer")) {
         self.bridge = bridge
@@ -48,6 +61,8 @@ public struct ViewerServer: Sendable {
     func http(onRunning: @escaping @Sendable (Int) -> Void) -> some Service {
         let bridge = self.bridge
         let router = Router()
+        let guardrail = RequestGuard(loopback: Self.isLoopback(host))
+        router.middlewares.add(guardrail)
         router.get("/") { _, _ -> Response in
             Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
                      body: .init(byteBuffer: ByteBuffer(string: ViewerPage.html)))
@@ -73,7 +88,7 @@ public struct ViewerServer: Sendable {
             }
         }
         router.post("/api/reset") { request, _ -> Response in
-            guard let env = request.uri.queryParameters.get("env", as: Int.self), env >= 0, env < 1 << 20 else {
+            guard let env = request.uri.queryParameters.get("env", as: Int.self), env >= 0, env < 1 << 16 else {
                 throw HTTPError(.badRequest, message: "reset needs ?env=K, an env index")
             }
             return try await Self.json {
@@ -93,7 +108,7 @@ public struct ViewerServer: Sendable {
                 // The client names the subprotocols it speaks; the bridge speaks one.
                 let offered = request.headerFields[values: .secWebSocketProtocol].flatMap { $0.split(separator: ",") }
                     .map { $0.trimmingCharacters(in: .whitespaces) }
-                guard offered.contains(Foxglove.subprotocol) else { return .dontUpgrade }
+                guard offered.contains(Foxglove.subprotocol), RequestGuard.originAllowed(request) else { return .dontUpgrade }
                 return .upgrade([.secWebSocketProtocol: Foxglove.subprotocol]) { inbound, outbound, _ in
                     guard let session = bridge.connect() else {
                         try await outbound.write(.text(Foxglove.status(level: 2, message: "too many viewers")))
@@ -138,12 +153,23 @@ public struct ViewerServer: Sendable {
         )
     }
 
-    /// Runs a blocking call on a thread of its own and answers with its JSON.
+    static func isLoopback(_ host: String) -> Bool { ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host) }
+
+    private static let apiCalls = Atomic<Int>(0)
+
+    /// Runs a blocking call on a thread of its own and answers with its JSON; at most
+    /// `maxAPICalls` at once (503 beyond). A request the server refuses is a 400.
     static func json(_ body: @escaping @Sendable () throws -> String) async throws -> Response {
+        guard apiCalls.add(1, ordering: .relaxed).newValue <= maxAPICalls else {
+            apiCalls.subtract(1, ordering: .relaxed)
+            throw HTTPError(.serviceUnavailable, message: "busy: try again")
+        }
+        defer { apiCalls.subtract(1, ordering: .relaxed) }
         let text: String = try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
                 do { continuation.resume(returning: try body()) } catch let error as ServiceError {
-                    continuation.resume(throwing: HTTPError(.badGateway, message: "\(error)"))
+                    let status: HTTPResponse.Status = error.code == .invalidArgument || error.code == .failedPrecondition ? .badRequest : .badGateway
+                    continuation.resume(throwing: HTTPError(status, message: "\(error)"))
                 } catch {
                     continuation.resume(throwing: HTTPError(.internalServerError, message: "\(error)"))
                 }
@@ -165,5 +191,42 @@ extension FoxgloveBridge {
         do throws(Foxglove.Refusal) { receive(try Foxglove.parse(binary: binary), from: session) } catch {
             session.outbox.control(.text(Foxglove.status(level: 2, message: error.description)))
         }
+    }
+}
+
+/// What a browser may do: pages served elsewhere cannot use the viewer through the user's browser.
+/// GETs need a loopback Host while the viewer listens on loopback (no DNS rebinding); POSTs need the
+/// viewer's own header (a cross-site page cannot send it without CORS's leave) and, from a browser,
+/// the viewer's own Origin.
+struct RequestGuard: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    let loopback: Bool
+    static let postField = HTTPField.Name(ViewerServer.postHeader)!
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if loopback {
+            let host = request.head.authority ?? ""
+            let name = host.hasPrefix("[") ? String(host.prefix { $0 != "]" }) + "]" : String(host.prefix { $0 != ":" })
+            guard ViewerServer.isLoopback(name) else { throw HTTPError(.forbidden, message: "the viewer answers loopback names only") }
+        }
+        if request.method == .post {
+            guard request.headers[RequestGuard.postField] != nil else {
+                throw HTTPError(.forbidden, message: "POST needs the \(ViewerServer.postHeader) header")
+            }
+            if let origin = request.headers[.origin], !Self.sameOrigin(origin, request) { throw HTTPError(.forbidden, message: "cross-origin POST") }
+        }
+        return try await next(request, context)
+    }
+
+    static func sameOrigin(_ origin: String, _ request: Request) -> Bool {
+        let host = request.head.authority ?? ""
+        return origin == "http://\(host)"
+    }
+
+    /// A WebSocket upgrade from a browser page: the viewer's own page or Foxglove's web app.
+    static func originAllowed(_ request: HTTPRequest) -> Bool {
+        guard let origin = request.headerFields[.origin] else { return true }
+        let host = request.authority ?? ""
+        return origin == "http://\(host)" || ViewerServer.allowedOrigins.contains(origin)
     }
 }

@@ -15,10 +15,12 @@ import socket
 import struct
 import subprocess
 import time
+import urllib.error
 import urllib.request
 
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 
@@ -52,7 +54,8 @@ def viewer_server(bins, tmp_path_factory, scene="Scenes/object_tracker", envs=4,
 
 
 def http(port, path, method="GET"):
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method, data=b"" if method == "POST" else None)
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method, data=b"" if method == "POST" else None,
+                                     headers={"X-RoboSim-Viewer": "1"} if method == "POST" else {})
     return json.loads(urllib.request.urlopen(request, timeout=10).read())
 
 
@@ -129,9 +132,15 @@ def test_foxglove_client_decodes_camera_pose_and_episode_messages_with_the_adver
     with viewer_server(bins, tmp_path_factory) as s:
         d = http(s.viewer, "/api/describe")
         cam = next(c for c in d["cameras"] if c.get("rgb"))
+        # Loopback only: the one socket listening on the viewer's port is bound to 127.0.0.1.
+        listening = [line.split()[3] for line in subprocess.run(["ss", "-ltnH"], capture_output=True, text=True).stdout.splitlines()
+                     if line.split()[3].endswith(f":{s.viewer}")]
+        assert listening == [f"127.0.0.1:{s.viewer}"], listening
         c = FoxgloveClient(s.viewer)
         c.wait_for({f"/env_{k}/{t}" for k in range(4) for t in (f"camera/{cam['name']}/image_raw", "odom", "episode", "tf")} | {"/clock"})
-        assert c.channel(f"/env_0/camera/{cam['name']}/image_raw")["schemaName"] == "sensor_msgs.Image"
+        # Foxglove's names for ROS messages in protobuf, so that its Image and 3D panels take them.
+        assert c.channel(f"/env_0/camera/{cam['name']}/image_raw")["schemaName"] == "ros.sensor_msgs.Image"
+        assert c.channel("/env_0/tf")["schemaName"] == "ros.tf2_msgs.TFMessage"
         subs = {1: f"/env_2/camera/{cam['name']}/image_raw", 2: "/env_2/odom", 3: "/env_2/tf", 4: "/clock"}
         for i, t in subs.items():
             c.subscribe(i, t)
@@ -146,11 +155,12 @@ def test_foxglove_client_decodes_camera_pose_and_episode_messages_with_the_adver
         # Unsubscribe: no more camera frames after the ones in flight.
         c.ws.send(json.dumps({"op": "unsubscribe", "subscriptionIds": [1, 2, 3, 4]}))
         time.sleep(0.5)
+        drained = time.monotonic() + 10
         with contextlib.suppress(TimeoutError):
-            while True:
+            while time.monotonic() < drained:
                 c.ws.recv(timeout=0.3)
         with pytest.raises(TimeoutError):
-            while True:
+            for _ in range(100):
                 f = c.ws.recv(timeout=1.0)
                 assert isinstance(f, str), "a data message after unsubscribing"
         # Bad requests get error statuses, and the connection goes on.
@@ -160,21 +170,43 @@ def test_foxglove_client_decodes_camera_pose_and_episode_messages_with_the_adver
         c.ws.send(json.dumps({"op": "fetchAsset", "uri": "file:///etc/passwd", "requestId": 1}))
         c.ws.send(bytes([0x02, 1, 0, 0, 0]))
         c.ws.send(bytes([0x01, 77, 0, 0, 0, 1, 2, 3]))   # a channel never advertised
+        clock = c.channel("/clock")["id"]
+        c.ws.send(json.dumps({"op": "subscribe", "subscriptions": [{"id": 20, "channelId": clock}, {"id": 21, "channelId": clock}]}))
         deadline = time.monotonic() + 10
-        while len(c.statuses) < 6 and time.monotonic() < deadline:
+        while len(c.statuses) < 7 and time.monotonic() < deadline:
             f = c.ws.recv(timeout=5)
             if isinstance(f, str):
                 c._text(json.loads(f))
-        assert len(c.statuses) == 6 and all(m["level"] == 2 for m in c.statuses), c.statuses
+        assert len(c.statuses) == 7 and all(m["level"] == 2 for m in c.statuses), c.statuses
+        assert "already subscribed to channel" in c.statuses[-1]["message"]
+        c.ws.send(json.dumps({"op": "unsubscribe", "subscriptionIds": [20]}))
         c.subscribe(5, "/clock")
         assert len(c.receive({5: "/clock"}, 2)[5]) >= 2
         # A message over 1 MiB closes that connection only.
         c.ws.send("x" * (2 << 20))
-        with pytest.raises(Exception):
-            for _ in range(1000):
+        with pytest.raises(ConnectionClosed):
+            for _ in range(100_000):
                 c.ws.recv(timeout=5)
         c2 = FoxgloveClient(s.viewer)
         assert c2.channels
+        # A page elsewhere cannot use the viewer through the user's browser: its WebSocket upgrade
+        # and a POST without the viewer's header are refused; Foxglove's web app may connect.
+        with pytest.raises(InvalidStatus):
+            connect(f"ws://127.0.0.1:{s.viewer}/", subprotocols=["foxglove.websocket.v1"], origin="https://evil.example", open_timeout=10)
+        with connect(f"ws://127.0.0.1:{s.viewer}/", subprotocols=["foxglove.websocket.v1"], origin="https://app.foxglove.dev", open_timeout=10) as ok:
+            assert json.loads(ok.recv(timeout=10))["op"] == "serverInfo"
+        for headers in ({}, {"X-RoboSim-Viewer": "1", "Origin": "https://evil.example"}):
+            request = urllib.request.Request(f"http://127.0.0.1:{s.viewer}/api/pause", method="POST", data=b"", headers=headers)
+            with pytest.raises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(request, timeout=10)
+            assert e.value.code == 403
+        rebound = urllib.request.Request(f"http://127.0.0.1:{s.viewer}/api/describe", headers={"Host": f"attacker.example:{s.viewer}"})
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(rebound, timeout=10)
+        assert e.value.code == 403
+        with pytest.raises(urllib.error.HTTPError) as e:
+            http(s.viewer, "/api/reset?env=999", method="POST")
+        assert e.value.code == 400
 
 
 def test_a_client_publishes_a_command_through_the_safety_layer(bins, tmp_path_factory):
@@ -188,7 +220,7 @@ def test_a_client_publishes_a_command_through_the_safety_layer(bins, tmp_path_fa
         pool = descriptor_pool.DescriptorPool()
         for f in fds.file:
             pool.Add(f)
-        Twist = message_factory.GetMessageClass(pool.FindMessageTypeByName("geometry_msgs.Twist"))
+        Twist = message_factory.GetMessageClass(pool.FindMessageTypeByName("ros.geometry_msgs.Twist"))
         c.ws.send(json.dumps({"op": "advertise", "channels": [{"id": 7, "topic": "/env_1/cmd_vel", "encoding": "protobuf", "schemaName": "geometry_msgs.Twist"}]}))
         subs = {1: "/env_1/odom", 2: "/env_0/odom"}
         for i, t in subs.items():
@@ -196,14 +228,15 @@ def test_a_client_publishes_a_command_through_the_safety_layer(bins, tmp_path_fa
         start = c.receive(subs, 1)
         command = Twist()
         command.linear.x = 0.2
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline:
-            c.ws.send(b"\x01" + struct.pack("<I", 7) + command.SerializeToString())
-            time.sleep(0.05)
-        end = c.receive(subs, 200)   # reads what queued while commanding, then the newest
         moved = lambda a, b: abs(a.pose.pose.position.x - b.pose.pose.position.x) + abs(a.pose.pose.position.y - b.pose.pose.position.y)
-        assert moved(start[1][0], end[1][-1]) > 0.05, (start[1][0].pose, end[1][-1].pose)
-        assert moved(start[2][0], end[2][-1]) < 0.01
+        # Command until the robot has moved 5 cm (its odometry says so), for at most 60 s.
+        deadline = time.monotonic() + 60
+        latest = start
+        while moved(start[1][0], latest[1][-1]) <= 0.05:
+            assert time.monotonic() < deadline, latest[1][-1].pose
+            c.ws.send(b"\x01" + struct.pack("<I", 7) + command.SerializeToString())
+            latest = c.receive(subs, 1)
+        assert moved(start[2][0], latest[2][-1]) < 0.01
         c.ws.send(b"\x01" + struct.pack("<I", 7) + b"\xff\xff\xff")
         deadline = time.monotonic() + 5
         while not c.statuses and time.monotonic() < deadline:
@@ -236,7 +269,7 @@ def test_a_subscriber_that_stops_reading_does_not_slow_the_simulation(bins, tmp_
         viewer = FoxgloveClient(s.viewer, max_queue=1)
         rgb = [c["name"] for c in http(s.viewer, "/api/describe")["cameras"] if c.get("rgb")]
         viewer.wait_for({f"/env_{k}/camera/{name}/image_raw" for k in range(4) for name in rgb})
-        cams = [ch for ch in viewer.channels.values() if ch["schemaName"] == "sensor_msgs.Image"]
+        cams = [ch for ch in viewer.channels.values() if ch["schemaName"] == "ros.sensor_msgs.Image"]
         viewer.ws.send(json.dumps({"op": "subscribe", "subscriptions": [{"id": i, "channelId": ch["id"]} for i, ch in enumerate(cams)]}))
         reading = threading.Event()
         reading.set()
@@ -251,12 +284,13 @@ def test_a_subscriber_that_stops_reading_does_not_slow_the_simulation(bins, tmp_
         reader = threading.Thread(target=read)
         reader.start()
         time.sleep(1)
-        read_pace = pace()
+        # The faster of two windows each way: a moment of load elsewhere on the machine slows one window, not both.
+        read_pace = max(pace(2.0), pace(2.0))
         before = max(cl["dropped"] for cl in http(s.viewer, "/api/stats")["clients"])
         reading.clear()
         reader.join()
         time.sleep(2)   # the socket's buffers fill
-        stalled_pace = pace()
+        stalled_pace = max(pace(2.0), pace(2.0))
         dropped = max(cl["dropped"] for cl in http(s.viewer, "/api/stats")["clients"]) - before
         assert frames[0] > 50 and stalled_pace > 0.7 * read_pace, (frames[0], read_pace, stalled_pace)
         assert dropped > 0

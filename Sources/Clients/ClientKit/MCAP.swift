@@ -340,9 +340,11 @@ public struct MCAPReader {
         }
     }
 
-    private mutating func handle(op: UInt8, _ d: Data, _ start: Int, _ end: Int, _ body: Visitor) throws {
+    private mutating func handle(op: UInt8, _ d: Data, _ start: Int, _ end: Int, _ body: Visitor, inChunk: Bool = false) throws {
         var p = Parser(data: d, at: start, end: end)
         switch MCAP.Opcode(rawValue: op) {
+        case .chunk where inChunk:
+            throw MCAP.FormatError("a chunk inside a chunk")
         case .schema:
             let s = MCAP.Schema(id: try p.u16(), name: try p.string(), encoding: try p.string(), data: try p.bytes32())
             schemas[s.id] = s
@@ -369,7 +371,7 @@ public struct MCAPReader {
                 let op = d[d.startIndex + at]
                 let length = Self.u64(d, at + 1)
                 guard length <= UInt64(stop - at - 9) else { throw MCAP.FormatError("a record in a chunk runs past it") }
-                try handle(op: op, d, at + 9, at + 9 + Int(length), body)
+                try handle(op: op, d, at + 9, at + 9 + Int(length), body, inChunk: true)
                 at += 9 + Int(length)
             }
         default:

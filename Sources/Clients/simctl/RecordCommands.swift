@@ -60,8 +60,12 @@ struct Record: ParsableCommand {
                     FileHandle.standardError.write(Data("simctl: recording \(recorder.topicCount) topics to \(output)\n".utf8))
                     announced = true
                 }
+            } catch let error as MCAP.FormatError {
+                throw fail("recording to \(output): \(error)")
+            } catch let error as CocoaError {
+                throw fail("recording to \(output): \(error.localizedDescription)")
             } catch {
-                FileHandle.standardError.write(Data("simctl: /graph/list: \(error)\n".utf8))
+                FileHandle.standardError.write(Data("simctl: \(error) (retrying)\n".utf8))
             }
             let wait: DispatchTime = deadline.map { .now() + min(0.5, max(0, $0.timeIntervalSinceNow)) } ?? .now() + 0.5
             if stop.wait(timeout: wait) == .success { break }
@@ -110,11 +114,12 @@ final class Recorder: @unchecked Sendable {
     func subscribeNew(graph: Robosim_GraphListResponse, only: Set<String>?) throws -> [String] {
         var types: [String: String] = [:]
         for n in graph.nodes {
-            for p in n.publishers where types[p.topic] == nil && ProtoSchemas.schema(rosType: p.type) != nil { types[p.topic] = p.type }
+            for p in n.publishers where types[p.topic] == nil && MessageTypes.type(named: p.type) != nil { types[p.topic] = p.type }
         }
         var added: [String] = []
         for (topic, type) in types.sorted(by: { $0.key < $1.key }) where only?.contains(topic) ?? true {
-            guard lock.withLock({ channelIDs[topic] == nil }), let schema = ProtoSchemas.schema(rosType: type) else { continue }
+            // Foxglove's names (`ros.sensor_msgs.Image`), so that Foxglove's panels show the file.
+            guard lock.withLock({ channelIDs[topic] == nil }), let schema = ProtoSchemas.foxgloveSchema(rosType: type) else { continue }
             let channel: UInt16 = try lock.withLock {
                 let schemaID: UInt16
                 if let id = schemaIDs[schema.name] {
@@ -235,7 +240,7 @@ struct Play: ParsableCommand {
                     skipped.insert(m.channelID)
                     return
                 }
-                let type = rosTypeName(protoName: schema.name)
+                let type = rosTypeName(protoName: ProtoSchemas.protoName(fromSchemaName: schema.name))
                 guard MessageTypes.type(named: type) != nil else {
                     FileHandle.standardError.write(Data("simctl: skipping \(channel.topic): unknown type \(schema.name)\n".utf8))
                     skipped.insert(m.channelID)
@@ -245,7 +250,8 @@ struct Play: ParsableCommand {
                 if start == nil { Thread.sleep(forTimeInterval: wait) }
             }
             if start == nil { start = (Date(), m.logTime) }
-            let due = start!.wall.addingTimeInterval(Double(m.logTime &- start!.log) / 1e9 / rate)
+            // A message stamped before the first one (files need not be in time order) goes at once.
+            let due = start!.wall.addingTimeInterval(m.logTime > start!.log ? Double(m.logTime - start!.log) / 1e9 / rate : 0)
             let ahead = due.timeIntervalSinceNow
             if ahead > 0 { Thread.sleep(forTimeInterval: ahead) }
             if publishers[m.channelID]!.publish(serialized: [UInt8](m.data)) { published += 1 } else { dropped += 1 }
