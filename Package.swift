@@ -247,7 +247,11 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Sources/Clients/DeployKit"
+            path: "Sources/Clients/DeployKit",
+            // Swift 6.3's optimizer (loop-invariant code motion's alias analysis) runs for more than
+            // 30 minutes on this module in release builds; the deployer waits on disks and sockets,
+            // not on code, so it is compiled unoptimized.
+            swiftSettings: [.unsafeFlags(["-Onone"], .when(configuration: .release))]
         ),
         .executableTarget(
             name: "sim-deploy",
@@ -290,6 +294,8 @@ let package = Package(
             name: "sim-bench",
             dependencies: [
                 "Messaging",
+                "ClientKit",
+                "DeployKit",
                 "CZeroMQ",
                 "SimEngine",
                 "SimServer",

@@ -13,7 +13,7 @@ struct SimBench: AsyncParsableCommand {
               swift run -c release sim-bench physics
               swift run -c release sim-bench render
             """,
-        subcommands: [MessagingBench.self, PhysicsBench.self, RenderBench.self, PPOBench.self])
+        subcommands: [MessagingBench.self, PhysicsBench.self, RenderBench.self, PPOBench.self, MCAPBench.self, DeployBench.self])
 }
 
 /// Formats a rate with SI suffixes.
