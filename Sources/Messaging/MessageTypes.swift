@@ -72,3 +72,16 @@ public struct ServiceType: Sendable {
     public static let graphList = ServiceType("robosim/srv/GraphList", request: Robosim_GraphListRequest.self, response: Robosim_GraphListResponse.self)
     public static let announce = ServiceType("robosim/srv/Announce", request: Robosim_NodeInfo.self, response: Robosim_Empty.self)
 }
+
+extension Robosim_GraphListResponse {
+    /// Every topic some node publishes with a type this build knows, by topic (the first
+    /// publisher's type wins), leaving out nodes whose names start with `excluding`: what bridges
+    /// and recorders can carry.
+    public func publishedTopics(excludingNodes excluding: String? = nil) -> [String: String] {
+        var types: [String: String] = [:]
+        for n in nodes where excluding.map({ !n.name.hasPrefix($0) }) ?? true {
+            for p in n.publishers where types[p.topic] == nil && MessageTypes.type(named: p.type) != nil { types[p.topic] = p.type }
+        }
+        return types
+    }
+}

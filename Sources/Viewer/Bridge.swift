@@ -108,11 +108,8 @@ public final class FoxgloveBridge: Sendable {
     /// Reads `/graph/list` and advertises new topics, unadvertises gone ones.
     func refreshChannels() {
         guard let graph = try? node.client.graph(timeout: 2) else { return }
-        var seen: [String: String] = [:]   // topic -> type
-        for n in graph.nodes where !n.name.hasPrefix("sim_viewer") {
-            for p in n.publishers where seen[p.topic] == nil && MessageTypes.type(named: p.type) != nil { seen[p.topic] = p.type }
-        }
-        update(topics: seen)
+        // Not the viewer's own publishers (viewers' client channels).
+        update(topics: graph.publishedTopics(excludingNodes: "sim_viewer"))
     }
 
     /// Makes the channel table match `topics` (topic -> ROS type) and tells every session.

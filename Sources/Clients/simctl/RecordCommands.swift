@@ -112,10 +112,7 @@ final class Recorder: @unchecked Sendable {
     /// Subscribes to the graph's topics not recorded yet (those in `only`, when given) whose type
     /// has a schema. Returns the new ones.
     func subscribeNew(graph: Robosim_GraphListResponse, only: Set<String>?) throws -> [String] {
-        var types: [String: String] = [:]
-        for n in graph.nodes {
-            for p in n.publishers where types[p.topic] == nil && MessageTypes.type(named: p.type) != nil { types[p.topic] = p.type }
-        }
+        let types = graph.publishedTopics()
         var added: [String] = []
         for (topic, type) in types.sorted(by: { $0.key < $1.key }) where only?.contains(topic) ?? true {
             // Foxglove's names (`ros.sensor_msgs.Image`), so that Foxglove's panels show the file.
