@@ -17,6 +17,8 @@ echo "test: scenes (MuJoCo 4.0 loads and steps every scene)" >&2
 scripts/check-scenes.sh >&2
 echo "test: swift build" >&2
 swift build 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Write|Linking|Applying)' >&2
+echo "test: container recipe and Kubernetes manifests (no Docker, no cluster)" >&2
+scripts/check-container.sh "$(swift build --show-bin-path)" >&2
 echo "test: swift test" >&2
 swift test 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Write|Linking|Applying)'
 echo "test: pytest" >&2
