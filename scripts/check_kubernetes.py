@@ -17,6 +17,11 @@
    committed, and no key file is tracked by git.
 5. Negative checks: a manifest with an unknown field, one with a wrongly typed field, and a pod without
    resources must fail, so the check can fail.
+6. The Jobs' own steps, here: the collect Job's script for shards 0 and 1 against two local lockstep
+   servers (Scenes/test/tbar_push_short, random policy: SERVER and COLLECT_ARGS overridden), a retry of a
+   finished shard, a resumed shard, the merge Job's script (twice: the second keeps the merge), and every
+   train job file with its scene and output mapped to this checkout and a temporary folder and its steps
+   cut to 2048: what the pods run, minus the cluster.
 
 Usage: python scripts/check_kubernetes.py [--bin DIR]   (DIR: where simctl is; default .build/debug)
 """
@@ -27,6 +32,8 @@ import argparse
 import base64
 import copy
 import json
+import random
+import socket
 import re
 import shutil
 import subprocess
@@ -281,9 +288,99 @@ def make_keys(copy_root: Path, bin_dir: Path) -> str:
     return "placeholder keys (this simctl has no `keys generate` yet: make-keys.sh not exercised)"
 
 
+def free_ports() -> int:
+    """A port with the next two free as well (ROUTER, XPUB, XSUB)."""
+    for _ in range(100):
+        base = random.randrange(20000, 60000)
+        try:
+            for p in range(base, base + 3):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+    raise RenderError("no three free ports")
+
+
+def container_script(job: dict) -> str:
+    return job["spec"]["template"]["spec"]["containers"][0]["command"][-1]
+
+
+def run_jobs(objects: list[dict], bin_dir: Path, tmp: Path) -> list[str]:
+    """Part 6: the Jobs' scripts and job files, run here. Returns the errors."""
+    sp = subprocess
+    jobs = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Job"}
+    collect = next(j for j in jobs.values() if j["spec"].get("completionMode") == "Indexed")
+    merge = next(j for j in jobs.values() if "sim-collect merge" in " ".join(j["spec"]["template"]["spec"]["containers"][0]["command"]))
+    errors: list[str] = []
+    data = tmp / "data"
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp), "DATASET": str(data), "SEED_BASE": "1",
+           "COLLECT_ARGS": "--policy random", "EPISODES": "3"}
+    servers, ports = [], []
+    try:
+        for i in range(2):
+            port = free_ports()
+            ports.append(port)
+            servers.append(sp.Popen([str(bin_dir / "sim-server"), str(ROOT / "Scenes/test/tbar_push_short"), "--envs", "2",
+                                     "--mode", "lockstep", "--listen", f"tcp://127.0.0.1:{port}"],
+                                    stdout=sp.DEVNULL, stderr=open(tmp / f"server-{i}.log", "w")))
+
+        def shard(i: int, **extra: str) -> str:
+            r = sp.run(["/bin/sh", "-ec", container_script(collect)], capture_output=True, text=True, timeout=120,
+                       env={**env, "JOB_COMPLETION_INDEX": str(i), "SERVER": f"tcp://127.0.0.1:{ports[i]}", **extra})
+            if r.returncode != 0:
+                errors.append(f"collect Job script, shard {i}: exit {r.returncode}: {r.stderr.strip()[-500:]}")
+            return r.stdout + r.stderr
+
+        def episodes(folder: Path) -> int:
+            return json.loads((folder / "meta/info.json").read_text())["total_episodes"]
+
+        shard(0)
+        shard(1)
+        again = shard(1)
+        if "3 episodes already" not in again:
+            errors.append(f"collect Job script: a retried finished shard recorded again: {again[-300:]}")
+        resumed = shard(0, EPISODES="5")
+        if "2 episodes from" not in resumed or "seed 2 (attempt 2)" not in resumed:
+            errors.append(f"collect Job script: a resumed shard did not record the 2 missing episodes with a new seed: {resumed[-300:]}")
+        for attempt in (1, 2):
+            r = sp.run(["/bin/sh", "-ec", container_script(merge)], capture_output=True, text=True, timeout=120,
+                       env={**env, "SHARDS": "2"})
+            if r.returncode != 0:
+                errors.append(f"merge Job script (run {attempt}): exit {r.returncode}: {r.stderr.strip()[-500:]}")
+        if not errors:
+            got = [episodes(data / "shard-0"), episodes(data / "shard-1"), episodes(data / "merged")]
+            if got != [5, 3, 8]:
+                errors.append(f"episodes in shard-0, shard-1, merged: {got}, expected [5, 3, 8]")
+            else:
+                print("kubernetes: collect Job script: shards of 5 and 3 episodes (one resumed, one retried), "
+                      "merge Job script: 8 episodes (its rerun kept them)")
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=10)
+    for cm in (o for o in objects if o["kind"] == "ConfigMap"):
+        for name, text in cm.get("data", {}).items():
+            job = json.loads(text)
+            job["scene"] = job["scene"].replace("/opt/robosim/Scenes", str(ROOT / "Scenes"))
+            job["output"] = str(tmp / "runs" / name)
+            job["steps"] = 2048
+            job["eval_episodes"] = 8
+            path = tmp / name
+            path.write_text(json.dumps(job))
+            r = sp.run([str(bin_dir / "sim-train"), "run", str(path)], capture_output=True, text=True, timeout=300,
+                       env={"PATH": env["PATH"], "HOME": str(tmp)})
+            if r.returncode != 0 or not (Path(job["output"]) / "checkpoint.safetensors").exists():
+                errors.append(f"train job file {name}: sim-train run failed: {r.stderr.strip()[-500:]}")
+            else:
+                print(f"kubernetes: train job file {name}: sim-train run ok (steps cut to 2048)")
+    return errors
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bin", default=str(ROOT / ".build/debug"))
+    parser.add_argument("--no-jobs", action="store_true", help="do not run the Jobs' scripts here")
     args = parser.parse_args()
     errors: list[str] = []
     with tempfile.TemporaryDirectory(prefix="robosim-k8s-") as tmp:
@@ -349,6 +446,10 @@ def main() -> int:
             failures.append("a pod without resources passed the policy check")
         print(f"kubernetes: negative checks (broken manifests fail): {'ok' if not failures else 'FAILED'}")
         errors += failures
+        if (Path(args.bin) / "sim-collect").exists() and not args.no_jobs:
+            errors += run_jobs(everything, Path(args.bin).resolve(), Path(tmp))
+        else:
+            print("kubernetes: the Jobs' scripts: SKIPPED (no binaries, or --no-jobs)")
     for e in errors:
         print(f"kubernetes: error: {e}", file=sys.stderr)
     return 1 if errors else 0
