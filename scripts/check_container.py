@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import re
 import shlex
 import shutil
@@ -40,6 +41,8 @@ RUNTIME_IMAGE = "debian:bookworm-slim"
 # What debian:bookworm-slim has before any apt-get install (its essential set, approximated by the
 # dependency closure of these).
 SLIM_BASE = ["apt", "base-files", "bash", "coreutils", "dpkg", "libc-bin", "mawk", "tar", "debianutils"]
+# ldconfig -p's name for this machine's libraries (ldd and dpkg answer for the machine that runs the check).
+LDCONFIG_ARCH = {"x86_64": "x86-64", "aarch64": "AArch64"}
 DOCKERIGNORE_REQUIRED = [".git", ".build", ".venv", "runs", "deploy/kubernetes/base/keys", "**/*.secret"]
 
 
@@ -212,7 +215,7 @@ def ldd(path: str) -> dict[str, str | None]:
 def ldconfig_path(soname: str) -> str | None:
     for line in run(["/sbin/ldconfig", "-p"]).splitlines():
         m = re.match(r"\s*(\S+) \(([^)]*)\) => (\S+)", line)
-        if m and m.group(1) == soname and "x86-64" in m.group(2):
+        if m and m.group(1) == soname and LDCONFIG_ARCH.get(platform.machine(), "") in m.group(2):
             return m.group(3)
     return None
 
@@ -258,7 +261,7 @@ def mesa_indirect() -> list[tuple[str, str]]:
     for vendor in sorted(Path("/usr/share/glvnd/egl_vendor.d").glob("*mesa*.json")):
         lib = json.loads(vendor.read_text())["ICD"]["library_path"]
         out.append((lib, f"EGL vendor ({vendor.name})"))
-    for dri in sorted(Path("/usr/lib/x86_64-linux-gnu/dri").glob("swrast_dri.so"))[:1]:
+    for dri in sorted(Path("/usr/lib").glob("*-linux-gnu/dri/swrast_dri.so"))[:1]:
         out.append((str(dri), "Mesa's software DRI driver (EGL surfaceless)"))
     return out
 
