@@ -20,8 +20,8 @@
 6. The Jobs' own steps, here: the collect Job's script for shards 0 and 1 against two local lockstep
    servers (Scenes/test/tbar_push_short, random policy: SERVER and COLLECT_ARGS overridden), a retry of a
    finished shard, a resumed shard, the merge Job's script (twice: the second keeps the merge), and every
-   train job file with its scene and output mapped to this checkout and a temporary folder and its steps
-   cut to 2048: what the pods run, minus the cluster.
+   train job file with its scene mapped to this checkout, --outputs a temporary folder and its steps cut
+   to 2048: what the pods run, minus the cluster.
 
 Usage: python scripts/check_kubernetes.py [--bin DIR]   (DIR: where simctl is; default .build/debug)
 """
@@ -245,11 +245,17 @@ def policy(objects: list[dict], repo_scenes: Path) -> list[str]:
             scene = job.get("scene")
             if scene and not (repo_scenes / scene.removeprefix("/opt/robosim/Scenes/")).is_dir():
                 errors.append(f"train job {name}: scene {scene} is not in Scenes/")
-            if not str(job.get("output", "")).startswith("/data/"):
-                errors.append(f"train job {name}: output {job.get('output')} is not on the data volume (/data)")
+            output = str(job.get("output", ""))
+            if not output or output.startswith("/") or ".." in output.split("/"):
+                errors.append(f"train job {name}: output {output!r} must be a folder name (sim-train run --outputs DIR)")
             runner = [j for j in jobs.values() if f"/jobs/{name}" in j["spec"]["template"]["spec"]["containers"][0].get("command", [])]
             if len(runner) != 1:
                 errors.append(f"train job file {name}: {len(runner)} Jobs run it (expected one)")
+            else:
+                cmd = runner[0]["spec"]["template"]["spec"]["containers"][0]["command"]
+                outputs = cmd[cmd.index("--outputs") + 1] if "--outputs" in cmd else ""
+                if not outputs.startswith("/data/"):
+                    errors.append(f"train job file {name}: its Job must write on the data volume (--outputs /data/...)")
     return errors
 
 
@@ -363,14 +369,14 @@ def run_jobs(objects: list[dict], bin_dir: Path, tmp: Path) -> list[str]:
         for name, text in cm.get("data", {}).items():
             job = json.loads(text)
             job["scene"] = job["scene"].replace("/opt/robosim/Scenes", str(ROOT / "Scenes"))
-            job["output"] = str(tmp / "runs" / name)
             job["steps"] = 2048
             job["eval_episodes"] = 8
             path = tmp / name
             path.write_text(json.dumps(job))
-            r = sp.run([str(bin_dir / "sim-train"), "run", str(path)], capture_output=True, text=True, timeout=300,
-                       env={"PATH": env["PATH"], "HOME": str(tmp)})
-            if r.returncode != 0 or not (Path(job["output"]) / "checkpoint.safetensors").exists():
+            (tmp / "runs").mkdir(exist_ok=True)
+            r = sp.run([str(bin_dir / "sim-train"), "run", str(path), "--outputs", str(tmp / "runs")], capture_output=True,
+                       text=True, timeout=300, env={"PATH": env["PATH"], "HOME": str(tmp)}, cwd=tmp)
+            if r.returncode != 0 or not (tmp / "runs" / job["output"] / "checkpoint.safetensors").exists():
                 errors.append(f"train job file {name}: sim-train run failed: {r.stderr.strip()[-500:]}")
             else:
                 print(f"kubernetes: train job file {name}: sim-train run ok (steps cut to 2048)")
