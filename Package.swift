@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "StrategistKit", targets: ["StrategistKit"]),
         .library(name: "Parquet", targets: ["Parquet"]),
         .library(name: "RewardLanguage", targets: ["RewardLanguage"]),
+        .library(name: "PathSafety", targets: ["PathSafety"]),
         .executable(name: "sim-server", targets: ["sim-server"]),
         .executable(name: "simctl", targets: ["simctl"]),
         .executable(name: "sim-strategist", targets: ["sim-strategist"]),
@@ -73,6 +74,10 @@ let package = Package(
         // shared by the engine (which evaluates) and clients (which check before sending).
         .target(name: "RewardLanguage", path: "Sources/RewardLanguage"),
 
+        // Paths built from names that come from outside stay inside their folder (SafePath). Pure
+        // Swift; shared by the engine (plugin folders) and the clients (datasets, outputs, releases).
+        .target(name: "PathSafety", path: "Sources/PathSafety"),
+
         // Plugins compiled into the server.
         .target(
             name: "BuiltinPlugins",
@@ -89,6 +94,7 @@ let package = Package(
                 "CMuJoCo",
                 "BuiltinPlugins",
                 "RewardLanguage",
+                "PathSafety",
                 .product(name: "PluginAPI", package: "PluginAPI"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -152,6 +158,7 @@ let package = Package(
             name: "ClientKit",
             dependencies: [
                 "Messaging",
+                "PathSafety",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -309,6 +316,7 @@ let package = Package(
 
         // Shared by the test targets: Python reference scripts, blocking work off the cooperative pool.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "PathSafetyTests", dependencies: ["PathSafety"], path: "Tests/PathSafetyTests"),
         .testTarget(name: "RewardLanguageTests", dependencies: ["RewardLanguage", "TestSupport"], path: "Tests/RewardLanguageTests"),
         .testTarget(name: "ViewerTests", dependencies: ["Viewer", "ClientKit", "Messaging"], path: "Tests/ViewerTests"),
         .testTarget(name: "DeployKitTests", dependencies: ["DeployKit", "TrainKit"], path: "Tests/DeployKitTests"),
@@ -321,7 +329,7 @@ let package = Package(
         .testTarget(
             name: "SimServerTests",
             dependencies: [
-                "SimEngine", "SimServer", "Messaging", "BuiltinPlugins", "ClientKit", "StrategistKit", "TestSupport",
+                "SimEngine", "SimServer", "Messaging", "BuiltinPlugins", "ClientKit", "StrategistKit", "TestSupport", "PathSafety",
                 .product(name: "PluginAPI", package: "PluginAPI"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PathSafety
 import PluginAPI
 import Testing
 @testable import SimEngine
@@ -93,5 +94,66 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: empty) }
         #expect(throws: PluginLoadError.self) { try Self.server(scene: "Scenes/test/pendulum", plugins: [empty]) }
         #expect(throws: PluginLoadError.self) { try Self.server(scene: "Scenes/test/pendulum", plugins: [empty + "/nope"]) }
+    }
+
+    /// A copy of Scenes/test/pendulum whose manifest names `robot` and `task` as given.
+    static func pendulumScene(robot: String = "pendulum", task: String) throws -> (folder: String, cleanup: () -> Void) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("robosim-scene-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: root + "/Scenes/test/pendulum/model.xml", toPath: dir + "/model.xml")
+        var manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/Scenes/test/pendulum/scene.json"))) as! [String: Any]
+        manifest["robot"] = robot
+        manifest["task"] = task
+        try JSONSerialization.data(withJSONObject: manifest).write(to: URL(fileURLWithPath: dir + "/scene.json"))
+        return (dir, { try? FileManager.default.removeItem(atPath: dir) })
+    }
+
+    static func serverError(scene: String, plugins: [String] = []) -> String? {
+        var config = SimServerConfiguration()
+        config.renderBackend = .none
+        config.scene = scene
+        config.listen = "tcp://127.0.0.1:*"
+        config.pluginPaths = plugins
+        do { _ = try SimServer(configuration: config, logger: Logger(label: "test")); return nil } catch { return "\(error)" }
+    }
+
+    @Test(arguments: [("task", "../../evil"), ("task", "/tmp/libevil.so"), ("robot", "plugins/libevil"), ("robot", ".."), ("task", "a\0b")])
+    func manifestPluginNamesThatArePathsAreRefused(place: String, name: String) throws {
+        let scene = try place == "task" ? Self.pendulumScene(task: name) : Self.pendulumScene(robot: name, task: "joint_control")
+        defer { scene.cleanup() }
+        let error = Self.serverError(scene: scene.folder, plugins: ["/opt/plugins"])
+        let shown = name.replacingOccurrences(of: "\0", with: "\\0")
+        #expect(error?.hasPrefix("\(scene.folder)/scene.json: \(place): plugin name '\(shown)' is refused (") == true, "\(error ?? "started")")
+        #expect(error?.hasSuffix("a scene names a registered \(place) plugin, not a file; plugins load only from the built-in plugins "
+                                 + "and the --plugin-path folders /opt/plugins") == true, "\(error ?? "started")")
+        // A plain name that no plugin registers is the registry's usual error.
+        let unknown = try Self.pendulumScene(task: "evil")
+        defer { unknown.cleanup() }
+        #expect(Self.serverError(scene: unknown.folder)?.contains("task: no task plugin 'evil' (available: ") == true)
+    }
+
+    @Test func pluginLibraryLinkedFromOutsideTheFolderIsRefused() throws {
+        let top = FileManager.default.temporaryDirectory.appendingPathComponent("robosim-plugin-\(UUID().uuidString)").path
+        let (folder, elsewhere) = (top + "/plugins", top + "/elsewhere")
+        for d in [folder, elsewhere] { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
+        defer { try? FileManager.default.removeItem(atPath: top) }
+        try "int robosim_plugin_api_version(void) { return 999; }\nvoid robosim_register_plugins(void *r) {}\n"
+            .write(toFile: elsewhere + "/evil.c", atomically: true, encoding: .utf8)
+        let cc = try Self.run(["cc", "-shared", "-fPIC", "-o", elsewhere + "/libEvil.so", elsewhere + "/evil.c"])
+        #expect(cc.status == 0, "\(cc.output)")
+        try FileManager.default.createSymbolicLink(atPath: folder + "/libEvil.so", withDestinationPath: elsewhere + "/libEvil.so")
+        let real = try #require(SafePath.resolved(elsewhere + "/libEvil.so"))
+        #expect(Self.serverError(scene: Self.root + "/Scenes/test/pendulum", plugins: [folder])
+                == "\(folder)/libEvil.so: a symbolic link to \(real), outside the plugin folder \(folder); plugins load only from files in the --plugin-path folders")
+        // A link to nothing is refused too.
+        try FileManager.default.removeItem(atPath: folder + "/libEvil.so")
+        try FileManager.default.createSymbolicLink(atPath: folder + "/libEvil.so", withDestinationPath: elsewhere + "/missing.so")
+        #expect(Self.serverError(scene: Self.root + "/Scenes/test/pendulum", plugins: [folder])?.contains("a symbolic link to nothing") == true)
+        // The same library inside the folder, and a link to it there, get as far as dlopen (and the API check).
+        try FileManager.default.removeItem(atPath: folder + "/libEvil.so")
+        try FileManager.default.moveItem(atPath: elsewhere + "/libEvil.so", toPath: folder + "/libReal.so")
+        try FileManager.default.createSymbolicLink(atPath: folder + "/libAlias.so", withDestinationPath: folder + "/libReal.so")
+        let inside = Self.serverError(scene: Self.root + "/Scenes/test/pendulum", plugins: [folder])
+        #expect(inside?.hasSuffix(": built for plugin API 999, this server has API \(PluginAPIVersion.current); rebuild the plugin") == true, "\(inside ?? "")")
     }
 }

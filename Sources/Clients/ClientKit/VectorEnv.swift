@@ -168,11 +168,20 @@ public final class VectorEnv: @unchecked Sendable {
                   UInt64(layout.observations) == r.observations, UInt64(layout.final) == r.final else {
                 throw ChannelError("/sim/open_channel described another layout or other envs")
             }
+            // The path comes from the wire: only the server's own descriptor (/proc/PID/fd/N) is opened.
+            guard Self.isChannelPath(r.path) else { throw ChannelError("/sim/open_channel named '\(PathEscapeError.printable(r.path))', not a /proc/PID/fd/N channel") }
             return try StepChannel.attach(path: r.path, layout: layout, nonce: r.nonce)
         } catch {
             if required { throw ServiceError(.unavailable, "transport shm: no step channel: \(error)") }
             return nil  // a channel that is never mapped closes with the lease
         }
+    }
+
+    /// Whether `path` is what servers send for a step channel: `/proc/PID/fd/N`, digits only.
+    static func isChannelPath(_ path: String) -> Bool {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        return parts.count == 5 && parts[0].isEmpty && parts[1] == "proc" && parts[3] == "fd"
+            && [parts[2], parts[4]].allSatisfy { !$0.isEmpty && $0.count <= 10 && $0.allSatisfy { $0.isASCII && $0.isNumber } }
     }
 
     deinit { close() }

@@ -47,6 +47,9 @@ public final class SimServer: Service, Sendable {
         self.logger = logger
         scene = try Scene(directory: configuration.scene)
         BuiltinPlugins.register(into: registry)
+        // Manifest names are registered names, never paths (checked before any library is opened).
+        try PluginLoader.checkName(scene.manifest.robot, place: "robot", manifest: scene.manifestPath, folders: configuration.pluginPaths)
+        try PluginLoader.checkName(scene.manifest.task, place: "task", manifest: scene.manifestPath, folders: configuration.pluginPaths)
         for path in configuration.pluginPaths { try PluginLoader.loadAll(in: path, into: registry, logger: logger) }
         guard let robotType = registry.robots[scene.manifest.robot] else {
             throw SceneError(file: scene.manifestPath, place: "robot",
