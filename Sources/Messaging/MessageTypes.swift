@@ -26,7 +26,7 @@ public enum MessageTypes {
         SensorMsgs_Image.self, SensorMsgs_RegionOfInterest.self, SensorMsgs_CameraInfo.self, SensorMsgs_JointState.self,
         NavMsgs_Odometry.self, Tf2Msgs_TFMessage.self, RosgraphMsgs_Clock.self, TrajectoryMsgs_JointTrajectoryPoint.self,
         Robosim_Error.self, Robosim_ObjectState.self, Robosim_ObjectArray.self, Robosim_EpisodeEvent.self,
-        Robosim_Action.self, Robosim_Strategy.self, Robosim_NodeInfo.self, Robosim_NodeInfo.Endpoint.self,
+        Robosim_Action.self, Robosim_Strategy.self, Robosim_Pace.self, Robosim_NodeInfo.self, Robosim_NodeInfo.Endpoint.self,
         Robosim_Empty.self, Robosim_TopicInfo.self, Robosim_DescribeRequest.self, Robosim_DescribeResponse.self,
         Robosim_LeaseRequest.self, Robosim_LeaseResponse.self, Robosim_ReleaseRequest.self,
         Robosim_ResetRequest.self, Robosim_ResetResponse.self, Robosim_StepRequest.self, Robosim_StepResponse.self,

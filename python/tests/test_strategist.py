@@ -38,24 +38,42 @@ def read_logs(log_dir):
     return lines
 
 
-def test_offline_strategist_pushes_tbars_into_their_slots(tmp_path_factory, tmp_path):
-    with run_server(tmp_path_factory, "Scenes/tbar_push", "--envs", "4", "--rtf", "3") as server:
+def run_offline(tmp_path_factory, log_dir, rtf):
+    """8 seeded episodes of the offline planner on 4 envs at real-time factor ``rtf``: the summary
+    line's (succeeded, ended), the per-episode lines, the last /env_0/strategy and the server log."""
+    with run_server(tmp_path_factory, "Scenes/tbar_push", "--envs", "4", "--rtf", rtf) as server:
         with robosim.Client(server.address, timeout=5.0) as client:
             strategies = client.subscribe("/env_0/strategy", robosim_msg.Strategy, qos="reliable")
             assert strategies.wait_connected(5.0)
-            run = strategist(server, "--episodes", "8", "--seed", "3", "--log-dir", str(tmp_path))
+            run = strategist(server, "--episodes", "8", "--seed", "3", "--log-dir", str(log_dir))
             assert run.returncode == 0, run.stderr[-3000:]
             first = run.stdout.splitlines()[0]
             succeeded, ended = int(first.split()[1]), int(first.split()[3])
             assert ended == 8, run.stdout
-            # The offline planner succeeds in about 94% of episodes (BENCHMARKS/notes); 6 of 8 is a safe floor.
-            assert succeeded >= 6, run.stdout
-            s = strategies.recv(timeout=5.0)
-            assert s.backend == "offline" and s.push_side and len(s.waypoints) >= 2 and s.rationale
-            assert abs(s.waypoints[-1].position.z - 0.763) < 1e-6
+            strategy = strategies.recv(timeout=5.0)
+        return (succeeded, ended), run.stdout, strategy, server
+
+
+def test_offline_strategist_pushes_tbars_into_their_slots(tmp_path_factory, tmp_path):
+    (succeeded, _), stdout, s, _ = run_offline(tmp_path_factory, tmp_path, "3")
+    # The offline planner succeeds in 95-100% of episodes (docs/strategist.md); 7 of 8 is a safe floor:
+    # it paces the server on sim time, so a loaded machine does not change its outcome.
+    assert succeeded >= 7, stdout
+    assert s.backend == "offline" and s.push_side and len(s.waypoints) >= 2 and s.rationale
+    assert abs(s.waypoints[-1].position.z - 0.763) < 1e-6
     logs = read_logs(tmp_path)
     assert logs and all(line["backend"] == "offline" and "rejection" not in line for line in logs)
     assert {line["env"] for line in logs} == {0, 1, 2, 3}
+
+
+def test_strategist_paces_a_server_running_as_fast_as_it_can(tmp_path_factory, tmp_path):
+    """At --rtf 0 the server outruns any client that acts on wall-clock ticks (12% success before
+    /pace); the strategist holds it to its own sim time through /pace and succeeds as at --rtf 1."""
+    (succeeded, _), stdout, _, server = run_offline(tmp_path_factory, tmp_path, "0")
+    assert succeeded >= 7, stdout
+    log = server.log.read_text()
+    assert "pacing: the step loop now waits for this client's sim time" in log
+    assert "pacing: client stopped pacing" in log, "the strategist did not say it stopped pacing"
 
 
 def unsafe_plan(_body):

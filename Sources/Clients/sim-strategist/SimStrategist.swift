@@ -43,7 +43,7 @@ struct SimStrategist: AsyncParsableCommand {
     @Option(name: .customLong("log-dir"), help: "Write each episode's prompts, replies and plans to DIR/env_<i>_episode_<k>.jsonl.")
     var logDir: String?
 
-    @Option(help: "Control ticks per second (wall clock).")
+    @Option(help: "Control ticks per second of sim time (paced on /clock, whatever the server's --rtf).")
     var rate = 50.0
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")

@@ -370,6 +370,41 @@ public nonisolated struct Robosim_Strategy: Sendable {
   fileprivate var _direction: GeometryMsgs_Vector3? = nil
 }
 
+/// robosim/msg/Pace, on /pace: a client that acts on a realtime server in sim time (sim-strategist)
+/// holds the server back to its own pace. The server does not step past `stamp + horizon_s` until the
+/// client says it got further, so a server at --rtf 0, or a client slowed by load, does not change
+/// what the client does. A client not heard for a second of wall time is no longer waited for.
+public nonisolated struct Robosim_Pace: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The pacing client (its node name); one entry per name.
+  public var node: String = String()
+
+  /// The sim time the client has acted on (from /clock).
+  public var stamp: BuiltinInterfaces_Time {
+    get {_stamp ?? BuiltinInterfaces_Time()}
+    set {_stamp = newValue}
+  }
+  /// Returns true if `stamp` has been explicitly set.
+  public var hasStamp: Bool {self._stamp != nil}
+  /// Clears the value of `stamp`. Subsequent reads from it will return its default value.
+  public mutating func clearStamp() {self._stamp = nil}
+
+  /// How far past `stamp` the server may run (seconds of sim time, 0.001-60).
+  public var horizonS: Double = 0
+
+  /// True when the client stops pacing (it is then no longer waited for).
+  public var leaving: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _stamp: BuiltinInterfaces_Time? = nil
+}
+
 /// robosim/msg/NodeInfo: what a node announces on /graph/announce (on change and every second).
 public nonisolated struct Robosim_NodeInfo: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -725,6 +760,55 @@ nonisolated extension Robosim_Strategy: SwiftProtobuf.Message, SwiftProtobuf._Me
     if lhs._direction != rhs._direction {return false}
     if lhs.waypoints != rhs.waypoints {return false}
     if lhs.rationale != rhs.rationale {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Robosim_Pace: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Pace"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}stamp\0\u{3}horizon_s\0\u{1}leaving\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.node) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._stamp) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.horizonS) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.leaving) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.node.isEmpty {
+      try visitor.visitSingularStringField(value: self.node, fieldNumber: 1)
+    }
+    try { if let v = self._stamp {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if self.horizonS.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.horizonS, fieldNumber: 3)
+    }
+    if self.leaving != false {
+      try visitor.visitSingularBoolField(value: self.leaving, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Robosim_Pace, rhs: Robosim_Pace) -> Bool {
+    if lhs.node != rhs.node {return false}
+    if lhs._stamp != rhs._stamp {return false}
+    if lhs.horizonS != rhs.horizonS {return false}
+    if lhs.leaving != rhs.leaving {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -225,9 +225,12 @@ public final class SimServer: Service, Sendable {
                         }
                     }
                 }
-                commandSubscriptions.withLock { $0 = subscriptions }
                 let stepLoop = StepLoop(world: world, mode: configuration.mode, realTimeFactor: configuration.realTimeFactor,
                                         node: node, inbox: inbox, publisher: publisher, logger: logger)
+                if configuration.mode == .realtime {
+                    subscriptions.append(try node.onMessage("/pace", Robosim_Pace.self) { stepLoop.receive(pace: $0) })
+                }
+                commandSubscriptions.withLock { $0 = subscriptions }
                 stepLoop.start()
                 current = stepLoop
             } catch {

@@ -42,6 +42,8 @@ final class StepLoop: @unchecked Sendable {
     private let running = Atomic<Bool>(false)
     private let finished = Atomic<Bool>(true)
     let paused = Atomic<Bool>(false)
+    /// Clients pacing the realtime loop on sim time (`/pace`).
+    let pace: PaceBarrier
     /// Real-time factor (realtime mode): stored as the bit pattern of a Double.
     private let realTimeFactorBits = Atomic<UInt64>(1.0.bitPattern)
     /// Sim time of the loop: control steps taken times the control period (seconds).
@@ -59,6 +61,7 @@ final class StepLoop: @unchecked Sendable {
         self.mode = mode
         self.publisher = publisher
         self.logger = logger
+        pace = PaceBarrier(logger: logger)
         applied = Mutex(LoopParameters(rates: publisher.rates, resetRanges: world.resetRanges))
         realTimeFactorBits.store(realTimeFactor.bitPattern, ordering: .relaxed)
     }
@@ -83,6 +86,11 @@ final class StepLoop: @unchecked Sendable {
             throw ServiceError(.resourceExhausted, "\(WireLimits.maxQueuedCalls) calls are waiting for the step loop, its limit: wait for replies before sending more")
         }
         signal()
+    }
+
+    /// One `/pace` message (the node's I/O thread): wakes the loop when it may move the limit.
+    func receive(pace message: Robosim_Pace) {
+        if pace.receive(message) { signal() }
     }
 
     private func signal() {
@@ -136,6 +144,11 @@ final class StepLoop: @unchecked Sendable {
                 // A new factor takes effect now, not after the tick the old one scheduled.
                 lastFactor = rtf
                 nextTick = Date()
+            }
+            if let limit = pace.limit(), simTime + world.configuration.controlDt > limit + 1e-9 {
+                // A pacing client has not caught up: wait for its next /pace (it wakes the loop).
+                wait(until: Date().addingTimeInterval(0.002))
+                continue
             }
             if rtf > 0 {
                 let now = Date()

@@ -117,6 +117,11 @@ public final class StrategistRun: @unchecked Sendable {
     public let source: StrategySource
     private var envs: [Driven] = []
     private var subscriptions: [CallbackSubscription] = []
+    /// The server's sim time; the loop ticks on it.
+    private let clock: SimClock
+    /// `/pace`: holds the server's loop to the sim time this run has acted on.
+    private let pace: Publisher<Robosim_Pace>
+    private let nodeName: String
     /// Answers to strategy requests, by request number.
     private let results = Mutex<[Int: (env: Int, decision: StrategyDecision?)]>([:])
     private var requests = 0
@@ -132,6 +137,9 @@ public final class StrategistRun: @unchecked Sendable {
         self.logger = logger
         self.logDir = logDir.map { URL(fileURLWithPath: $0, isDirectory: true) }
         if let dir = self.logDir { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) }
+        clock = try SimClock(node: node)
+        pace = try node.advertise("/pace")
+        nodeName = node.name
         for i in ids {
             let feed = EnvFeed()
             let ns = "/env_\(i)"
@@ -149,13 +157,26 @@ public final class StrategistRun: @unchecked Sendable {
         }
     }
 
-    /// Runs until `episodes` episodes ended (0: until SIGINT/SIGTERM).
-    /// Runs until `episodes` episodes ended (or a signal), deciding every `period` seconds.
+    /// Runs until `episodes` episodes ended (0: until SIGINT/SIGTERM), deciding every `period`
+    /// seconds of sim time (paced on `/clock`, so the outcome does not depend on the server's
+    /// real-time factor).
     public func loop(episodes: Int, period: Double) async -> RunSummary {
         var summary = RunSummary()
         var lastProgress = Date()
+        var next = clock.now ?? 0
+        // The server may run this far past the sim time the last tick acted on: two ticks, and at
+        // least a few /clock periods, so that the time the loop waits for is always published.
+        let horizon = max(2 * period, 0.05)
         while !interrupted.load(ordering: .relaxed) && (episodes == 0 || summary.ended < episodes) {
+            let actedOn = clock.now
             for k in envs.indices { tick(k, &summary, limit: episodes) }
+            if let actedOn {
+                pace.publish(Robosim_Pace.with {
+                    $0.node = nodeName
+                    $0.stamp = .init(seconds: actedOn)
+                    $0.horizonS = horizon
+                })
+            }
             if Date().timeIntervalSince(lastProgress) >= 2 {
                 lastProgress = Date()
                 let elapsed = Date().timeIntervalSince(summary.started)
@@ -164,8 +185,17 @@ public final class StrategistRun: @unchecked Sendable {
                     episodes > 0 ? "/\(episodes)" : "", summary.succeeded,
                     summary.ended > 0 ? 100 * Double(summary.succeeded) / Double(summary.ended) : 0, Double(summary.ended) / max(elapsed, 1e-9)).utf8))
             }
-            try? await Task.sleep(for: .seconds(period))
+            // The next tick is `period` of sim time on; a loop that fell behind (or a clock that went
+            // back: a restarted server) starts again from now rather than catching up tick by tick.
+            let now = clock.now ?? 0
+            next += period
+            if next < now || next > now + 2 * period { next = now + period }
+            await clock.wait(until: next, timeout: .milliseconds(250))
         }
+        // Release the server at once (else it waits a second for this client). The node closes its
+        // sockets without lingering, so give the message a moment to leave.
+        pace.publish(Robosim_Pace.with { $0.node = nodeName; $0.leaving = true })
+        try? await Task.sleep(for: .milliseconds(100))
         return summary
     }
 

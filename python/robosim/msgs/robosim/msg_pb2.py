@@ -14,35 +14,38 @@ _sym_db = _symbol_database.Default()
 
 from robosim.msgs.std_msgs import msg_pb2 as std__msgs_dot_msg__pb2
 from robosim.msgs.geometry_msgs import msg_pb2 as geometry__msgs_dot_msg__pb2
+from robosim.msgs.builtin_interfaces import msg_pb2 as builtin__interfaces_dot_msg__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11robosim/msg.proto\x12\x07robosim\x1a\x12std_msgs/msg.proto\x1a\x17geometry_msgs/msg.proto\":\n\x05\x45rror\x12 \n\x04\x63ode\x18\x01 \x01(\x0e\x32\x12.robosim.ErrorCode\x12\x0f\n\x07message\x18\x02 \x01(\t\"c\n\x0bObjectState\x12\x0c\n\x04name\x18\x01 \x01(\t\x12!\n\x04pose\x18\x02 \x01(\x0b\x32\x13.geometry_msgs.Pose\x12#\n\x05twist\x18\x03 \x01(\x0b\x32\x14.geometry_msgs.Twist\"V\n\x0bObjectArray\x12 \n\x06header\x18\x01 \x01(\x0b\x32\x10.std_msgs.Header\x12%\n\x07objects\x18\x02 \x03(\x0b\x32\x14.robosim.ObjectState\"\x85\x02\n\x0c\x45pisodeEvent\x12 \n\x06header\x18\x01 \x01(\x0b\x32\x10.std_msgs.Header\x12(\n\x04kind\x18\x02 \x01(\x0e\x32\x1a.robosim.EpisodeEvent.Kind\x12\x0e\n\x06\x65nv_id\x18\x03 \x01(\r\x12\x15\n\repisode_index\x18\x04 \x01(\x04\x12\x0c\n\x04seed\x18\x05 \x01(\x04\x12\x0f\n\x07success\x18\x06 \x01(\x08\x12\x0e\n\x06return\x18\x07 \x01(\x01\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12\r\n\x05steps\x18\t \x01(\x04\"4\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0b\n\x07STARTED\x10\x01\x12\t\n\x05\x45NDED\x10\x02\"8\n\x06\x41\x63tion\x12 \n\x06header\x18\x01 \x01(\x0b\x32\x10.std_msgs.Header\x12\x0c\n\x04\x64\x61ta\x18\x02 \x03(\x01\"\xe3\x01\n\x08Strategy\x12 \n\x06header\x18\x01 \x01(\x0b\x32\x10.std_msgs.Header\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\x11\n\tpush_side\x18\x03 \x01(\t\x12+\n\rcontact_point\x18\x04 \x01(\x0b\x32\x14.geometry_msgs.Point\x12)\n\tdirection\x18\x05 \x01(\x0b\x32\x16.geometry_msgs.Vector3\x12&\n\twaypoints\x18\x06 \x03(\x0b\x32\x13.geometry_msgs.Pose\x12\x11\n\trationale\x18\x07 \x01(\t\"\xa3\x02\n\x08NodeInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\r\x12\x0c\n\x04host\x18\x03 \x01(\t\x12.\n\npublishers\x18\x04 \x03(\x0b\x32\x1a.robosim.NodeInfo.Endpoint\x12\x31\n\rsubscriptions\x18\x05 \x03(\x0b\x32\x1a.robosim.NodeInfo.Endpoint\x12\x13\n\x0bheartbeat_s\x18\x06 \x01(\x01\x12\x0f\n\x07leaving\x18\x07 \x01(\x08\x1a\x65\n\x08\x45ndpoint\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x19\n\x03qos\x18\x03 \x01(\x0e\x32\x0c.robosim.Qos\x12\x10\n\x08messages\x18\x04 \x01(\x04\x12\x0f\n\x07\x64ropped\x18\x05 \x01(\x04*\xd1\x01\n\tErrorCode\x12\x1a\n\x16\x45RROR_CODE_UNSPECIFIED\x10\x00\x12\x14\n\x10INVALID_ARGUMENT\x10\x01\x12\r\n\tNOT_FOUND\x10\x02\x12\r\n\tMALFORMED\x10\x03\x12\r\n\tTOO_LARGE\x10\x04\x12\x17\n\x13\x46\x41ILED_PRECONDITION\x10\x05\x12\x16\n\x12RESOURCE_EXHAUSTED\x10\x06\x12\x0c\n\x08INTERNAL\x10\x07\x12\x0f\n\x0bUNAVAILABLE\x10\x08\x12\x15\n\x11\x44\x45\x41\x44LINE_EXCEEDED\x10\t*9\n\x03Qos\x12\x13\n\x0fQOS_UNSPECIFIED\x10\x00\x12\x0f\n\x0bSENSOR_DATA\x10\x01\x12\x0c\n\x08RELIABLE\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11robosim/msg.proto\x12\x07robosim\x1a\x12std_msgs/msg.proto\x1a\x17geometry_msgs/msg.proto\x1a\x1c\x62uiltin_interfaces/msg.proto\":\n\x05\x45rror\x12 \n\x04\x63ode\x18\x01 \x01(\x0e\x32\x12.robosim.ErrorCode\x12\x0f\n\x07message\x18\x02 \x01(\t\"c\n\x0bObjectState\x12\x0c\n\x04name\x18\x01 \x01(\t\x12!\n\x04pose\x18\x02 \x01(\x0b\x32\x13.geometry_msgs.Pose\x12#\n\x05twist\x18\x03 \x01(\x0b\x32\x14.geometry_msgs.Twist\"V\n\x0bObjectArray\x12 \n\x06header\x18\x01 \x01(\x0b\x32\x10.std_msgs.Header\x12%\n\x07objects\x18\x02 \x03(\x0b\x32\x14.robosim.ObjectState\"\x85\x02\n\x0c\x45pisodeEvent\x12 \n\x06header\x18\x01 \x01(\x0b\x32\x10.std_msgs.Header\x12(\n\x04kind\x18\x02 \x01(\x0e\x32\x1a.robosim.EpisodeEvent.Kind\x12\x0e\n\x06\x65nv_id\x18\x03 \x01(\r\x12\x15\n\repisode_index\x18\x04 \x01(\x04\x12\x0c\n\x04seed\x18\x05 \x01(\x04\x12\x0f\n\x07success\x18\x06 \x01(\x08\x12\x0e\n\x06return\x18\x07 \x01(\x01\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12\r\n\x05steps\x18\t \x01(\x04\"4\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0b\n\x07STARTED\x10\x01\x12\t\n\x05\x45NDED\x10\x02\"8\n\x06\x41\x63tion\x12 \n\x06header\x18\x01 \x01(\x0b\x32\x10.std_msgs.Header\x12\x0c\n\x04\x64\x61ta\x18\x02 \x03(\x01\"\xe3\x01\n\x08Strategy\x12 \n\x06header\x18\x01 \x01(\x0b\x32\x10.std_msgs.Header\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\x11\n\tpush_side\x18\x03 \x01(\t\x12+\n\rcontact_point\x18\x04 \x01(\x0b\x32\x14.geometry_msgs.Point\x12)\n\tdirection\x18\x05 \x01(\x0b\x32\x16.geometry_msgs.Vector3\x12&\n\twaypoints\x18\x06 \x03(\x0b\x32\x13.geometry_msgs.Pose\x12\x11\n\trationale\x18\x07 \x01(\t\"a\n\x04Pace\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\'\n\x05stamp\x18\x02 \x01(\x0b\x32\x18.builtin_interfaces.Time\x12\x11\n\thorizon_s\x18\x03 \x01(\x01\x12\x0f\n\x07leaving\x18\x04 \x01(\x08\"\xa3\x02\n\x08NodeInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\r\x12\x0c\n\x04host\x18\x03 \x01(\t\x12.\n\npublishers\x18\x04 \x03(\x0b\x32\x1a.robosim.NodeInfo.Endpoint\x12\x31\n\rsubscriptions\x18\x05 \x03(\x0b\x32\x1a.robosim.NodeInfo.Endpoint\x12\x13\n\x0bheartbeat_s\x18\x06 \x01(\x01\x12\x0f\n\x07leaving\x18\x07 \x01(\x08\x1a\x65\n\x08\x45ndpoint\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x19\n\x03qos\x18\x03 \x01(\x0e\x32\x0c.robosim.Qos\x12\x10\n\x08messages\x18\x04 \x01(\x04\x12\x0f\n\x07\x64ropped\x18\x05 \x01(\x04*\xd1\x01\n\tErrorCode\x12\x1a\n\x16\x45RROR_CODE_UNSPECIFIED\x10\x00\x12\x14\n\x10INVALID_ARGUMENT\x10\x01\x12\r\n\tNOT_FOUND\x10\x02\x12\r\n\tMALFORMED\x10\x03\x12\r\n\tTOO_LARGE\x10\x04\x12\x17\n\x13\x46\x41ILED_PRECONDITION\x10\x05\x12\x16\n\x12RESOURCE_EXHAUSTED\x10\x06\x12\x0c\n\x08INTERNAL\x10\x07\x12\x0f\n\x0bUNAVAILABLE\x10\x08\x12\x15\n\x11\x44\x45\x41\x44LINE_EXCEEDED\x10\t*9\n\x03Qos\x12\x13\n\x0fQOS_UNSPECIFIED\x10\x00\x12\x0f\n\x0bSENSOR_DATA\x10\x01\x12\x0c\n\x08RELIABLE\x10\x02\x62\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'robosim.msg_pb2', globals())
 if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
-  _ERRORCODE._serialized_start=1171
-  _ERRORCODE._serialized_end=1380
-  _QOS._serialized_start=1382
-  _QOS._serialized_end=1439
-  _ERROR._serialized_start=75
-  _ERROR._serialized_end=133
-  _OBJECTSTATE._serialized_start=135
-  _OBJECTSTATE._serialized_end=234
-  _OBJECTARRAY._serialized_start=236
-  _OBJECTARRAY._serialized_end=322
-  _EPISODEEVENT._serialized_start=325
-  _EPISODEEVENT._serialized_end=586
-  _EPISODEEVENT_KIND._serialized_start=534
-  _EPISODEEVENT_KIND._serialized_end=586
-  _ACTION._serialized_start=588
-  _ACTION._serialized_end=644
-  _STRATEGY._serialized_start=647
-  _STRATEGY._serialized_end=874
-  _NODEINFO._serialized_start=877
-  _NODEINFO._serialized_end=1168
-  _NODEINFO_ENDPOINT._serialized_start=1067
-  _NODEINFO_ENDPOINT._serialized_end=1168
+  _ERRORCODE._serialized_start=1300
+  _ERRORCODE._serialized_end=1509
+  _QOS._serialized_start=1511
+  _QOS._serialized_end=1568
+  _ERROR._serialized_start=105
+  _ERROR._serialized_end=163
+  _OBJECTSTATE._serialized_start=165
+  _OBJECTSTATE._serialized_end=264
+  _OBJECTARRAY._serialized_start=266
+  _OBJECTARRAY._serialized_end=352
+  _EPISODEEVENT._serialized_start=355
+  _EPISODEEVENT._serialized_end=616
+  _EPISODEEVENT_KIND._serialized_start=564
+  _EPISODEEVENT_KIND._serialized_end=616
+  _ACTION._serialized_start=618
+  _ACTION._serialized_end=674
+  _STRATEGY._serialized_start=677
+  _STRATEGY._serialized_end=904
+  _PACE._serialized_start=906
+  _PACE._serialized_end=1003
+  _NODEINFO._serialized_start=1006
+  _NODEINFO._serialized_end=1297
+  _NODEINFO_ENDPOINT._serialized_start=1196
+  _NODEINFO_ENDPOINT._serialized_end=1297
 # @@protoc_insertion_point(module_scope)
