@@ -22,6 +22,12 @@ saw in training:
 
 ``fps`` (default: the scene's control rate, as ``sim-collect --fps``) holds each action for
 ``control rate / fps`` control steps, as the recorder did; the reward is their sum.
+
+Server restarts: the env survives its server dying and coming back (see
+:class:`robosim.gym.RoboSimVectorEnv`, ``reconnect_timeout``): the step that finds it restarted
+returns ``truncated=True`` with ``info["server_restarted"]`` and ``info["reason"] == "server
+restarted"``, and ``reconnects``/``episodes_lost`` count it. A server the env started itself
+(no ``server=``) is started again, on the same address, when it dies (with a logged warning).
 """
 
 from __future__ import annotations
@@ -141,6 +147,8 @@ class SceneEnv(gymnasium.Env):
             self.vector = RoboSimVectorEnv(server, num_envs=1, autoreset_mode=AutoresetMode.NEXT_STEP,
                                            obs_mode="state+pixels" if names else "state",
                                            cameras=names or None, client_name=f"robosim.envs:{d.scene}", **kwargs)
+            if self._local is not None:
+                self.vector._revive = self._local.revive  # a dead server of our own is started again
 
             control_rate = 1.0 / (d.physics_dt * d.decimation)
             #: The env's frames per second, and the control steps each action is held for.
@@ -202,14 +210,27 @@ class SceneEnv(gymnasium.Env):
         total, success = 0.0, False
         terminated = truncated = False
         obs = None
+        info: Dict[str, Any] = {}
         for _ in range(self.steps_per_frame):
             obs, reward, term, trunc, infos = self.vector.step(a)
             total += float(reward[0])
             success = success or bool(infos["is_success"][0])
             terminated, truncated = bool(term[0]), bool(trunc[0])
+            if "server_restarted" in infos:  # the episode was cut short by a server restart
+                info.update(server_restarted=True, reason=str(infos["reason"][0]))
             if terminated or truncated:
                 break
-        return self._observation(obs), total, terminated, truncated, {"is_success": success}
+        return self._observation(obs), total, terminated, truncated, {"is_success": success, **info}
+
+    @property
+    def reconnects(self) -> int:
+        """Recoveries from server restarts (see :class:`robosim.gym.RoboSimVectorEnv`)."""
+        return self.vector.reconnects if self.vector is not None else 0
+
+    @property
+    def episodes_lost(self) -> int:
+        """Episodes a server restart cut short."""
+        return self.vector.episodes_lost if self.vector is not None else 0
 
     def render(self) -> Optional[np.ndarray]:
         """``render_mode="rgb_array"``: the ``render_camera`` image of the current state, ``uint8 (H, W, 3)``."""

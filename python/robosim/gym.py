@@ -35,7 +35,7 @@ This module is the only part of :mod:`robosim` that needs ``gymnasium`` (``pip i
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import gymnasium
@@ -47,8 +47,9 @@ from . import channel as _channel
 from .client import Client, ClosedError, ProtocolError, ServiceError
 from .images import image_to_numpy
 from .msgs.robosim import srv_pb2 as _srv
+from .reconnect import RESTART_REASON, ReconnectingMixin, ServerChangedError, ServerLostError
 
-__all__ = ["OBS_MODES", "TRANSPORTS", "RoboSimEnv", "RoboSimVectorEnv"]
+__all__ = ["OBS_MODES", "TRANSPORTS", "RoboSimEnv", "RoboSimVectorEnv", "ServerChangedError", "ServerLostError"]
 
 _UINT64_MAX = 2**64 - 1
 
@@ -167,7 +168,7 @@ def _parse_step_response(buf: bytes) -> _Step:
     return out
 
 
-class RoboSimVectorEnv(VectorEnv):
+class RoboSimVectorEnv(ReconnectingMixin, VectorEnv):
     """A :class:`gymnasium.vector.VectorEnv` whose sub-environments are envs of a RoboSim server.
 
     Args:
@@ -195,6 +196,8 @@ class RoboSimVectorEnv(VectorEnv):
         cameras: with a pixel ``obs_mode``, the names of the scene's cameras to render, in this order,
             instead of its observation cameras (any camera of ``/sim/describe``; ``sim-collect``
             records every rgb camera of a scene).
+        reconnect_timeout: seconds to wait for a server that died or restarted (default 60; 0: no
+            recovery, the error propagates). See "Server restarts" below.
 
     With ``obs_mode="state"``, observations are ``float64`` arrays ``(num_envs, observation_size)``,
     exactly as the server computed them. With the pixel modes they are dicts (``observation_space``
@@ -213,6 +216,23 @@ class RoboSimVectorEnv(VectorEnv):
 
     For an env that auto-resets in a step, ``infos["final_obs"][i]`` is its final observation in the
     single-env form of the observation (an array, or a dict of arrays in the pixel modes).
+
+    Server restarts (:mod:`robosim.reconnect`): when the server dies and the same server command is
+    started again on the same address (``kill -9``, a crash, a rolled pod), the failed ``step`` waits
+    for it (``/sim/describe`` with backoff, up to ``reconnect_timeout``), checks that it is the same
+    scene, env count and spaces (else :class:`ServerChangedError`), leases the same envs again, sets
+    the reward expression again, reopens the step channel, and resets every env to the episode its
+    seed schedule plays next (per ``(seed, seed index, episode index)``: the episodes that follow
+    are those of an uninterrupted run). That step returns every env truncated (reward 0),
+    ``infos["server_restarted"]`` True and ``infos["reason"] == "server restarted"``; with same-step
+    autoreset the observations are the new episodes' first and ``infos["final_obs"]`` the last ones
+    before the restart; with next-step autoreset the step returns the last observations and the next
+    step starts the new episodes. ``reconnects`` and ``episodes_lost`` (the episodes in flight) count
+    what happened, and a ``logging`` warning says it. A server that does not come back raises
+    :class:`ServerLostError` (a ``ConnectionError``) after ``reconnect_timeout`` seconds. A server
+    that answers and still holds the lease was only slow: the error propagates as without recovery
+    (with ``lease=False`` that cannot be told, and the envs are reset). ``send``/``recv`` do not
+    recover themselves: the next ``step`` or ``reset`` does.
     """
 
     metadata: Dict[str, Any] = {"autoreset_mode": AutoresetMode.SAME_STEP}
@@ -221,7 +241,8 @@ class RoboSimVectorEnv(VectorEnv):
                  lease: bool = True, client_name: str = "robosim.gym", ttl_s: float = 30.0,
                  timeout: float = 10.0, obs_mode: str = "state", transport: str = "auto",
                  autoreset_mode: Union[AutoresetMode, str] = AutoresetMode.SAME_STEP,
-                 cameras: Optional[Sequence[str]] = None):
+                 cameras: Optional[Sequence[str]] = None,
+                 reconnect_timeout: float = 60.0):
         if obs_mode not in OBS_MODES:
             raise ValueError(f"obs_mode must be one of {', '.join(map(repr, OBS_MODES))}, got {obs_mode!r}")
         if transport not in TRANSPORTS:
@@ -243,10 +264,22 @@ class RoboSimVectorEnv(VectorEnv):
         self.render_mode = None
         self.closed = False
         self.lease: str = ""
+        #: Seconds a failed call waits for a restarted server (0: no recovery); see "Server restarts".
+        self.reconnect_timeout = float(reconnect_timeout)
+        #: Recoveries from server restarts, and the episodes in flight they lost.
+        self.reconnects = 0
+        self.episodes_lost = 0
+        # What a recovery needs again: the lease's name and TTL, the transport asked for, the reward.
+        self._client_name, self._ttl_s, self._call_timeout = client_name, float(ttl_s), float(timeout)
+        self._transport_wanted = transport
+        self._reward_expression = ""
+        # Called before each poll of a lost server: restarts a server of one's own (robosim.envs).
+        self._revive: Optional[Callable[[], Any]] = None
         self._owns_client = not isinstance(server, Client)
         self._client: Client = Client(server, name=client_name, timeout=timeout) if self._owns_client else server
         try:
             self._setup(num_envs, lease, client_name, ttl_s)
+            self._init_schedule()
             if transport != "socket":
                 self._open_channel(required=transport == "shm", timeout=timeout)
         except BaseException:
@@ -437,7 +470,12 @@ class RoboSimVectorEnv(VectorEnv):
 
         ``seed``: None continues each env with its next episode; an int ``s >= 0`` restarts each env's
         run from ``(s, its index on the server)``; a list gives one seed (or None) per env.
+        A server restart during the reset is recovered from (see the class docstring) and the reset done.
         """
+        return self._reset_recovering(seed, options)
+
+    def _reset_once(self, seed: Any, options: Optional[Dict[str, Any]]) -> Tuple[Any, Dict[str, Any]]:
+        """``reset`` without recovery."""
         self._check_open()
         self._check_idle()
         n = self.num_envs
@@ -495,6 +533,11 @@ class RoboSimVectorEnv(VectorEnv):
         return self._observation(self._obs.copy(), {k: v.copy() for k, v in self._pixels.items()}), {}
 
     def step(self, actions: Any) -> Tuple[Any, np.ndarray, np.ndarray, np.ndarray, Dict[str, Any]]:
+        """One control step of every env (``/sim/step``); see :meth:`_step_once`. A step that finds the
+        server restarted returns every env truncated with ``infos["server_restarted"]`` (class docstring)."""
+        return self._step_recovering(actions)
+
+    def _step_once(self, actions: Any) -> Tuple[Any, np.ndarray, np.ndarray, np.ndarray, Dict[str, Any]]:
         """One control step of every env (``/sim/step``); envs whose episode ends reset in the same call
         (SAME_STEP), or in their next step (NEXT_STEP: no ``final_obs`` then).
 
@@ -658,6 +701,7 @@ class RoboSimVectorEnv(VectorEnv):
                 final_obs[index[env_id]] = finals[k]
                 mask[index[env_id]] = True
             infos["final_obs"], infos["_final_obs"] = final_obs, mask
+        self._track_step(r.terminated, r.truncated, positions)
         return r.observations.reshape(n, self.observation_size), r.rewards, r.terminated, r.truncated, infos
 
     def set_reward(self, expression: str) -> List[str]:
@@ -672,6 +716,7 @@ class RoboSimVectorEnv(VectorEnv):
             raise ValueError("a reward expression belongs to a lease: make the env with lease=True")
         response = self._client.call("/sim/set_reward", _srv.SetRewardRequest(lease=self.lease, expression=expression),
                                      _srv.SetRewardResponse)
+        self._reward_expression = expression  # set again on a restarted server
         return list(response.names)
 
     def renew_lease(self, ttl_s: Optional[float] = None) -> None:
@@ -762,7 +807,10 @@ class RoboSimEnv(gymnasium.Env):
     A :class:`RoboSimVectorEnv` of one leased env with next-step autoreset underneath: the step that
     ends an episode returns its final observation with ``terminated``/``truncated``; call ``reset()``
     for the next one, as with any gymnasium env. ``info["is_success"]`` is the task's success flag.
-    Takes :class:`RoboSimVectorEnv`'s keyword arguments (``obs_mode``, ``transport``, ...).
+    Takes :class:`RoboSimVectorEnv`'s keyword arguments (``obs_mode``, ``transport``,
+    ``reconnect_timeout``, ...). A server restart truncates the episode in flight: that step returns
+    ``truncated=True`` with ``info["server_restarted"]`` and ``info["reason"] == "server restarted"``;
+    ``reconnects`` and ``episodes_lost`` count them (see :class:`RoboSimVectorEnv`).
     """
 
     metadata: Dict[str, Any] = {"render_modes": []}
@@ -789,8 +837,20 @@ class RoboSimEnv(gymnasium.Env):
         if self.vector.action_choices > 0:
             a = a.reshape(1)  # the vector env takes one index per env
         obs, reward, terminated, truncated, infos = self.vector.step(a)
-        return (self._single(obs), float(reward[0]), bool(terminated[0]), bool(truncated[0]),
-                {"is_success": bool(infos["is_success"][0])})
+        info: Dict[str, Any] = {"is_success": bool(infos["is_success"][0])}
+        if "server_restarted" in infos:
+            info.update(server_restarted=True, reason=RESTART_REASON)
+        return self._single(obs), float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
+
+    @property
+    def reconnects(self) -> int:
+        """Recoveries from server restarts (see :class:`RoboSimVectorEnv`)."""
+        return self.vector.reconnects
+
+    @property
+    def episodes_lost(self) -> int:
+        """Episodes a server restart cut short."""
+        return self.vector.episodes_lost
 
     def set_reward(self, expression: str) -> List[str]:
         """See :meth:`RoboSimVectorEnv.set_reward`."""

@@ -12,6 +12,12 @@ episode hit its time limit rather than failing (SB3 then bootstraps from the ter
 ``infos[i]["is_success"]`` carries the task's success flag (SB3 logs ``rollout/success_rate`` from it).
 ``dones`` is ``terminated | truncated``.
 
+Server restarts (see :class:`robosim.gym.RoboSimVectorEnv`, ``reconnect_timeout``): the step that
+finds the server restarted ends every env's episode as a time-limit truncation
+(``infos[i]["TimeLimit.truncated"]`` True, ``terminal_observation`` the last observation before the
+restart) with ``infos[i]["server_restarted"]`` True; training goes on. ``get_attr("reconnects")``
+and ``get_attr("episodes_lost")`` count them.
+
 Needs ``stable_baselines3`` (``pip install stable-baselines3``); the rest of :mod:`robosim` does not.
 """
 
@@ -65,10 +71,13 @@ class RoboSimVecEnv(VecEnv):
         out: List[dict] = [{} for _ in range(self.num_envs)]
         success = infos.get("is_success", np.zeros(self.num_envs, bool))
         final = infos.get("final_obs")
+        restarted = infos.get("server_restarted")
         for i in np.flatnonzero(dones):
             out[i]["terminal_observation"] = final[i] if final is not None and final[i] is not None else obs[i]
             out[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
             out[i]["is_success"] = bool(success[i])
+            if restarted is not None and restarted[i]:
+                out[i]["server_restarted"] = True
         return obs, rewards.astype(np.float32), dones, out
 
     def close(self) -> None:

@@ -14,11 +14,15 @@ Where things are found:
   it is.
 
 The server is started with ``--parent-pid`` (it stops when this process ends, however it ends), on
-three free loopback ports, and :meth:`LocalServer.close` stops it with SIGINT.
+three free loopback ports, and :meth:`LocalServer.close` stops it with SIGINT. A server that dies
+(killed, crashed) is not hidden: :meth:`LocalServer.revive` starts it again with the same command on
+the same address, with a logged warning and its last output, and :class:`robosim.envs.SceneEnv`
+calls it while it recovers (its step then reports ``info["server_restarted"]``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import shutil
@@ -36,6 +40,8 @@ __all__ = ["LocalServer", "find_scene", "find_sim_server", "free_port_triple"]
 
 #: The repository this package sits in (python/robosim/ -> the root), when it is used from a checkout.
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+_log = logging.getLogger(__name__)
 
 
 def find_sim_server(bin_dir: Union[str, Path, None] = None) -> Path:
@@ -120,6 +126,10 @@ class LocalServer:
                 *extra_args]
         # The scene's repository is the working directory (as for sim-collect's own servers).
         cwd = self.scene.parent.parent if self.scene.parent.name == "Scenes" else None
+        self._command = (argv, cwd, None)  # the same command again (revive)
+        self._closed = False
+        #: How often :meth:`revive` started the server again.
+        self.restarts = 0
         with os.fdopen(handle, "wb") as log_file:
             self.process = subprocess.Popen(argv, cwd=cwd, stdout=log_file, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL)
@@ -144,6 +154,21 @@ class LocalServer:
                         raise TimeoutError(f"sim-server did not answer /sim/describe within {timeout:g} s:\n"
                                            f"{self.log_tail()}") from None
 
+    def revive(self) -> bool:
+        """Starts the server again (same command, same address) when it has died and :meth:`close`
+        was not called; True when it did. Does not wait: the caller polls ``/sim/describe``."""
+        process = getattr(self, "process", None)
+        if process is None or self._closed or process.poll() is None:
+            return False
+        _log.warning("robosim: the sim-server at %s (pid %d) exited with %s; starting it again on the same "
+                     "address. Its last output:\n%s", self.address, process.pid, process.returncode, self.log_tail())
+        argv, cwd, env = self._command
+        with open(self.log, "ab") as log_file:
+            self.process = subprocess.Popen(argv, cwd=cwd, stdout=log_file, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, env=env)
+        self.restarts += 1
+        return True
+
     def log_tail(self, lines: int = 20) -> str:
         """The last lines of the server's output."""
         try:
@@ -153,6 +178,7 @@ class LocalServer:
 
     def close(self) -> None:
         """Stops the server (SIGINT, then SIGKILL after 30 s) and removes its log."""
+        self._closed = True
         process = getattr(self, "process", None)
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGINT)

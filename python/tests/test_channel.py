@@ -201,7 +201,8 @@ def _start(tmp_path: Path, *args: str):
 def test_a_killed_server_never_leaves_the_client_hanging(tmp_path):
     p, address = _start(tmp_path)
     try:
-        env = RoboSimVectorEnv(address, num_envs=2, transport="shm", timeout=30)
+        # reconnect_timeout=0: the error itself, without waiting for a restart (test_restart_py.py does that)
+        env = RoboSimVectorEnv(address, num_envs=2, transport="shm", timeout=30, reconnect_timeout=0)
         env.reset(seed=1)
         env.step(np.zeros(env.action_space.shape))
         p.kill()

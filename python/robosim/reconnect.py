@@ -1,0 +1,396 @@
+"""Surviving a sim-server restart: what :class:`robosim.gym.RoboSimVectorEnv` does when its server
+dies and comes back (``kill -9``, a crash, a rolled pod) on the same address.
+
+A failure that means "the server is gone or restarted" starts the recovery:
+
+- a service call with no reply within ``timeout`` (``TimeoutError``; the step channel's too);
+- an ``UNAVAILABLE`` error (a server shutting down or still starting);
+- ``NOT_FOUND``/``FAILED_PRECONDITION`` about an unknown lease (the server words it
+  ``lease '...' expired or unknown`` and ``no lease '...' (released or expired)``): a new server
+  never heard of it;
+- the shared-memory step channel closing or its server process vanishing
+  (:class:`robosim.channel.ChannelClosed`).
+
+The recovery asks ``/sim/describe`` again and again (0.1 s apart, doubling up to 2 s) until the
+server answers or ``reconnect_timeout`` seconds have passed (then :class:`ServerLostError`, a
+``ConnectionError`` naming the address and the time waited). A server that answers and still knows
+the old lease was only slow: the original error propagates. Otherwise the scene, env count, mode
+and spaces must be the ones the env was made for (else :class:`ServerChangedError`); the env leases
+the same env ids again, sets its reward expression again, resets every env to the episode its seed
+schedule would play next (``(seed, seed index, episode index)``: ``ResetRequest.episodes``), and
+reopens the step channel if it had one. The step that failed returns every env truncated, with
+``infos["server_restarted"]`` set and ``infos["reason"] == "server restarted"``; the episodes in
+flight are lost (``episodes_lost``), ``reconnects`` counts the recoveries, and both are logged
+(``logging`` warning on the ``robosim.reconnect`` logger).
+
+This module holds the mixin with that machinery; :mod:`robosim.gym` uses it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .channel import ChannelClosed
+from .client import ServiceError
+from .msgs.robosim import srv_pb2 as _srv
+
+__all__ = ["RESTART_REASON", "ServerChangedError", "ServerLostError", "is_server_lost"]
+
+_log = logging.getLogger(__name__)
+
+#: ``infos["reason"]`` of the step that a server restart truncated.
+RESTART_REASON = "server restarted"
+
+#: How the Swift server words an unknown lease (Sources/SimServer/Server/LeaseTable.swift, StepChannels.swift).
+_UNKNOWN_LEASE = re.compile(r"lease '.*' expired or unknown|no lease '.*' \(released or expired\)|lease '.*' ended")
+
+_FIRST_DELAY_S, _MAX_DELAY_S = 0.1, 2.0
+
+
+class ServerLostError(ConnectionError):
+    """The server did not come back within ``reconnect_timeout``: ``server`` (its address) and
+    ``waited_s`` (seconds waited) say which and how long."""
+
+    def __init__(self, server: str, waited_s: float, cause: BaseException):
+        self.server = server
+        self.waited_s = waited_s
+        super().__init__(f"the sim-server at {server} did not come back within {waited_s:.1f} s "
+                         f"(reconnect_timeout) after: {type(cause).__name__}: {cause}")
+
+
+class ServerChangedError(RuntimeError):
+    """The server came back, but not as the one the env was made for (another scene, env count,
+    mode or spaces), or its envs are someone else's now."""
+
+
+def is_server_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` means that the server is gone or restarted (see the module docstring)."""
+    if isinstance(exc, (TimeoutError, ChannelClosed)):
+        return True
+    if isinstance(exc, ServiceError):
+        if exc.code == "UNAVAILABLE":
+            return True
+        return exc.code in ("NOT_FOUND", "FAILED_PRECONDITION") and bool(_UNKNOWN_LEASE.search(exc.message))
+    return False
+
+
+class ReconnectingMixin:
+    """The recovery of :class:`robosim.gym.RoboSimVectorEnv` (which supplies ``_client``, ``lease``,
+    ``env_ids``, ``_obs``, ``_reset_once``, ``_step_once`` and the rest)."""
+
+    #: Recoveries from a server restart so far.
+    reconnects: int = 0
+    #: Episodes that were in flight when the server was lost (each env's current one), so far.
+    episodes_lost: int = 0
+
+    # -- the seed schedule --------------------------------------------------------------------------
+    def _init_schedule(self) -> None:
+        """Each env's place in its run of episodes, as the server counts it (World.reset/step):
+        the run's seed (None: the server's base seed, never set by this env), its seed index and
+        the episode index; ``_ended``: under next-step autoreset, an episode ended and the next one
+        starts at the env's next step or reset; ``_resync``: the server's env is not where the
+        schedule says (next-step autoreset after a restart) and needs a seeded reset first."""
+        n = self.num_envs
+        self._run_seeds: List[Optional[int]] = [None] * n
+        self._seed_indices: List[int] = [int(i) for i in self.env_ids]
+        self._episodes = np.zeros(n, np.int64)
+        self._ended = np.zeros(n, np.bool_)
+        self._resync = np.zeros(n, np.bool_)
+
+    def _track_reset(self, seed: Any, options: Optional[Dict[str, Any]]) -> None:
+        """After a successful ``reset(seed, options)`` (its arguments already checked)."""
+        n = self.num_envs
+        mask = np.ones(n, np.bool_)
+        if options and options.get("reset_mask") is not None:
+            mask = np.asarray(options["reset_mask"], np.bool_)
+        seeds = [seed] * n if seed is None or isinstance(seed, (int, np.integer)) else list(seed)
+        indices = None if not options else options.get("seed_indices")
+        for i in np.flatnonzero(mask):
+            if seeds[i] is None:
+                self._episodes[i] += 1  # the server starts the env's next episode
+            else:
+                self._run_seeds[i] = int(seeds[i])
+                self._seed_indices[i] = int(indices[i]) if indices is not None else int(self.env_ids[i])
+                self._episodes[i] = 0
+        self._ended[mask] = False
+        self._resync[mask] = False
+
+    def _track_step(self, terminated: np.ndarray, truncated: np.ndarray, positions: Optional[Sequence[int]] = None) -> None:
+        """After a successful step of the envs at ``positions`` (default all)."""
+        index = np.arange(self.num_envs) if positions is None else np.asarray(positions, np.intp)
+        done = np.asarray(terminated, np.bool_) | np.asarray(truncated, np.bool_)
+        if self._next_step:
+            self._episodes[index] += self._ended[index]  # the ended episodes' successors started now
+            self._ended[index] = done
+        else:
+            self._episodes[index] += done  # same step: the next episode started already
+
+    def _resync_envs(self, positions: Sequence[int], advance: bool, timeout: Optional[float] = None) -> None:
+        """Puts the server's envs at ``positions`` on the schedule with seeded resets: each at its
+        current episode, or the next one with ``advance``; their observations go to ``_obs``."""
+        positions = [int(i) for i in positions]
+        if not positions:
+            return
+        episodes = {i: int(self._episodes[i]) + (1 if advance else 0) for i in positions}
+        base: Optional[int] = None
+        groups: Dict[int, List[int]] = {}
+        for i in positions:
+            seed = self._run_seeds[i]
+            if seed is None:
+                if base is None:
+                    base = self._base_seed(timeout)
+                seed = base
+            groups.setdefault(seed, []).append(i)
+        self._obs = self._obs.copy()  # step() handed out the previous array
+        self._pixels = {key: value.copy() for key, value in self._pixels.items()}
+        for seed, group in groups.items():
+            request = _srv.ResetRequest(lease=self.lease, env_ids=[self.env_ids[i] for i in group], seed=seed,
+                                        seed_indices=[self._seed_indices[i] for i in group],
+                                        episodes=[episodes[i] for i in group], render=self._render, cameras=self._cameras)
+            response = self._client.call("/sim/reset", request, _srv.ResetResponse, timeout)
+            obs = np.asarray(response.observations, dtype=np.float64)
+            if obs.size != len(group) * self.observation_size:
+                raise ServerChangedError(f"/sim/reset returned {obs.size} observation values for {len(group)} envs")
+            self._obs[group] = obs.reshape(len(group), self.observation_size)
+            if self._render:
+                for key, images in self._decode_images(response.images, len(group), "/sim/reset").items():
+                    self._pixels[key][group] = images
+        for i in positions:
+            self._episodes[i] = episodes[i]
+        self._ended[positions] = False
+        self._resync[positions] = False
+
+    def _base_seed(self, timeout: Optional[float]) -> int:
+        """The server's ``--seed`` (its read-only ``seed`` parameter): the run seed of envs never seeded."""
+        response = self._client.call("/sim/get_parameters", _srv.GetParametersRequest(names=["seed"]),
+                                     _srv.GetParametersResponse, timeout)
+        for p in response.parameters:
+            if p.name == "seed":
+                return int(p.value)
+        raise ServerChangedError(f"{self._client.server} has no 'seed' parameter")
+
+    # -- reset and step with recovery ---------------------------------------------------------------
+    def _can_recover(self, exc: BaseException) -> bool:
+        return self.reconnect_timeout > 0 and is_server_lost(exc)
+
+    def _reset_recovering(self, seed: Any, options: Optional[Dict[str, Any]]) -> Tuple[Any, Dict[str, Any]]:
+        self._check_open()
+        self._check_idle()
+        if self._resync.any():
+            self._resync_pending_for_reset(seed, options)
+        try:
+            out = self._reset_once(seed, options)
+        except Exception as exc:
+            if not self._can_recover(exc):
+                raise
+            self._recover(exc, advance=False)  # every env at its current episode; the reset moves it on
+            out = self._reset_once(seed, options)
+        self._track_reset(seed, options)
+        return out
+
+    def _resync_pending_for_reset(self, seed: Any, options: Optional[Dict[str, Any]]) -> None:
+        """Envs waiting for their next-step reset after a restart, reset now without a seed: put them
+        back at their current episode first, so that the server's unseeded reset moves them on."""
+        n = self.num_envs
+        mask = np.ones(n, np.bool_)
+        if options and options.get("reset_mask") is not None:
+            mask = np.asarray(options["reset_mask"], np.bool_)
+        seeds = [seed] * n if seed is None or isinstance(seed, (int, np.integer)) else list(seed)
+        unseeded = np.array([s is None for s in seeds], np.bool_)
+        self._resync_envs(np.flatnonzero(self._resync & mask & unseeded), advance=False)
+
+    def _step_recovering(self, actions: Any) -> Tuple[Any, np.ndarray, np.ndarray, np.ndarray, Dict[str, Any]]:
+        self._check_open()
+        self._check_idle()
+        if self._resync.any():
+            return self._step_resyncing(actions)
+        last_obs, last_pixels = self._obs, self._pixels
+        try:
+            out = self._step_once(actions)
+        except Exception as exc:
+            if not self._can_recover(exc):
+                raise
+            if self._next_step:
+                # The failed step ends every episode; the next step starts the next one, as a
+                # next-step autoreset does (the server's envs are put there then).
+                self._recover(exc, advance=False)
+                self._resync[:] = True
+                self._ended[:] = True
+                obs = self._observation(last_obs.copy(), {k: v.copy() for k, v in last_pixels.items()})
+                return obs, *self._restart_flags(), self._restart_infos(None, None)
+            self._recover(exc, advance=True)
+            obs = self._observation(self._obs.copy(), {k: v.copy() for k, v in self._pixels.items()})
+            return obs, *self._restart_flags(), self._restart_infos(last_obs, last_pixels)
+        self._track_step(out[2], out[3])
+        return out
+
+    def _restart_flags(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n = self.num_envs
+        return np.zeros(n, np.float64), np.zeros(n, np.bool_), np.ones(n, np.bool_)
+
+    def _restart_infos(self, last_obs: Optional[np.ndarray], last_pixels: Optional[Dict[str, np.ndarray]]) -> Dict[str, Any]:
+        """``infos`` of the step a restart truncated; with ``last_obs`` (same-step autoreset) the
+        observations before it are every env's ``final_obs``."""
+        n = self.num_envs
+        every = np.ones(n, np.bool_)
+        infos: Dict[str, Any] = {"is_success": np.zeros(n, np.bool_), "_is_success": every.copy(),
+                                 "server_restarted": every.copy(), "_server_restarted": every.copy(),
+                                 "reason": np.full(n, RESTART_REASON, dtype=object), "_reason": every.copy()}
+        if last_obs is not None:
+            final_obs = np.full(n, None, dtype=object)
+            for i in range(n):
+                final_obs[i] = self._observation(last_obs[i].copy(), {k: v[i].copy() for k, v in (last_pixels or {}).items()})
+            infos["final_obs"], infos["_final_obs"] = final_obs, every.copy()
+            infos["final_info"] = {"is_success": np.zeros(n, np.bool_), "_is_success": every.copy(),
+                                   "reason": np.full(n, RESTART_REASON, dtype=object), "_reason": every.copy()}
+            infos["_final_info"] = every.copy()
+        return infos
+
+    def _step_resyncing(self, actions: Any) -> Tuple[Any, np.ndarray, np.ndarray, np.ndarray, Dict[str, Any]]:
+        """Next-step autoreset after a restart: the envs waiting for their next episode start it (their
+        actions ignored, reward 0, not done); the others step as usual."""
+        waiting = np.flatnonzero(self._resync)
+        others = np.flatnonzero(~self._resync)
+        a = np.asarray(actions, dtype=np.float64)
+        n = self.num_envs
+        rewards, terminated, truncated = np.zeros(n), np.zeros(n, np.bool_), np.zeros(n, np.bool_)
+        success = np.zeros(n, np.bool_)
+        if len(others):
+            a = a.reshape(n, -1)
+            step = self._step_positions(others, a[others])
+            rewards[others], terminated[others], truncated[others], success[others] = \
+                step.rewards, step.terminated, step.truncated, step.success if step.success.size == len(others) else False
+            self._obs = self._obs.copy()
+            self._obs[others] = step.observations.reshape(len(others), self.observation_size)
+            self._track_step(terminated[others], truncated[others], others)
+        self._resync_envs(waiting, advance=True)
+        obs = self._observation(self._obs.copy(), {k: v.copy() for k, v in self._pixels.items()})
+        return obs, rewards, terminated, truncated, {"is_success": success, "_is_success": np.ones(n, np.bool_)}
+
+    def _step_positions(self, positions: np.ndarray, actions: np.ndarray):
+        """One ``/sim/step`` of some envs (state observations: pixels are not stepped apart)."""
+        from .gym import _parse_step_response  # noqa: PLC0415
+
+        if self._render:
+            raise ValueError("after a server restart, pixel envs reset with a reset_mask step again after reset() of all")
+        request = _srv.StepRequest(lease=self.lease, env_ids=[self.env_ids[i] for i in positions],
+                                   actions=np.ascontiguousarray(actions, np.float64).ravel().tolist(),
+                                   autoreset=self._autoreset)
+        return _parse_step_response(self._client.call("/sim/step", request.SerializeToString(), bytes))
+
+    # -- the recovery -------------------------------------------------------------------------------
+    def _recover(self, exc: BaseException, advance: bool) -> None:
+        """Waits for the server, checks it, leases the envs again and resets them onto the seed
+        schedule (the next episode with ``advance``); raises ``exc`` when the server never went away
+        (it answers and still knows the lease), :class:`ServerLostError` after ``reconnect_timeout``."""
+        server = self._client.server
+        timeout = float(self.reconnect_timeout)
+        lost = int(np.count_nonzero(~self._ended))
+        old_lease = self.lease
+        _log.warning("robosim: lost the sim-server at %s (%s: %s); reconnecting for up to %g s",
+                     server, type(exc).__name__, exc, timeout)
+        started = time.monotonic()
+        deadline = started + timeout
+        delay = _FIRST_DELAY_S
+        checked_lease = not old_lease
+        had_channel = self._channel is not None
+        dropped = False
+        last: BaseException = exc
+        while True:
+            remaining = max(0.05, deadline - time.monotonic())
+            call_timeout = min(float(self._client.timeout), remaining)
+            try:
+                if self._revive is not None:
+                    self._revive()
+                d = self._client.describe(timeout=min(1.0, remaining))
+                if not checked_lease:
+                    checked_lease = True
+                    try:
+                        self._client.renew_lease(old_lease, timeout=call_timeout)
+                    except ServiceError as error:
+                        if error.code != "NOT_FOUND":
+                            raise
+                    else:
+                        _log.warning("robosim: the sim-server at %s answers and still holds lease %r: not a restart",
+                                     server, old_lease)
+                        raise exc
+                if not dropped:
+                    self._drop_transport()
+                    dropped = True
+                self._check_same_server(d)
+                if old_lease:
+                    self._lease_again(call_timeout)
+                if self._reward_expression:
+                    self._client.call("/sim/set_reward", _srv.SetRewardRequest(lease=self.lease, expression=self._reward_expression),
+                                      _srv.SetRewardResponse, call_timeout)
+                self._resync_envs(range(self.num_envs), advance, call_timeout)
+                break
+            except Exception as error:  # noqa: BLE001
+                if error is exc or not is_server_lost(error):
+                    raise
+                last = error
+            now = time.monotonic()
+            if now >= deadline:
+                _log.error("robosim: the sim-server at %s did not come back within %.1f s", server, now - started)
+                raise ServerLostError(server, now - started, last) from exc
+            time.sleep(min(delay, deadline - now))
+            delay = min(_MAX_DELAY_S, 2 * delay)
+        if had_channel:
+            self._open_channel(required=self._transport_wanted == "shm", timeout=self._call_timeout)
+            if self._channel is None:
+                _log.warning("robosim: no step channel from %s after the restart; stepping through /sim/step", server)
+        self.reconnects += 1
+        self.episodes_lost += lost
+        _log.warning("robosim: the sim-server at %s restarted; reconnected after %.1f s (lease %r, envs %s); "
+                     "%d episode(s) in flight lost; %d reconnect(s), %d episode(s) lost so far",
+                     server, time.monotonic() - started, self.lease, list(self.env_ids), lost,
+                     self.reconnects, self.episodes_lost)
+
+    def _drop_transport(self) -> None:
+        """Forgets the step channel and the ``send``/``recv`` socket of the lost server."""
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+        self.transport = "socket"
+        if self._async_socket is not None:
+            self._async_socket.close(linger=0)
+            self._async_socket = None
+        self._pending.clear()
+        self._in_flight.clear()
+
+    def _check_same_server(self, d: _srv.DescribeResponse) -> None:
+        """The restarted server must be the one this env was made for."""
+        old = self.description
+        diffs = [f"{name} {a!r} -> {b!r}" for name, a, b in (
+            ("scene", old.scene, d.scene), ("env_count", old.env_count, d.env_count), ("mode", old.mode, d.mode),
+            ("observation_size", old.observation_size, d.observation_size),
+            ("action_size", old.action_size, d.action_size),
+            ("action_low", list(old.action_low), list(d.action_low)),
+            ("action_high", list(old.action_high), list(d.action_high)),
+            ("action_choices", old.task.action_choices, d.task.action_choices),
+            ("observation names", [q.name for q in old.task.observations], [q.name for q in d.task.observations]),
+        ) if a != b]
+        if diffs:
+            raise ServerChangedError(f"the sim-server at {self._client.server} came back as another server: "
+                                     + "; ".join(diffs))
+
+    def _lease_again(self, timeout: float) -> None:
+        """Leases the same env ids on the restarted server."""
+        request = _srv.LeaseRequest(env_ids=list(self.env_ids), client_name=self._client_name, ttl_s=float(self._ttl_s))
+        try:
+            response = self._client.call("/sim/lease", request, _srv.LeaseResponse, timeout)
+        except ServiceError as error:
+            if error.code == "UNAVAILABLE":
+                raise
+            raise ServerChangedError(f"the sim-server at {self._client.server} restarted, but envs {list(self.env_ids)} "
+                                     f"cannot be leased again: {error}") from error
+        if tuple(response.env_ids) != tuple(self.env_ids):
+            raise ServerChangedError(f"/sim/lease gave envs {list(response.env_ids)}, asked {list(self.env_ids)}")
+        self.lease = response.lease
+        self._step_prefix = _srv.StepRequest(lease=self.lease, env_ids=list(self.env_ids), render=self._render,
+                                             cameras=self._cameras, autoreset=self._autoreset).SerializeToString()
