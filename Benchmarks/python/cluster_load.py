@@ -9,7 +9,9 @@ server through `robosim.gym.RoboSimVectorEnv` (a lease, batched `/sim/step` over
 vector step, uniform random actions drawn before timing, same-step autoreset on the server). After a
 warm-up, every client steps for the same `--seconds` window (common start time); reported per K:
 total env-steps/s (summed over clients), per-call step latency p50/p90/p99/max (all calls of all
-clients), and scaling against K=1 (ideal: K times).
+clients), scaling against K=1 (ideal: K times), the CPU time that servers and clients used in the
+window (/proc/PID/stat; "cores used" = CPU seconds per second) and env-steps per CPU-second: on a
+machine shared with other work, the figure that does not depend on how much of it this run got.
 
 Peer, measured in the same run with the same K and window: K processes each stepping 8 envs with
 uniform random actions and no server: `gymnasium` (`SyncVectorEnv` of 8 `InvertedPendulum-v5`, the
@@ -19,8 +21,10 @@ peer of the step benchmarks; for cartpole-class scenes) or `mujoco` (a raw Pytho
     .venv/bin/python Benchmarks/python/cluster_load.py                      # cartpole, K = 1,2,4,8
     .venv/bin/python Benchmarks/python/cluster_load.py --scene Scenes/tbar_push --peer mujoco
 
-Every server is started with --parent-pid and in its own session; all of them, and every client
-process, are stopped on exit, Ctrl-C or SIGTERM included.
+Every server is started with --parent-pid (it stops when this script ends, even by SIGKILL); all of
+them, and every client process, are stopped on exit, Ctrl-C or SIGTERM included. Servers, clients and
+peer processes all stay in this script's session: with the kernel's autogroup scheduling each session
+gets an equal share of a loaded machine, and both sides must get the same.
 """
 
 from __future__ import annotations
@@ -64,8 +68,11 @@ class Servers:
                 argv = [str(binary), scene, "--mode", "lockstep", "--envs", str(envs), "--listen", address,
                         "--seed", str(k), "--parent-pid", str(os.getpid()), *extra]
                 self.logs.append(log)
+                # In this process's session, as the peer's processes are: with the kernel's autogroup
+                # scheduling (sched_autogroup_enabled) each session gets an equal CPU share, so servers
+                # in sessions of their own would get more of a loaded machine than the peer does.
                 self.processes.append(subprocess.Popen(argv, cwd=REPO, stdin=subprocess.DEVNULL, stdout=log,
-                                                       stderr=subprocess.STDOUT, start_new_session=True))
+                                                       stderr=subprocess.STDOUT))
                 self.addresses.append(address)
             self.version = self._wait_all()
         except BaseException:
@@ -187,11 +194,15 @@ def peer_client(kind: str, scene: str, num_envs: int, seed: int, warmup: int, wi
         out.put({"error": f"{type(exc).__name__}: {exc}"})
 
 
-def summarize(result: dict, window_s: float) -> dict:
-    lat = result["lat_ms"]
-    return {"rate": result["env_steps"] / window_s, "p50": float(np.percentile(lat, 50)),
+def summarize(runs: List[dict], window_s: float) -> dict:
+    """Median env-steps/s of `runs`; latency percentiles over every call of every run."""
+    rates = [r["env_steps"] / window_s for r in runs]
+    per_cpu = [r["env_steps"] / r["cpu_s"] for r in runs if r["cpu_s"] > 0]
+    lat = np.concatenate([r["lat_ms"] for r in runs])
+    return {"rate": float(np.median(rates)), "rates": rates, "p50": float(np.percentile(lat, 50)),
             "p90": float(np.percentile(lat, 90)), "p99": float(np.percentile(lat, 99)), "max": float(lat.max()),
-            "calls": result["calls"]}
+            "calls": int(sum(r["calls"] for r in runs)), "per_cpu_s": float(np.median(per_cpu)) if per_cpu else float("nan"),
+            "cpu_share": float(np.median([r["cpu_s"] / window_s for r in runs]))}
 
 
 def measure_robosim(ctx, binary: Path, k: int, args) -> dict:
@@ -207,16 +218,31 @@ def measure_robosim(ctx, binary: Path, k: int, args) -> dict:
             s = c % k
             targets.append((robosim_client, (servers.addresses[s], args.envs_per_server // per_server[s], 1000 + c,
                                              args.warmup, args.seconds, args.transport)))
-        result = run_clients(ctx, targets, [t[1][1] for t in targets], args.seconds)
+        result = run_clients(ctx, targets, [t[1][1] for t in targets], args.seconds,
+                             [p.pid for p in servers.processes])
         result["version"] = servers.version
         return result
     finally:
         servers.stop()
 
 
-def run_clients(ctx, targets, envs_each: List[int], window_s: float) -> dict:
+def cpu_seconds(pids: List[int]) -> float:
+    """User + system CPU seconds used so far by the processes `pids` (all their threads)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def run_clients(ctx, targets, envs_each: List[int], window_s: float, server_pids: List[int] = ()) -> dict:
     """Starts one process per (function, args) in `targets`, waits until every one is warm, gives
-    them a common start time, collects results; every process is ended on the way out."""
+    them a common start time, collects results and the CPU time that the clients and `server_pids`
+    used in the window; every process is ended on the way out."""
     out = ctx.Queue()
     procs, readies, gos = [], [], []
     try:
@@ -233,6 +259,11 @@ def run_clients(ctx, targets, envs_each: List[int], window_s: float) -> dict:
         start = time.monotonic() + 0.5
         for g in gos:
             g.put(start)
+        pids = [p.pid for p in procs] + list(server_pids)
+        time.sleep(max(0.0, start - time.monotonic()))
+        cpu0 = cpu_seconds(pids)
+        time.sleep(max(0.0, start + window_s - time.monotonic()))
+        cpu = cpu_seconds(pids) - cpu0
         results = [out.get(timeout=window_s + 300) for _ in procs]
     finally:
         for p in procs:
@@ -248,7 +279,7 @@ def run_clients(ctx, targets, envs_each: List[int], window_s: float) -> dict:
     assert len(set(envs_each)) == 1, "clients must drive equal env counts"
     lat = np.concatenate([np.asarray(r["latencies"]) for r in results]) * 1e3
     calls = sum(r["calls"] for r in results)
-    return {"calls": calls, "lat_ms": lat, "env_steps": calls * envs_each[0]}
+    return {"calls": calls, "lat_ms": lat, "env_steps": calls * envs_each[0], "cpu_s": cpu}
 
 
 def measure_peer(ctx, k: int, args) -> dict:
@@ -276,10 +307,11 @@ def main() -> None:
                         help="reference (default: gymnasium for cartpole-class scenes, mujoco otherwise)")
     parser.add_argument("--server-arg", action="append", default=[], metavar="ARG",
                         help="extra sim-server argument (repeatable), e.g. --server-arg=--threads=1")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per K and side; medians reported (default 1)")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     args = parser.parse_args()
     ks = [int(x) for x in args.servers.split(",")]
-    if min(ks) < 1 or args.seconds <= 0 or args.envs_per_server < 1 or args.clients < 0:
+    if min(ks) < 1 or args.repeats < 1 or args.seconds <= 0 or args.envs_per_server < 1 or args.clients < 0:
         parser.error("server counts and --envs-per-server >= 1, --seconds > 0, --clients >= 0")
     if args.peer is None:
         args.peer = "gymnasium" if "cartpole" in args.scene or "pendulum" in args.scene else "mujoco"
@@ -305,38 +337,51 @@ def main() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
-    rows = []
+    results = {k: {"ours": [], "peer": []} for k in ks}
     version = ""
     try:
-        for k in ks:
-            ours = measure_robosim(ctx, binary, k, args)
-            version = ours["version"]
-            o = summarize(ours, args.seconds)
-            p = summarize(measure_peer(ctx, k, args), args.seconds) if args.peer != "none" else None
-            rows.append((k, o, p))
-            print(f"K={k}: RoboSim {o['rate']:,.0f} env-steps/s ({o['calls']} calls; p50 {o['p50']:.2f} ms, p90 "
-                  f"{o['p90']:.2f}, p99 {o['p99']:.2f}, max {o['max']:.2f})"
-                  + (f"; {args.peer} {p['rate']:,.0f} env-steps/s (p50 {p['p50']:.2f} ms, p99 {p['p99']:.2f})" if p else ""),
-                  flush=True)
+        # Every K and side once per repeat, in turn: this VM's speed (and what else runs on it) drifts
+        # over minutes; the medians of runs made side by side are what the table reports.
+        for rep in range(args.repeats):
+            for k in ks:
+                ours = measure_robosim(ctx, binary, k, args)
+                version = ours["version"]
+                results[k]["ours"].append(ours)
+                line = (f"repeat {rep + 1} K={k}: RoboSim {ours['env_steps'] / args.seconds:,.0f} env-steps/s "
+                        f"({ours['calls']} calls, {ours['cpu_s'] / args.seconds:.2f} cores)")
+                if args.peer != "none":
+                    peer = measure_peer(ctx, k, args)
+                    results[k]["peer"].append(peer)
+                    line += (f"; {args.peer} {peer['env_steps'] / args.seconds:,.0f} env-steps/s "
+                             f"({peer['cpu_s'] / args.seconds:.2f} cores)")
+                print(line + f"; load average {os.getloadavg()[0]:.2f}", flush=True)
     except KeyboardInterrupt:
         print("interrupted; servers and clients stopped", file=sys.stderr)
         sys.exit(130)
 
+    rows = [(k, summarize(results[k]["ours"], args.seconds),
+             summarize(results[k]["peer"], args.seconds) if results[k]["peer"] else None) for k in ks]
     base = rows[0][1]["rate"] / rows[0][0]
     peer_base = rows[0][2]["rate"] / rows[0][0] if rows[0][2] else None
     clients = "one per server" if not args.clients else f"{args.clients}, round-robin"
     print()
     print(f"scene {Path(args.scene).name}, {args.envs_per_server} envs per server, lockstep, clients: {clients}, "
-          f"transport {args.transport}, {args.seconds:g} s window; server {version}; peer: {args.peer}")
-    print("| servers K | envs | env-steps/s | vs K=1 (ideal) | p50 ms | p90 ms | p99 ms | max ms "
-          f"| {args.peer} env-steps/s | {args.peer} vs K=1 | ratio |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          f"transport {args.transport}, {args.seconds:g} s window, median of {args.repeats} (latencies: every call of "
+          f"every repeat); server {version}; peer: {args.peer}; load average after: {os.getloadavg()[0]:.2f}")
+    print("| servers K | envs | env-steps/s | vs K=1 (ideal) | p50 ms | p90 ms | p99 ms | max ms | cores used "
+          f"| env-steps per CPU-s | {args.peer} env-steps/s | {args.peer} vs K=1 | {args.peer} p50 / p99 ms "
+          f"| {args.peer} cores used | {args.peer} env-steps per CPU-s | ratio (env-steps/s) | ratio (per CPU-s) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for k, o, p in rows:
         scale = o["rate"] / base
-        peer_cols = (f"{p['rate']:,.0f} | {p['rate'] / peer_base:.2f}x | {o['rate'] / p['rate']:.2f}x" if p
-                     else "- | - | -")
+        peer_cols = (f"{p['rate']:,.0f} | {p['rate'] / peer_base:.2f}x | {p['p50']:.2f} / {p['p99']:.2f} | "
+                     f"{p['cpu_share']:.2f} | {p['per_cpu_s']:,.0f} | {o['rate'] / p['rate']:.2f}x | "
+                     f"{o['per_cpu_s'] / p['per_cpu_s']:.2f}x" if p else "- | - | - | - | - | - | -")
         print(f"| {k} | {k * args.envs_per_server} | {o['rate']:,.0f} | {scale:.2f}x ({k}x) | {o['p50']:.2f} | "
-              f"{o['p90']:.2f} | {o['p99']:.2f} | {o['max']:.2f} | {peer_cols} |")
+              f"{o['p90']:.2f} | {o['p99']:.2f} | {o['max']:.2f} | {o['cpu_share']:.2f} | {o['per_cpu_s']:,.0f} | {peer_cols} |")
+    print("runs (env-steps/s): " + "; ".join(
+        f"K={k} RoboSim {', '.join(f'{r:,.0f}' for r in o['rates'])}"
+        + (f" / {args.peer} {', '.join(f'{r:,.0f}' for r in p['rates'])}" if p else "") for k, o, p in rows))
     if args.json:
         args.json.write_text(json.dumps([{"servers": k, "robosim": o, "peer": p} for k, o, p in rows], indent=1))
 
