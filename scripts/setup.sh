@@ -6,7 +6,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 # chromium: the viewer page's test (python/tests/test_viewer_page.py) opens it headless; iproute2 (ss): the viewer test checks what listens.
-debs=(libzmq3-dev protobuf-compiler libosmesa6-dev libegl-dev libegl-mesa0 libgl1-mesa-dri ffmpeg python3-venv pkg-config chromium iproute2)
+debs=(libzmq3-dev protobuf-compiler libosmesa6-dev libegl-dev libegl-mesa0 libgl1-mesa-dri ffmpeg python3-venv pkg-config chromium iproute2 tcpdump)
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"

@@ -34,6 +34,8 @@ public final class Hub: Sendable {
     private let stoppedCondition = NSCondition()
     // Invariant: `core` is touched only by the hub thread once `start()` has run (before that, by init).
     let core: HubCore
+    /// The authentication handler, with `configuration.security` (bound before the hub's sockets).
+    let zap: ZAPHandler?
 
     struct RegisteredService: Sendable {
         let type: ServiceType
@@ -46,6 +48,13 @@ public final class Hub: Sendable {
         self.logger = logger
         self.sink = ReplySink(wakeup: wakeup)
         self.context = context
+        try configuration.checkExposure()
+        if configuration.security == nil && !ListenAddress.isLoopback(configuration.serviceEndpoint) {
+            logger.warning(
+                "listening without keys beyond loopback (--insecure): anyone who reaches the port can drive the simulator and read its traffic",
+                metadata: ["hub.listen": "\(configuration.serviceEndpoint)"])
+        }
+        zap = try configuration.security.map { s throws(HubError) in try ZAPHandler(context: context, security: s, logger: logger) }
         let local: HubConfiguration?
         if configuration.serviceEndpoint.hasPrefix("inproc://") {
             local = nil
@@ -67,6 +76,7 @@ public final class Hub: Sendable {
     /// Starts the hub thread. Calling it twice does nothing.
     public func start() {
         guard !running.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        zap?.start()
         stopped.withLock { $0 = false }
         let thread = Thread { [self] in
             core.run()
@@ -79,6 +89,7 @@ public final class Hub: Sendable {
         thread.start()
         logger.info("hub listening", metadata: [
             "hub.services": "\(serviceEndpoint)", "hub.subscribe": "\(subscribeEndpoint)", "hub.publish": "\(publishEndpoint)",
+            "hub.security": "\(configuration.security.map { "CURVE, key \(CurveKey.prefix($0.keyPair.publicKey)), \($0.allowedClients.count) allowed clients" } ?? "none")",
         ])
     }
 
@@ -89,7 +100,15 @@ public final class Hub: Sendable {
         stoppedCondition.lock()
         while !stopped.withLock({ $0 }) { stoppedCondition.wait() }
         stoppedCondition.unlock()
+        zap?.stop()
     }
+
+    /// Client handshakes the authentication handler refused (keys not allow-listed), since start.
+    /// Zero without `configuration.security`. Thread-safe.
+    public var refusedClients: UInt64 { zap?.refused.load(ordering: .relaxed) ?? 0 }
+
+    /// Client handshakes the authentication handler admitted, since start. Thread-safe.
+    public var admittedClients: UInt64 { zap?.admitted.load(ordering: .relaxed) ?? 0 }
 
     // MARK: Services
 

@@ -25,6 +25,18 @@ public struct HubConfiguration: Sendable {
     public var maxEndpointsPerNode = 1 << 16
     public var maxTopics = 1 << 16
     public var maxSubscriptionPrefixes = 1 << 14
+    /// CURVE keys and the client allow-list (default nil: plaintext). See `ServerSecurity`.
+    public var security: ServerSecurity?
+    /// Lets a hub without `security` listen on an address other hosts can reach (default false:
+    /// `Hub.init` refuses; with true it logs a warning). Loopback, `ipc://` and `inproc://` need neither.
+    public var allowInsecure = false
+
+    /// Throws when the configuration would expose plaintext sockets beyond this host.
+    public func checkExposure() throws(HubError) {
+        guard security == nil, !allowInsecure, !ListenAddress.isLoopback(serviceEndpoint) else { return }
+        throw HubError(
+            "refusing to listen on \(serviceEndpoint) without keys: anyone who can reach it could drive the simulator; give --key and --allow (docs/security.md), or --insecure")
+    }
 
     /// Derives the three endpoints from one listen address: for `tcp://HOST:PORT` the data sockets
     /// take PORT+1 (XPUB) and PORT+2 (XSUB); with PORT `*` or 0 every socket takes a free port; for

@@ -38,14 +38,19 @@ final class HubCore: @unchecked Sendable {
         self.configuration = configuration
         let hardLimit = Int64(configuration.maxFrameBytes) * 4
         router = try ZMQSocket(context, .router)
+        // CURVE options before any bind: libzmq copies a socket's options into each listener.
+        // (`inproc://` connections have no handshake: only this process reaches them.)
+        try configuration.security?.apply(to: router)
         try router.setMaxMessageSize(hardLimit)
         try router.setHighWaterMarks(send: 10_000, receive: 10_000)
         try router.bind(configuration.serviceEndpoint)
         xpub = try ZMQSocket(context, .xpub)
+        try configuration.security?.apply(to: xpub)
         try xpub.setOption(ZMQ_XPUB_VERBOSER, Int32(1))
         try xpub.setHighWaterMarks(send: configuration.highWaterMark, receive: configuration.highWaterMark)
         try xpub.bind(configuration.subscribeEndpoint)
         xsub = try ZMQSocket(context, .xsub)
+        try configuration.security?.apply(to: xsub)
         try xsub.setMaxMessageSize(hardLimit)
         try xsub.setHighWaterMarks(send: configuration.highWaterMark, receive: configuration.highWaterMark)
         try xsub.bind(configuration.publishEndpoint)

@@ -23,13 +23,15 @@ public final class Node: Sendable {
 
     /// Joins the graph of the server at `server`: asks `/sim/describe` for the data endpoints.
     /// Throws `DEADLINE_EXCEEDED` when the server does not answer within `timeout` seconds.
+    /// With `security`, every socket of the node (service DEALER, announcer, SUB, both PUBs) is a
+    /// CURVE client of the server.
     public init(
         name: String, server: String = Node.defaultServer, context: ZMQContext = .shared,
-        heartbeat: Double = 1, timeout: Double = 5, logger: Logger = Logger(label: "robosim.node")
+        heartbeat: Double = 1, timeout: Double = 5, security: ClientSecurity? = nil, logger: Logger = Logger(label: "robosim.node")
     ) throws(ServiceError) {
         self.name = name
         self.server = server
-        client = try ServiceClient(server: server, context: context, timeout: timeout)
+        client = try ServiceClient(server: server, context: context, timeout: timeout, security: security)
         let described = try client.describe()
         let endpoints = (
             subscribe: Endpoints.resolve(described.subscribeEndpoint, server: server),
@@ -38,7 +40,7 @@ public final class Node: Sendable {
         do {
             core = try NodeCore(
                 name: name, server: server, subscribeEndpoint: endpoints.subscribe, publishEndpoint: endpoints.publish,
-                context: context, heartbeat: heartbeat, logger: logger)
+                context: context, heartbeat: heartbeat, security: security, logger: logger)
         } catch {
             throw .unavailable("cannot connect to \(endpoints): \(error)")
         }
@@ -54,7 +56,7 @@ public final class Node: Sendable {
         do {
             core = try NodeCore(
                 name: name, server: hub.localEndpoints.service, subscribeEndpoint: hub.localEndpoints.subscribe,
-                publishEndpoint: hub.localEndpoints.publish, context: hub.context, heartbeat: heartbeat, logger: logger)
+                publishEndpoint: hub.localEndpoints.publish, context: hub.context, heartbeat: heartbeat, security: nil, logger: logger)
         } catch {
             throw .unavailable("cannot connect to the in-process hub: \(error)")
         }

@@ -39,21 +39,25 @@ final class NodeCore: @unchecked Sendable {
     private let typeNames = TypeNameCache()
 
     init(name: String, server: String, subscribeEndpoint: String, publishEndpoint: String, context: ZMQContext,
-         heartbeat: Double, logger: Logger) throws(ZMQError) {
+         heartbeat: Double, security: ClientSecurity?, logger: Logger) throws(ZMQError) {
         self.name = name
         self.heartbeat = heartbeat
         self.logger = logger
         sub = try ZMQSocket(context, .sub)
+        try security.apply(to: sub)
         try sub.setHighWaterMarks(send: 1000, receive: 10_000)
         try sub.connect(subscribeEndpoint)
         announcer = try ZMQSocket(context, .dealer)
+        try security.apply(to: announcer)
         try announcer.setHighWaterMarks(send: 10, receive: 100)
         try announcer.connect(server)
         let sensor = try ZMQSocket(context, .pub)
+        try security.apply(to: sensor)
         try sensor.setOption(ZMQ_SNDHWM, QoS.sensor.highWaterMark)
         try sensor.connect(publishEndpoint)
         sensorPublisher = PublishSocket(socket: sensor)
         let reliable = try ZMQSocket(context, .pub)
+        try security.apply(to: reliable)
         try reliable.setOption(ZMQ_SNDHWM, QoS.standard.highWaterMark)
         try reliable.connect(publishEndpoint)
         reliablePublisher = PublishSocket(socket: reliable)

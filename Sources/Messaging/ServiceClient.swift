@@ -1,3 +1,4 @@
+import CZeroMQ
 import Foundation
 import SwiftProtobuf
 import Synchronization
@@ -16,22 +17,28 @@ public final class ServiceClient: Sendable {
     }
     private let state: Mutex<State>
     private let context: ZMQContext
+    /// The CURVE keys the socket uses (nil: plaintext).
+    public let security: ClientSecurity?
 
     /// Connects (lazily: ZeroMQ connects in the background; a missing server shows as a timeout).
-    public init(server: String, context: ZMQContext = .shared, timeout: Double = 5) throws(ServiceError) {
+    /// With `security`, the socket is a CURVE client: a server that does not admit its key never
+    /// answers, which shows as `DEADLINE_EXCEEDED`.
+    public init(server: String, context: ZMQContext = .shared, timeout: Double = 5, security: ClientSecurity? = nil) throws(ServiceError) {
         self.server = server
         self.timeout = timeout
         self.context = context
+        self.security = security
         do {
-            let socket = try Self.makeSocket(server: server, context: context)
+            let socket = try Self.makeSocket(server: server, context: context, security: security)
             state = Mutex(State(socket: socket, nextID: UInt64.random(in: 1...UInt64.max / 2)))
         } catch {
             throw .unavailable("cannot connect to \(server): \(error)")
         }
     }
 
-    private static func makeSocket(server: String, context: ZMQContext) throws(ZMQError) -> ZMQSocket {
+    private static func makeSocket(server: String, context: ZMQContext, security: ClientSecurity?) throws(ZMQError) -> ZMQSocket {
         let socket = try ZMQSocket(context, .dealer)
+        try security.apply(to: socket)
         try socket.connect(server)
         return socket
     }
@@ -43,13 +50,18 @@ public final class ServiceClient: Sendable {
         let result: Result<[UInt8], ServiceError> = state.withLock { state in
             state.nextID &+= 1
             let id = withUnsafeBytes(of: state.nextID.bigEndian) { Array($0) }
+            let silent = ServiceError.deadlineExceeded(
+                "\(service): no reply from \(server) within \(limit) s (is sim-server running\(security == nil ? "" : ", and does it allow this client's key")?)")
             do {
-                try state.socket.send(frames: [[], Array(service.utf8), payload, id])
+                // A DEALER with no connected peer (a refused CURVE handshake drops the connection
+                // until ZeroMQ retries) blocks in send: bound that by the call's deadline too.
+                try state.socket.setOption(ZMQ_SNDTIMEO, Int32(max(0, min(limit * 1000, Double(Int32.max))).rounded(.up)))
+                guard try state.socket.send(frames: [[], Array(service.utf8), payload, id]) else { return .failure(silent) }
                 let deadline = Date().addingTimeInterval(limit)
                 while true {
                     let remaining = deadline.timeIntervalSinceNow
                     guard remaining > 0, try state.socket.waitReadable(timeout: remaining) else {
-                        return .failure(.deadlineExceeded("\(service): no reply from \(server) within \(limit) s (is sim-server running?)"))
+                        return .failure(silent)
                     }
                     guard let frames = try state.socket.receiveMultipart(flags: .dontWait) else { continue }
                     // ["", status, payload, id]; replies to calls that timed out earlier carry another id.

@@ -10,6 +10,13 @@ The wire protocol is described in ``docs/wire-protocol.md``. In short:
   (``publish_endpoint``);
 * every client announces itself as a graph node (``robosim.NodeInfo``) on ``/graph/announce``.
 
+Security (``docs/security.md``): a server started with ``--key``/``--allow`` speaks ZeroMQ CURVE
+(encrypted, and only allow-listed client keys are admitted). Give :class:`Client` the server's public
+key (``server_key``) and this client's key pair (``key``, a ``.secret`` file from
+``simctl keys generate``), or set ``ROBOSIM_SERVER_KEY`` and ``ROBOSIM_KEY``; every socket the client
+opens (service DEALER, announcer, SUB, PUB) then uses them. A client whose key the server does not
+allow gets nothing: its calls time out and its subscriptions stay silent.
+
 ZeroMQ's "slow joiner": a subscription (or a publisher's connection) takes a few milliseconds to reach
 the server; messages published before that are not delivered to it. Use
 :meth:`Subscription.wait_connected` after subscribing and :meth:`Publisher.wait_matching` before the
@@ -44,6 +51,8 @@ __all__ = [
     "ServiceError",
     "ProtocolError",
     "ClosedError",
+    "CurveKeys",
+    "load_curve_keys",
 ]
 
 #: Service address used when neither the ``server`` argument nor ``SIM_SERVER`` is given.
@@ -67,6 +76,77 @@ _BUILTIN_RESPONSES: Dict[str, Type[Message]] = {
 }
 
 MessageClass = Union[Type[Message], str]
+
+#: Environment variables with the server's public key and this client's ``.secret`` file.
+SERVER_KEY_VARIABLE = "ROBOSIM_SERVER_KEY"
+KEY_VARIABLE = "ROBOSIM_KEY"
+_Z85_KEY = re.compile(r"[0-9a-zA-Z.\-:+=^!/*?&<>()\[\]{}@%$#]{40}")
+
+
+class CurveKeys(Tuple[bytes, bytes, bytes]):
+    """``(server_public, public, secret)``: the Z85 keys a CURVE client sets on its sockets."""
+
+    def apply(self, sock: zmq.Socket) -> None:
+        """Makes ``sock`` a CURVE client of the server (call before ``connect``)."""
+        sock.setsockopt(zmq.CURVE_SERVERKEY, self[0])
+        sock.setsockopt(zmq.CURVE_PUBLICKEY, self[1])
+        sock.setsockopt(zmq.CURVE_SECRETKEY, self[2])
+
+
+def _key_lines(path: str) -> List[str]:
+    with open(path, "r", encoding="ascii") as f:
+        text = f.read(1 << 20)
+    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+
+
+def _server_public_key(value: str) -> bytes:
+    """A Z85 public key given as text or as a file (a ``.pub`` file: its line; a ``.secret``: line 1)."""
+    if _Z85_KEY.fullmatch(value.strip()) and not os.path.exists(value):
+        return value.strip().encode()
+    if not os.path.exists(value):
+        raise ValueError(f"server_key {value!r} is neither a 40-character Z85 key nor a key file")
+    lines = _key_lines(value)
+    if not lines or not _Z85_KEY.fullmatch(lines[0]):
+        raise ValueError(f"{value}: line 1 is not a 40-character Z85 key")
+    return lines[0].encode()
+
+
+def _own_key_pair(value: str) -> Tuple[bytes, bytes]:
+    """``(public, secret)`` from a ``.secret`` file (public key, secret key) or a Z85 secret key."""
+    if _Z85_KEY.fullmatch(value.strip()) and not os.path.exists(value):
+        secret = value.strip().encode()
+        return zmq.curve_public(secret), secret
+    if not os.path.exists(value):
+        raise ValueError(f"key {value!r} is neither a .secret file nor a 40-character Z85 secret key")
+    lines = _key_lines(value)
+    if len(lines) != 2 or not all(_Z85_KEY.fullmatch(ln) for ln in lines):
+        raise ValueError(f"{value}: a .secret file holds two lines (public key, secret key)")
+    public, secret = lines[0].encode(), lines[1].encode()
+    if zmq.curve_public(secret) != public:
+        raise ValueError(f"{value}: the secret key does not belong to the public key")
+    return public, secret
+
+
+def load_curve_keys(server_key: Optional[str] = None, key: Optional[str] = None) -> Optional[CurveKeys]:
+    """The CURVE keys a client uses, or None for plaintext.
+
+    ``server_key``: the server's public key, a ``.pub`` file or the Z85 text (default
+    ``$ROBOSIM_SERVER_KEY``); ``key``: this client's ``.secret`` file or its Z85 secret key (default
+    ``$ROBOSIM_KEY``). An empty string means "none", whatever the environment says (a server of
+    one's own on loopback). A server key without an own key is an error: the server admits only
+    allow-listed client keys.
+    """
+    server_value = os.environ.get(SERVER_KEY_VARIABLE, "") if server_key is None else server_key
+    key_value = os.environ.get(KEY_VARIABLE, "") if key is None else key
+    if not server_value:
+        if key:
+            raise ValueError("key= needs server_key= (or ROBOSIM_SERVER_KEY): the server's public key")
+        return None
+    if not key_value:
+        raise ValueError("server_key= needs key= (or ROBOSIM_KEY): this client's .secret file, whose public key the "
+                         "server allows (simctl keys generate)")
+    public, secret = _own_key_pair(key_value)
+    return CurveKeys((_server_public_key(server_value), public, secret))
 
 
 class ServiceError(Exception):
@@ -162,7 +242,7 @@ class Subscription:
         self._stop = threading.Event()
         self._connected = threading.Event()
 
-        sock = client._context.socket(zmq.SUB)
+        sock = client._socket(zmq.SUB)
         try:
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.RCVHWM, _SUB_HWM)
@@ -427,6 +507,12 @@ class Client:
     ``tcp://127.0.0.1:7700``. ``name`` is this node's name in the graph (default ``py_<pid>``);
     ``timeout`` the default service-call timeout in seconds.
 
+    ``server_key`` (the server's CURVE public key: a ``.pub`` file or the Z85 text; default
+    ``$ROBOSIM_SERVER_KEY``) and ``key`` (this client's ``.secret`` file or Z85 secret key; default
+    ``$ROBOSIM_KEY``) make every socket of the client a CURVE client: encrypted, and admitted only when
+    the server allow-lists this key (otherwise calls time out and subscriptions stay silent). Pass
+    ``server_key=""`` for plaintext whatever the environment says. See :func:`load_curve_keys`.
+
     Use it as a context manager, or call :meth:`close` when done::
 
         with Client() as client:
@@ -435,8 +521,11 @@ class Client:
             print(clock.recv(timeout=2.0))
     """
 
-    def __init__(self, server: Optional[str] = None, name: Optional[str] = None, timeout: float = 5.0):
+    def __init__(self, server: Optional[str] = None, name: Optional[str] = None, timeout: float = 5.0,
+                 server_key: Optional[str] = None, key: Optional[str] = None):
         self.server = server or os.environ.get("SIM_SERVER") or DEFAULT_SERVER
+        #: The CURVE keys every socket uses (None: plaintext).
+        self.curve: Optional[CurveKeys] = load_curve_keys(server_key, key)
         self.name = name or f"py_{os.getpid()}"
         self.timeout = float(timeout)
         #: Seconds between graph announcements (the hub forgets a node after three missed ones).
@@ -678,9 +767,16 @@ class Client:
                     return frames[1], frames[2]
                 # Anything else is a stale reply to an earlier call (or garbage): ignore it.
 
+    def _socket(self, kind: int) -> zmq.Socket:
+        """A new socket of this client's context, a CURVE client when the client has keys."""
+        sock = self._context.socket(kind)
+        if self.curve is not None:
+            self.curve.apply(sock)
+        return sock
+
     def _service(self) -> zmq.Socket:
         if self._service_socket is None:
-            sock = self._context.socket(zmq.DEALER)
+            sock = self._socket(zmq.DEALER)
             sock.setsockopt(zmq.LINGER, 0)
             sock.connect(self.server)
             self._service_socket = sock
@@ -724,7 +820,7 @@ class Client:
         """The shared PUB socket (caller holds ``_pub_lock``)."""
         if self._pub_socket is None:
             endpoint = self._data_endpoints()[1]
-            sock = self._context.socket(zmq.PUB)
+            sock = self._socket(zmq.PUB)
             sock.setsockopt(zmq.SNDHWM, _PUB_HWM)
             sock.setsockopt(zmq.LINGER, 200)
             sock.connect(endpoint)
@@ -779,7 +875,7 @@ class Client:
 
     def _heartbeat_loop(self) -> None:
         """Fire-and-forget ``/graph/announce`` on a dedicated DEALER, on change and every heartbeat."""
-        sock = self._context.socket(zmq.DEALER)
+        sock = self._socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 200)
         sock.setsockopt(zmq.SNDHWM, 16)
         sock.connect(self.server)

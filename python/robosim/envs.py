@@ -117,7 +117,10 @@ class SceneEnv(gymnasium.Env):
                 from .server import LocalServer  # noqa: PLC0415
                 self._local = LocalServer(scene, envs=1, bin_dir=bin_dir)
                 server = self._local.address
-            probe = server if isinstance(server, Client) else Client(server, name="robosim.envs", timeout=10.0)
+                # A server of our own listens on loopback without keys, whatever the environment says.
+                kwargs["server_key"] = ""
+            probe = server if isinstance(server, Client) else Client(
+                server, name="robosim.envs", timeout=10.0, server_key=kwargs.get("server_key"), key=kwargs.get("key"))
             try:
                 d = probe.describe()
             finally:

@@ -196,6 +196,10 @@ class RoboSimVectorEnv(ReconnectingMixin, VectorEnv):
         cameras: with a pixel ``obs_mode``, the names of the scene's cameras to render, in this order,
             instead of its observation cameras (any camera of ``/sim/describe``; ``sim-collect``
             records every rgb camera of a scene).
+        server_key, key: the server's CURVE public key and this client's ``.secret`` file (or Z85
+            texts), for a client made here from an address; default ``$ROBOSIM_SERVER_KEY`` and
+            ``$ROBOSIM_KEY`` (see :class:`robosim.Client` and ``docs/security.md``). The step channel
+            is negotiated over that authenticated connection.
         reconnect_timeout: seconds to wait for a server that died or restarted (default 60; 0: no
             recovery, the error propagates). See "Server restarts" below.
 
@@ -241,7 +245,7 @@ class RoboSimVectorEnv(ReconnectingMixin, VectorEnv):
                  lease: bool = True, client_name: str = "robosim.gym", ttl_s: float = 30.0,
                  timeout: float = 10.0, obs_mode: str = "state", transport: str = "auto",
                  autoreset_mode: Union[AutoresetMode, str] = AutoresetMode.SAME_STEP,
-                 cameras: Optional[Sequence[str]] = None,
+                 cameras: Optional[Sequence[str]] = None, server_key: Optional[str] = None, key: Optional[str] = None,
                  reconnect_timeout: float = 60.0):
         if obs_mode not in OBS_MODES:
             raise ValueError(f"obs_mode must be one of {', '.join(map(repr, OBS_MODES))}, got {obs_mode!r}")
@@ -276,7 +280,9 @@ class RoboSimVectorEnv(ReconnectingMixin, VectorEnv):
         # Called before each poll of a lost server: restarts a server of one's own (robosim.envs).
         self._revive: Optional[Callable[[], Any]] = None
         self._owns_client = not isinstance(server, Client)
-        self._client: Client = Client(server, name=client_name, timeout=timeout) if self._owns_client else server
+        # server_key/key: CURVE keys of a client made here (see robosim.Client; default from the environment).
+        self._client: Client = (Client(server, name=client_name, timeout=timeout, server_key=server_key, key=key)
+                                if self._owns_client else server)
         try:
             self._setup(num_envs, lease, client_name, ttl_s)
             self._init_schedule()
@@ -646,7 +652,7 @@ class RoboSimVectorEnv(ReconnectingMixin, VectorEnv):
             raise ValueError(f"actions must have shape {(len(positions), self.action_size)}, got {a.shape}")
         if self._async_socket is None:
             import zmq  # noqa: PLC0415
-            sock = self._client._context.socket(zmq.DEALER)  # noqa: SLF001  (a socket of its own: replies of sync calls never mix in)
+            sock = self._client._socket(zmq.DEALER)  # noqa: SLF001  (a socket of its own: replies of sync calls never mix in)
             sock.setsockopt(zmq.LINGER, 0)
             sock.connect(self._client.server)
             self._async_socket = sock

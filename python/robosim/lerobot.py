@@ -370,8 +370,10 @@ def evaluate(args: argparse.Namespace) -> Dict[str, Any]:
         render = "rgb_array" if args.video else None
 
         def make(i: int) -> Callable[[], SceneEnv]:
+            # A server of our own (no --server) listens on loopback without keys.
+            keys = {"server_key": ""} if local is not None else {}
             return lambda: SceneEnv(args.scene, server=server, cameras=cameras or None, fps=fps,
-                                    render_mode=render, seed_index=0)
+                                    render_mode=render, seed_index=0, **keys)
 
         envs = gymnasium.vector.SyncVectorEnv([make(i) for i in range(envs_count)])
         try:

@@ -126,13 +126,15 @@ class LocalServer:
                 *extra_args]
         # The scene's repository is the working directory (as for sim-collect's own servers).
         cwd = self.scene.parent.parent if self.scene.parent.name == "Scenes" else None
-        self._command = (argv, cwd, None)  # the same command again (revive)
+        # It listens on loopback without keys: this process's own key variables are not its.
+        env = {k: v for k, v in os.environ.items() if k not in ("ROBOSIM_KEY", "ROBOSIM_ALLOW")}
+        self._command = (argv, cwd, env)
         self._closed = False
         #: How often :meth:`revive` started the server again.
         self.restarts = 0
         with os.fdopen(handle, "wb") as log_file:
             self.process = subprocess.Popen(argv, cwd=cwd, stdout=log_file, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL)
+                                            stdin=subprocess.DEVNULL, env=env)
         try:
             self._wait(startup_timeout)
         except BaseException:
@@ -141,7 +143,7 @@ class LocalServer:
 
     def _wait(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        with Client(self.address, name="robosim_probe", timeout=0.5) as probe:
+        with Client(self.address, name="robosim_probe", timeout=0.5, server_key="") as probe:
             while True:
                 if self.process.poll() is not None:
                     raise RuntimeError(f"sim-server exited with {self.process.returncode} before answering:\n"

@@ -25,6 +25,10 @@ public final class ServerProcess: @unchecked Sendable {
             let endpoint = "tcp://127.0.0.1:\(Int.random(in: 20_000...60_000))"
             let p = Process()
             p.executableURL = binary
+            // It listens on loopback without keys: this client's own key variables are not its.
+            var environment = ProcessInfo.processInfo.environment
+            for name in [ClientSecurity.keyVariable, ServerSecurity.allowVariable] { environment[name] = nil }
+            p.environment = environment
             p.arguments = [scene, "--mode", "lockstep", "--listen", endpoint, "--seed", "\(seed)", "--log-level", "warning",
                            "--parent-pid", "\(getpid())"] + (envs.map { ["--envs", "\($0)"] } ?? []) + extraArguments
             try p.run()

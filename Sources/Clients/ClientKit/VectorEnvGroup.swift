@@ -72,9 +72,13 @@ public final class VectorEnvGroup: @unchecked Sendable {
     private let timeout: Double
     private var reward: String?
 
+    /// CURVE keys for every server (nil: plaintext).
+    public let security: ClientSecurity?
     /// Leases `counts[k]` envs on the server at `addresses[k]`, in that order of global indices.
     /// Every server must answer and run the same task.
-    public init(addresses: [String], counts: [Int], options: VectorEnv.Options = .init(), timeout: Double = 30) throws {
+    /// `security`: CURVE keys for every server (nil: plaintext).
+    public init(addresses: [String], counts: [Int], options: VectorEnv.Options = .init(), timeout: Double = 30,
+                security: ClientSecurity? = nil) throws {
         guard !addresses.isEmpty, addresses.count == counts.count, counts.allSatisfy({ $0 >= 1 }) else {
             throw ServiceError(.invalidArgument, "a vector env group needs one count (at least 1) per server")
         }
@@ -91,7 +95,8 @@ public final class VectorEnvGroup: @unchecked Sendable {
         self.timeout = timeout
         var opened: [VectorEnv] = []
         do {
-            for m in members { opened.append(try Self.open(m, options: options, timeout: timeout)) }
+        self.security = security
+            for m in members { opened.append(try Self.open(m, options: options, timeout: timeout, security: security)) }
         } catch {
             for e in opened { e.close() }
             throw error
@@ -113,15 +118,17 @@ public final class VectorEnvGroup: @unchecked Sendable {
     }
 
     /// `total` envs over `addresses`, as evenly as possible (the first servers take the remainder).
-    public convenience init(addresses: [String], total: Int, options: VectorEnv.Options = .init(), timeout: Double = 30) throws {
+    public convenience init(addresses: [String], total: Int, options: VectorEnv.Options = .init(), timeout: Double = 30,
+                            security: ClientSecurity? = nil) throws {
         let s = max(1, addresses.count)
-        try self.init(addresses: addresses, counts: (0..<s).map { total / s + ($0 < total % s ? 1 : 0) }, options: options, timeout: timeout)
+        try self.init(addresses: addresses, counts: (0..<s).map { total / s + ($0 < total % s ? 1 : 0) }, options: options, timeout: timeout,
+                      security: security)
     }
 
-    private static func open(_ m: Member, options: VectorEnv.Options, timeout: Double) throws -> VectorEnv {
+    private static func open(_ m: Member, options: VectorEnv.Options, timeout: Double, security: ClientSecurity?) throws -> VectorEnv {
         var o = options
         o.count = m.count
-        let client = try ServiceClient(server: m.address, timeout: timeout)
+        let client = try ServiceClient(server: m.address, timeout: timeout, security: security)
         return try VectorEnv(client: client, options: o)
     }
 
@@ -238,9 +245,9 @@ public final class VectorEnvGroup: @unchecked Sendable {
             nextAttempt[k] = Date().addingTimeInterval(backoff[k])
             backoff[k] = min(2 * backoff[k], Self.maxRetryInterval)
             // A short probe first: a server that is still gone costs a second, not a call timeout.
-            guard let probe = try? ServiceClient(server: m.address, timeout: 1), (try? probe.describe()) != nil else { continue }
+            guard let probe = try? ServiceClient(server: m.address, timeout: 1, security: security), (try? probe.describe()) != nil else { continue }
             do {
-                let e = try Self.open(m, options: options, timeout: timeout)
+                let e = try Self.open(m, options: options, timeout: timeout, security: security)
                 guard e.description.task.name == description.task.name, e.observationSize == observationSize, e.actionSize == actionSize,
                       e.actionChoices == actionChoices else {
                     e.close()

@@ -53,6 +53,9 @@ public final class RobotAgent: @unchecked Sendable {
         public var key: VerifyingKey
         /// Seconds between polls of /deploy/next when no notification comes.
         public var poll: Double = 2
+        /// CURVE keys for the deployer and for the sim-server (nil: plaintext).
+        public var deployerSecurity: ClientSecurity?
+        public var simServerSecurity: ClientSecurity?
         public init(robotID: String, groups: [String], stateFolder: URL, deployer: String, simServer: String, envIndex: Int?, key: VerifyingKey) {
             self.robotID = robotID
             self.groups = groups
@@ -95,7 +98,7 @@ public final class RobotAgent: @unchecked Sendable {
         var delay = 0.5
         while true {
             do {
-                let client = try ServiceClient(server: options.deployer, timeout: 3)
+                let client = try ServiceClient(server: options.deployer, timeout: 3, security: options.deployerSecurity)
                 if !registered {
                     var r = Robosim_DeployRegisterRequest()
                     r.robotID = options.robotID
@@ -285,7 +288,7 @@ public final class RobotAgent: @unchecked Sendable {
         let checkpoint: Checkpoint
         do { checkpoint = try Checkpoint.read(model(e.version)) } catch { return (false, "health check: the model cannot be read: \(error)") }
         // A lease that lapses 5 s after its last step: an agent killed mid-check frees its env soon.
-        let client = try ServiceClient(server: options.simServer, timeout: 10)
+        let client = try ServiceClient(server: options.simServer, timeout: 10, security: options.simServerSecurity)
         let env = try VectorEnv(client: client, options: .init(count: 1, clientName: "sim-deploy-agent", ttl: 5, transport: .socket,
                                                                 envIDs: options.envIndex.map { [UInt32($0)] }))
         defer { env.close() }
@@ -362,11 +365,14 @@ public final class RobotAgent: @unchecked Sendable {
 public final class AgentGroup: Sendable {
     public let agents: [RobotAgent]
     let deployer: String
+    let security: ClientSecurity?
     let logger: Logger
 
-    public init(agents: [RobotAgent], deployer: String, logger: Logger) {
+    /// `security`: CURVE keys for the deployer (nil: plaintext).
+    public init(agents: [RobotAgent], deployer: String, security: ClientSecurity? = nil, logger: Logger) {
         self.agents = agents
         self.deployer = deployer
+        self.security = security
         self.logger = logger
     }
 
@@ -382,7 +388,7 @@ public final class AgentGroup: Sendable {
         var delay = 0.5
         while true {
             do {
-                let node = try Node(name: "sim_deploy_agent", server: deployer)
+                let node = try Node(name: "sim_deploy_agent", server: deployer, security: security)
                 let subscription = try node.onMessage("/deploy/notify", Robosim_DeployNotification.self) { n in byID[n.robotID]?.notified() }
                 withExtendedLifetime((node, subscription)) { while true { Thread.sleep(forTimeInterval: 3600) } }
             } catch {

@@ -26,12 +26,18 @@ public final class Deployer: Sendable {
     /// Largest artifact chunk sent in one answer.
     public static let maxChunk = 1 << 20
 
-    public init(store: JobStore, registry: Registry, listen: String, interval: Double = 0.2, logger: Logger = Logger(label: "sim-deploy.deployer")) throws {
+    /// `security`: CURVE keys and the agents' allow-list (nil: plaintext, which a listen address
+    /// beyond loopback refuses unless `allowInsecure`).
+    public init(store: JobStore, registry: Registry, listen: String, interval: Double = 0.2, security: ServerSecurity? = nil,
+                allowInsecure: Bool = false, logger: Logger = Logger(label: "sim-deploy.deployer")) throws {
         self.store = store
         self.registry = registry
         self.interval = interval
         self.logger = logger
-        hub = try Hub(configuration: HubConfiguration(listen: listen), logger: logger)
+        var configuration = try HubConfiguration(listen: listen)
+        configuration.security = security
+        configuration.allowInsecure = allowInsecure
+        hub = try Hub(configuration: configuration, logger: logger)
         node = try Node(name: "sim_deploy_deployer", hub: hub)
         notify = try node.advertise("/deploy/notify", Robosim_DeployNotification.self, qos: .standard)
         try serve()

@@ -21,9 +21,13 @@ public final class SimLink: Sendable {
     /// The node's name in the graph: `sim_mcp_<pid>`.
     public var nodeName: String { "sim_mcp_\(ProcessInfo.processInfo.processIdentifier)" }
 
-    public init(server: String, timeout: Double = 5, logger: Logger = Logger(label: "sim-mcp")) {
+    /// CURVE keys for the server (nil: plaintext).
+    public let security: ClientSecurity?
+
+    public init(server: String, timeout: Double = 5, security: ClientSecurity? = nil, logger: Logger = Logger(label: "sim-mcp")) {
         self.server = server
         self.timeout = timeout
+        self.security = security
         self.logger = logger
         latest = LatestMessages(logger: logger)
     }
@@ -34,7 +38,7 @@ public final class SimLink: Sendable {
         let result: Result<Node, ServiceError> = joined.withLock { node in
             if let node { return .success(node) }
             do throws(ServiceError) {
-                let made = try Node(name: name, server: server, timeout: timeout, logger: logger)
+                let made = try Node(name: name, server: server, timeout: timeout, security: security, logger: logger)
                 node = made
                 logger.info("joined the graph", metadata: ["sim.server": "\(server)", "sim.node": "\(name)"])
                 return .success(made)

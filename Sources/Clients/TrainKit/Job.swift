@@ -91,7 +91,8 @@ public struct Job: Codable, Sendable, Equatable {
 
     /// Runs the job: leases envs (on a server it starts for `scene`, or on `server`), trains or
     /// evaluates, and writes the job file and results into `output`.
-    public func run(log: @escaping (String) -> Void) throws {
+    /// `security`: CURVE keys for `server`/`servers` (a server started for `scene` has none).
+    public func run(security: ClientSecurity? = nil, log: @escaping (String) -> Void) throws {
         let out = URL(fileURLWithPath: output)
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         let encoder = JSONEncoder()
@@ -105,7 +106,8 @@ public struct Job: Codable, Sendable, Equatable {
         let images = pixels == true || (try? checkpoint.map { try Checkpoint.read(URL(fileURLWithPath: $0)) })??.metadata.image != nil
         let addresses = serverProcess.map { [$0.address] } ?? servers ?? [server!]
         let env = try VectorEnvGroup(addresses: addresses, total: envs ?? 16,
-                                     options: .init(clientName: "sim-train-job", transport: images ? .socket : .auto))
+                                     options: .init(clientName: "sim-train-job", transport: images ? .socket : .auto),
+                                     security: serverProcess == nil ? security : nil)
         defer { env.close() }
         switch kind {
         case .train:

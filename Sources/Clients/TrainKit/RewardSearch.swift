@@ -114,12 +114,16 @@ struct SearchTask {
 public final class RewardSearch: Sendable {
     let options: RewardSearchOptions
     let addresses: [String]
+    /// CURVE keys for the servers (nil: plaintext).
+    let security: ClientSecurity?
     let backend: (any ChatBackend)?
     let log: @Sendable (String) -> Void
 
-    public init(options: RewardSearchOptions, servers: [String], backend: (any ChatBackend)?, log: @escaping @Sendable (String) -> Void) {
+    public init(options: RewardSearchOptions, servers: [String], security: ClientSecurity? = nil, backend: (any ChatBackend)?,
+                log: @escaping @Sendable (String) -> Void) {
         self.options = options
         addresses = servers
+        self.security = security
         self.backend = backend
         self.log = log
     }
@@ -136,7 +140,8 @@ public final class RewardSearch: Sendable {
             throw TrainError("reward search: \(options.envsPerCandidate) envs per candidate cannot be spread over \(addresses.count) servers")
         }
         try FileManager.default.createDirectory(at: options.output, withIntermediateDirectories: true)
-        let probe = try VectorEnvGroup(addresses: addresses, total: max(addresses.count, 1), options: .init(clientName: "sim-train-search"))
+        let probe = try VectorEnvGroup(addresses: addresses, total: max(addresses.count, 1), options: .init(clientName: "sim-train-search"),
+                                       security: security)
         let task = SearchTask(probe.description)
         probe.close()
         let journal = try AppendFile(options.output.appendingPathComponent("search.jsonl"), header: nil)
@@ -277,7 +282,8 @@ public final class RewardSearch: Sendable {
     /// Trains one candidate on a lease of its own and scores it on held-out episodes.
     private func trainOne(_ c: inout RewardCandidate) throws {
         let directory = options.output.appendingPathComponent(c.iteration == 0 ? "start" : "iteration_\(c.iteration)/candidate_\(c.index)")
-        let env = try VectorEnvGroup(addresses: addresses, total: options.envsPerCandidate, options: .init(clientName: "sim-train-search"))
+        let env = try VectorEnvGroup(addresses: addresses, total: options.envsPerCandidate, options: .init(clientName: "sim-train-search"),
+                                     security: security)
         defer { env.close() }
         var t = TrainOptions(output: directory)
         t.ppo = options.ppo

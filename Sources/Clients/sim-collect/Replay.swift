@@ -61,7 +61,8 @@ struct Replay: ParsableCommand {
         let selection = try episodes.map(Self.parse)
         let server = try scene.map { try ServerProcess(scene: $0, envs: envs) }
         defer { server?.stop() }
-        let client = try ServiceClient(server: server?.address ?? connection.address, timeout: max(connection.timeout, 30))
+        let client = try ServiceClient(server: server?.address ?? connection.address, timeout: max(connection.timeout, 30),
+                                       security: server == nil ? try connection.security : nil)
         let results = try replayer.run(client: client, selection: selection) { print($0) }
         let bad = results.filter { !$0.matches }
         print("sim-collect replay: \(results.count - bad.count) of \(results.count) episodes match bit for bit")

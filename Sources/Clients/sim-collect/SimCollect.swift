@@ -127,7 +127,8 @@ struct Record: ParsableCommand {
         let server = try scene.map { try ServerProcess(scene: $0, envs: envs, seed: seed) }
         defer { server?.stop() }
         let address = server?.address ?? connection.address
-        let client = try ServiceClient(server: address, timeout: max(connection.timeout, 30))
+        // A server of our own (--scene) listens on loopback without keys.
+        let client = try ServiceClient(server: address, timeout: max(connection.timeout, 30), security: server == nil ? try connection.security : nil)
         let d = try client.describe()
         guard d.mode == "lockstep" else {
             throw ValidationError("\(address) runs in \(d.mode) mode; sim-collect steps envs itself: start sim-server with --mode lockstep, or pass --scene")

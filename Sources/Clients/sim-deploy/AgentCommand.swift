@@ -37,6 +37,15 @@ struct Agent: ParsableCommand {
     @Option(help: "Seconds between polls of the deployer when no notification comes (0.1-60).")
     var poll = 2.0
 
+    @Option(name: .customLong("server-key"), help: "The sim-server's public key (a .pub file or the Z85 text): CURVE to it. Default: ROBOSIM_SERVER_KEY.")
+    var serverKey: String?
+
+    @Option(name: .customLong("deployer-key"), help: "The deployer's public key (a .pub file or the Z85 text): CURVE to it.")
+    var deployerKey: String?
+
+    @Option(help: "This agent's key pair (a .secret file), allowed by the servers named above. Default: ROBOSIM_KEY.")
+    var key: String?
+
     func run() throws {
         guard !robotIDs.isEmpty, robotIDs.count <= 1024 else { throw ValidationError("give 1-1024 --robot-id") }
         guard Set(robotIDs).count == robotIDs.count else { throw ValidationError("a --robot-id is given twice") }
@@ -44,13 +53,25 @@ struct Agent: ParsableCommand {
         guard envs.allSatisfy({ (0..<65536).contains($0) }) else { throw ValidationError("--env is an env index, 0 or more") }
         guard poll >= 0.1, poll <= 60 else { throw ValidationError("--poll must be 0.1-60 s") }
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        let serverSecurity: ClientSecurity?, deployerSecurity: ClientSecurity?
+        do {
+            serverSecurity = try ClientSecurity.resolve(serverKey: serverKey, key: self.key)
+            // The deployer's key is its own flag (no environment default): the agent's own key is shared.
+            deployerSecurity = try deployerKey.map { k throws(SecurityError) in
+                try ClientSecurity.resolve(serverKey: k, key: self.key)!
+            }
+        } catch {
+            throw ValidationError(error.description)
+        }
         let key = try VerifyingKey.read(URL(fileURLWithPath: publicKey))
         let agents = try robotIDs.enumerated().map { k, id in
             var options = RobotAgent.Options(robotID: id, groups: group, stateFolder: URL(fileURLWithPath: state, isDirectory: true), deployer: deployer,
                                              simServer: server, envIndex: envs.isEmpty ? nil : envs[k], key: key)
             options.poll = poll
+            options.simServerSecurity = serverSecurity
+            options.deployerSecurity = deployerSecurity
             return try RobotAgent(options: options, logger: Logger(label: "sim-deploy.agent"))
         }
-        AgentGroup(agents: agents, deployer: deployer, logger: Logger(label: "sim-deploy.agent")).run()
+        AgentGroup(agents: agents, deployer: deployer, security: deployerSecurity, logger: Logger(label: "sim-deploy.agent")).run()
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import DeployKit
 import Foundation
 import Logging
+import Messaging
 
 /// Where the jobs live: `--db` (default `SIM_DEPLOY_DB`, else `deploy.sqlite`).
 struct DatabaseOption: ParsableArguments {
@@ -28,10 +29,21 @@ struct RunDeployer: ParsableCommand {
     @Option(help: "Seconds between passes over the jobs (0.05-10).")
     var tick = 0.2
 
+    @Option(help: "The deployer's key pair (a .secret file from simctl keys generate): its sockets use CURVE. Default: ROBOSIM_KEY.")
+    var key: String?
+
+    @Option(help: "Agents' public keys admitted with --key: a .pub file, a file of keys or a directory of *.pub files. Repeatable. Default: ROBOSIM_ALLOW (colon-separated).")
+    var allow: [String] = []
+
+    @Flag(help: "Allow listening beyond loopback without --key: plaintext, no authentication.")
+    var insecure = false
+
     func run() throws {
         guard tick >= 0.05, tick <= 10 else { throw ValidationError("--tick must be 0.05-10 s") }
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
-        let deployer = try Deployer(store: try database.open(), registry: Registry(root: URL(fileURLWithPath: registry)), listen: listen, interval: tick)
+        let security = try ServerSecurity.resolve(key: key, allow: allow)
+        let deployer = try Deployer(store: try database.open(), registry: Registry(root: URL(fileURLWithPath: registry)), listen: listen, interval: tick,
+                                    security: security, allowInsecure: insecure)
         FileHandle.standardError.write(Data("sim-deploy: deployer on \(deployer.hub.serviceEndpoint), jobs in \(database.db)\n".utf8))
         for signal in [SIGINT, SIGTERM] {
             Foundation.signal(signal, SIG_IGN)

@@ -49,7 +49,7 @@ struct SimMCP: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "sim-mcp")
-        let link = SimLink(server: connection.address, timeout: connection.timeout, logger: logger)
+        let link = SimLink(server: connection.address, timeout: connection.timeout, security: try connection.security, logger: logger)
         defer { link.close() }
         guard let port = http else {
             try await SimMCPServer.runStdio(link: link, logger: logger)

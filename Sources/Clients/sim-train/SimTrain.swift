@@ -39,6 +39,14 @@ struct EnvSource: ParsableArguments {
     @Option(help: "Envs to lease, all servers together, split evenly (with --scene: the server gets this many).")
     var envs: Int = 16
 
+    /// `--server-key`/`--key` for the servers named by `--server` (one key for all of them).
+    @OptionGroup var keys: ClientKeyOptions
+
+    /// The CURVE keys for `--server` (nil with `--scene`: that server listens on loopback without keys).
+    var security: ClientSecurity? {
+        get throws { scene == nil ? try keys.security : nil }
+    }
+
     func validate() throws {
         guard envs >= 1 else { throw ValidationError("--envs must be at least 1") }
         guard timeout > 0, timeout.isFinite else { throw ValidationError("--timeout must be a positive number of seconds") }
@@ -53,7 +61,7 @@ struct EnvSource: ParsableArguments {
         do {
             let addresses = server.map { [$0.address] } ?? (servers.isEmpty ? [Node.defaultServer] : servers)
             let env = try VectorEnvGroup(addresses: addresses, total: envs, options: .init(clientName: "sim-train", transport: transport),
-                                         timeout: max(timeout, 30))
+                                         timeout: max(timeout, 30), security: try security)
             return (env, server)
         } catch {
             server?.stop()
@@ -240,8 +248,10 @@ struct Run: ParsableCommand {
     @Argument(help: "The job file.")
     var job: String
 
+    @OptionGroup var keys: ClientKeyOptions
+
     func run() throws {
-        try Job.read(URL(fileURLWithPath: job)).run { say($0) }
+        try Job.read(URL(fileURLWithPath: job)).run(security: try keys.security) { say($0) }
     }
 }
 
@@ -356,7 +366,7 @@ struct RewardSearchCommand: ParsableCommand {
         let server = try source.scene.map { try ServerProcess(scene: $0, envs: parallel * envsPerCandidate, seed: seed) }
         defer { server?.stop() }
         let servers = server.map { [$0.address] } ?? (source.servers.isEmpty ? [Node.defaultServer] : source.servers)
-        _ = try RewardSearch(options: options, servers: servers, backend: backend) { say($0) }.run()
+        _ = try RewardSearch(options: options, servers: servers, security: try source.security, backend: backend) { say($0) }.run()
     }
 }
 

@@ -20,8 +20,9 @@ struct SimCtl: AsyncParsableCommand {
               simctl node list
               simctl record -o run.mcap --all --duration 30
               simctl play run.mcap --rate 2
+              simctl keys generate keys/alice             # CURVE keys (docs/security.md)
             """,
-        subcommands: [Topic.self, Service.self, Param.self, NodeCommand.self, Record.self, Play.self])
+        subcommands: [Topic.self, Service.self, Param.self, NodeCommand.self, Record.self, Play.self, Keys.self])
 }
 
 /// Fails the command with a one-line reason on stderr and a non-zero exit code.

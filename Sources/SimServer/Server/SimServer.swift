@@ -85,6 +85,8 @@ public final class SimServer: Service, Sendable {
                              safety: SafetyLayer(robot: world.robot?.spec, workspace: scene.workspace))
         var hubConfiguration = try HubConfiguration(listen: configuration.listen)
         hubConfiguration.maxFrameBytes = configuration.maxFrameBytes
+        hubConfiguration.security = configuration.security
+        hubConfiguration.allowInsecure = configuration.allowInsecure
         hub = try Hub(configuration: hubConfiguration, context: context, logger: logger)
         try registerServices()
     }

@@ -34,6 +34,10 @@ public struct SimServerConfiguration: Sendable {
     public var renderBackend: RenderBackend = .auto
     /// Render threads, each with its own GL context (default: one per core, at most 4).
     public var renderThreads: Int?
+    /// CURVE keys and the client allow-list (default nil: plaintext, loopback only). See `ServerSecurity`.
+    public var security: ServerSecurity?
+    /// Allows listening beyond loopback without `security` (default false; `--insecure`).
+    public var allowInsecure = false
 
     public init() {}
 

@@ -17,7 +17,10 @@ struct SimServerCommand: AsyncParsableCommand {
             Examples:
               sim-server                                   # Scenes/tbar_push, 1 env, realtime
               sim-server Scenes/cartpole --envs 64 --mode lockstep
-              sim-server --listen tcp://0.0.0.0:7700       # reachable from other hosts/containers
+              simctl keys generate keys/server && simctl keys generate keys/clients/alice
+              sim-server --listen tcp://0.0.0.0:7700 --key keys/server.secret --allow keys/clients
+                                                           # reachable from other hosts, CURVE-encrypted,
+                                                           # only allow-listed client keys (docs/security.md)
               SIM_SERVER=tcp://127.0.0.1:7800 sim-server   # address from the environment
             """)
 
@@ -69,6 +72,15 @@ struct SimServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("viewer-host"), help: "The viewer's interface: loopback unless you name another.")
     var viewerHost = "127.0.0.1"
 
+    @Option(help: "This server's key pair (a .secret file from simctl keys generate): all three sockets use CURVE. Default: ROBOSIM_KEY.")
+    var key: String?
+
+    @Option(help: "Client public keys admitted with --key: a .pub file, a file of keys (one a line) or a directory of *.pub files. Repeatable. Default: ROBOSIM_ALLOW (colon-separated).")
+    var allow: [String] = []
+
+    @Flag(help: "Allow listening beyond loopback without --key (and the viewer beyond loopback): plaintext, no authentication.")
+    var insecure = false
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
@@ -80,6 +92,9 @@ struct SimServerCommand: AsyncParsableCommand {
         if let renderThreads, renderThreads < 1 || renderThreads > 64 { throw ValidationError("--render-threads must be in 1...64") }
         guard maxFrameBytes >= 1024 else { throw ValidationError("--max-frame-bytes must be at least 1024") }
         if let viewer, !(0...65535).contains(viewer) { throw ValidationError("--viewer must be a port, 0-65535") }
+        if viewer != nil, !insecure, !ListenAddress.isLoopbackHost(viewerHost) {
+            throw ValidationError("--viewer-host \(viewerHost) is beyond loopback and the viewer's WebSocket has no authentication: add --insecure to serve it anyway")
+        }
     }
 
     func run() async throws {
@@ -102,10 +117,15 @@ struct SimServerCommand: AsyncParsableCommand {
         config.seed = seed
         config.clockRateHz = clockRate
         config.maxFrameBytes = maxFrameBytes
+        config.allowInsecure = insecure
         do {
+            config.security = try ServerSecurity.resolve(key: key, allow: allow)
             var application = SimServerApplication(configuration: config, parentPID: parentPID)
             if let viewer {
                 let host = viewerHost
+                if !ListenAddress.isLoopbackHost(host) {
+                    Logger(label: "robosim.viewer").warning("the viewer listens beyond loopback without authentication (--insecure)", metadata: ["viewer.host": "\(host)"])
+                }
                 application.companions = { server in
                     let bridge = FoxgloveBridge(node: try Node(name: "sim_viewer", hub: server.hub))
                     bridge.start()

@@ -1,0 +1,122 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// A ZeroMQ authentication (ZAP, RFC 27) handler: a REP socket on `inproc://zeromq.zap.01` in the
+/// hub's context, answered by a thread of its own. It admits CURVE handshakes in the `robosim`
+/// domain whose client key is allow-listed and refuses every other one, logging each refusal
+/// (key prefix and peer address) at most `logBurst` times per burst window, so that a flood of
+/// handshakes cannot fill the log; the rest are counted and summed up in the next line.
+///
+/// The socket is bound in `init`, before the hub binds its own sockets, and stays bound until the
+/// handler is deinitialized (with the hub): without a handler libzmq would admit any client key.
+final class ZAPHandler: @unchecked Sendable {
+    // Invariant: `socket` is used by the handler thread only, once `start()` has run.
+    private let socket: ZMQSocket
+    private let allowed: Set<[UInt8]>
+    private let logger: Logger
+    private let running = Atomic<Bool>(false)
+    private let done = NSCondition()
+    private let threadDone = Mutex<Bool>(true)
+    /// Handshakes admitted and refused so far.
+    let admitted = Atomic<UInt64>(0)
+    let refused = Atomic<UInt64>(0)
+
+    /// Refusal lines logged per `logWindow` seconds.
+    static let logBurst = 10
+    static let logWindow = 10.0
+    /// The endpoint libzmq asks (fixed by RFC 27).
+    static let endpoint = "inproc://zeromq.zap.01"
+
+    init(context: ZMQContext, security: ServerSecurity, logger: Logger) throws(HubError) {
+        self.logger = logger
+        allowed = Set(security.allowedClients.compactMap { CurveKey.decode($0) })
+        do {
+            socket = try ZMQSocket(context, .rep)
+            try socket.bind(Self.endpoint)
+        } catch {
+            throw HubError(
+                "cannot start the authentication handler (\(error)): another secure hub already uses this ZeroMQ context; give each its own ZMQContext"
+            )
+        }
+    }
+
+    func start() {
+        guard !running.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        threadDone.withLock { $0 = false }
+        let thread = Thread { [self] in
+            loop()
+            done.lock()
+            threadDone.withLock { $0 = true }
+            done.broadcast()
+            done.unlock()
+        }
+        thread.name = "robosim.hub.zap"
+        thread.start()
+    }
+
+    /// Stops the thread (the socket stays bound: handshakes then wait, never pass). Idempotent.
+    func stop() {
+        running.store(false, ordering: .releasing)
+        done.lock()
+        while !threadDone.withLock({ $0 }) { done.wait() }
+        done.unlock()
+    }
+
+    private func loop() {
+        var window = (start: HubCore.now(), logged: 0, suppressed: 0)
+        while running.load(ordering: .acquiring) {
+            guard (try? socket.waitReadable(timeout: 0.1)) == true else { continue }
+            guard let frames = try? socket.receiveMultipart(flags: .dontWait) else { continue }
+            let verdict = judge(frames)
+            let requestID = frames.count > 1 ? frames[1] : []
+            let reply: [[UInt8]] = [
+                Array("1.0".utf8), requestID, Array((verdict.ok ? "200" : "400").utf8), Array((verdict.ok ? "OK" : verdict.reason).utf8),
+                verdict.ok ? Array(verdict.key.utf8) : [], [],
+            ]
+            _ = try? socket.send(frames: reply)
+            if verdict.ok {
+                admitted.add(1, ordering: .relaxed)
+                continue
+            }
+            refused.add(1, ordering: .relaxed)
+            let now = HubCore.now()
+            if now - window.start >= Self.logWindow { window = (now, 0, window.suppressed) }
+            guard window.logged < Self.logBurst else {
+                window.suppressed += 1
+                continue
+            }
+            window.logged += 1
+            var metadata: Logger.Metadata = [
+                "zap.key": "\(verdict.key.isEmpty ? "none" : CurveKey.prefix(verdict.key))", "zap.peer": "\(verdict.peer)",
+                "zap.reason": "\(verdict.reason)", "zap.refused_total": "\(refused.load(ordering: .relaxed))",
+            ]
+            if window.suppressed > 0 { metadata["zap.unlogged"] = "\(window.suppressed)" }
+            window.suppressed = 0
+            logger.warning("refused a client", metadata: metadata)
+        }
+    }
+
+    private struct Verdict {
+        var ok: Bool
+        var reason: String
+        var key: String
+        var peer: String
+    }
+
+    /// RFC 27 request: [version, request id, domain, address, identity, mechanism, credentials...].
+    private func judge(_ frames: [[UInt8]]) -> Verdict {
+        guard frames.count >= 6, frames[0] == Array("1.0".utf8) else {
+            return Verdict(ok: false, reason: "malformed ZAP request", key: "", peer: "?")
+        }
+        let text = { (b: [UInt8]) in String(decoding: b, as: UTF8.self) }
+        let peer = String(text(frames[3]).prefix(64))
+        guard text(frames[2]) == ServerSecurity.zapDomain else { return Verdict(ok: false, reason: "unknown domain", key: "", peer: peer) }
+        guard text(frames[5]) == "CURVE", frames.count == 7, frames[6].count == 32 else {
+            return Verdict(ok: false, reason: "not a CURVE handshake", key: "", peer: peer)
+        }
+        let key = CurveKey.encode(frames[6]) ?? ""
+        guard allowed.contains(frames[6]) else { return Verdict(ok: false, reason: "key not allowed", key: key, peer: peer) }
+        return Verdict(ok: true, reason: "", key: key, peer: peer)
+    }
+}
