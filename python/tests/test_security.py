@@ -189,7 +189,7 @@ class Capture:
         self.tool = "tcpdump" if shutil.which("tcpdump") else "af_packet"
         if self.tool == "tcpdump":
             expr = " or ".join(f"tcp port {p}" for p in sorted(self.ports))
-            self.process = subprocess.Popen(["tcpdump", "-i", "lo", "-U", "-s", "0", "-w", str(path), expr],
+            self.process = subprocess.Popen(["tcpdump", "-i", "lo", "--immediate-mode", "-U", "-s", "0", "-w", str(path), expr],
                                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             line = self.process.stderr.readline()   # "listening on lo, ..." once it captures
             if b"listening on" not in line:
