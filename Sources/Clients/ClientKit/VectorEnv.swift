@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Messaging
 
 /// Envs of a lockstep server, leased by one client and driven together: lease (with renewal),
@@ -8,8 +9,14 @@ import Messaging
 /// Positions: the vector's envs are numbered 0..<count in lease order (`envIDs[k]` is the server's
 /// index of position `k`); every array is position-major. Not thread-safe: one caller at a time
 /// (`renewLease()` may be called from another thread while the caller waits, e.g. on a writer).
+///
+/// Server restarts: a call that finds the server gone or restarted (see `VectorEnv+Recovery.swift`)
+/// waits up to `Options.reconnectTimeout` for it to answer again, takes a new lease of the same
+/// positions, resets every env to the episode it was in (the seed schedule goes on), and reports
+/// the interrupted step as truncated for every env (`StepResult.restartedPositions`).
 public final class VectorEnv: @unchecked Sendable {
-    // Invariant: `released` is guarded by `lock`; everything else is immutable after init.
+    // Invariant: `released` and `link` are guarded by `lock` (a renewal on another thread reads the
+    // lease); the schedule and `pending` are the owner thread's; everything else is immutable after init.
 
     /// How to lease.
     public struct Options: Sendable {
@@ -22,9 +29,15 @@ public final class VectorEnv: @unchecked Sendable {
         public var autoreset = Robosim_Autoreset.sameStep
         /// Lease exactly these envs of the server (nil: any `count` free ones).
         public var envIDs: [UInt32]?
+        /// Seconds to wait for a lost or restarted server to answer again before the call fails
+        /// (default 60; 0: no reconnection, the call's error propagates).
+        public var reconnectTimeout = 60.0
+        /// Where reconnections are logged (a warning each).
+        public var logger = Logger(label: "robosim.vector-env")
         public init(count: Int? = nil, clientName: String = "swift-vector-env", ttl: Double = 60, transport: Transport = .auto,
-                    autoreset: Robosim_Autoreset = .sameStep, envIDs: [UInt32]? = nil) {
+                    autoreset: Robosim_Autoreset = .sameStep, envIDs: [UInt32]? = nil, reconnectTimeout: Double = 60) {
             self.count = count
+            self.reconnectTimeout = reconnectTimeout
             self.envIDs = envIDs
             self.clientName = clientName
             self.ttl = ttl
@@ -81,13 +94,28 @@ public final class VectorEnv: @unchecked Sendable {
         public var images: [SensorMsgs_Image]
         public var finalImages: [SensorMsgs_Image]
         public var finalPositions: [Int]
+        /// Rows truncated because their server restarted (`VectorEnv.restartReason`): the step was
+        /// not taken, `observations` are the envs' reset observations, rewards are 0.
+        public var restartedPositions: [Int] = []
+        /// The servers that restarted (or were lost and came back) during the call.
+        public var restartedServers: [String] = []
     }
+
+    /// The truncation reason of the envs of a restarted server.
+    public static let restartReason = "server restarted"
 
     public let client: ServiceClient
     public let description: Robosim_DescribeResponse
-    public let lease: String
-    /// The server's index of each position.
-    public let envIDs: [UInt32]
+    /// The lease (a new one after a reconnection).
+    public var lease: String { lock.withLock { link.lease } }
+    /// The server's index of each position (may change after a reconnection, unless `Options.envIDs` named them).
+    public var envIDs: [UInt32] { lock.withLock { link.envIDs } }
+    /// Envs in the vector.
+    public let count: Int
+    /// Reconnections after the server was lost or restarted.
+    public internal(set) var reconnects = 0
+    /// Episodes that were in flight (at least one step taken) when the server was lost.
+    public internal(set) var episodesLost = 0
     public let observationSize: Int
     public let actionSize: Int
     /// The task's names of the observation and action components (`observation_<i>` when the
@@ -98,12 +126,34 @@ public final class VectorEnv: @unchecked Sendable {
     public let actionHigh: [Double]
     /// Choices of a discrete action (0: continuous): each env's action is then one index.
     public let actionChoices: Int
-    private let positionOf: [UInt32: Int]
-    private let lock = NSLock()
+    let lock = NSLock()
     private var released = false
-    /// The step channel in use (nil: sockets).
-    private let channel: StepChannel?
-    private let autoreset: Robosim_Autoreset
+    /// The lease and what hangs on it; replaced by a reconnection.
+    struct Link {
+        var lease: String
+        var envIDs: [UInt32]
+        var positionOf: [UInt32: Int]
+        /// The step channel in use (nil: sockets).
+        var channel: StepChannel?
+    }
+    var link: Link
+    var channel: StepChannel? { lock.withLock { link.channel } }
+    var positionOf: [UInt32: Int] { lock.withLock { link.positionOf } }
+    let autoreset: Robosim_Autoreset
+    let options: Options
+    /// The seed schedule, per position: the seed of the last seeded reset (nil: none yet), the
+    /// env's seed index, the episode in flight and the steps taken in it, and whether it waits for
+    /// a next-step reset. A reconnection resets each env to the start of its episode in flight.
+    var runSeed: [UInt64?]
+    var seedIndex: [UInt64]
+    var episode: [UInt64]
+    var episodeSteps: [Int]
+    var awaitingReset: [Bool]
+    /// The last observation of each position (the final observation of a restart's truncation).
+    var lastObservations: [Double]
+    /// After a reconnection: each position's reset observation, reported by its next step.
+    var pending: [[Double]?]
+    var anyPending = false
     /// What reset and step go through: `.shm` or `.socket`.
     public var transport: Transport { channel == nil ? .socket : .shm }
 
@@ -135,9 +185,7 @@ public final class VectorEnv: @unchecked Sendable {
         request.clientName = options.clientName
         request.ttlS = options.ttl
         let leased: Robosim_LeaseResponse = try client.call("/sim/lease", request)
-        lease = leased.lease
-        envIDs = leased.envIds
-        positionOf = Dictionary(uniqueKeysWithValues: leased.envIds.enumerated().map { ($1, $0) })
+        self.count = leased.envIds.count
         observationSize = Int(d.observationSize)
         actionSize = Int(d.actionSize)
         observationNames = d.observationNames
@@ -146,6 +194,21 @@ public final class VectorEnv: @unchecked Sendable {
         actionHigh = d.actionHigh
         actionChoices = Int(d.task.actionChoices)
         autoreset = options.autoreset
+        self.options = options
+        runSeed = Array(repeating: nil, count: count)
+        seedIndex = leased.envIds.map(UInt64.init)
+        episode = Array(repeating: 0, count: count)
+        episodeSteps = Array(repeating: 0, count: count)
+        awaitingReset = Array(repeating: false, count: count)
+        lastObservations = []
+        pending = Array(repeating: nil, count: count)
+        link = try Self.link(client: client, lease: leased, options: options)
+    }
+
+    /// The link of a new lease: its step channel opened when the transport asks for one (on failure
+    /// the lease is released).
+    static func link(client: ServiceClient, lease leased: Robosim_LeaseResponse, options: Options) throws -> Link {
+        let channel: StepChannel?
         do {
             channel = options.transport == .socket ? nil : try Self.openChannel(client: client, lease: leased, required: options.transport == .shm)
         } catch {
@@ -155,6 +218,8 @@ public final class VectorEnv: @unchecked Sendable {
             throw error
         }
         channel?.store(StepChannel.Header.autoreset, options.autoreset == .nextStep ? 1 : 0)
+        return Link(lease: leased.lease, envIDs: leased.envIds, positionOf: Dictionary(uniqueKeysWithValues: leased.envIds.enumerated().map { ($1, $0) }),
+                    channel: channel)
     }
 
     /// A mapped step channel for the lease, or nil (another machine, an older server) unless `required`.
@@ -186,9 +251,6 @@ public final class VectorEnv: @unchecked Sendable {
 
     deinit { close() }
 
-    /// Envs in the vector.
-    public var count: Int { envIDs.count }
-
     /// The layout of images when `cameras` are rendered (nil: the server's observation cameras).
     public func imageLayout(cameras names: [String]? = nil) -> ImageLayout {
         let chosen = names.map { n in description.cameras.filter { n.contains($0.name) }.sorted { n.firstIndex(of: $0.name)! < n.firstIndex(of: $1.name)! } }
@@ -203,6 +265,20 @@ public final class VectorEnv: @unchecked Sendable {
     /// observations (position-major, of `positions`) and, with `render`, their images.
     public func reset(seed: UInt64? = nil, seedIndices: [UInt64]? = nil, episodes: [UInt64]? = nil, positions: [Int]? = nil,
                       render: Bool = false, cameras: [String] = []) throws -> (observations: [Double], images: [SensorMsgs_Image]) {
+        let r: (observations: [Double], images: [SensorMsgs_Image])
+        do {
+            r = try resetCall(seed: seed, seedIndices: seedIndices, episodes: episodes, positions: positions, render: render, cameras: cameras)
+        } catch {
+            // The server came back: the envs are reset to their schedule; now the reset asked for.
+            try recover(after: error, in: "/sim/reset")
+            r = try resetCall(seed: seed, seedIndices: seedIndices, episodes: episodes, positions: positions, render: render, cameras: cameras)
+        }
+        trackReset(seed: seed, seedIndices: seedIndices, episodes: episodes, positions: positions, observations: r.observations)
+        return r
+    }
+
+    func resetCall(seed: UInt64?, seedIndices: [UInt64]?, episodes: [UInt64]?, positions: [Int]?,
+                   render: Bool, cameras: [String]) throws -> (observations: [Double], images: [SensorMsgs_Image]) {
         if let channel, positions == nil, !render, seedIndices == nil, episodes == nil {
             channel.store(StepChannel.Header.hasSeed, seed == nil ? 0 : 1)
             if let seed { channel.seed = seed }
@@ -225,25 +301,29 @@ public final class VectorEnv: @unchecked Sendable {
     /// position-major; the server clips them to the bounds). Envs whose episode ends start the next
     /// one as `Options.autoreset` says: in the same call, or in their next step.
     public func step(actions: [Double], positions: [Int]? = nil, render: Bool = false, cameras: [String] = []) throws -> StepResult {
-        if let channel, positions == nil, !render {
-            guard actions.count == count * actionSize else {
-                throw ServiceError(.invalidArgument, "expected \(count * actionSize) actions (\(count) envs x \(actionSize)), got \(actions.count)")
+        try guarded(positions: positions, render: render, cameras: cameras) {
+            if let channel = self.channel, positions == nil, !render {
+                guard actions.count == self.count * self.actionSize else {
+                    throw ServiceError(.invalidArgument, "expected \(self.count * self.actionSize) actions (\(self.count) envs x \(self.actionSize)), got \(actions.count)")
+                }
+                _ = channel.actions.update(from: actions)
+                try channel.call(.step, timeout: self.callTimeout)
+                return self.stepResult(channel)
             }
-            _ = channel.actions.update(from: actions)
-            try channel.call(.step, timeout: callTimeout)
-            return stepResult(channel)
+            var request = Robosim_StepRequest()
+            request.actions = actions
+            return try self.step(request, positions: positions, render: render, cameras: cameras)
         }
-        var request = Robosim_StepRequest()
-        request.actions = actions
-        return try step(request, positions: positions, render: render, cameras: cameras)
     }
 
     /// One control step driving each env's end effector toward a target (x, y, z per env, world
     /// frame, metres) through the safety layer, instead of the task's action.
     public func step(endEffectorTargets targets: [Double], positions: [Int]? = nil, render: Bool = false, cameras: [String] = []) throws -> StepResult {
-        var request = Robosim_StepRequest()
-        request.eeTargets = targets
-        return try step(request, positions: positions, render: render, cameras: cameras)
+        try guarded(positions: positions, render: render, cameras: cameras) {
+            var request = Robosim_StepRequest()
+            request.eeTargets = targets
+            return try self.step(request, positions: positions, render: render, cameras: cameras)
+        }
     }
 
     /// The client's call timeout, for the step channel (at most a day).
@@ -262,7 +342,7 @@ public final class VectorEnv: @unchecked Sendable {
                           images: [], finalImages: [], finalPositions: finalPositions)
     }
 
-    private func step(_ base: Robosim_StepRequest, positions: [Int]?, render: Bool, cameras: [String]) throws -> StepResult {
+    func step(_ base: Robosim_StepRequest, positions: [Int]?, render: Bool, cameras: [String]) throws -> StepResult {
         var request = base
         request.autoreset = autoreset
         request.lease = lease
@@ -277,6 +357,7 @@ public final class VectorEnv: @unchecked Sendable {
             throw ServiceError(.malformed, "/sim/step returned \(r.observations.count) observation values and \(r.rewards.count) rewards for \(n) envs")
         }
         var finals: [Int: [Double]] = [:], finalPositions: [Int] = []
+        let positionOf = self.positionOf
         for (k, id) in r.finalEnvIds.enumerated() {
             guard let p = positionOf[id] else { throw ServiceError(.malformed, "/sim/step returned a final observation of env \(id), not leased") }
             finals[p] = Array(r.finalObservations[(k * observationSize)..<((k + 1) * observationSize)])
@@ -290,6 +371,13 @@ public final class VectorEnv: @unchecked Sendable {
     /// Images of the current states of `positions` (default all) from `cameras` (default: the
     /// observation cameras), without stepping.
     public func render(positions: [Int]? = nil, cameras: [String] = []) throws -> [SensorMsgs_Image] {
+        do { return try renderCall(positions: positions, cameras: cameras) } catch {
+            try recover(after: error, in: "/sim/render")
+            return try renderCall(positions: positions, cameras: cameras)
+        }
+    }
+
+    func renderCall(positions: [Int]?, cameras: [String]) throws -> [SensorMsgs_Image] {
         var request = Robosim_RenderRequest()
         request.lease = lease
         request.envIds = try ids(positions)
@@ -307,6 +395,7 @@ public final class VectorEnv: @unchecked Sendable {
         request.lease = lease
         request.expression = expression
         let r: Robosim_SetRewardResponse = try client.call("/sim/set_reward", request)
+        reward = expression.isEmpty ? nil : expression
         return r.names
     }
 
@@ -348,6 +437,9 @@ public final class VectorEnv: @unchecked Sendable {
         return RewardStatistics(names: r.names, mean: r.mean, min: r.min, max: r.max, steps: Int(clamping: r.steps))
     }
 
+    /// The reward expression in force (set again on a new lease after a reconnection).
+    var reward: String?
+
     /// Keeps the lease alive without stepping (a pause longer than its time to live). Thread-safe.
     public func renewLease() throws {
         var request = Robosim_LeaseRequest()
@@ -372,7 +464,8 @@ public final class VectorEnv: @unchecked Sendable {
         lock.withLock { released = true }
     }
 
-    private func ids(_ positions: [Int]?) throws -> [UInt32] {
+    func ids(_ positions: [Int]?) throws -> [UInt32] {
+        let envIDs = self.envIDs
         guard let positions else { return envIDs }
         return try positions.map { p in
             guard envIDs.indices.contains(p) else { throw ServiceError(.invalidArgument, "position \(p) is outside the vector's \(count) envs") }

@@ -12,7 +12,9 @@ import Synchronization
 /// the episodes, and a trainer's curves, do not depend on how the envs are spread: two servers of
 /// 8 envs give what one server of 16 gives.
 ///
-/// A member whose server stops answering (killed, restarted, cut off: no reply in time, its process
+/// A member whose server restarts is taken back by its own `VectorEnv` (`Options.reconnectTimeout`):
+/// the step returns its envs truncated (`StepResult.restartedPositions`) and the vector goes on.
+/// A member whose server stops answering (killed, cut off, or not back within the reconnect timeout: no reply in time, its process
 /// gone, or our lease unknown to it) is dropped: `step` throws `MembersLost` naming it, and the
 /// vector goes on with the others (`count`, `globalIndices` shrink). Any other refusal is the
 /// caller's and is rethrown, the member kept. `recover` tries the lost members again, backing off
@@ -140,6 +142,10 @@ public final class VectorEnvGroup: @unchecked Sendable {
     public var globalIndices: [Int] { zip(members, envs).flatMap { m, e in e == nil ? [] : Array(m.offset..<(m.offset + m.count)) } }
     /// The servers currently lost.
     public var lost: [String] { zip(members, envs).compactMap { $1 == nil ? $0.address : nil } }
+    /// Reconnections of the live members after their server restarted (see `VectorEnv+Recovery.swift`).
+    public var reconnects: Int { live.reduce(0) { $0 + $1.1.reconnects } }
+    /// Episodes the live members lost in flight to server restarts.
+    public var episodesLost: Int { live.reduce(0) { $0 + $1.1.episodesLost } }
     /// The live envs' transports.
     public var transport: VectorEnv.Transport { live.allSatisfy { $0.1.transport == .shm } ? .shm : .socket }
     /// The server seconds of the last step through step channels: the slowest member's (they step at once).
@@ -184,6 +190,8 @@ public final class VectorEnvGroup: @unchecked Sendable {
             result.success += r.success
             result.images += r.images
             result.finalImages += r.finalImages
+            result.restartedPositions += r.restartedPositions.map { rows[k] + $0 }
+            result.restartedServers += r.restartedServers
             for p in r.finalPositions {
                 result.finalPositions.append(rows[k] + p)
                 result.finalObservations[rows[k] + p] = r.finalObservations[p]

@@ -12,6 +12,10 @@ import Synchronization
 /// `controlRate / fps` control steps (which must be a whole number); `next.reward` sums them and
 /// `next.done` / `next.success` report any. An env whose episode ends mid-frame sits out the rest
 /// of that frame's steps.
+///
+/// A server restart (see `VectorEnv+Recovery.swift`): the episodes in flight are dropped (never
+/// written) and recorded again from their start, with the same episode index and seed, so the run
+/// still writes the episodes asked for; finished episodes are already written or queued.
 public final class Collector {
     public struct Options: Sendable {
         public var episodes = 10
@@ -22,6 +26,8 @@ public final class Collector {
         public var clientName = "sim-collect"
         /// Finished episodes waiting for the writer before stepping pauses.
         public var writeQueue = 16
+        /// Seconds to wait for a restarted server (0: fail at once).
+        public var reconnectTimeout = 60.0
         public init() {}
     }
 
@@ -32,6 +38,9 @@ public final class Collector {
         public var discarded = 0
         public var frames = 0
         public var seconds = 0.0
+        /// Episodes in flight lost to server restarts (recorded again), and the restarts.
+        public var lost = 0
+        public var reconnects = 0
     }
 
     let client: ServiceClient
@@ -88,7 +97,7 @@ public final class Collector {
     /// after every frame and every written episode, on the calling thread or the writer's.
     public func run(progress: @escaping @Sendable (Progress) -> Void) throws -> Progress {
         let start = Date()
-        let vector = try VectorEnv(client: client, options: .init(clientName: options.clientName, ttl: 60))
+        let vector = try VectorEnv(client: client, options: .init(clientName: options.clientName, ttl: 60, reconnectTimeout: options.reconnectTimeout))
         defer { vector.close() }
         let ids = vector.envIDs
         let n = vector.count
@@ -128,6 +137,7 @@ public final class Collector {
             var reward = [Double](repeating: 0, count: n), done = [Bool](repeating: false, count: n), success = done
             var active = Array(0..<n)
             var unrendered: [Int] = []   // envs that ended before the frame's last step: drawn afterwards
+            var restarted: Set<Int> = []  // envs whose server restarted in this frame: their episode starts over
             for sub in 0..<stepsPerFrame where !active.isEmpty {
                 // Images are needed at frame boundaries only: the last step of the frame renders.
                 let render = !cameraNames.isEmpty && sub == stepsPerFrame - 1
@@ -135,6 +145,16 @@ public final class Collector {
                 let reply = policy.output == .endEffector
                     ? try vector.step(endEffectorTargets: command, positions: active, render: render, cameras: names)
                     : try vector.step(actions: command, positions: active, render: render, cameras: names)
+                if !reply.restartedPositions.isEmpty {
+                    // Not stepped: every env of the call is back at the start of its episode in flight.
+                    for (j, k) in active.enumerated() {
+                        for d in 0..<obsSize { observations[k * obsSize + d] = reply.observations[j * obsSize + d] }
+                        if render { images[k] = rgbImages(reply.images, env: j) } else if !cameraNames.isEmpty { unrendered.append(k) }
+                        restarted.insert(k)
+                    }
+                    active.removeAll()
+                    break
+                }
                 for (j, k) in active.enumerated() {
                     reward[k] += reply.rewards[j]
                     success[k] = success[k] || (j < reply.success.count && reply.success[j])
@@ -154,6 +174,14 @@ public final class Collector {
                 for (j, k) in unrendered.enumerated() { images[k] = rgbImages(rendered, env: j) }
             }
             for k in 0..<n {
+                if restarted.contains(k) {
+                    // The episode in flight is lost: record it again (same index, same seed).
+                    if steps[k] > 0 { state.lost += 1 }
+                    buffers[k] = RecordedEpisode(cameras: cameraNames.count, task: options.task, env: Int(ids[k]), envEpisode: envEpisodes[k])
+                    steps[k] = 0
+                    policy.reset(env: k)
+                    continue
+                }
                 buffers[k].runSeed = options.seed
                 buffers[k].scene = describe.scene
                 buffers[k].serverVersion = describe.version
@@ -178,6 +206,7 @@ public final class Collector {
             state.written = written.written
             state.successes = written.successes
             state.seconds = Date().timeIntervalSince(start)
+            state.reconnects = vector.reconnects
             progress(state)
         }
         // The last episodes are still being written: keep the progress line moving meanwhile.

@@ -44,6 +44,7 @@ struct Record: ParsableCommand {
             """)
 
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var reconnect: ReconnectOptions
 
     @Option(help: "Dataset folder (new or empty; with --resume, one sim-collect wrote).")
     var out: String
@@ -153,6 +154,7 @@ struct Record: ParsableCommand {
         }
         options.task = task ?? Self.defaultTask(d.scene)
         options.writeQueue = writeQueue
+        options.reconnectTimeout = reconnect.seconds
         let collector = try Collector(client: client, describe: d, options: options, writer: writer, policy: driver)
 
         // Ctrl-C or SIGTERM: stop stepping, write the finished episodes, exit 0. A second one exits at once
@@ -169,6 +171,9 @@ struct Record: ParsableCommand {
         bar.finish(result)
         print(String(format: "sim-collect: %d episodes written to %@ (%d in the dataset, %d frames), %d successful; %d discarded; %.1f s",
                      result.written, out, already + result.written, writer.frameCount, result.successes, result.discarded, result.seconds))
+        if result.reconnects > 0 {
+            print("sim-collect: the server restarted \(result.reconnects) time(s); \(result.lost) episodes in flight were lost and recorded again")
+        }
     }
 
     static func defaultTask(_ scene: String) -> String {
