@@ -154,6 +154,9 @@ public enum Training {
         let checkpoint = try Checkpoint.read(summary.checkpoint)
         let report = try Evaluator.run(checkpoint, env: env, episodes: evalEpisodes, seed: options.seed &+ 1_000_003)
         try report.write(to: options.output.appendingPathComponent("eval.json"))
+        if env.reconnects > 0 || summary.truncatedByRestarts > 0 {
+            log("sim-train: server restarts: \(env.reconnects) reconnects; \(summary.truncatedByRestarts) episodes in flight truncated (\(VectorEnv.restartReason))")
+        }
         log(report.summary)
         return (summary, report)
     }

@@ -54,6 +54,8 @@ public struct TrainSummary: Sendable {
     /// Per update: the env steps so far, the success rate of the last 100 episodes, and how the
     /// reward and the task's terms behaved over the update's rollout (`/sim/reward_statistics`).
     public var rewardHistory: [RewardPoint] = []
+    /// Episodes in flight truncated by server restarts (reason "server restarted").
+    public var truncatedByRestarts = 0
 }
 
 /// How the reward and its terms behaved over one update's rollout.
@@ -71,6 +73,11 @@ public struct RewardPoint: Sendable {
 /// A server lost mid-rollout is logged; the rollout starts over on the envs left (the episodes in
 /// flight on the lost server are gone), and the server's envs join again, from a fresh seeded
 /// reset, at the first update after it answers.
+///
+/// A server that restarts within the reconnect timeout is taken back by the vector env: its envs'
+/// episodes in flight come back truncated (reason "server restarted", bootstrapped from their last
+/// observation like a time limit), are left out of the episode statistics, and are reported in the
+/// log and `events.log`; training goes on.
 public final class Trainer {
     let env: VectorEnvGroup
     let options: TrainOptions
@@ -215,6 +222,12 @@ public final class Trainer {
                     continue
                 }
                 simSeconds += env.lastServerSeconds ?? 0
+                let restarted = Set(r.restartedPositions)
+                if !restarted.isEmpty {
+                    let cut = r.restartedPositions.filter { episodeLength[$0] > 0 }.count
+                    try event("server \(Set(r.restartedServers).sorted().joined(separator: ", ")) restarted: \(cut) episodes in flight truncated (\(VectorEnv.restartReason)), \(r.restartedPositions.count) envs reset; reconnects \(env.reconnects), episodes lost \(env.episodesLost)", update: update)
+                    summary.truncatedByRestarts += cut
+                }
                 raw = r.observations
                 if c.normalizeObservations { obsNorm.update(raw, rows: n) }
                 // Time limits bootstrap from the value of the state the episode was cut in.
@@ -240,9 +253,12 @@ public final class Trainer {
                     learner.rewards[t * n + e] = Float(scaled + bootstrap[e])
                     learner.dones[t * n + e] = done ? 1 : 0
                     if done {
-                        recent.append((episodeReturn[e], episodeLength[e], r.success[e]))
-                        if recent.count > 100 { recent.removeFirst() }
-                        episodes += 1
+                        // An episode cut by a server restart is no episode of the task.
+                        if !restarted.contains(e) {
+                            recent.append((episodeReturn[e], episodeLength[e], r.success[e]))
+                            if recent.count > 100 { recent.removeFirst() }
+                            episodes += 1
+                        }
                         episodeReturn[e] = 0
                         episodeLength[e] = 0
                         discounted[e] = 0
@@ -396,7 +412,12 @@ public enum Evaluator {
             steps += 1
             guard steps < 10_000_000 / max(1, n) else { throw TrainError("no episode ended in \(steps) steps") }
             raw = r.observations
-            for e in 0..<n {
+            // Envs of a restarted server start their episode in flight again: what they did is dropped.
+            for e in r.restartedPositions where e < n {
+                ret[e] = 0
+                length[e] = 0
+            }
+            for e in 0..<n where !r.restartedPositions.contains(e) {
                 ret[e] += r.rewards[e]
                 length[e] += 1
                 if r.terminated[e] || r.truncated[e] {

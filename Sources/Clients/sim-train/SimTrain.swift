@@ -42,6 +42,9 @@ struct EnvSource: ParsableArguments {
     /// `--server-key`/`--key` for the servers named by `--server` (one key for all of them).
     @OptionGroup var keys: ClientKeyOptions
 
+    /// `--reconnect-timeout`: how long to wait for a restarted server.
+    @OptionGroup var reconnect: ReconnectOptions
+
     /// The CURVE keys for `--server` (nil with `--scene`: that server listens on loopback without keys).
     var security: ClientSecurity? {
         get throws { scene == nil ? try keys.security : nil }
@@ -60,7 +63,7 @@ struct EnvSource: ParsableArguments {
         let server = try scene.map { try ServerProcess(scene: $0, envs: envs, seed: seed) }
         do {
             let addresses = server.map { [$0.address] } ?? (servers.isEmpty ? [Node.defaultServer] : servers)
-            let env = try VectorEnvGroup(addresses: addresses, total: envs, options: .init(clientName: "sim-train", transport: transport),
+            let env = try VectorEnvGroup(addresses: addresses, total: envs, options: .init(clientName: "sim-train", transport: transport, reconnectTimeout: reconnect.seconds),
                                          timeout: max(timeout, 30), security: try security)
             return (env, server)
         } catch {
