@@ -14,6 +14,9 @@ let package = Package(
         .library(name: "SimServer", targets: ["SimServer"]),
         .library(name: "ClientKit", targets: ["ClientKit"]),
         .library(name: "LLMKit", targets: ["LLMKit"]),
+        // Products for the fuzz package (Fuzz/Package.swift depends on this one by path).
+        .library(name: "TrainKit", targets: ["TrainKit"]),
+        .library(name: "DeployKit", targets: ["DeployKit"]),
         .library(name: "StrategistKit", targets: ["StrategistKit"]),
         .library(name: "Parquet", targets: ["Parquet"]),
         .library(name: "RewardLanguage", targets: ["RewardLanguage"]),
