@@ -27,6 +27,11 @@ no client). Verdict, printed and as the exit code (0 flat, 1 not flat):
 
     .venv/bin/python Benchmarks/python/soak.py --minutes 12 --bin-dir .build/debug
     .venv/bin/python Benchmarks/python/soak.py --minutes 1 --inject-leak 5   # must say NOT FLAT
+    .venv/bin/python Benchmarks/python/soak.py --mode lockstep --envs 6 --minutes 6   # + vector envs on step channels
+
+`--mode lockstep` adds to every churn cycle (and to every victim, which is killed with it open) a
+`RoboSimVectorEnv` of one env on the same-host step channel: a lease, `/sim/open_channel` (a thread
+and a memory file on the server), a reset and 5-30 random steps, then close (the lease released).
 
 `--inject-leak K` keeps every K-th churn client open (never closed) to check that the verdict
 catches a leak: each one holds server-side connections (fds) and hub state.
@@ -128,12 +133,36 @@ def judge(samples: List[dict], quiet: List[dict], bounds: Bounds) -> Verdict:
 
 
 # -- churn (child processes) -----------------------------------------------------------------------
-def _churn_cycle(robosim, msgs, address: str, name: str, rng: random.Random):
+def _vector_env_life(address: str, name: str, rng: random.Random, abandon: bool):
+    """Lockstep: a RoboSimVectorEnv of 1 env on the same-host step channel (a lease, /sim/open_channel,
+    its thread and memory file on the server), reset and a few random steps; closed (lease released)
+    unless `abandon` (the process is about to be killed)."""
+    from robosim.gym import RoboSimVectorEnv
+    env = RoboSimVectorEnv(address, num_envs=1, client_name=name, ttl_s=rng.uniform(1.0, 3.0), transport="auto")
+    try:
+        env.reset(seed=rng.randrange(1000))
+        for _ in range(rng.randint(5, 30)):
+            env.step(env.action_space.sample())
+    except BaseException:
+        env.close()
+        raise
+    if not abandon:
+        env.close()
+    return env
+
+
+def _churn_cycle(robosim, msgs, address: str, name: str, rng: random.Random, lockstep: bool = False):
     """One client's life; returns the client (closed, or open when the caller leaks it)."""
     srv, std_msgs, trajectory_msgs = msgs
     client = robosim.Client(address, name=name, timeout=10.0)
     d = client.describe()
     envs, cameras = d.env_count, [c.name for c in d.cameras if c.rgb]
+    if lockstep:
+        try:
+            _vector_env_life(address, name, rng, abandon=False)
+        except robosim.ServiceError as exc:
+            if exc.code != "RESOURCE_EXHAUSTED":
+                raise  # else every env is leased by others: fine
     lease = ""
     try:
         r = client.call("/sim/lease", srv.LeaseRequest(count=1, client_name=name, ttl_s=rng.uniform(1.0, 3.0)),
@@ -188,7 +217,8 @@ def _messages():
     return srv_pb2, std_msgs, trajectory_msgs
 
 
-def churn_worker(address: str, wid: int, seed: int, stop, pause, idle, cycles, errors, leak_every: int) -> None:
+def churn_worker(address: str, wid: int, seed: int, stop, pause, idle, cycles, errors, leak_every: int,
+                 lockstep: bool = False) -> None:
     import robosim
     msgs = _messages()
     rng = random.Random(seed * 1000 + wid)
@@ -203,8 +233,8 @@ def churn_worker(address: str, wid: int, seed: int, stop, pause, idle, cycles, e
         cycle += 1
         client = None
         try:
-            client = _churn_cycle(robosim, msgs, address, f"soak_churn_{wid}_{cycle}", rng)
-        except (TimeoutError, robosim.ServiceError, robosim.ProtocolError) as exc:
+            client = _churn_cycle(robosim, msgs, address, f"soak_churn_{wid}_{cycle}", rng, lockstep)
+        except (TimeoutError, robosim.ServiceError, robosim.ProtocolError, RuntimeError) as exc:
             with errors.get_lock():
                 errors.value += 1
             print(f"soak: worker {wid}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
@@ -218,11 +248,18 @@ def churn_worker(address: str, wid: int, seed: int, stop, pause, idle, cycles, e
             cycles.value += 1
 
 
-def victim(address: str, seed: int, ready) -> None:
-    """Leases an env, subscribes (camera images, joint states), publishes, announces; then waits to be SIGKILLed."""
+def victim(address: str, seed: int, ready, lockstep: bool = False) -> None:
+    """Leases an env, subscribes (camera images, joint states), publishes, announces (lockstep: also
+    steps a vector env on a step channel, left open); then waits to be SIGKILLed."""
     import robosim
     srv, std_msgs, _ = _messages()
     rng = random.Random(seed)
+    held = None  # noqa: F841  (kept alive until the SIGKILL)
+    if lockstep:
+        try:
+            held = _vector_env_life(address, f"soak_victim_{os.getpid()}", rng, abandon=True)  # noqa: F841
+        except robosim.ServiceError:
+            pass  # every env leased by others
     client = robosim.Client(address, name=f"soak_victim_{os.getpid()}", timeout=10.0)
     d = client.describe()
     try:
@@ -251,14 +288,15 @@ class Soak:
     """The server, the churn and the sampler of one run."""
 
     def __init__(self, binary: Path, scene: str, envs: int, rtf: float, workers: int, seed: int,
-                 leak_every: int = 0, log=print):
+                 leak_every: int = 0, log=print, mode: str = "realtime"):
         self.log = log
         self.ctx = mp.get_context("forkserver")
         self.ctx.set_forkserver_preload(["robosim", "robosim.msgs.robosim.srv_pb2"])
         port = __import__("robosim.server", fromlist=["free_port_triple"]).free_port_triple()
         self.address = f"tcp://127.0.0.1:{port}"
         self.server_log = tempfile.NamedTemporaryFile(prefix="soak_server_", suffix=".log", delete=False)
-        argv = [str(binary), scene, "--mode", "realtime", "--rtf", str(rtf), "--envs", str(envs), "--listen",
+        self.lockstep = mode == "lockstep"
+        argv = [str(binary), scene, "--mode", mode, "--rtf", str(rtf), "--envs", str(envs), "--listen",
                 self.address, "--seed", str(seed), "--parent-pid", str(os.getpid())]
         self.argv = argv
         self.server = subprocess.Popen(argv, cwd=REPO, stdin=subprocess.DEVNULL, stdout=self.server_log,
@@ -299,7 +337,7 @@ class Soak:
             idle = self.ctx.Event()
             p = self.ctx.Process(target=churn_worker, name=f"soak-churn-{wid}", daemon=True,
                                  args=(self.address, wid, self.seed, self.stop, self.pause, idle, self.cycles,
-                                       self.errors, self.leak_every))
+                                       self.errors, self.leak_every, self.lockstep))
             p.start()
             self.workers.append(p)
             self.idles.append(idle)
@@ -317,7 +355,8 @@ class Soak:
             self.killer_idle.clear()
             n += 1
             ready = self.ctx.Event()
-            self.victim = self.ctx.Process(target=victim, args=(self.address, self.seed * 7919 + n, ready), daemon=True)
+            self.victim = self.ctx.Process(target=victim, args=(self.address, self.seed * 7919 + n, ready, self.lockstep),
+                                           daemon=True)
             self.victim.start()
             ready.wait(30)
             time.sleep(rng.uniform(0.5, 3.0))
@@ -419,12 +458,16 @@ def main() -> int:
     parser.add_argument("--scene", default="Scenes/tbar_push", help="scene (default Scenes/tbar_push: 2 cameras)")
     parser.add_argument("--envs", type=int, default=2, help="server env count (default 2)")
     parser.add_argument("--rtf", type=float, default=1.0, help="real-time factor (default 1)")
+    parser.add_argument("--mode", choices=("realtime", "lockstep"), default="realtime",
+                        help="server mode (default realtime); lockstep adds vector envs on step channels to the churn "
+                             "(use --settle-s above the leases' 3 s ttl)")
     parser.add_argument("--workers", type=int, default=2, help="churn processes (default 2), besides the killer")
     parser.add_argument("--warmup-s", type=float, default=60.0, help="churn before the first quiet sample (default 60)")
     parser.add_argument("--sample-s", type=float, default=5.0, help="seconds between samples (default 5)")
     parser.add_argument("--checkpoint-s", type=float, default=120.0,
                         help="seconds between quiet checkpoints during the churn (default 120; 0: only at the end)")
-    parser.add_argument("--settle-s", type=float, default=3.0, help="seconds of quiet before a quiet sample (default 3)")
+    parser.add_argument("--settle-s", type=float, help="seconds of quiet before a quiet sample (default 3; lockstep 5, "
+                        "above the killed clients' lease ttl, after which their leases and step channels end)")
     parser.add_argument("--csv", type=Path, default=Path("soak.csv"), help="samples out (default ./soak.csv)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--max-rss-slope", type=float, default=Bounds.rss_slope_mib_per_min,
@@ -440,6 +483,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.minutes <= 0 or args.workers < 0 or args.envs < 1 or args.sample_s <= 0:
         parser.error("--minutes and --sample-s must be > 0, --workers >= 0, --envs >= 1")
+    if args.settle_s is None:
+        args.settle_s = 5.0 if args.mode == "lockstep" else 3.0
     binary = (args.bin_dir / "sim-server") if args.bin_dir else default_binary()
     if not binary.exists():
         raise SystemExit(f"no sim-server at {binary}")
@@ -454,7 +499,8 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     try:
-        soak = Soak(binary.resolve(), args.scene, args.envs, args.rtf, args.workers, args.seed, args.inject_leak)
+        soak = Soak(binary.resolve(), args.scene, args.envs, args.rtf, args.workers, args.seed, args.inject_leak,
+                    mode=args.mode)
         print(f"server: {shlex.join(soak.argv)} (pid {soak.server.pid}, version {soak.description.version})", flush=True)
 
         def progress(s):
