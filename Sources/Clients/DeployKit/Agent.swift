@@ -53,6 +53,10 @@ public final class RobotAgent: @unchecked Sendable {
         public var key: VerifyingKey
         /// Seconds between polls of /deploy/next when no notification comes.
         public var poll: Double = 2
+        /// Seconds the health check waits for a restarted sim-server (0: the check fails at once
+        /// and is retried as any error). Episodes cut by the restart are played again, so the
+        /// check's outcome is the one an uninterrupted check would have had.
+        public var reconnectTimeout: Double = 60
         /// CURVE keys for the deployer and for the sim-server (nil: plaintext).
         public var deployerSecurity: ClientSecurity?
         public var simServerSecurity: ClientSecurity?
@@ -289,8 +293,10 @@ public final class RobotAgent: @unchecked Sendable {
         do { checkpoint = try Checkpoint.read(model(e.version)) } catch { return (false, "health check: the model cannot be read: \(error)") }
         // A lease that lapses 5 s after its last step: an agent killed mid-check frees its env soon.
         let client = try ServiceClient(server: options.simServer, timeout: 10, security: options.simServerSecurity)
-        let env = try VectorEnv(client: client, options: .init(count: 1, clientName: "sim-deploy-agent", ttl: 5, transport: .socket,
-                                                                envIDs: options.envIndex.map { [UInt32($0)] }))
+        var vectorOptions = VectorEnv.Options(count: 1, clientName: "sim-deploy-agent", ttl: 5, transport: .socket,
+                                              envIDs: options.envIndex.map { [UInt32($0)] }, reconnectTimeout: options.reconnectTimeout)
+        vectorOptions.logger = logger
+        let env = try VectorEnv(client: client, options: vectorOptions)
         defer { env.close() }
         let report: EvaluationReport
         do {

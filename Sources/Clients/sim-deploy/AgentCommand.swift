@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClientKit
 import DeployKit
 import Foundation
 import Logging
@@ -37,6 +38,9 @@ struct Agent: ParsableCommand {
     @Option(help: "Seconds between polls of the deployer when no notification comes (0.1-60).")
     var poll = 2.0
 
+    /// `--reconnect-timeout`: how long a health check waits for a restarted sim-server.
+    @OptionGroup var reconnect: ReconnectOptions
+
     @Option(name: .customLong("server-key"), help: "The sim-server's public key (a .pub file or the Z85 text): CURVE to it. Default: ROBOSIM_SERVER_KEY.")
     var serverKey: String?
 
@@ -68,6 +72,7 @@ struct Agent: ParsableCommand {
             var options = RobotAgent.Options(robotID: id, groups: group, stateFolder: URL(fileURLWithPath: state, isDirectory: true), deployer: deployer,
                                              simServer: server, envIndex: envs.isEmpty ? nil : envs[k], key: key)
             options.poll = poll
+            options.reconnectTimeout = reconnect.seconds
             options.simServerSecurity = serverSecurity
             options.deployerSecurity = deployerSecurity
             return try RobotAgent(options: options, logger: Logger(label: "sim-deploy.agent"))
