@@ -14,8 +14,8 @@ for rtf in 1 0; do
   "$bin/sim-server" Scenes/tbar_push --envs "$envs" --rtf "$rtf" --listen "tcp://127.0.0.1:$port" > "/tmp/strategist-rtf-$rtf.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 100); do "$bin/simctl" service call /sim/describe '{}' --server "tcp://127.0.0.1:$port" > /dev/null 2>&1 && break; sleep 0.2; done
-  line=$("$bin/sim-strategist" --server "tcp://127.0.0.1:$port" --episodes "$episodes" --seed "$seed" 2>/dev/null | head -1)
-  echo "--rtf $rtf: $line"
+  out=$("$bin/sim-strategist" --server "tcp://127.0.0.1:$port" --episodes "$episodes" --seed "$seed" 2>/dev/null)
+  echo "--rtf $rtf: ${out%%$'\n'*}"
   kill -INT "$server_pid"; wait "$server_pid" || true
   server_pid=
 done

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
+import time
 
 import pytest
 
@@ -101,3 +103,33 @@ def test_unsafe_llm_strategy_is_rejected_and_the_offline_planner_takes_over(tmp_
         assert line["rejection"].startswith("strategy rejected by validation:"), line["rejection"]
         assert "waypoint 0: (0.050, -0.320, 0.600) is outside the workspace box" in line["rejection"], line["rejection"]
     assert all("reply" in line and "system" in line and "user" in line for line in logs)
+
+
+def test_strategist_goes_on_after_a_server_restart(tmp_path):
+    """kill -9 of the server mid-run and the same command again: the strategist notices (its clock
+    went back), says which episodes in flight were lost, reseeds the envs at those episodes and
+    finishes the run with the usual success rate."""
+    from restartable import RestartableServer
+
+    with RestartableServer("Scenes/tbar_push", "--envs", "2", "--rtf", "3", log_dir=tmp_path) as srv:
+        p = subprocess.Popen([str(SIM_STRATEGIST), "--server", srv.address, "--episodes", "6", "--seed", "3"], cwd=REPO,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(6)   # mid-way through the first episodes
+            srv.restart()
+            stdout, stderr = p.communicate(timeout=240)
+        finally:
+            if p.poll() is None:
+                p.kill()
+    assert p.returncode == 0, stderr[-3000:]
+    first = stdout.splitlines()[0]
+    assert "1 server restart(s), 2 episode(s) in flight lost" in first, stdout
+    assert "the server restarted (its clock went back): episodes in flight lost" in stderr
+    lost = re.search(r"strategist\.lost=(.*?) \[", stderr).group(1)            # "env 0 episode 1, env 1 episode 0"
+    reseeded = re.search(r"strategist\.episodes=(.*?) \[StrategistKit\] reseeded", stderr)
+    assert reseeded, stderr[-3000:]
+    # Each env starts again at the episode it was playing.
+    assert reseeded.group(1) == ", ".join(f"env {e}: {k}" for e, k in re.findall(r"env (\d+) episode (\d+)", lost)), stderr[-3000:]
+    succeeded, ended = int(first.split()[1]), int(first.split()[3])
+    # The planner succeeds in about 9 of 10 episodes: 3 of 6 is a floor that only a broken restart misses.
+    assert ended == 6 and succeeded >= 3, stdout

@@ -87,15 +87,20 @@ struct SimStrategist: AsyncParsableCommand {
         let node: Node
         do { node = try connection.node(prefix: "sim_strategist") } catch { throw fail("\(error)") }
         defer { node.close() }
-        let run = try StrategistRun(node: node, ids: ids, source: StrategySource(backend: chat, planner: OfflinePlanner(), logger: logger),
-                                    logDir: logDir, logger: logger)
-        if let seed {
-            do {
+        // With --seed: seeded resets, at start and after a server restart (at the episodes in flight).
+        let reseed: (@Sendable ([Int], [UInt64]) throws -> Void)? = seed.map { seed in
+            { @Sendable ids, episodes in
                 let _: Robosim_ResetResponse = try client.call("/sim/reset", Robosim_ResetRequest.with {
                     $0.envIds = ids.map(UInt32.init)
                     $0.seed = seed
+                    $0.episodes = episodes
                 })
-            } catch { throw fail("/sim/reset failed: \(error)") }
+            }
+        }
+        let run = try StrategistRun(node: node, ids: ids, source: StrategySource(backend: chat, planner: OfflinePlanner(), logger: logger),
+                                    logDir: logDir, logger: logger, reseed: reseed)
+        if let reseed {
+            do { try reseed(ids, []) } catch { throw fail("/sim/reset failed: \(error)") }
         }
         logger.info("sim-strategist running", metadata: [
             "strategist.backend": "\(run.source.name)", "strategist.envs": "\(ids.count)", "strategist.scene": "\(described.scene)",

@@ -63,6 +63,14 @@ final class EnvFeed: Sendable {
         }
     }
 
+    /// Forgets the poses (a restarted server: wait for its own).
+    func forgetPoses() {
+        state.withLock { s in
+            s.bar = nil
+            s.tool = nil
+        }
+    }
+
     /// The snapshot, taking the ended-episode events out.
     func take() -> Snapshot {
         state.withLock { s in
@@ -78,6 +86,8 @@ public struct RunSummary: Sendable {
     public var ended = 0, succeeded = 0
     var lines: [String] = []
     var decisions = 0, fallbacks = 0
+    /// Server restarts seen, and the episodes they cut short (played again when the run is seeded).
+    public var restarts = 0, lost = 0
     var started = Date()
 
     /// The closing summary line(s).
@@ -85,6 +95,7 @@ public struct RunSummary: Sendable {
         let rate = ended > 0 ? Double(succeeded) / Double(ended) : 0
         var out = String(format: "sim-strategist: %d of %d episodes succeeded (%.0f%%) in %.1f s; %d strategies, %d from the offline fallback",
                          succeeded, ended, rate * 100, Date().timeIntervalSince(started), decisions, fallbacks)
+        if restarts > 0 { out += String(format: "; %d server restart(s), %d episode(s) in flight lost", restarts, lost) }
         out += "\n" + lines.joined(separator: "\n")
         return out
     }
@@ -109,6 +120,17 @@ public final class StrategistRun: @unchecked Sendable {
         var retryAfter = -Double.infinity
         /// Sim time since which the executor has had no plan (the bar may still be sliding).
         var idleSince: Double?
+        /// The episode under way (started, not ended), and the index of the one after the last that ended.
+        var inFlight: UInt64?
+        var nextEpisode: UInt64 = 0
+
+        /// Forgets the plan and any strategy request still out.
+        mutating func forgetPlan() {
+            executor.reset()
+            asking = nil
+            idleSince = nil
+            retryAfter = -.infinity
+        }
     }
 
     /// Before re-planning, wait until the T-bar has come to rest, or this long (sim seconds).
@@ -127,13 +149,18 @@ public final class StrategistRun: @unchecked Sendable {
     private var requests = 0
     private let logDir: URL?
     private let logger: Logger
+    /// Resets envs (ids) with the run's seed at episode numbers (after a server restart); nil: the run
+    /// is not seeded.
+    private let reseed: (@Sendable (_ ids: [Int], _ episodes: [UInt64]) throws -> Void)?
     private let interrupted = Atomic<Bool>(false)
     private var signalSources: [DispatchSourceSignal] = []
 
     /// Subscribes to and advertises the topics of envs `ids` on `node`; `logDir` (when given) gets one
     /// JSON-lines file per env and episode with every decision.
-    public init(node: Node, ids: [Int], source: StrategySource, logDir: String?, logger: Logger) throws {
+    public init(node: Node, ids: [Int], source: StrategySource, logDir: String?, logger: Logger,
+                reseed: (@Sendable (_ ids: [Int], _ episodes: [UInt64]) throws -> Void)? = nil) throws {
         self.source = source
+        self.reseed = reseed
         self.logger = logger
         self.logDir = logDir.map { URL(fileURLWithPath: $0, isDirectory: true) }
         if let dir = self.logDir { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) }
@@ -167,8 +194,14 @@ public final class StrategistRun: @unchecked Sendable {
         // The server may run this far past the sim time the last tick acted on: two ticks, and at
         // least a few /clock periods, so that the time the loop waits for is always published.
         let horizon = max(2 * period, 0.05)
+        var lastClock: Double?
         while !interrupted.load(ordering: .relaxed) && (episodes == 0 || summary.ended < episodes) {
             let actedOn = clock.now
+            if let now = actedOn, let last = lastClock, now + 1e-9 < last {
+                restarted(from: last, to: now, &summary)
+                next = now
+            }
+            lastClock = actedOn ?? lastClock
             for k in envs.indices { tick(k, &summary, limit: episodes) }
             if let actedOn {
                 pace.publish(Robosim_Pace.with {
@@ -199,6 +232,35 @@ public final class StrategistRun: @unchecked Sendable {
         return summary
     }
 
+    /// The server's clock went back: it restarted (kill -9 and started again; a reset never moves
+    /// the clock back). Its episodes in flight are lost; every env's plan is dropped, and with a seed
+    /// each env starts again at the episode it was playing, so the run plays the episodes an
+    /// uninterrupted one would.
+    private func restarted(from last: Double, to now: Double, _ summary: inout RunSummary) {
+        let lost = envs.filter { $0.inFlight != nil }
+        summary.restarts += 1
+        summary.lost += lost.count
+        for k in envs.indices {
+            envs[k].forgetPlan()
+            envs[k].feed.forgetPoses()
+        }
+        logger.warning("the server restarted (its clock went back): episodes in flight lost", metadata: [
+            "strategist.clock_was": "\(String(format: "%.2f", last))", "strategist.clock_now": "\(String(format: "%.2f", now))",
+            "strategist.lost": "\(lost.map { "env \($0.id) episode \($0.inFlight ?? 0)" }.joined(separator: ", "))",
+        ])
+        guard let reseed else { return }
+        let schedule = envs.map { (id: $0.id, episode: $0.inFlight ?? $0.nextEpisode) }
+        for k in envs.indices { envs[k].inFlight = nil }
+        do {
+            try reseed(schedule.map(\.id), schedule.map(\.episode))
+            logger.notice("reseeded the restarted server's envs", metadata: [
+                "strategist.episodes": "\(schedule.map { "env \($0.id): \($0.episode)" }.joined(separator: ", "))",
+            ])
+        } catch {
+            logger.error("could not reseed the restarted server: its envs go on with its own seed", metadata: ["strategist.error": "\(error)"])
+        }
+    }
+
     private func tick(_ k: Int, _ summary: inout RunSummary, limit: Int) {
         let snapshot = envs[k].feed.take()
         let id = envs[k].id
@@ -208,13 +270,15 @@ public final class StrategistRun: @unchecked Sendable {
             summary.lines.append(String(format: "  env %d episode %d seed %llu: %@ after %d steps (%@), return %.2f", id, e.episodeIndex, e.seed,
                                         e.success ? "success" : "no success", e.steps, e.reason, e.return))
         }
+        for e in snapshot.ended where e.reason != "reset" {
+            if envs[k].inFlight == e.episodeIndex { envs[k].inFlight = nil }
+            envs[k].nextEpisode = e.episodeIndex + 1
+        }
         if snapshot.starts != envs[k].starts {
             // A new episode: forget the plan; a request still out for the old one is ignored when it answers.
             envs[k].starts = snapshot.starts
-            envs[k].executor.reset()
-            envs[k].asking = nil
-            envs[k].idleSince = nil
-            envs[k].retryAfter = -.infinity
+            envs[k].inFlight = snapshot.episode
+            envs[k].forgetPlan()
         }
         guard let bar = snapshot.bar, let slot = snapshot.slot, let tool = snapshot.tool else { return }
         // A strategy that came back for this episode: publish and start it.
