@@ -113,6 +113,13 @@ public struct Checkpoint {
               (1...(1 << 24)).contains(metadata.observationSize), (1...65536).contains(metadata.actionNames.count) else {
             throw TrainError("\(url.path): out of range: hidden \(metadata.hidden) (1 to 8 widths in 1...4096), observation size \(metadata.observationSize) (1...2^24), \(metadata.actionNames.count) action names (1...65536)")
         }
+        // The header alone must not size the network: a few bytes of metadata can ask for billions of
+        // parameters (found by fuzzing, docs/fuzzing.md). The file holds every weight of a checkpoint
+        // that matches its metadata, so more weights than values in the file is a damaged file.
+        let values = tensors.values.reduce(0) { $0 + $1.values.count }
+        guard let weights = Self.actorWeights(metadata, convolutions: convolutions), weights <= values else {
+            throw TrainError("\(url.path): the metadata describes a network of more weights than the file's \(values) values")
+        }
         let policy = ActorCritic(observationSize: metadata.observationSize, actionSize: metadata.actionNames.count,
                                  choices: metadata.actionChoices, hidden: metadata.hidden, image: metadata.image, convolutions: convolutions,
                                  random: &random)
@@ -145,6 +152,36 @@ public struct Checkpoint {
             norm = n
         }
         return Checkpoint(metadata: metadata, policy: policy, observationNormalization: norm)
+    }
+
+    /// Weights (biases aside) of the actor that `metadata` and `convolutions` describe, or nil past
+    /// `Int`'s range: a lower bound on the values a matching file holds, computed without allocating.
+    static func actorWeights(_ metadata: Metadata, convolutions: [Convolution]) -> Int? {
+        var total = 0, overflow = false
+        func add(_ factors: Int...) {
+            let product = factors.reduce((1, false)) { acc, f in
+                let m = acc.0.multipliedReportingOverflow(by: f)
+                return (m.partialValue, acc.1 || m.overflow)
+            }
+            let sum = total.addingReportingOverflow(product.0)
+            total = sum.partialValue
+            overflow = overflow || product.1 || sum.overflow
+        }
+        var input = metadata.observationSize
+        if let image = metadata.image {
+            var (h, w, c) = (image.height, image.width, image.channels)
+            for layer in convolutions where layer.stride > 0 {
+                add(layer.kernel, layer.kernel, c, layer.channels)
+                (h, w, c) = ((h - layer.kernel) / layer.stride + 1, (w - layer.kernel) / layer.stride + 1, layer.channels)
+            }
+            let flat = h.multipliedReportingOverflow(by: w), all = flat.partialValue.multipliedReportingOverflow(by: c)
+            overflow = overflow || flat.overflow || all.overflow
+            input = all.partialValue
+        }
+        let outputs = metadata.actionChoices > 0 ? metadata.actionChoices : metadata.actionNames.count
+        let sizes = [input] + metadata.hidden + [outputs]
+        for k in 0..<(sizes.count - 1) { add(sizes[k], sizes[k + 1]) }
+        return overflow ? nil : total
     }
 
     /// The policy's actions for `rows` raw observations (what `eval` and exports run): the means
