@@ -10,21 +10,36 @@ import Testing
 @Suite(.serialized) struct RestartTests {
     /// A sim-server process on a fixed address that can be killed and started again.
     final class Server {
-        let address: String
+        private(set) var address = ""
         var arguments: [String]
         var process: Process?
+        private var started = false
 
         init(envs: Int = 4) {
-            address = "tcp://127.0.0.1:\(Int.random(in: 20_000...50_000) / 4 * 4)"
             arguments = ["Scenes/cartpole", "--mode", "lockstep", "--envs", "\(envs)", "--seed", "3", "--log-level", "error",
-                         "--render-backend", "none", "--listen", address, "--parent-pid", "\(getpid())"]
+                         "--render-backend", "none", "--parent-pid", "\(getpid())"]
         }
 
+        /// Starts it; the first start picks ports (again when they are taken), later ones reuse them.
         func start() throws {
+            guard !started else { return try run() }
+            for attempt in 1...5 {
+                address = "tcp://127.0.0.1:\(Int.random(in: 20_000...50_000) / 4 * 4)"
+                do {
+                    try run()
+                    started = true
+                    return
+                } catch where attempt < 5 {
+                    kill9()
+                }
+            }
+        }
+
+        private func run() throws {
             let binary = try #require(ProcessTests.binary, "build sim-server first (swift build)")
             let p = Process()
             p.executableURL = binary
-            p.arguments = arguments
+            p.arguments = arguments + ["--listen", address]
             try p.run()
             process = p
             // Ready when it answers (the same port is bound again after a kill: give it time).
