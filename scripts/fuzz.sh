@@ -66,6 +66,12 @@ for t in "${targets[@]}"; do
             -artifact_prefix="$findings/" "$corpus" "Fuzz/corpus/$t" >>"$log" 2>&1
         status=$?
         set -e
+        # The targets' scratch folders (FuzzSupport.ScratchFile) of processes that have ended.
+        for d in /dev/shm/robosim-fuzz-* "${TMPDIR:-/tmp}"/robosim-fuzz-*; do
+            [[ -d "$d" ]] || continue
+            pid=${d##*/robosim-fuzz-}
+            kill -0 "${pid%%-*}" 2>/dev/null || rm -rf "$d"
+        done
         e=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true)
         execs=$((execs + ${e:-0}))
         # Each run's final stats line is only printed when it ends cleanly; count crashed runs from their last status line.
