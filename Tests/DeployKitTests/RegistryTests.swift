@@ -1,4 +1,5 @@
 import Foundation
+import Messaging
 import Testing
 @testable import DeployKit
 @testable import TrainKit
@@ -104,5 +105,36 @@ import Testing
         #expect(rejection("foreign", key.publicKey) == nil)
         #expect(rejection("nope", key.publicKey) == .missing("nope/manifest.json"))
         #expect(rejection("../artifact", key.publicKey) == .malformed("version name '../artifact'"))
+    }
+
+    /// The deployer's /deploy/artifact: names checked, and a version folder linked out of the
+    /// registry is refused (SafePath), naming the value and the folder.
+    @Test func artifactRequestsStayInTheRegistry() throws {
+        let dir = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let registry = Registry(root: dir.appendingPathComponent("registry"))
+        try registry.publish(checkpoint: try Self.checkpoint(in: dir), version: "1.0.0", key: SigningKey())
+        func request(_ version: String, _ file: String) -> Robosim_DeployArtifactRequest {
+            var r = Robosim_DeployArtifactRequest()
+            r.version = version
+            r.file = file
+            r.maxBytes = 16
+            return r
+        }
+        #expect(try Deployer.chunk(registry: registry, request("1.0.0", "manifest.json")).found)
+        for (version, file) in [("../1.0.0", "manifest.json"), ("1.0.0", "../../secret"), ("/etc", "manifest.json"), ("..", "manifest.json")] {
+            #expect(throws: (any Error).self, "\(version) \(file)") { try Deployer.chunk(registry: registry, request(version, file)) }
+        }
+        // A version folder that is a symbolic link to a copy outside the registry.
+        let outside = dir.appendingPathComponent("outside")
+        try FileManager.default.copyItem(at: registry.folder("1.0.0"), to: outside)
+        try FileManager.default.createSymbolicLink(at: registry.folder("2.0.0"), withDestinationURL: outside)
+        do {
+            _ = try Deployer.chunk(registry: registry, request("2.0.0", "manifest.json"))
+            Issue.record("served a file through a link out of the registry")
+        } catch {
+            #expect("\(error)".contains("release file '2.0.0/manifest.json' is refused"), "\(error)")
+            #expect("\(error)".contains("outside the folder; it must stay inside \(registry.versionsFolder.path)"), "\(error)")
+        }
     }
 }

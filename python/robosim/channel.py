@@ -17,6 +17,7 @@ import errno
 import mmap
 import os
 import platform
+import re
 import struct
 import sys
 import time
@@ -26,6 +27,9 @@ import numpy as np
 
 from .client import ClosedError, ServiceError, _error_code_name
 from .msgs.robosim import srv_pb2 as _srv
+
+#: What servers send for a step channel: their own memory file descriptor.
+_CHANNEL_PATH = re.compile(r"/proc/[0-9]{1,10}/fd/[0-9]{1,10}")
 
 __all__ = ["StepChannel", "available"]
 
@@ -86,6 +90,9 @@ class StepChannel:
                 (response.success, n), (response.final, n)]
         if size < _HEADER or any(off < _HEADER or off % 8 or off + length > size for off, length in ends):
             raise ValueError(f"/sim/open_channel: layout does not fit its {size} bytes")
+        # The path comes from the wire: only the server's own descriptor (/proc/PID/fd/N) is opened.
+        if not _CHANNEL_PATH.fullmatch(self.path):
+            raise ValueError(f"/sim/open_channel named {self.path[:200]!r}, not a /proc/PID/fd/N channel")
         fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
         try:
             if os.fstat(fd).st_size != size:

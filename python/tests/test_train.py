@@ -96,9 +96,11 @@ def test_a_job_file_runs_the_same_training_and_tensorboard_reads_its_events(sim_
     binary, repo = sim_train
     train(sim_train, tmp_path / "flags")
     job = {"kind": "train", "scene": "Scenes/cartpole", "envs": 8, "steps": 4096, "seed": 3, "eval_episodes": 8,
-           "output": str(tmp_path / "job"), "ppo": {"steps": 64, "epochs": 4}}
+           "output": "job", "ppo": {"steps": 64, "epochs": 4}}
     (tmp_path / "job.json").write_text(json.dumps(job))
-    r = subprocess.run([str(binary), "run", str(tmp_path / "job.json")], cwd=repo, capture_output=True, text=True, timeout=600)
+    # The job's output is a folder inside --outputs (test_paths.py: never outside it).
+    r = subprocess.run([str(binary), "run", str(tmp_path / "job.json"), "--outputs", str(tmp_path)], cwd=repo, capture_output=True,
+                       text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     out = tmp_path / "job"
     assert (out / "metrics.csv").read_bytes() == (tmp_path / "flags" / "metrics.csv").read_bytes()

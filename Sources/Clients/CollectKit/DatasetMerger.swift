@@ -89,8 +89,9 @@ public enum DatasetMerger {
                 let target = packed ? files : renamed[0].index
                 try copyData(of: group.map { shard.located[$0] }, in: shard, to: out.appendingPathComponent(writer.dataPath(episode: target)), as: renamed)
                 for camera in spec.cameras {
-                    try copyFile(shard.root.appendingPathComponent(LeRobotWriter.videoPath(format: spec.format, camera: camera, episode: first.videoFileNumber)),
-                                 to: out.appendingPathComponent(writer.videoPath(camera: camera, episode: target)))
+                    try copyFile(try SafePath.child(of: shard.root, named: LeRobotWriter.videoPath(format: spec.format, camera: camera, episode: first.videoFileNumber),
+                                                    what: "video file"),
+                                 to: try SafePath.child(of: out, named: writer.videoPath(camera: camera, episode: target), what: "video file"))
                 }
                 entries += renamed
                 files += 1
@@ -144,7 +145,7 @@ public enum DatasetMerger {
     /// Rewrites one data file, which holds exactly the rows of `located` in order, with their new
     /// `episode_index`, `index` and `task_index` (`entries`, in the same order).
     static func copyData(of located: [Replayer.Episode], in shard: Shard, to url: URL, as entries: [LeRobotWriter.EpisodeEntry]) throws {
-        let source = shard.root.appendingPathComponent(located[0].dataFile)
+        let source = try SafePath.child(of: shard.root, named: located[0].dataFile, what: "data file")
         let table = try ParquetReader.read(contentsOf: source)
         let expected = located.flatMap { e in (0..<e.length).map { Int64(e.from + $0) } }
         guard located.allSatisfy({ $0.dataFile == located[0].dataFile }), let index = table.column("index")?.integers,

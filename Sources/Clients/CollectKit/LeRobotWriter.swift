@@ -91,6 +91,12 @@ public final class LeRobotWriter {
         self.root = root
         self.spec = spec
         self.encoder = encoder
+        // Camera names come from the server (or a dataset's own state, on resume and merge) and name
+        // video folders: each must be one plain name, and every video path stays inside the dataset.
+        for c in spec.cameras {
+            try SafePath.component(c.name, in: root.path, what: "camera name")
+            _ = try SafePath.child(of: root, named: Self.videoPath(format: spec.format, camera: c, episode: 0), what: "video path of camera \(c.name)")
+        }
         let fm = FileManager.default
         let statePath = root.appendingPathComponent(Self.stateFile)
         if fm.fileExists(atPath: statePath.path) {

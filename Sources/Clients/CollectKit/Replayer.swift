@@ -119,6 +119,8 @@ public final class Replayer {
             guard row.length == e.length, row.from == e.from else {
                 throw DatasetError("episode \(e.index): meta/episodes and \(LeRobotWriter.stateFile) disagree on its rows")
             }
+            // The file comes from meta/info.json's data_path: it must name a file inside the dataset.
+            _ = try SafePath.child(of: root, named: row.file, what: "data file of episode \(e.index) (meta/info.json data_path)")
             return Episode(index: e.index, length: e.length, from: e.from, dataFile: row.file, runSeed: e.runSeed,
                            seedIndex: e.seedIndex ?? e.env, envEpisode: e.envEpisode, scene: e.scene)
         }
@@ -313,7 +315,8 @@ struct FrameFiles {
     /// contiguous, of its episode, and of the dataset's widths.
     mutating func frames(of episode: Replayer.Episode) throws -> RecordedFrames {
         if cached?.path != episode.dataFile {
-            cached = (episode.dataFile, try ParquetReader.read(contentsOf: root.appendingPathComponent(episode.dataFile), columns: columns))
+            let url = try SafePath.child(of: root, named: episode.dataFile, what: "data file of episode \(episode.index)")
+            cached = (episode.dataFile, try ParquetReader.read(contentsOf: url, columns: columns))
         }
         let table = cached!.table
         let file = episode.dataFile

@@ -1,4 +1,5 @@
 import Foundation
+import ClientKit
 import Logging
 import Messaging
 import SwiftProtobuf
@@ -131,7 +132,11 @@ public final class Deployer: Sendable {
         guard Registry.files.contains(r.file) else { throw .invalidArgument("a release's files are \(Registry.files.joined(separator: ", ")); not '\(r.file.prefix(80))'") }
         guard r.maxBytes >= 1, r.maxBytes <= maxChunk else { throw .invalidArgument("max_bytes must be 1...\(maxChunk)") }
         var response = Robosim_DeployArtifactResponse()
-        let url = registry.folder(r.version).appendingPathComponent(r.file)
+        // The names are checked above; SafePath also refuses a version folder linked out of the registry.
+        let url: URL
+        do { url = try SafePath.child(of: registry.versionsFolder, named: r.version + "/" + r.file, what: "release file") } catch {
+            throw .invalidArgument(error.description)
+        }
         guard let handle = try? FileHandle(forReadingFrom: url) else { return response }
         defer { try? handle.close() }
         do {

@@ -12,7 +12,9 @@ import Messaging
 ///      "episodes": 64, "seed": 1000004, "output": "runs/cartpole-eval"}
 ///
 /// The output directory gets the job file, and what the run writes: checkpoint, metrics.csv,
-/// timing.csv, tensorboard/ and eval.json.
+/// timing.csv, tensorboard/ and eval.json. `output` is a folder name inside the outputs folder
+/// (`sim-train run --outputs DIR`, default the current folder) and `video` a file name inside
+/// `output`: absolute paths, `..` and symbolic links that lead out are refused (``SafePath``).
 public struct Job: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable { case train, eval }
     public var kind: Kind
@@ -89,11 +91,18 @@ public struct Job: Codable, Sendable, Equatable {
         if let s = stopAtSuccess, !(s > 0 && s <= 1) { throw TrainError("stop_at_success must be in (0, 1]") }
     }
 
+    /// Where the job writes: `output` inside `outputs`, and its video inside that. Throws a
+    /// ``PathEscapeError`` naming the value and the folder when either would lead out.
+    public func outputFolder(in outputs: URL) throws -> (output: URL, video: URL?) {
+        let out = try SafePath.child(of: outputs, named: output, what: "job output")
+        return (out, try video.map { try SafePath.child(of: out, named: $0, what: "job video") })
+    }
+
     /// Runs the job: leases envs (on a server it starts for `scene`, or on `server`), trains or
-    /// evaluates, and writes the job file and results into `output`.
+    /// evaluates, and writes the job file and results into `output`, a folder inside `outputs`.
     /// `security`: CURVE keys for `server`/`servers` (a server started for `scene` has none).
-    public func run(security: ClientSecurity? = nil, log: @escaping (String) -> Void) throws {
-        let out = URL(fileURLWithPath: output)
+    public func run(outputs: URL = URL(fileURLWithPath: "."), security: ClientSecurity? = nil, log: @escaping (String) -> Void) throws {
+        let (out, videoURL) = try outputFolder(in: outputs)
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -126,7 +135,7 @@ public struct Job: Codable, Sendable, Equatable {
             // The reward it was trained with, unless the job gives one ("" for the task's).
             let expression = reward ?? policy?.metadata.reward ?? ""
             if !expression.isEmpty { try env.setReward(expression) }
-            let film = video.map { Evaluator.Video(url: out.appendingPathComponent($0)) }
+            let film = videoURL.map { Evaluator.Video(url: $0) }
             let report = try Evaluator.run(policy: policy.map { .checkpoint($0) } ?? .random, env: env, episodes: episodes ?? 64, seed: seed, video: film)
             try report.write(to: out.appendingPathComponent("eval.json"))
             log(report.summary)

@@ -251,10 +251,13 @@ struct Run: ParsableCommand {
     @Argument(help: "The job file.")
     var job: String
 
+    @Option(help: "The folder the job's output folder is made in (the job's 'output' is a name inside it; absolute paths and '..' are refused).")
+    var outputs: String = "."
+
     @OptionGroup var keys: ClientKeyOptions
 
     func run() throws {
-        try Job.read(URL(fileURLWithPath: job)).run(security: try keys.security) { say($0) }
+        try Job.read(URL(fileURLWithPath: job)).run(outputs: URL(fileURLWithPath: outputs, isDirectory: true), security: try keys.security) { say($0) }
     }
 }
 
