@@ -11,6 +11,8 @@ export ROBOSIM_REQUIRE_BOTOCORE=1
 export ROBOSIM_REQUIRE_PYARROW=1
 # The viewer page's test opens Debian's chromium (scripts/setup.sh installs it); likewise.
 export ROBOSIM_REQUIRE_CHROMIUM=1
+# The network-fault tests make network namespaces and TUN devices (root, iproute2); likewise.
+export ROBOSIM_REQUIRE_NETNS=1
 
 scripts/setup.sh --no-build
 echo "test: scenes (MuJoCo 4.0 loads and steps every scene)" >&2

@@ -28,8 +28,8 @@ def cartpole(bins, tmp_path_factory, envs):
         yield s
 
 
-def sim_train(bins, out, servers, steps=4096, seed=3, background=False):
-    argv = [str(bins.BIN_DIR / "sim-train"), "train", *sum((["--server", s] for s in servers), []), "--envs", "8",
+def sim_train(bins, out, servers, steps=4096, seed=3, background=False, extra=()):
+    argv = [str(bins.BIN_DIR / "sim-train"), "train", *sum((["--server", s] for s in servers), []), *extra, "--envs", "8",
             "--steps", str(steps), "--rollout-steps", "64", "--epochs", "4", "--out", str(out), "--seed", str(seed),
             "--eval-episodes", "8"]
     if background:
@@ -67,7 +67,9 @@ def test_a_server_killed_mid_training_is_reported_and_rejoins(bins, tmp_path, tm
             return p
 
         b = start_b()
-        trainer = sim_train(bins, tmp_path / "run", [a.address, b_address], steps=400_000, background=True)
+        # A killed server is waited for --reconnect-timeout seconds (a restart in place), then lost.
+        trainer = sim_train(bins, tmp_path / "run", [a.address, b_address], steps=400_000, background=True,
+                            extra=("--reconnect-timeout", "3"))
         try:
             metrics = tmp_path / "run" / "metrics.csv"
             bins.wait_for(lambda: metrics.exists() and len(metrics.read_text().splitlines()) > 20, timeout=120, what="20 updates")

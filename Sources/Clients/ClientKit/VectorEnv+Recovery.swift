@@ -133,6 +133,7 @@ extension VectorEnv {
             let waited = (clock.now - noticed).seconds
             let left = wait - waited
             guard left > 0 else {
+                abandon()   // the server is gone: closing must not wait on a release call again
                 throw ServiceError(.unavailable, String(format: "server %@ did not come back within %g s (waited %.1f s after %@ failed: %@)",
                                                         address, wait, waited, call, last))
             }

@@ -447,7 +447,8 @@ public final class VectorEnv: @unchecked Sendable {
         let _: Robosim_LeaseResponse = try client.call("/sim/lease", request)
     }
 
-    /// Releases the lease (idempotent; also on deinit). Errors are ignored: an expired lease is gone anyway.
+    /// Releases the lease (idempotent; also on deinit). Errors are ignored: an expired lease is gone
+    /// anyway, so the call waits at most 5 s (a server that went away costs no more on the way out).
     public func close() {
         let first = lock.withLock { () -> Bool in
             defer { released = true }
@@ -456,7 +457,7 @@ public final class VectorEnv: @unchecked Sendable {
         guard first else { return }
         var request = Robosim_ReleaseRequest()
         request.lease = lease
-        _ = try? client.call("/sim/release", request) as Robosim_Empty
+        _ = try? client.call("/sim/release", request, as: Robosim_Empty.self, timeout: min(client.timeout, 5))
     }
 
     /// Gives up the vector without a release call (its server is gone; the lease dies with it).

@@ -72,10 +72,10 @@ public final class VectorEnvGroup: @unchecked Sendable {
     private var backoff: [Double]
     private let options: VectorEnv.Options
     private let timeout: Double
-    private var reward: String?
-
     /// CURVE keys for every server (nil: plaintext).
     public let security: ClientSecurity?
+    private var reward: String?
+
     /// Leases `counts[k]` envs on the server at `addresses[k]`, in that order of global indices.
     /// Every server must answer and run the same task.
     /// `security`: CURVE keys for every server (nil: plaintext).
@@ -95,9 +95,9 @@ public final class VectorEnvGroup: @unchecked Sendable {
         total = offset
         self.options = options
         self.timeout = timeout
+        self.security = security
         var opened: [VectorEnv] = []
         do {
-        self.security = security
             for m in members { opened.append(try Self.open(m, options: options, timeout: timeout, security: security)) }
         } catch {
             for e in opened { e.close() }

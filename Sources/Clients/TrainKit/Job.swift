@@ -154,6 +154,9 @@ public enum Training {
         let split = env.transport == .shm ? String(format: ", of which simulation %.1f s", summary.simSeconds) : ""
         log(String(format: "sim-train: %d env steps in %.1f s (env %.1f s%@; learn %.1f s); checkpoint %@",
                    summary.envSteps, summary.wallSeconds, summary.envSeconds, split, summary.learnSeconds, summary.checkpoint.path))
+        if env.reconnects > 0 || summary.truncatedByRestarts > 0 {
+            log("sim-train: server restarts: \(env.reconnects) reconnects; \(summary.truncatedByRestarts) episodes in flight truncated (\(VectorEnv.restartReason))")
+        }
         if options.pixels {
             // One rendered frame per env step.
             log(String(format: "sim-train: pixels: %.1f frames/s of training (%d frames in %.1f s)",
@@ -163,9 +166,6 @@ public enum Training {
         let checkpoint = try Checkpoint.read(summary.checkpoint)
         let report = try Evaluator.run(checkpoint, env: env, episodes: evalEpisodes, seed: options.seed &+ 1_000_003)
         try report.write(to: options.output.appendingPathComponent("eval.json"))
-        if env.reconnects > 0 || summary.truncatedByRestarts > 0 {
-            log("sim-train: server restarts: \(env.reconnects) reconnects; \(summary.truncatedByRestarts) episodes in flight truncated (\(VectorEnv.restartReason))")
-        }
         log(report.summary)
         return (summary, report)
     }
