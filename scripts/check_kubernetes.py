@@ -383,6 +383,13 @@ def run_jobs(objects: list[dict], bin_dir: Path, tmp: Path) -> list[str]:
     return errors
 
 
+def unwrapped(o: dict) -> dict:
+    """``o`` with a Secret's base64 values on one line: kubectl kustomize wraps them at 76 characters."""
+    if o.get("kind") != "Secret" or not isinstance(o.get("data"), dict):
+        return o
+    return {**o, "data": {k: "".join(str(v).split()) for k, v in o["data"].items()}}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bin", default=str(ROOT / ".build/debug"))
@@ -410,7 +417,7 @@ def main() -> int:
                 continue
             how = "rendered"
             if theirs is not None:
-                ours_by, theirs_by = {key(o): o for o in objects}, {key(o): o for o in theirs}
+                ours_by, theirs_by = {key(o): unwrapped(o) for o in objects}, {key(o): unwrapped(o) for o in theirs}
                 if ours_by != theirs_by:
                     diff = sorted(set(ours_by) ^ set(theirs_by)) or [k for k in ours_by if ours_by[k] != theirs_by.get(k)]
                     errors.append(f"{rel}: this renderer and kubectl kustomize disagree on {diff}")
