@@ -117,7 +117,9 @@ def _own_key_pair(value: str) -> Tuple[bytes, bytes]:
         secret = value.strip().encode()
         return zmq.curve_public(secret), secret
     if not os.path.exists(value):
-        raise ValueError(f"key {value!r} is neither a .secret file nor a 40-character Z85 secret key")
+        # Not echoed: a secret key pasted with a stray character would land in logs.
+        raise ValueError(f"key= (a {len(value)}-character value) is neither an existing .secret file nor a "
+                         "40-character Z85 secret key")
     lines = _key_lines(value)
     if len(lines) != 2 or not all(_Z85_KEY.fullmatch(ln) for ln in lines):
         raise ValueError(f"{value}: a .secret file holds two lines (public key, secret key)")

@@ -99,6 +99,7 @@ class ReconnectingMixin:
         self._run_seeds: List[Optional[int]] = [None] * n
         self._seed_indices: List[int] = [int(i) for i in self.env_ids]
         self._episodes = np.zeros(n, np.int64)
+        self._steps = np.zeros(n, np.int64)   # steps into the current episode: a restart loses those > 0
         self._ended = np.zeros(n, np.bool_)
         self._resync = np.zeros(n, np.bool_)
 
@@ -110,6 +111,7 @@ class ReconnectingMixin:
             mask = np.asarray(options["reset_mask"], np.bool_)
         seeds = [seed] * n if seed is None or isinstance(seed, (int, np.integer)) else list(seed)
         indices = None if not options else options.get("seed_indices")
+        self._steps[mask] = 0
         for i in np.flatnonzero(mask):
             if seeds[i] is None:
                 self._episodes[i] += 1  # the server starts the env's next episode
@@ -124,6 +126,10 @@ class ReconnectingMixin:
         """After a successful step of the envs at ``positions`` (default all)."""
         index = np.arange(self.num_envs) if positions is None else np.asarray(positions, np.intp)
         done = np.asarray(terminated, np.bool_) | np.asarray(truncated, np.bool_)
+        # Under next-step autoreset an env that had ended took its reset step (no physics): 0 steps.
+        steps = np.where(self._ended[index], 0, self._steps[index] + 1) if self._next_step else self._steps[index] + 1
+        steps[done] = 0
+        self._steps[index] = steps
         if self._next_step:
             self._episodes[index] += self._ended[index]  # the ended episodes' successors started now
             self._ended[index] = done
@@ -162,6 +168,7 @@ class ReconnectingMixin:
                     self._pixels[key][group] = images
         for i in positions:
             self._episodes[i] = episodes[i]
+        self._steps[positions] = 0
         self._ended[positions] = False
         self._resync[positions] = False
 
@@ -217,7 +224,9 @@ class ReconnectingMixin:
                 raise
             if self._next_step:
                 # The failed step ends every episode; the next step starts the next one, as a
-                # next-step autoreset does (the server's envs are put there then).
+                # next-step autoreset does (the server's envs are put there then). An env whose episode
+                # had ended already (this was its reset step) ends again, with no step of its own: its
+                # observation here is not a new episode's, so the caller must not take it for one.
                 self._recover(exc, advance=False)
                 self._resync[:] = True
                 self._ended[:] = True
@@ -290,7 +299,7 @@ class ReconnectingMixin:
         (it answers and still knows the lease), :class:`ServerLostError` after ``reconnect_timeout``."""
         server = self._client.server
         timeout = float(self.reconnect_timeout)
-        lost = int(np.count_nonzero(~self._ended))
+        lost = int(np.count_nonzero(self._steps > 0))   # episodes under way (a step into them at least)
         old_lease = self.lease
         _log.warning("robosim: lost the sim-server at %s (%s: %s); reconnecting for up to %g s",
                      server, type(exc).__name__, exc, timeout)

@@ -83,3 +83,27 @@ def test_a_pacing_client_holds_the_server_and_a_silent_one_stops_holding_it(tmp_
     assert "pacing: the step loop now waits for this client's sim time" in log
     assert "pacing: client silent, no longer waited for" in log
     assert "pacing: client stopped pacing" in log
+
+
+def test_a_horizon_shorter_than_a_step_and_the_clock_period_still_moves_on(tmp_path_factory):
+    """/clock every 0.1 s of sim time, a client that acts on each clock it hears with a horizon of
+    1 ms (shorter than the 20 ms step): the server publishes the time it waits at and always steps
+    once past a stamp, so the two go on together instead of waiting for each other for good."""
+    with run_server(tmp_path_factory, "Scenes/cartpole", "--envs", "1", "--rtf", "0", "--clock-rate", "10") as server:
+        with robosim.Client(server.address, timeout=5.0) as client:
+            clock_sub = client.subscribe("/clock", rosgraph_msgs.Clock, qos="sensor", depth=1)
+            assert clock_sub.wait_connected(5.0)
+            publisher = client.publisher("/pace", robosim_msg.Pace)
+            assert publisher.wait_matching(5.0)
+            pace(publisher, clock_now(clock_sub), 0.001)
+            seen = []
+            end = time.monotonic() + 3.0
+            while time.monotonic() < end:
+                now = clock_now(clock_sub, timeout=2.0)   # a TimeoutError here: the two wait for each other
+                seen.append(now)
+                pace(publisher, now, 0.001)
+            assert len(set(seen)) >= 20, f"the server moved {len(set(seen))} times in 3 s"
+            # Held: each clock it published is at most one step (20 ms) past the last stamp it got.
+            steps = [b - a for a, b in zip(seen, seen[1:]) if b > a]
+            assert max(steps[5:]) <= 0.02 + 1e-6, max(steps[5:])
+    assert "pacing: the step loop now waits for this client's sim time" in server.log.read_text()

@@ -61,12 +61,16 @@ class Starts:
         self.next_step = env.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
         self.starts = [[obs[i].copy()] for i in range(ENVS)]
         self.ended = np.zeros(ENVS, bool)
+        self.steps = np.zeros(ENVS, int)   # physics steps into each env's current episode
 
     def record(self, obs, terminated, truncated) -> None:
         done = terminated | truncated
         new = self.ended if self.next_step else done
         for i in np.flatnonzero(new):
             self.starts[i].append(obs[i].copy())
+        # Under next-step autoreset the step after an end is the reset step (no physics).
+        self.steps = np.where(self.ended, 0, self.steps + 1) if self.next_step else self.steps + 1
+        self.steps[done] = 0
         self.ended = done
 
 
@@ -109,7 +113,7 @@ def test_kill_restart_truncates_and_keeps_the_seed_schedule(srv, reference, tran
             obs, _, terminated, truncated, _ = env.step(ZEROS)
             starts.record(obs, terminated, truncated)
         last = obs.copy()
-        in_flight = int(np.count_nonzero(~starts.ended)) if starts.next_step else ENVS
+        in_flight = int(np.count_nonzero(starts.steps > 0))   # an episode just started loses nothing
         old_lease, old_pid = env.lease, srv.pid
 
         thread = restart_later(srv, down_s)

@@ -156,16 +156,25 @@ extension VectorEnv {
         request.clientName = options.clientName
         request.ttlS = options.ttl
         let leased: Robosim_LeaseResponse = try client.call("/sim/lease", request)
-        guard leased.envIds.count == count else {
-            throw ServiceError(.failedPrecondition, "server \(address) leased \(leased.envIds.count) envs after its restart; this vector holds \(count)")
-        }
-        let fresh = try Self.link(client: client, lease: leased, options: options)
-        lock.withLock { link = fresh }
-        if let reward {
-            var set = Robosim_SetRewardRequest()
-            set.lease = leased.lease
-            set.expression = reward
-            let _: Robosim_SetRewardResponse = try client.call("/sim/set_reward", set)
+        do {
+            guard leased.envIds.count == count else {
+                throw ServiceError(.failedPrecondition, "server \(address) leased \(leased.envIds.count) envs after its restart; this vector holds \(count)")
+            }
+            let fresh = try Self.link(client: client, lease: leased, options: options)
+            lock.withLock { link = fresh }
+            if let reward {
+                var set = Robosim_SetRewardRequest()
+                set.lease = leased.lease
+                set.expression = reward
+                let _: Robosim_SetRewardResponse = try client.call("/sim/set_reward", set)
+            }
+        } catch {
+            // Give the new lease back rather than hold its envs until it expires.
+            var giveBack = Robosim_ReleaseRequest()
+            giveBack.lease = leased.lease
+            _ = try? client.call("/sim/release", giveBack, as: Robosim_Empty.self, timeout: 2)
+            abandon()
+            throw error
         }
         let lost = episodeSteps.reduce(0) { $0 + ($1 > 0 ? 1 : 0) }
         try resetToSchedule(Array(0..<count), countingLost: false)

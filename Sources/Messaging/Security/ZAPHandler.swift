@@ -74,7 +74,17 @@ final class ZAPHandler: @unchecked Sendable {
                 Array("1.0".utf8), requestID, Array((verdict.ok ? "200" : "400").utf8), Array((verdict.ok ? "OK" : verdict.reason).utf8),
                 verdict.ok ? Array(verdict.key.utf8) : [], [],
             ]
-            _ = try? socket.send(frames: reply)
+            // A REP socket must send before it can receive again: retry a send that failed (EINTR),
+            // else every later handshake would wait on a handler that can no longer read.
+            var sent = false
+            for _ in 0..<100 where running.load(ordering: .acquiring) {
+                if (try? socket.send(frames: reply)) != nil {
+                    sent = true
+                    break
+                }
+                Thread.sleep(forTimeInterval: 0.001)
+            }
+            if !sent { logger.error("could not answer a ZAP request: handshakes may wait") }
             if verdict.ok {
                 admitted.add(1, ordering: .relaxed)
                 continue

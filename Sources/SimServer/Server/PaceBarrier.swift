@@ -3,10 +3,11 @@ import Messaging
 import Synchronization
 
 /// The clients that pace a realtime server on sim time (`/pace`, `robosim/msg/Pace`): the step loop
-/// does not step past the smallest `stamp + horizon` of the clients heard within `silence` of wall
-/// time. A client that goes silent (killed, cut off, paused) is dropped after `silence`, so no client
-/// can hold the server for longer than that. Bounded: at most `maxPacers` clients, names of at most
-/// `maxNameBytes`, horizons in 0.001-60 s; other messages are ignored and counted.
+/// does not start a step at or past the smallest `stamp + horizon` of the clients heard within
+/// `silence` of wall time. A client that goes silent (killed, cut off, stopped) is dropped after
+/// `silence`; one that keeps sending the same stamp holds the server as long as it does (that is
+/// pacing; `/sim/pause` gives any client the same power). Bounded: at most `maxPacers` clients,
+/// names of at most `maxNameBytes`, horizons in 0.001-60 s; other messages are ignored and counted.
 final class PaceBarrier: Sendable {
     static let maxPacers = 64
     static let maxNameBytes = 256

@@ -129,6 +129,7 @@ final class StepLoop: @unchecked Sendable {
         var nextTick = Date()
         var lastFactor = realTimeFactor
         var drained = UInt64.max
+        var heldAt: Double?   // the sim time the loop last waited at for a pacing client
         while running.load(ordering: .acquiring) {
             let commands = queue.withLock { q in
                 defer { q.removeAll(keepingCapacity: true) }
@@ -145,8 +146,14 @@ final class StepLoop: @unchecked Sendable {
                 lastFactor = rtf
                 nextTick = Date()
             }
-            if let limit = pace.limit(), simTime + world.configuration.controlDt > limit + 1e-9 {
-                // A pacing client has not caught up: wait for its next /pace (it wakes the loop).
+            if let limit = pace.limit(), simTime >= limit + 1e-9 {
+                // A pacing client has not caught up: wait for its next /pace (it wakes the loop). It
+                // hears the time it is waited at (once), and the loop always steps once past a
+                // stamp, so a horizon shorter than a step or than the clock's period still moves on.
+                if heldAt != simTime {
+                    heldAt = simTime
+                    exclusive.withLock { _ in publisher.publishClock(simTime: simTime) }
+                }
                 wait(until: Date().addingTimeInterval(0.002))
                 continue
             }

@@ -122,6 +122,18 @@ final class StepPublisher: @unchecked Sendable {
         publishEvents(world: world, envs: ids, simTime: simTime)
     }
 
+    /// `/clock` at `simTime` now, whatever its period: the step loop waits there for a pacing client,
+    /// which must hear that time to move on (a clock period longer than the client's horizon would
+    /// otherwise hold both for good).
+    func publishClock(simTime: Double) {
+        refreshWanted()
+        guard clockWanted else { return }
+        var m = RosgraphMsgs_Clock()
+        m.clock = .init(seconds: simTime)
+        clock.publish(m)
+        nextClock = simTime + clockPeriod
+    }
+
     /// After `/sim/reset` of `ids`: the new episodes' first messages (every topic is due at an
     /// episode start), then the episode events.
     func publishReset(world: World, envs ids: [Int], simTime: Double) {

@@ -195,6 +195,7 @@ public final class StrategistRun: @unchecked Sendable {
         // least a few /clock periods, so that the time the loop waits for is always published.
         let horizon = max(2 * period, 0.05)
         var lastClock: Double?
+        var lastPaced: Double?
         while !interrupted.load(ordering: .relaxed) && (episodes == 0 || summary.ended < episodes) {
             let actedOn = clock.now
             if let now = actedOn, let last = lastClock, now + 1e-9 < last {
@@ -203,7 +204,10 @@ public final class StrategistRun: @unchecked Sendable {
             }
             lastClock = actedOn ?? lastClock
             for k in envs.indices { tick(k, &summary, limit: episodes) }
-            if let actedOn {
+            // Only a time newer than the last one paced: a silent clock (a paused, stopped or
+            // restarting server) must not hold a restarted server at the old server's time.
+            if let actedOn, actedOn != lastPaced {
+                lastPaced = actedOn
                 pace.publish(Robosim_Pace.with {
                     $0.node = nodeName
                     $0.stamp = .init(seconds: actedOn)
