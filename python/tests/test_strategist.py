@@ -123,13 +123,15 @@ def test_strategist_goes_on_after_a_server_restart(tmp_path):
                 p.kill()
     assert p.returncode == 0, stderr[-3000:]
     first = stdout.splitlines()[0]
-    assert "1 server restart(s), 2 episode(s) in flight lost" in first, stdout
     assert "the server restarted (its clock went back): episodes in flight lost" in stderr
-    lost = re.search(r"strategist\.lost=(.*?) \[", stderr).group(1)            # "env 0 episode 1, env 1 episode 0"
+    lost = re.findall(r"env (\d+) episode (\d+)", re.search(r"strategist\.lost=(.*?) \[", stderr).group(1))
+    # Both envs were playing, unless one had just ended an episode when the server went.
+    assert 1 <= len(lost) <= 2 and f"1 server restart(s), {len(lost)} episode(s) in flight lost" in first, (lost, stdout)
     reseeded = re.search(r"strategist\.episodes=(.*?) \[StrategistKit\] reseeded", stderr)
     assert reseeded, stderr[-3000:]
-    # Each env starts again at the episode it was playing.
-    assert reseeded.group(1) == ", ".join(f"env {e}: {k}" for e, k in re.findall(r"env (\d+) episode (\d+)", lost)), stderr[-3000:]
+    # Each env starts again at the episode it was playing (an env between episodes at its next one).
+    schedule = dict(re.findall(r"env (\d+): (\d+)", reseeded.group(1)))
+    assert sorted(schedule) == ["0", "1"] and all(schedule[env] == episode for env, episode in lost), (lost, schedule)
     succeeded, ended = int(first.split()[1]), int(first.split()[3])
     # The planner succeeds in about 9 of 10 episodes: 3 of 6 is a floor that only a broken restart misses.
     assert ended == 6 and succeeded >= 3, stdout
