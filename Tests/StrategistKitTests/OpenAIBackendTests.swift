@@ -120,8 +120,10 @@ struct OpenAIBackendTests {
         #expect(server.requests.count == 2)
         #expect(log.entries(.warning).map { $0.metadata["llm.kind"] } == ["timeout"])
         #expect(log.entries(.warning).map { $0.metadata["llm.status"] } == ["none"])
+        // The "timeout" warning and the second request show that the 2 s timeout cut the 60 s hang;
+        // the wall clock only bounds it loosely (a loaded CI machine starved this suite for 40 s once).
         let elapsed = Date().timeIntervalSince(started)
-        #expect(elapsed >= 2 && elapsed < 30, "the 2 s per-attempt timeout did not cut the 60 s hang: \(elapsed) s")
+        #expect(elapsed >= 2 && elapsed < 60, "the 2 s per-attempt timeout did not cut the 60 s hang: \(elapsed) s")
     }
 
     @Test("a connection closed without a reply is retried as a transport error")
