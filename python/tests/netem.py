@@ -8,7 +8,7 @@ the link is a TUN device in each namespace and a forwarding thread here; packets
 packets between real processes' sockets (TCP retransmits what is lost).
 
 Processes run on a host with ``link.popen("client", argv)``. They also get a PID namespace of their
-own (``unshare --pid --fork --mount-proc``), so they cannot reach the other host's processes through
+own (``unshare --pid --fork --kill-child --mount-proc``), so they cannot reach the other host's processes through
 ``/proc`` either (a same-host shared-memory step channel cannot be opened): as on two machines.
 
 Needs root (``ip netns``, ``/dev/net/tun``); ``available()`` says whether this machine can.
@@ -158,7 +158,8 @@ class Link:
 
     def popen(self, side: str, argv: Sequence[str], **kwargs) -> subprocess.Popen:
         """Starts ``argv`` on host ``side`` ("server" or "client"), in a PID namespace of its own."""
-        wrapped = ["ip", "netns", "exec", self.namespaces[side], "unshare", "--pid", "--fork", "--mount-proc", *argv]
+        # --kill-child: the process dies with unshare (else a killed unshare leaves it running).
+        wrapped = ["ip", "netns", "exec", self.namespaces[side], "unshare", "--pid", "--fork", "--kill-child", "--mount-proc", *argv]
         p = subprocess.Popen(wrapped, **kwargs)
         self._processes.append(p)
         return p
