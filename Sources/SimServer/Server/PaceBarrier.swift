@@ -72,10 +72,16 @@ final class PaceBarrier: Sendable {
     /// The sim time the loop may step to (nil: no client paces). Drops clients silent for longer
     /// than `silence`, with a warning.
     func limit(now: ContinuousClock.Instant = .now) -> Double? {
+        // Called before every realtime step: no allocation unless a client went silent.
         let (limit, dropped) = state.withLock { s -> (Double?, [String]) in
-            let silent = s.pacers.filter { now - $0.value.heard > silence }.map(\.key)
+            guard !s.pacers.isEmpty else { return (nil, []) }
+            var limit = Double.infinity
+            var silent: [String] = []
+            for (name, pacer) in s.pacers {
+                if now - pacer.heard > silence { silent.append(name) } else { limit = min(limit, pacer.limit) }
+            }
             for name in silent { s.pacers.removeValue(forKey: name) }
-            return (s.pacers.values.map(\.limit).min(), silent)
+            return (s.pacers.isEmpty ? nil : limit, silent)
         }
         for name in dropped {
             logger.warning("pacing: client silent, no longer waited for", metadata: ["sim.pacer": "\(name)", "sim.silence": "\(silence)"])
