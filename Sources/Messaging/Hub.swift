@@ -20,6 +20,9 @@ public final class Hub: Sendable {
     public let localEndpoints: (service: String, subscribe: String, publish: String)
     /// The context the hub's sockets (and its `inproc://` endpoints) belong to.
     public let context: ZMQContext
+    /// Random, new for each hub (so each server process): `/sim/describe`'s `instance_id`, by which
+    /// a client tells a restarted server from a slow one.
+    public let instanceID = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
 
     let logger: Logger
     let services = Mutex<[String: RegisteredService]>([:])
@@ -159,6 +162,7 @@ public final class Hub: Sendable {
         d.publishEndpoint = publishEndpoint
         d.services = serviceNames
         d.version = RoboSimVersion.string
+        d.instanceID = instanceID
         return d
     }
 

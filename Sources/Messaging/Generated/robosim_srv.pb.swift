@@ -214,6 +214,13 @@ public nonisolated struct Robosim_DescribeResponse: @unchecked Sendable {
   /// Clears the value of `task`. Subsequent reads from it will return its default value.
   public mutating func clearTask() {_uniqueStorage()._task = nil}
 
+  /// Random, new each time the server process starts (32 hex digits). A client that finds it changed
+  /// knows the server restarted (its leases, episodes and clock are gone), whatever the clock says.
+  public var instanceID: String {
+    get {_storage._instanceID}
+    set {_uniqueStorage()._instanceID = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -922,7 +929,7 @@ nonisolated extension Robosim_DescribeRequest: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Robosim_DescribeResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DescribeResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}scene\0\u{3}env_count\0\u{1}mode\0\u{3}observation_size\0\u{3}action_size\0\u{3}action_low\0\u{3}action_high\0\u{1}topics\0\u{1}services\0\u{3}subscribe_endpoint\0\u{3}publish_endpoint\0\u{1}version\0\u{3}physics_dt\0\u{1}decimation\0\u{3}sim_time\0\u{1}commands\0\u{1}cameras\0\u{3}render_backend\0\u{1}task\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}scene\0\u{3}env_count\0\u{1}mode\0\u{3}observation_size\0\u{3}action_size\0\u{3}action_low\0\u{3}action_high\0\u{1}topics\0\u{1}services\0\u{3}subscribe_endpoint\0\u{3}publish_endpoint\0\u{1}version\0\u{3}physics_dt\0\u{1}decimation\0\u{3}sim_time\0\u{1}commands\0\u{1}cameras\0\u{3}render_backend\0\u{1}task\0\u{3}instance_id\0")
 
   fileprivate class _StorageClass {
     var _scene: String = String()
@@ -944,6 +951,7 @@ nonisolated extension Robosim_DescribeResponse: SwiftProtobuf.Message, SwiftProt
     var _cameras: [Robosim_CameraDescription] = []
     var _renderBackend: String = String()
     var _task: Robosim_TaskDescription? = nil
+    var _instanceID: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -973,6 +981,7 @@ nonisolated extension Robosim_DescribeResponse: SwiftProtobuf.Message, SwiftProt
       _cameras = source._cameras
       _renderBackend = source._renderBackend
       _task = source._task
+      _instanceID = source._instanceID
     }
   }
 
@@ -1010,6 +1019,7 @@ nonisolated extension Robosim_DescribeResponse: SwiftProtobuf.Message, SwiftProt
         case 17: try { try decoder.decodeRepeatedMessageField(value: &_storage._cameras) }()
         case 18: try { try decoder.decodeSingularStringField(value: &_storage._renderBackend) }()
         case 19: try { try decoder.decodeSingularMessageField(value: &_storage._task) }()
+        case 20: try { try decoder.decodeSingularStringField(value: &_storage._instanceID) }()
         default: break
         }
       }
@@ -1079,6 +1089,9 @@ nonisolated extension Robosim_DescribeResponse: SwiftProtobuf.Message, SwiftProt
       try { if let v = _storage._task {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 19)
       } }()
+      if !_storage._instanceID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._instanceID, fieldNumber: 20)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1107,6 +1120,7 @@ nonisolated extension Robosim_DescribeResponse: SwiftProtobuf.Message, SwiftProt
         if _storage._cameras != rhs_storage._cameras {return false}
         if _storage._renderBackend != rhs_storage._renderBackend {return false}
         if _storage._task != rhs_storage._task {return false}
+        if _storage._instanceID != rhs_storage._instanceID {return false}
         return true
       }
       if !storagesAreEqual {return false}
