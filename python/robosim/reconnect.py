@@ -13,15 +13,20 @@ A failure that means "the server is gone or restarted" starts the recovery:
 
 The recovery asks ``/sim/describe`` again and again (0.1 s apart, doubling up to 2 s) until the
 server answers or ``reconnect_timeout`` seconds have passed (then :class:`ServerLostError`, a
-``ConnectionError`` naming the address and the time waited). A server that answers and still knows
-the old lease was only slow: the original error propagates. Otherwise the scene, env count, mode
-and spaces must be the ones the env was made for (else :class:`ServerChangedError`); the env leases
-the same env ids again, sets its reward expression again, resets every env to the episode its seed
-schedule would play next (``(seed, seed index, episode index)``: ``ResetRequest.episodes``), and
-reopens the step channel if it had one. The step that failed returns every env truncated, with
-``infos["server_restarted"]`` set and ``infos["reason"] == "server restarted"``; the episodes in
-flight are lost (``episodes_lost``), ``reconnects`` counts the recoveries, and both are logged
-(``logging`` warning on the ``robosim.reconnect`` logger).
+``ConnectionError`` naming the address and the time waited). Its ``instance_id`` says whether it is
+a new server process (a restart) or the same one (it was slow, or the lease expired); the log says
+which, and the recovery is the same, as in the Swift clients (docs/wire-protocol.md). The scene, env
+count, mode and spaces must be the ones the env was made for (else :class:`ServerChangedError`); the
+env gives the old lease back (a server that was only slow still holds it), leases the same env ids
+again, sets its reward expression again, resets every env to the start of the episode it was
+playing (``(seed, seed index, episode index)`` of its seed schedule: ``ResetRequest.episodes``), and
+reopens the step channel if it had one. So the interrupted episodes are played again from their
+start, and the episodes from there on are those of a run without the restart. The step that failed
+returns every env truncated, with ``infos["server_restarted"]`` set and ``infos["reason"] ==
+"server restarted"``; under next-step autoreset an env whose reset step it was starts its next
+episode instead (not done), so no episode ends twice. The episodes in flight are lost
+(``episodes_lost``), ``reconnects`` counts the recoveries, and both are logged (``logging`` warning
+on the ``robosim.reconnect`` logger).
 
 This module holds the mixin with that machinery; :mod:`robosim.gym` uses it.
 """
@@ -96,6 +101,7 @@ class ReconnectingMixin:
         starts at the env's next step or reset; ``_resync``: the server's env is not where the
         schedule says (next-step autoreset after a restart) and needs a seeded reset first."""
         n = self.num_envs
+        self._server_instance: str = self.description.instance_id   # /sim/describe: new at each server start
         self._run_seeds: List[Optional[int]] = [None] * n
         self._seed_indices: List[int] = [int(i) for i in self.env_ids]
         self._episodes = np.zeros(n, np.int64)
@@ -136,13 +142,15 @@ class ReconnectingMixin:
         else:
             self._episodes[index] += done  # same step: the next episode started already
 
-    def _resync_envs(self, positions: Sequence[int], advance: bool, timeout: Optional[float] = None) -> None:
+    def _resync_envs(self, positions: Sequence[int], advance: Any = False, timeout: Optional[float] = None) -> None:
         """Puts the server's envs at ``positions`` on the schedule with seeded resets: each at its
-        current episode, or the next one with ``advance``; their observations go to ``_obs``."""
+        current episode, or the next one where ``advance`` (a bool, or one per env of the vector);
+        their observations go to ``_obs``."""
         positions = [int(i) for i in positions]
         if not positions:
             return
-        episodes = {i: int(self._episodes[i]) + (1 if advance else 0) for i in positions}
+        moves = np.broadcast_to(np.asarray(advance, np.bool_), (self.num_envs,))
+        episodes = {i: int(self._episodes[i]) + int(moves[i]) for i in positions}
         base: Optional[int] = None
         groups: Dict[int, List[int]] = {}
         for i in positions:
@@ -195,7 +203,7 @@ class ReconnectingMixin:
         except Exception as exc:
             if not self._can_recover(exc):
                 raise
-            self._recover(exc, advance=False)  # every env at its current episode; the reset moves it on
+            self._recover(exc)  # every env at its current episode; the reset moves it on
             out = self._reset_once(seed, options)
         self._track_reset(seed, options)
         return out
@@ -209,7 +217,7 @@ class ReconnectingMixin:
             mask = np.asarray(options["reset_mask"], np.bool_)
         seeds = [seed] * n if seed is None or isinstance(seed, (int, np.integer)) else list(seed)
         unseeded = np.array([s is None for s in seeds], np.bool_)
-        self._resync_envs(np.flatnonzero(self._resync & mask & unseeded), advance=False)
+        self._resync_envs(np.flatnonzero(self._resync & mask & unseeded))
 
     def _step_recovering(self, actions: Any) -> Tuple[Any, np.ndarray, np.ndarray, np.ndarray, Dict[str, Any]]:
         self._check_open()
@@ -223,16 +231,24 @@ class ReconnectingMixin:
             if not self._can_recover(exc):
                 raise
             if self._next_step:
-                # The failed step ends every episode; the next step starts the next one, as a
-                # next-step autoreset does (the server's envs are put there then). An env whose episode
-                # had ended already (this was its reset step) ends again, with no step of its own: its
-                # observation here is not a new episode's, so the caller must not take it for one.
-                self._recover(exc, advance=False)
-                self._resync[:] = True
-                self._ended[:] = True
-                obs = self._observation(last_obs.copy(), {k: v.copy() for k, v in last_pixels.items()})
-                return obs, *self._restart_flags(), self._restart_infos(None, None)
-            self._recover(exc, advance=True)
+                # An env whose episode had ended (this was its reset step) starts its next episode, as
+                # the step would have: not done, reward 0. The others' episodes end here, truncated
+                # with their last observation, and their next step starts them again from the
+                # beginning, as a next-step autoreset does.
+                starting = self._ended.copy()
+                self._recover(exc, advance=starting)
+                waiting = ~starting
+                self._resync[:] = waiting
+                self._ended[:] = waiting
+                obs = self._obs.copy()
+                obs[waiting] = last_obs[waiting]
+                pixels = {k: v.copy() for k, v in self._pixels.items()}
+                for k, v in pixels.items():
+                    v[waiting] = last_pixels[k][waiting]
+                rewards, terminated, truncated = self._restart_flags()
+                truncated[starting] = False
+                return self._observation(obs, pixels), rewards, terminated, truncated, self._restart_infos(None, None, waiting)
+            self._recover(exc)
             obs = self._observation(self._obs.copy(), {k: v.copy() for k, v in self._pixels.items()})
             return obs, *self._restart_flags(), self._restart_infos(last_obs, last_pixels)
         self._track_step(out[2], out[3])
@@ -242,14 +258,17 @@ class ReconnectingMixin:
         n = self.num_envs
         return np.zeros(n, np.float64), np.zeros(n, np.bool_), np.ones(n, np.bool_)
 
-    def _restart_infos(self, last_obs: Optional[np.ndarray], last_pixels: Optional[Dict[str, np.ndarray]]) -> Dict[str, Any]:
-        """``infos`` of the step a restart truncated; with ``last_obs`` (same-step autoreset) the
-        observations before it are every env's ``final_obs``."""
+    def _restart_infos(self, last_obs: Optional[np.ndarray], last_pixels: Optional[Dict[str, np.ndarray]],
+                       truncated: Optional[np.ndarray] = None) -> Dict[str, Any]:
+        """``infos`` of the step a restart truncated (the envs of ``truncated``, default all); with
+        ``last_obs`` (same-step autoreset) the observations before it are every env's ``final_obs``."""
         n = self.num_envs
         every = np.ones(n, np.bool_)
+        cut = every.copy() if truncated is None else np.asarray(truncated, np.bool_)
         infos: Dict[str, Any] = {"is_success": np.zeros(n, np.bool_), "_is_success": every.copy(),
-                                 "server_restarted": every.copy(), "_server_restarted": every.copy(),
-                                 "reason": np.full(n, RESTART_REASON, dtype=object), "_reason": every.copy()}
+                                 "server_restarted": cut.copy(), "_server_restarted": every.copy(),
+                                 "reason": np.where(cut, RESTART_REASON, ""), "_reason": cut.copy()}
+        infos["reason"] = infos["reason"].astype(object)
         if last_obs is not None:
             final_obs = np.full(n, None, dtype=object)
             for i in range(n):
@@ -277,7 +296,7 @@ class ReconnectingMixin:
             self._obs = self._obs.copy()
             self._obs[others] = step.observations.reshape(len(others), self.observation_size)
             self._track_step(terminated[others], truncated[others], others)
-        self._resync_envs(waiting, advance=True)
+        self._resync_envs(waiting)   # the interrupted episodes start again
         obs = self._observation(self._obs.copy(), {k: v.copy() for k, v in self._pixels.items()})
         return obs, rewards, terminated, truncated, {"is_success": success, "_is_success": np.ones(n, np.bool_)}
 
@@ -293,10 +312,10 @@ class ReconnectingMixin:
         return _parse_step_response(self._client.call("/sim/step", request.SerializeToString(), bytes))
 
     # -- the recovery -------------------------------------------------------------------------------
-    def _recover(self, exc: BaseException, advance: bool) -> None:
+    def _recover(self, exc: BaseException, advance: Any = False) -> None:
         """Waits for the server, checks it, leases the envs again and resets them onto the seed
-        schedule (the next episode with ``advance``); raises ``exc`` when the server never went away
-        (it answers and still knows the lease), :class:`ServerLostError` after ``reconnect_timeout``."""
+        schedule: each at its current episode, or the next one where ``advance`` (a bool or one per
+        env); raises :class:`ServerLostError` after ``reconnect_timeout``."""
         server = self._client.server
         timeout = float(self.reconnect_timeout)
         lost = int(np.count_nonzero(self._steps > 0))   # episodes under way (a step into them at least)
@@ -306,9 +325,10 @@ class ReconnectingMixin:
         started = time.monotonic()
         deadline = started + timeout
         delay = _FIRST_DELAY_S
-        checked_lease = not old_lease
+        released = not old_lease
         had_channel = self._channel is not None
         dropped = False
+        restarted = True
         last: BaseException = exc
         while True:
             remaining = max(0.05, deadline - time.monotonic())
@@ -317,21 +337,19 @@ class ReconnectingMixin:
                 if self._revive is not None:
                     self._revive()
                 d = self._client.describe(timeout=min(1.0, remaining))
-                if not checked_lease:
-                    checked_lease = True
-                    try:
-                        self._client.renew_lease(old_lease, timeout=call_timeout)
-                    except ServiceError as error:
-                        if error.code != "NOT_FOUND":
-                            raise
-                    else:
-                        _log.warning("robosim: the sim-server at %s answers and still holds lease %r: not a restart",
-                                     server, old_lease)
-                        raise exc
+                # Another process (or one too old to say): a restart. The same one was slow or let the
+                # lease expire; its envs are no longer known to be where this env left them either.
+                restarted = not d.instance_id or d.instance_id != self._server_instance
                 if not dropped:
                     self._drop_transport()
                     dropped = True
                 self._check_same_server(d)
+                if not released:
+                    released = True
+                    try:   # a server that was only slow still holds the old lease: give it back
+                        self._client.call("/sim/release", _srv.ReleaseRequest(lease=old_lease), _srv.Empty, call_timeout)
+                    except ServiceError:
+                        pass
                 if old_lease:
                     self._lease_again(call_timeout)
                 if self._reward_expression:
@@ -353,11 +371,13 @@ class ReconnectingMixin:
             self._open_channel(required=self._transport_wanted == "shm", timeout=self._call_timeout)
             if self._channel is None:
                 _log.warning("robosim: no step channel from %s after the restart; stepping through /sim/step", server)
+        self._server_instance = d.instance_id
         self.reconnects += 1
         self.episodes_lost += lost
-        _log.warning("robosim: the sim-server at %s restarted; reconnected after %.1f s (lease %r, envs %s); "
+        _log.warning("robosim: the sim-server at %s %s; reconnected after %.1f s (lease %r, envs %s); "
                      "%d episode(s) in flight lost; %d reconnect(s), %d episode(s) lost so far",
-                     server, time.monotonic() - started, self.lease, list(self.env_ids), lost,
+                     server, "restarted (a new server process)" if restarted else "did not restart, but the lease was lost",
+                     time.monotonic() - started, self.lease, list(self.env_ids), lost,
                      self.reconnects, self.episodes_lost)
 
     def _drop_transport(self) -> None:

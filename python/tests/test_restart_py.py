@@ -98,35 +98,44 @@ def restart_later(srv, delay: float) -> threading.Thread:
     return thread
 
 
-@pytest.mark.parametrize("transport, autoreset, down_s", [
-    ("shm", AutoresetMode.SAME_STEP, 0.0),     # the channel sees the server's pid vanish
-    ("socket", AutoresetMode.SAME_STEP, 1.5),  # /sim/step times out (timeout 1 s), describe polls meanwhile
-    ("shm", AutoresetMode.NEXT_STEP, 0.0),
+@pytest.mark.parametrize("transport, autoreset, down_s, steps", [
+    ("shm", AutoresetMode.SAME_STEP, 0.0, 40),     # the channel sees the server's pid vanish
+    ("socket", AutoresetMode.SAME_STEP, 1.5, 40),  # /sim/step times out (timeout 1 s), describe polls meanwhile
+    ("shm", AutoresetMode.NEXT_STEP, 0.0, 40),
+    # Env 1's episode ends at step 46 (seed 7, zeros): the step the restart cuts is its reset step.
+    ("shm", AutoresetMode.NEXT_STEP, 0.0, 46),
 ])
-def test_kill_restart_truncates_and_keeps_the_seed_schedule(srv, reference, transport, autoreset, down_s, caplog):
+def test_kill_restart_truncates_and_keeps_the_seed_schedule(srv, reference, transport, autoreset, down_s, steps, caplog):
     caplog.set_level(logging.WARNING, logger="robosim.reconnect")
     with make(srv, transport=transport, autoreset_mode=autoreset) as env:
         assert env.transport == transport
         obs, _ = env.reset(seed=SEED)
         starts = Starts(env, obs)
-        for _ in range(40):
+        for _ in range(steps):
             obs, _, terminated, truncated, _ = env.step(ZEROS)
             starts.record(obs, terminated, truncated)
+        if steps == 46:
+            assert list(np.flatnonzero(starts.ended)) == [1]
         last = obs.copy()
         in_flight = int(np.count_nonzero(starts.steps > 0))   # an episode just started loses nothing
         old_lease, old_pid = env.lease, srv.pid
+        # The episodes the restart cuts: every env's (same step), or under next-step autoreset those of
+        # the envs whose next step is not their reset step (an ended one starts its next episode).
+        cut = ~starts.ended if starts.next_step else np.ones(ENVS, bool)
+        before = [len(s) for s in starts.starts]
 
         thread = restart_later(srv, down_s)
         obs, rewards, terminated, truncated, infos = env.step(ZEROS)
         thread.join()
         assert srv.pid != old_pid and srv.starts >= 2
-        assert truncated.all() and not terminated.any() and not rewards.any()
-        assert infos["server_restarted"].all() and list(infos["reason"]) == ["server restarted"] * ENVS
+        assert np.array_equal(truncated, cut) and not terminated.any() and not rewards.any()
+        assert np.array_equal(infos["server_restarted"], cut)
+        assert list(infos["reason"]) == ["server restarted" if c else "" for c in cut]
         assert env.reconnects == 1 and env.episodes_lost == in_flight
         assert env.lease and env.lease != old_lease and env.env_ids == (0, 1, 2, 3)
         assert env.transport == transport  # the step channel is open again
         if starts.next_step:
-            assert np.array_equal(obs, last) and "final_obs" not in infos  # the new episodes start next step
+            assert np.array_equal(obs[cut], last[cut]) and "final_obs" not in infos  # they start again next step
         else:
             assert infos["_final_obs"].all()
             assert np.array_equal(np.stack(list(infos["final_obs"])), last)
@@ -138,15 +147,19 @@ def test_kill_restart_truncates_and_keeps_the_seed_schedule(srv, reference, tran
             starts.record(obs, terminated, truncated)
         assert env.reconnects == 1
 
-    # Each env's episodes after the restart are the next ones of the uninterrupted run: the lost
-    # episode's successor, and so on (episode indices go on), bit for bit.
+    # Each env plays the episode the restart cut again from its start (the same seed, index and
+    # episode number), then the next ones of the uninterrupted run, bit for bit.
     for i in range(ENVS):
-        got, want = starts.starts[i], reference[i]
+        got, want = list(starts.starts[i]), reference[i]
+        if cut[i]:
+            assert np.array_equal(got[before[i]], got[before[i] - 1]), f"env {i}: the cut episode did not start again"
+            del got[before[i]]
         assert 3 <= len(got) <= len(want)
         for k, (a, b) in enumerate(zip(got, want)):
             assert np.array_equal(a, b), f"env {i} episode {k}: {a} != {b}"
     text = caplog.text
-    assert srv.address in text and "restarted" in text and f"{in_flight} episode(s) in flight lost" in text
+    assert srv.address in text and "restarted (a new server process)" in text
+    assert f"{in_flight} episode(s) in flight lost" in text
 
 
 def test_server_that_never_comes_back_raises_within_the_timeout(srv):
@@ -187,6 +200,22 @@ def test_server_back_as_another_scene_is_refused(srv, tmp_path):
                 env.step(ZEROS)
         finally:
             other.stop()
+
+
+def test_an_expired_lease_on_the_same_server_is_recovered_and_not_called_a_restart(srv, reference, caplog):
+    """The server's instance id tells a lease that expired (a client idle past its ttl) from a restart."""
+    caplog.set_level(logging.WARNING, logger="robosim.reconnect")
+    with make(srv, transport="socket", ttl_s=0.5) as env:
+        obs, _ = env.reset(seed=SEED)
+        old_lease, pid = env.lease, srv.pid
+        time.sleep(1.5)   # past the ttl: the server drops the lease at the next call
+        obs, rewards, terminated, truncated, infos = env.step(ZEROS)
+        assert srv.pid == pid and env.reconnects == 1 and env.lease != old_lease
+        assert truncated.all() and infos["server_restarted"].all()
+        # The cut episodes (no step taken) start again: the same first observations.
+        assert np.array_equal(obs, np.stack([reference[i][0] for i in range(ENVS)]))
+        assert env.episodes_lost == 0
+    assert "did not restart, but the lease was lost" in caplog.text and "new server process" not in caplog.text
 
 
 def test_reset_during_the_outage_recovers_and_resets(srv, reference):
