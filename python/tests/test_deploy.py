@@ -8,7 +8,10 @@ deployer's SQLite file read here with Python's own sqlite3 as the independent re
 - tampered and unsigned releases are REJECTED by every agent and never activated;
 - an execution stuck IN_PROGRESS (its sim-server stopped with SIGSTOP) becomes TIMED_OUT and aborts the job;
 - kill -9 of the deployer and of agent processes, several times mid-rollout: the job completes, the
-  transition log has every transition once, and no robot ends on a version it was not given.
+  transition log has every transition once, and no robot ends on a version it was not given;
+- kill -9 of a robot's sim-server in the middle of its health check, started again on the same
+  address: the agent reconnects by itself, plays the cut episode again, and the check ends as it did
+  without the restart.
 
 The binaries come from ``$ROBOSIM_BIN_DIR`` (default ``.build/debug``), as in test_server.py.
 """
@@ -102,7 +105,7 @@ class Fleet:
              "--listen", self.address, "--tick", "0.1"], cwd=self.bins.REPO, stdout=self._log("deployer"), stderr=subprocess.STDOUT)
 
     def start_agent(self, k: int, server: str | None = None, robots: list[str] | None = None, envs: list[int] | None = None,
-                    group: str = "fleet"):
+                    group: str = "fleet", extra: tuple[str, ...] = ()):
         robots = robots or self.robots(k)
         envs = envs if envs is not None else [int(r.split("-")[1]) for r in robots]
         argv = [str(self.bins.BIN_DIR / "sim-deploy"), "agent", "--group", group, "--state", str(self.root / "agents"),
@@ -110,6 +113,7 @@ class Fleet:
                 "--server", server or self.server, "--poll", "0.5"]
         for r, e in zip(robots, envs):
             argv += ["--robot-id", r, "--env", str(e)]
+        argv += extra
         self.agents[k] = subprocess.Popen(argv, cwd=self.bins.REPO, stdout=self._log(f"agent-{k}"), stderr=subprocess.STDOUT)
 
     def kill9(self, process: subprocess.Popen | None):
@@ -142,10 +146,22 @@ class Fleet:
                 raise AssertionError(f"job {job} did not end in {timeout} s: {s['counts']}\n{self.tail()}")
             time.sleep(0.3)
 
-    def wait_registered(self, count: int, timeout: float = 60):
+    def registered(self) -> set[str]:
+        """The robots in the deployer's file (none while the deployer has not made it, or its tables, yet)."""
+        if not self.db.exists():
+            return set()
+        try:
+            return {robot for (robot,) in self.query("SELECT id FROM robots")}
+        except sqlite3.OperationalError as e:  # the file is there, its schema not yet
+            if "no such table" not in str(e):
+                raise
+            return set()
+
+    def wait_registered(self, count: int, timeout: float = 60, robot: str | None = None):
+        """Until ``count`` robots are registered (and ``robot`` among them)."""
         deadline = time.monotonic() + timeout
-        while not self.db.exists() or self.query("SELECT COUNT(*) FROM robots")[0][0] < count:
-            assert time.monotonic() < deadline, f"only {self.query('SELECT id FROM robots')} registered\n{self.tail()}"
+        while len(found := self.registered()) < count or (robot is not None and robot not in found):
+            assert time.monotonic() < deadline, f"only {sorted(found)} registered\n{self.tail()}"
             time.sleep(0.2)
 
     def query(self, sql: str, *args):
@@ -385,3 +401,91 @@ def test_hostile_agent_requests_get_errors_and_the_deployer_keeps_serving(fleet)
     # Real agents still get answers: one more good job.
     fleet.create_job("after-8", "1.0", targets=("robot-05",))
     assert fleet.wait_job("after-8")["counts"] == {"SUCCEEDED": 1}
+
+
+def test_a_sim_server_killed_mid_health_check_is_taken_back_and_the_check_ends_as_without_it(fleet, tmp_path):
+    """One more robot whose env is on a RestartableServer of its own. A first job (the good model, no
+    restart) measures the check: its outcome and its steps. A second job (the same model under another
+    version, the same health episodes and seed) has the server killed with SIGKILL in the middle of
+    an episode of its check (not the first or the last), then started again on the same address. The
+    agent reconnects by itself (one warning naming the server, the failed step and the one episode in
+    flight lost), plays that episode again from its start and the ones after it (the restarted
+    server's step count), and the check ends as the first did: the model passes and is activated.
+    Then nothing is left: the agent's lease is released and the server stops cleanly."""
+    from restartable import RestartableServer
+
+    import robosim
+    from robosim.msgs.robosim import srv_pb2 as robosim_srv
+
+    robot, episodes = "robot-restart", 10
+    with RestartableServer("Scenes/cartpole", "--mode", "lockstep", "--envs", "1", "--log-level", "warning", log_dir=tmp_path) as srv, \
+            robosim.Client(srv.address, name="py_restart_watch", timeout=5) as watch:
+        def steps() -> int:
+            """Control steps the server process has taken (its clock, over the control period)."""
+            d = watch.describe()
+            return round(d.sim_time / (d.physics_dt * d.decimation))
+
+        def create(job: str, version: str):
+            fleet.create_job(job, version, "--health-episodes", str(episodes), targets=(robot,))
+
+        def ended(job: str) -> dict:
+            s = fleet.wait_job(job, timeout=90)
+            assert s["status"] == "COMPLETED" and s["counts"] == {"SUCCEEDED": 1}, (s, fleet.tail(), srv.log_tail())
+            return s["executions"][0]
+
+        fleet.start_agent(98, server=srv.address, robots=[robot], envs=[0], group="restart", extra=("--reconnect-timeout", "30"))
+        fleet.wait_registered(1, robot=robot)
+        agent_log = fleet.root / "agent-98.log"
+
+        # Without a restart: the outcome, and every episode's length (the good model balances to the time limit).
+        create("restart-base", "1.0")
+        base = ended("restart-base")
+        per_episode, rest = divmod(steps(), episodes)
+        assert rest == 0 and per_episode >= 100, (per_episode, rest, base)
+        assert "reconnected after" not in agent_log.read_text(errors="replace")
+
+        # With one: wait for the check's steps and kill in the middle of an episode, neither the first nor the last.
+        start = steps()
+        create("restart-10", "3.0")
+        deadline = time.monotonic() + 60
+        while True:
+            done = steps() - start
+            if per_episode <= done < (episodes - 1) * per_episode and per_episode // 10 <= done % per_episode <= per_episode // 2:
+                phase = fleet.query("SELECT phase FROM executions WHERE job_id = 'restart-10' AND robot_id = ?", robot)[0][0]
+                srv.kill()
+                killed_at = time.monotonic()
+                break
+            assert done < (episodes - 1) * per_episode, f"the check passed its kill window unseen ({done} steps)"
+            assert time.monotonic() < deadline, (done, fleet.tail())
+            time.sleep(0.001)
+        completed = done // per_episode
+        assert phase == "validating" and fleet.agents[98].poll() is None, phase
+        srv.start()
+        e = ended("restart-10")
+        resumed_in = time.monotonic() - killed_at
+        # Nothing left behind: the agent gave its lease back (env 0 can be leased at once, well within the lease's 5 s).
+        lease = watch.call("/sim/lease", robosim_srv.LeaseRequest(env_ids=[0], client_name="py_restart_check", ttl_s=5)).lease
+        watch.call("/sim/release", robosim_srv.ReleaseRequest(lease=lease))
+        # The episode cut by the kill was played again from its start, and those after it: whole episodes
+        # on the restarted server.
+        assert steps() == (episodes - completed) * per_episode, (steps(), completed, per_episode)
+
+        assert e["detail"] == base["detail"] and f"success 1.00 over {episodes} episodes" in e["detail"], (e, base)
+        state = fleet.agent_state(robot)
+        assert e["active_version"] == "3.0" and state["active"] == "3.0" and state["previous"] == "1.0" and "pending" not in state, (e, state)
+        assert os.readlink(fleet.root / "agents" / robot / "active.safetensors") == "models/3.0.safetensors"
+        check_log(fleet, "restart-10")
+        # ClientKit's warning: "server ADDRESS restarted ... (/sim/step failed: ...): reconnected after ...; 1 episodes in
+        # flight lost ...; reconnects 1, episodes lost 1" (any words between "restarted" and the call, but never
+        # "did not restart": this server is a new process).
+        warnings = [line for line in agent_log.read_text(errors="replace").splitlines() if "reconnected after" in line]
+        assert len(warnings) == 1, warnings
+        assert re.search(rf"server {re.escape(srv.address)} restarted\b.*\(/sim/step failed", warnings[0]), warnings[0]
+        assert "1 episodes in flight lost" in warnings[0] and "reconnects 1, episodes lost 1" in warnings[0], warnings[0]
+        print(f"killed after {done} steps of the check ({completed} of {episodes} episodes of {per_episode} steps done); "
+              f"job ended {resumed_in:.1f} s after the kill; agent: {warnings[0]}")
+
+        # The agent process went on by itself (no restart of it): it ends here, and the server with the block.
+        assert fleet.agents[98].poll() is None, fleet.tail()
+        fleet.kill9(fleet.agents.pop(98))
+    assert not srv.alive() and srv.process.returncode == 0, srv.log_tail()
