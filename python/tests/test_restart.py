@@ -12,60 +12,20 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import robosim
 from robosim.msgs.robosim import srv_pb2 as robosim_srv
-from robosim.server import free_port_triple
 
+from restartable import RestartableServer
 from test_server import BIN_DIR, REPO, SIM_SERVER
 
 SIM_COLLECT = BIN_DIR / "sim-collect"
 SIM_TRAIN = BIN_DIR / "sim-train"
 if not (SIM_SERVER.exists() and SIM_COLLECT.exists() and SIM_TRAIN.exists()):
     pytest.skip(f"sim-server, sim-collect and sim-train are not built in {BIN_DIR}", allow_module_level=True)
-
-
-class RestartableServer:
-    """A sim-server on fixed ports: ``kill9`` kills it with SIGKILL, ``start`` runs the same command again."""
-
-    def __init__(self, log_dir: Path, *args: str):
-        self.address = f"tcp://127.0.0.1:{free_port_triple()}"
-        self.argv = [str(SIM_SERVER), *args, "--listen", self.address]
-        self.log_dir = log_dir
-        self.starts = 0
-        self.process: subprocess.Popen | None = None
-
-    def start(self, timeout: float = 60):
-        self.starts += 1
-        log = open(self.log_dir / f"sim-server-{self.starts}.log", "wb")
-        self.process = subprocess.Popen(self.argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        deadline = time.monotonic() + timeout
-        with robosim.Client(self.address, name="py_probe", timeout=0.5) as probe:
-            while True:
-                assert self.process.poll() is None, f"sim-server exited with {self.process.returncode}"
-                try:
-                    probe.describe()
-                    return
-                except TimeoutError:
-                    assert time.monotonic() < deadline, "sim-server did not answer /sim/describe"
-
-    def kill9(self):
-        self.process.kill()  # SIGKILL
-        self.process.wait()
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 def wait_for(condition, timeout: float, what: str, process: subprocess.Popen):
@@ -110,8 +70,8 @@ def test_collect_survives_a_server_restart(tmp_path):
     log names the server and what was lost."""
     from test_collect import check_dataset, read_episodes
 
-    server = RestartableServer(tmp_path, "Scenes/test/camera_box", "--mode", "lockstep", "--envs", "2",
-                               "--render-backend", "osmesa", "--seed", "5")
+    server = RestartableServer("Scenes/test/camera_box", "--mode", "lockstep", "--envs", "2",
+                               "--render-backend", "osmesa", "--seed", "5", log_dir=tmp_path)
     server.start()
     out = tmp_path / "ds"
     episodes = 12
@@ -123,7 +83,7 @@ def test_collect_survives_a_server_restart(tmp_path):
         staging = out / ".robosim-staging"
         wait_for(lambda: len(list(staging.glob("episode-*"))) >= 3, 40, "3 sealed episodes", p)
         time.sleep(0.1)  # in the middle of the next episodes
-        server.kill9()
+        server.kill()
         time.sleep(0.5)
         server.start()
         stdout, stderr = p.communicate(timeout=60)
@@ -134,7 +94,9 @@ def test_collect_survives_a_server_restart(tmp_path):
         server.stop()
     assert f"{episodes} episodes written" in stdout
     assert "lost and recorded again" in stdout, stdout
-    warning = [line for line in stderr.splitlines() if "restarted or was lost" in line]
+    # "server ADDRESS restarted or was lost (...)", or, where the client tells a restart from a lost lease
+    # (the server's instance_id), "server ADDRESS restarted (a new server process) (...)".
+    warning = [line for line in stderr.splitlines() if f"server {server.address} restarted" in line]
     assert len(warning) == 1, stderr[-3000:]
     assert server.address in warning[0] and "episodes in flight lost" in warning[0] and "reconnects 1" in warning[0]
 
@@ -164,8 +126,8 @@ def test_collect_survives_a_server_restart(tmp_path):
 def test_train_survives_a_server_restart(tmp_path):
     """sim-train (cartpole, 8 envs, 16 updates) with the server killed after 3 updates and started
     again: it finishes every update, and its log and events.log report the truncated episodes."""
-    server = RestartableServer(tmp_path, "Scenes/cartpole", "--mode", "lockstep", "--envs", "8", "--render-backend", "none",
-                               "--seed", "1")
+    server = RestartableServer("Scenes/cartpole", "--mode", "lockstep", "--envs", "8", "--render-backend", "none",
+                               "--seed", "1", log_dir=tmp_path)
     server.start()
     out = tmp_path / "run"
     try:
@@ -175,7 +137,7 @@ def test_train_survives_a_server_restart(tmp_path):
                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         metrics = out / "metrics.csv"
         wait_for(lambda: metrics.exists() and len(metrics.read_text().splitlines()) >= 4, 40, "3 updates", p)
-        server.kill9()
+        server.kill()
         time.sleep(0.5)
         server.start()
         stdout, stderr = p.communicate(timeout=60)
@@ -186,7 +148,7 @@ def test_train_survives_a_server_restart(tmp_path):
         server.stop()
     text = stdout + stderr
     assert len(metrics.read_text().splitlines()) == 1 + 16  # header + every update
-    assert "restarted or was lost" in text and server.address in text
+    assert f"server {server.address} restarted" in text
     reported = [line for line in text.splitlines() if "episodes in flight truncated (server restarted)" in line]
     assert reported, text[-3000:]
     events = (out / "events.log").read_text()
