@@ -110,7 +110,8 @@ import Testing
             Thread.sleep(forTimeInterval: 0.7)
             try server.start()
         }
-        #expect(env.reconnects == 1)
+        #expect(env.reconnects == 1 && env.restarts == 1)
+        #expect(env.serverInstance != reference.serverInstance && env.serverInstance.count == 32)
         #expect(env.transport == transport)
         let step = try #require(interrupted.restartStep, "no step reported the restart")
         #expect(step.restartedPositions == Array(0..<env.count))
@@ -131,6 +132,26 @@ import Testing
             let m = min(merged.count, b.count)
             #expect(Array(merged.prefix(m)) == Array(b.prefix(m)), "env \(k): episodes after the restart differ from an uninterrupted run")
         }
+    }
+
+    /// A lease that expires on a live server (the client idle past its ttl) is recovered the same
+    /// way, and the server's instance id says it was no restart.
+    @Test(.timeLimit(.minutes(1)))
+    func anExpiredLeaseOnTheSameServerIsNoRestart() throws {
+        let server = Server()
+        try server.start()
+        let client = try ServiceClient(server: server.address, timeout: 2)
+        let env = try VectorEnv(client: client, options: .init(ttl: 0.5, transport: .socket, reconnectTimeout: 5))
+        defer { env.close() }
+        let first = try env.reset(seed: 1).observations
+        let (instance, lease) = (env.serverInstance, env.lease)
+        Thread.sleep(forTimeInterval: 1.5)
+        let r = try env.step(actions: Self.actions(step: 0, envs: env.count))
+        #expect(env.reconnects == 1 && env.restarts == 0)
+        #expect(env.serverInstance == instance && env.lease != lease)
+        #expect(r.restartedPositions == Array(0..<env.count) && r.truncated.allSatisfy { $0 })
+        #expect(r.observations == first, "the cut episodes start again from their first observation")
+        #expect(env.episodesLost == 0)
     }
 
     @Test(.timeLimit(.minutes(1)))

@@ -11,6 +11,8 @@ import Messaging
 ///    `reconnectTimeout` seconds have passed (then the call fails with `UNAVAILABLE`, naming the
 ///    address and the wait);
 /// 2. the server must still run the same scene, env count, mode and spaces (else `FAILED_PRECONDITION`);
+///    its `instance_id` says whether it restarted (a new process) or only lost the lease (slow, or
+///    the lease expired): the log says which, and the recovery is the same;
 /// 3. a new lease of the same positions (the same env ids when `Options.envIDs` named them), its
 ///    step channel when one was used, and the reward expression in force;
 /// 4. every env is reset to the start of its episode in flight: (seed, seed index, episode index)
@@ -146,6 +148,10 @@ extension VectorEnv {
             }
         }
         try checkSame(d!, address: address)
+        // Another process answers (or one too old to say): a restart. The same one: it was slow, or
+        // the lease expired; either way the episodes in flight are no longer known to be in step.
+        let restarted = d!.instanceID.isEmpty || d!.instanceID != serverInstance
+        serverInstance = d!.instanceID
         // A server that did not restart (a call that timed out, a lease that expired) may still
         // hold the old lease: give it back first.
         var release = Robosim_ReleaseRequest()
@@ -179,10 +185,12 @@ extension VectorEnv {
         let lost = episodeSteps.reduce(0) { $0 + ($1 > 0 ? 1 : 0) }
         try resetToSchedule(Array(0..<count), countingLost: false)
         reconnects += 1
+        if restarted { restarts += 1 }
         episodesLost += lost
+        let what = restarted ? "restarted (a new server process)" : "did not restart, but its lease was lost"
         options.logger.warning(
-            "server \(address) restarted or was lost (\(call) failed: \(error)): reconnected after \(String(format: "%.1f", (clock.now - noticed).seconds)) s with a new lease of \(count) envs; \(lost) episodes in flight lost and reported truncated ('\(Self.restartReason)'); reconnects \(reconnects), episodes lost \(episodesLost)",
-            metadata: ["sim.server": "\(address)", "sim.reconnects": "\(reconnects)", "sim.episodes_lost": "\(episodesLost)"])
+            "server \(address) \(what) (\(call) failed: \(error)): reconnected after \(String(format: "%.1f", (clock.now - noticed).seconds)) s with a new lease of \(count) envs; \(lost) episodes in flight lost and reported truncated ('\(Self.restartReason)'); reconnects \(reconnects), episodes lost \(episodesLost)",
+            metadata: ["sim.server": "\(address)", "sim.restarted": "\(restarted)", "sim.reconnects": "\(reconnects)", "sim.episodes_lost": "\(episodesLost)"])
     }
 
     /// Whether the server that answers is the one the vector was made for.

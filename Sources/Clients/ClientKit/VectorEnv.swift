@@ -114,8 +114,13 @@ public final class VectorEnv: @unchecked Sendable {
     public let count: Int
     /// Reconnections after the server was lost or restarted.
     public internal(set) var reconnects = 0
+    /// Those of `reconnects` that found a new server process (another `instance_id`); the others
+    /// found the same process, which had only lost the lease (a call that timed out, a lease that expired).
+    public internal(set) var restarts = 0
     /// Episodes that were in flight (at least one step taken) when the server was lost.
     public internal(set) var episodesLost = 0
+    /// The server process's `instance_id` (`/sim/describe`), the new one's after a restart.
+    public internal(set) var serverInstance: String
     public let observationSize: Int
     public let actionSize: Int
     /// The task's names of the observation and action components (`observation_<i>` when the
@@ -166,6 +171,7 @@ public final class VectorEnv: @unchecked Sendable {
         self.client = client
         let d = try client.describe()
         description = d
+        serverInstance = d.instanceID
         guard d.mode == "lockstep" else {
             throw ServiceError(.failedPrecondition, "a vector env needs a server in lockstep mode (sim-server --mode lockstep); this one runs in \(d.mode) mode")
         }
