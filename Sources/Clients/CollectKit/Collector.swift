@@ -38,9 +38,11 @@ public final class Collector {
         public var discarded = 0
         public var frames = 0
         public var seconds = 0.0
-        /// Episodes in flight lost to server restarts (recorded again), and the restarts.
+        /// Episodes in flight lost to server restarts (recorded again); the reconnections, and those
+        /// that found a new server process (the others: a lease lost on the same one).
         public var lost = 0
         public var reconnects = 0
+        public var restarts = 0
     }
 
     let client: ServiceClient
@@ -207,6 +209,7 @@ public final class Collector {
             state.successes = written.successes
             state.seconds = Date().timeIntervalSince(start)
             state.reconnects = vector.reconnects
+            state.restarts = vector.restarts
             progress(state)
         }
         // The last episodes are still being written: keep the progress line moving meanwhile.

@@ -172,7 +172,10 @@ struct Record: ParsableCommand {
         print(String(format: "sim-collect: %d episodes written to %@ (%d in the dataset, %d frames), %d successful; %d discarded; %.1f s",
                      result.written, out, already + result.written, writer.frameCount, result.successes, result.discarded, result.seconds))
         if result.reconnects > 0 {
-            print("sim-collect: the server restarted \(result.reconnects) time(s); \(result.lost) episodes in flight were lost and recorded again")
+            let sameServer = result.reconnects - result.restarts
+            let what = sameServer == 0 ? "the server restarted \(result.restarts) time(s)"
+                : "the server was lost \(result.reconnects) time(s) (\(result.restarts) restart(s), \(sameServer) lease(s) lost on the same server)"
+            print("sim-collect: \(what); \(result.lost) episodes in flight were lost and recorded again")
         }
     }
 
