@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 
@@ -106,9 +107,9 @@ def test_unsafe_llm_strategy_is_rejected_and_the_offline_planner_takes_over(tmp_
 
 
 def test_strategist_goes_on_after_a_server_restart(tmp_path):
-    """kill -9 of the server mid-run and the same command again: the strategist notices (its clock
-    went back), says which episodes in flight were lost, reseeds the envs at those episodes and
-    finishes the run with the usual success rate."""
+    """kill -9 of the server mid-run and the same command again: the strategist notices (a new
+    instance id, whether its clock went back first or not), says which episodes in flight were lost,
+    reseeds the envs at those episodes and finishes the run with the usual success rate."""
     from restartable import RestartableServer
 
     with RestartableServer("Scenes/tbar_push", "--envs", "2", "--rtf", "3", log_dir=tmp_path) as srv:
@@ -123,7 +124,7 @@ def test_strategist_goes_on_after_a_server_restart(tmp_path):
                 p.kill()
     assert p.returncode == 0, stderr[-3000:]
     first = stdout.splitlines()[0]
-    assert "the server restarted (its clock went back): episodes in flight lost" in stderr
+    assert "the server restarted (new instance id): episodes in flight lost" in stderr
     lost = re.findall(r"env (\d+) episode (\d+)", re.search(r"strategist\.lost=(.*?) \[", stderr).group(1))
     # Both envs were playing, unless one had just ended an episode when the server went.
     assert 1 <= len(lost) <= 2 and f"1 server restart(s), {len(lost)} episode(s) in flight lost" in first, (lost, stdout)
@@ -134,4 +135,83 @@ def test_strategist_goes_on_after_a_server_restart(tmp_path):
     assert sorted(schedule) == ["0", "1"] and all(schedule[env] == episode for env, episode in lost), (lost, schedule)
     succeeded, ended = int(first.split()[1]), int(first.split()[3])
     # The planner succeeds in about 9 of 10 episodes: 3 of 6 is a floor that only a broken restart misses.
+    assert ended == 6 and succeeded >= 3, stdout
+
+
+def clock_seconds(m):
+    return m.clock.sec + m.clock.nanosec * 1e-9
+
+
+def test_strategist_counts_a_restart_whose_clock_raced_past_the_old_one(tmp_path):
+    """At --rtf 0 a server nobody paces yet runs tens of sim seconds per wall second, so a restarted
+    one can be past the old one's time when the strategist first hears it: its clock never goes back,
+    and only the instance id (/sim/describe) tells. Made certain rather than likely: the strategist
+    is stopped (SIGSTOP) over the kill -9 and the start, and let go on (SIGCONT) only when the new
+    server's clock, unpaced, is well past anything the old one published. One restart is counted,
+    the episodes in flight are played again, and the run ends as usual."""
+    from restartable import RestartableServer
+
+    out, err = tmp_path / "strategist.out", tmp_path / "strategist.err"
+    with RestartableServer("Scenes/tbar_push", "--envs", "2", "--rtf", "0", log_dir=tmp_path) as srv:
+        probe = robosim.Client(srv.address, timeout=5.0)
+        old_clock = probe.subscribe("/clock", "rosgraph_msgs/msg/Clock")
+        assert old_clock.wait_connected(5.0)
+        with open(out, "w") as stdout_file, open(err, "w") as stderr_file:
+            p = subprocess.Popen([str(SIM_STRATEGIST), "--server", srv.address, "--episodes", "6", "--seed", "3"], cwd=REPO,
+                                 stdout=stdout_file, stderr=stderr_file, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while "sim-strategist running" not in err.read_text():
+                assert p.poll() is None and time.monotonic() < deadline, err.read_text()[-3000:]
+                time.sleep(0.1)
+            time.sleep(1)   # into the first episodes (at --rtf 0 the run takes a few seconds)
+            os.kill(p.pid, signal.SIGSTOP)
+            try:
+                # The old server stops where the strategist last paced it and says that time once more;
+                # it is killed before it stops waiting for the silent strategist (1 s), so no time it
+                # published is later than the latest heard here by more than a step or two.
+                old, until = None, time.monotonic() + 0.4
+                while time.monotonic() < until:
+                    try:
+                        old = max(old or 0.0, clock_seconds(old_clock.recv(timeout=0.05)))
+                    except TimeoutError:
+                        pass
+                probe.close()
+                assert old is not None, srv.log_tail()
+                srv.restart()
+                # The new server runs unpaced; let the strategist go on when it is well past the old
+                # time, and early in an episode (30 s), so that no episode of its own ends before the
+                # strategist notices the restart and reseeds.
+                with robosim.Client(srv.address, timeout=5.0) as new_probe:
+                    new_clock = new_probe.subscribe("/clock", "rosgraph_msgs/msg/Clock")
+                    deadline = time.monotonic() + 120
+                    while True:
+                        new = clock_seconds(new_clock.recv(timeout=5.0))
+                        if new > old + 5 and new % 30 < 10:
+                            break
+                        assert time.monotonic() < deadline, (old, new)
+            finally:
+                os.kill(p.pid, signal.SIGCONT)
+            p.wait(timeout=240)
+        finally:
+            probe.close()
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    stdout, stderr = out.read_text(), err.read_text()
+    assert p.returncode == 0, stderr[-3000:]
+    first = stdout.splitlines()[0]
+    restarts = re.findall(r"the server restarted \((.*?)\)", stderr)
+    assert restarts == ["new instance id"], (restarts, stderr[-3000:])
+    # The clock had not gone back when the restart was noticed (it never does here: the strategist
+    # hears the new server first at a time past the old one's).
+    was, now = (float(re.search(rf"strategist\.clock_{k}=([0-9.]+)", stderr).group(1)) for k in ("was", "now"))
+    assert now >= was, (old, was, now)
+    lost = re.findall(r"env (\d+) episode (\d+)", re.search(r"strategist\.lost=(.*?) \[", stderr).group(1))
+    assert 1 <= len(lost) <= 2 and f"1 server restart(s), {len(lost)} episode(s) in flight lost" in first, (lost, stdout)
+    reseeded = re.search(r"strategist\.episodes=(.*?) \[StrategistKit\] reseeded", stderr)
+    assert reseeded, stderr[-3000:]
+    schedule = dict(re.findall(r"env (\d+): (\d+)", reseeded.group(1)))
+    assert sorted(schedule) == ["0", "1"] and all(schedule[env] == episode for env, episode in lost), (lost, schedule)
+    succeeded, ended = int(first.split()[1]), int(first.split()[3])
     assert ended == 6 and succeeded >= 3, stdout

@@ -97,8 +97,17 @@ struct SimStrategist: AsyncParsableCommand {
                 })
             }
         }
+        // The server's instance id tells a restarted server from the one before, whatever its clock
+        // says. Read on a client of its own, so that a read waiting on a server that is down does not
+        // hold up a reseed (a client's calls are serialized).
+        let probe: ServiceClient
+        do { probe = try connection.client() } catch { throw fail("\(error)") }
+        let identify: @Sendable () throws -> String = { try probe.describe(timeout: 1).instanceID }
+        if described.instanceID.isEmpty {
+            logger.notice("the server sends no instance id (an older server): a restart is known only by its clock going back")
+        }
         let run = try StrategistRun(node: node, ids: ids, source: StrategySource(backend: chat, planner: OfflinePlanner(), logger: logger),
-                                    logDir: logDir, logger: logger, reseed: reseed)
+                                    logDir: logDir, logger: logger, reseed: reseed, identify: identify, instance: described.instanceID)
         if let reseed {
             do { try reseed(ids, []) } catch { throw fail("/sim/reset failed: \(error)") }
         }

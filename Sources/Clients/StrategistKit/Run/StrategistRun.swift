@@ -3,83 +3,6 @@ import Logging
 import Messaging
 import Synchronization
 
-/// The latest of what one env's topics said, filled on the node's I/O thread.
-final class EnvFeed: Sendable {
-    struct Snapshot {
-        var bar: Pose2?
-        /// The T-bar's speed (m/s) and turn rate (rad/s).
-        var barSpeed = 0.0
-        var barTurnRate = 0.0
-        var slot: Pose2?
-        /// Tool tip, and the sim time of its pose message.
-        var tool: SIMD3<Double>?
-        var time = 0.0
-        /// The episode the server last said started, and how many starts were seen (a reset with
-        /// a seed starts again at index 0, so the index alone does not tell episodes apart).
-        var episode: UInt64?
-        var starts = 0
-        var ended: [Robosim_EpisodeEvent] = []
-    }
-    private let state = Mutex(Snapshot())
-
-    func objects(_ m: Robosim_ObjectArray) {
-        state.withLock { s in
-            for o in m.objects {
-                let q = o.pose.orientation
-                let yaw = atan2(2 * (q.w * q.z + q.x * q.y), 1 - 2 * (q.y * q.y + q.z * q.z))
-                let pose = Pose2(x: o.pose.position.x, y: o.pose.position.y, yaw: yaw)
-                if o.name == "tbar" {
-                    s.bar = pose
-                    let v = o.twist.linear
-                    s.barSpeed = (v.x * v.x + v.y * v.y).squareRoot()
-                    s.barTurnRate = abs(o.twist.angular.z)
-                } else if o.name == "tslot" {
-                    s.slot = pose
-                }
-            }
-        }
-    }
-
-    func robotPose(_ m: GeometryMsgs_PoseStamped) {
-        state.withLock { s in
-            s.tool = SIMD3(m.pose.position.x, m.pose.position.y, m.pose.position.z)
-            s.time = m.header.stamp.seconds
-        }
-    }
-
-    func episode(_ e: Robosim_EpisodeEvent) {
-        state.withLock { s in
-            switch e.kind {
-            case .started:
-                s.episode = e.episodeIndex
-                s.starts += 1
-                s.bar = nil   // wait for the new episode's poses
-                s.tool = nil
-            case .ended:
-                s.ended.append(e)
-            default:
-                break
-            }
-        }
-    }
-
-    /// Forgets the poses (a restarted server: wait for its own).
-    func forgetPoses() {
-        state.withLock { s in
-            s.bar = nil
-            s.tool = nil
-        }
-    }
-
-    /// The snapshot, taking the ended-episode events out.
-    func take() -> Snapshot {
-        state.withLock { s in
-            defer { s.ended.removeAll() }
-            return s
-        }
-    }
-}
-
 /// What the run did, for the final report.
 /// What a run of the strategist did: episodes ended and succeeded, strategies asked for.
 public struct RunSummary: Sendable {
@@ -152,15 +75,36 @@ public final class StrategistRun: @unchecked Sendable {
     /// Resets envs (ids) with the run's seed at episode numbers (after a server restart); nil: the run
     /// is not seeded.
     private let reseed: (@Sendable (_ ids: [Int], _ episodes: [UInt64]) throws -> Void)?
+    /// Reads the server's instance id in the background; nil: restarts are known only by a clock
+    /// that goes back.
+    private let watch: InstanceWatch?
+    /// The instance id the run started with (nil with no `watch`).
+    private let instance: String?
     private let interrupted = Atomic<Bool>(false)
     private var signalSources: [DispatchSourceSignal] = []
 
     /// Subscribes to and advertises the topics of envs `ids` on `node`; `logDir` (when given) gets one
     /// JSON-lines file per env and episode with every decision.
+    ///
+    /// `identify` reads the server's instance id (`/sim/describe`'s `instance_id`; it blocks, so give
+    /// its call a short timeout, about 1 s) and `instance` is the id the run starts with: a different
+    /// id means the server restarted. `identify` is called every `identifyInterval` seconds of wall
+    /// time from a thread of the run's own while `loop` runs, and from `loop` when the clock goes back.
+    /// Without them (or with an empty `instance`: a server that sends no id) a clock that goes back is
+    /// taken for a restart.
     public init(node: Node, ids: [Int], source: StrategySource, logDir: String?, logger: Logger,
-                reseed: (@Sendable (_ ids: [Int], _ episodes: [UInt64]) throws -> Void)? = nil) throws {
+                reseed: (@Sendable (_ ids: [Int], _ episodes: [UInt64]) throws -> Void)? = nil,
+                identify: (@Sendable () throws -> String)? = nil, instance: String? = nil,
+                identifyInterval: Double = 0.5) throws {
         self.source = source
         self.reseed = reseed
+        if let identify, let instance, !instance.isEmpty {
+            watch = InstanceWatch(identify: identify, interval: identifyInterval)
+            self.instance = instance
+        } else {
+            watch = nil
+            self.instance = nil
+        }
         self.logger = logger
         self.logDir = logDir.map { URL(fileURLWithPath: $0, isDirectory: true) }
         if let dir = self.logDir { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) }
@@ -184,11 +128,19 @@ public final class StrategistRun: @unchecked Sendable {
         }
     }
 
-    /// Runs until `episodes` episodes ended (0: until SIGINT/SIGTERM), deciding every `period`
-    /// seconds of sim time (paced on `/clock`, so the outcome does not depend on the server's
+    /// Ends `loop` at its next tick, as SIGINT and SIGTERM do. Any thread.
+    public func stop() {
+        interrupted.store(true, ordering: .relaxed)
+    }
+
+    /// Runs until `episodes` episodes ended (0: until SIGINT/SIGTERM or `stop()`), deciding every
+    /// `period` seconds of sim time (paced on `/clock`, so the outcome does not depend on the server's
     /// real-time factor).
     public func loop(episodes: Int, period: Double) async -> RunSummary {
         var summary = RunSummary()
+        var tracker = instance.map { InstanceWatch.Tracker(known: $0) }
+        watch?.start()
+        defer { watch?.stop() }
         var lastProgress = Date()
         var next = clock.now ?? 0
         // The server may run this far past the sim time the last tick acted on: two ticks, and at
@@ -198,8 +150,24 @@ public final class StrategistRun: @unchecked Sendable {
         var lastPaced: Double?
         while !interrupted.load(ordering: .relaxed) && (episodes == 0 || summary.ended < episodes) {
             let actedOn = clock.now
-            if let now = actedOn, let last = lastClock, now + 1e-9 < last {
-                restarted(from: last, to: now, &summary)
+            let wentBack = actedOn.flatMap { now in lastClock.map { now + 1e-9 < $0 } } ?? false
+            if let watch, var ids = tracker {
+                // The instance id decides; a clock that went back only asks for it at once.
+                let verdict = ids.check(seen: watch.latest, clockWentBack: wentBack, read: watch.read)
+                tracker = ids
+                if case .restarted(let was, let now) = verdict {
+                    restarted(.instance(was: was, now: now), clock: (lastClock, actedOn), &summary)
+                    next = actedOn ?? next
+                } else if wentBack {
+                    logger.debug("the clock went back, but the server's instance id tells of no new restart", metadata: [
+                        "strategist.clock_was": "\(String(format: "%.2f", lastClock ?? 0))",
+                        "strategist.clock_now": "\(String(format: "%.2f", actedOn ?? 0))",
+                        "strategist.instance": "\(ids.known ?? "unknown")",
+                    ])
+                    next = actedOn ?? next
+                }
+            } else if wentBack, let now = actedOn {
+                restarted(.clockWentBack, clock: (lastClock, now), &summary)
                 next = now
             }
             lastClock = actedOn ?? lastClock
@@ -236,11 +204,20 @@ public final class StrategistRun: @unchecked Sendable {
         return summary
     }
 
-    /// The server's clock went back: it restarted (kill -9 and started again; a reset never moves
-    /// the clock back). Its episodes in flight are lost; every env's plan is dropped, and with a seed
-    /// each env starts again at the episode it was playing, so the run plays the episodes an
-    /// uninterrupted one would.
-    private func restarted(from last: Double, to now: Double, _ summary: inout RunSummary) {
+    /// How a restart was noticed.
+    enum RestartEvidence {
+        /// The server's instance id changed (`now`), or the clock went back and the id could not be
+        /// read (`now` nil: a server flapping).
+        case instance(was: String, now: String?)
+        /// The clock went back, on a run without instance ids.
+        case clockWentBack
+    }
+
+    /// The server restarted (kill -9 and started again): its episodes in flight are lost; every env's
+    /// plan is dropped, and with a seed each env starts again at the episode it was playing, so the
+    /// run plays the episodes an uninterrupted one would. `clock` is the last sim time acted on and
+    /// the one heard now (the old server's still, when the new one has not been heard yet).
+    private func restarted(_ evidence: RestartEvidence, clock: (was: Double?, now: Double?), _ summary: inout RunSummary) {
         let lost = envs.filter { $0.inFlight != nil }
         summary.restarts += 1
         summary.lost += lost.count
@@ -248,10 +225,24 @@ public final class StrategistRun: @unchecked Sendable {
             envs[k].forgetPlan()
             envs[k].feed.forgetPoses()
         }
-        logger.warning("the server restarted (its clock went back): episodes in flight lost", metadata: [
-            "strategist.clock_was": "\(String(format: "%.2f", last))", "strategist.clock_now": "\(String(format: "%.2f", now))",
+        var metadata: Logger.Metadata = [
+            "strategist.clock_was": "\(clock.was.map { String(format: "%.2f", $0) } ?? "none")",
+            "strategist.clock_now": "\(clock.now.map { String(format: "%.2f", $0) } ?? "none")",
             "strategist.lost": "\(lost.map { "env \($0.id) episode \($0.inFlight ?? 0)" }.joined(separator: ", "))",
-        ])
+        ]
+        switch evidence {
+        case .instance(let was, let now?):
+            metadata["strategist.instance_was"] = "\(was)"
+            metadata["strategist.instance_now"] = "\(now)"
+            logger.warning("the server restarted (new instance id): episodes in flight lost", metadata: metadata)
+        case .instance(let was, nil):
+            metadata["strategist.instance_was"] = "\(was)"
+            logger.warning(
+                "the server restarted (its clock went back and it does not answer; its new instance id is adopted when read): episodes in flight lost",
+                metadata: metadata)
+        case .clockWentBack:
+            logger.warning("the server restarted (its clock went back): episodes in flight lost", metadata: metadata)
+        }
         guard let reseed else { return }
         let schedule = envs.map { (id: $0.id, episode: $0.inFlight ?? $0.nextEpisode) }
         for k in envs.indices { envs[k].inFlight = nil }
