@@ -317,8 +317,9 @@ let package = Package(
             path: "Benchmarks/sim-bench"
         ),
 
-        // Shared by the test targets: Python reference scripts, blocking work off the cooperative pool.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // Shared by the test targets: Python reference scripts, blocking work off the cooperative pool,
+        // an in-memory log handler (LogRecorder).
+        .target(name: "TestSupport", dependencies: [.product(name: "Logging", package: "swift-log")], path: "Tests/TestSupport"),
         .testTarget(name: "PathSafetyTests", dependencies: ["PathSafety"], path: "Tests/PathSafetyTests"),
         .testTarget(name: "RewardLanguageTests", dependencies: ["RewardLanguage", "TestSupport"], path: "Tests/RewardLanguageTests"),
         .testTarget(name: "ViewerTests", dependencies: ["Viewer", "ClientKit", "Messaging"], path: "Tests/ViewerTests"),
@@ -326,7 +327,10 @@ let package = Package(
         .testTarget(name: "TrainKitTests", dependencies: ["TrainKit", "LLMKit", "RewardLanguage", "Messaging", "ClientKit"], path: "Tests/TrainKitTests"),
         .testTarget(
             name: "MessagingTests",
-            dependencies: ["Messaging", "CZeroMQ", .product(name: "Logging", package: "swift-log"), .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: [
+                "Messaging", "CZeroMQ", "TestSupport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
             path: "Tests/MessagingTests"
         ),
         .testTarget(

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import Messaging
 import SwiftProtobuf
-import Synchronization
+import TestSupport
 import Testing
 
 /// CURVE transport and the ZAP allow-list, over real TCP sockets on loopback.
@@ -178,7 +178,7 @@ private struct Keys {
 /// A CURVE hub on loopback in a context of its own (one ZAP handler per context), logging to memory.
 private final class SecureHub {
     let hub: Hub
-    let log = LogRecorder()
+    let log = LogRecorder(label: "test.hub", level: .info)
 
     init(_ keys: Keys) throws {
         var config = try HubConfiguration(listen: "tcp://127.0.0.1:*")
@@ -188,42 +188,4 @@ private final class SecureHub {
     }
 
     deinit { hub.shutdown() }
-}
-
-/// Log entries kept in memory.
-final class LogRecorder: Sendable {
-    struct Entry: Sendable {
-        let level: Logger.Level
-        let message: String
-        let metadata: [String: String]
-    }
-
-    private let entries = Mutex<[Entry]>([])
-
-    var logger: Logger {
-        var logger = Logger(label: "test.hub") { _ in Handler(recorder: self) }
-        logger.logLevel = .info
-        return logger
-    }
-
-    func entries(_ level: Logger.Level) -> [Entry] { entries.withLock { $0.filter { $0.level == level } } }
-
-    fileprivate func append(_ entry: Entry) { entries.withLock { $0.append(entry) } }
-
-    private struct Handler: LogHandler {
-        let recorder: LogRecorder
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            var all: [String: String] = [:]
-            for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { all[key] = "\(value)" }
-            recorder.append(Entry(level: event.level, message: "\(event.message)", metadata: all))
-        }
-    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import StrategistKit
+import TestSupport
 import Testing
 import LLMKit
 

@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import StrategistKit
 import Synchronization
 import Testing
@@ -10,46 +9,6 @@ extension Tag {
     @Tag static var socket: Self
     /// Tests that start another process.
     @Tag static var process: Self
-}
-
-/// Keeps every log entry, for tests to assert on (swift-log's in-memory handler, in small).
-final class LogRecorder: Sendable {
-    struct Entry: Sendable {
-        let level: Logger.Level
-        let message: String
-        let metadata: [String: String]
-    }
-
-    private let entries = Mutex<[Entry]>([])
-
-    /// A logger at `.trace` whose entries land here.
-    var logger: Logger {
-        var logger = Logger(label: "test.llm") { _ in Handler(recorder: self) }
-        logger.logLevel = .trace
-        return logger
-    }
-
-    /// Entries at exactly `level`.
-    func entries(_ level: Logger.Level) -> [Entry] { entries.withLock { $0.filter { $0.level == level } } }
-
-    fileprivate func append(_ entry: Entry) { entries.withLock { $0.append(entry) } }
-
-    private struct Handler: LogHandler {
-        let recorder: LogRecorder
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            var all: [String: String] = [:]
-            for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { all[key] = "\(value)" }
-            recorder.append(Entry(level: event.level, message: "\(event.message)", metadata: all))
-        }
-    }
 }
 
 /// Records the delays a retry policy asks for and returns at once.
