@@ -313,3 +313,36 @@ def test_stdio_listens_on_nothing_and_http_only_on_loopback(bins, server, errlog
             process.wait()
             pytest.fail("sim-mcp --http did not stop within 10 s of SIGINT")
     assert code == 0
+
+
+def test_http_beyond_loopback_needs_insecure(bins, server, tmp_path):
+    """The HTTP endpoint has no authentication: as sim-server's --viewer-host, --host beyond loopback is
+    refused with one line unless --insecure, which serves it with a warning."""
+    mcp = str(bins.BIN_DIR / "sim-mcp")
+    for host in ("0.0.0.0", "::", "127.0.0.1.example"):
+        out = subprocess.run([mcp, "--server", server.address, "--http", "0", "--host", host], capture_output=True, text=True,
+                             timeout=60)
+        assert out.returncode != 0 and out.stdout == ""
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"--host {host}" in lines[0] and "--insecure" in lines[0], out.stderr
+    # With --insecure it goes ahead and warns. 192.0.2.1 (TEST-NET-1) is no interface of this host: the bind
+    # fails (or, where the kernel binds addresses it does not have, is unreachable), so nothing here ever
+    # listens beyond loopback; the process is stopped once the warning is out.
+    log = tmp_path / "insecure.stderr"
+    with open(log, "w") as errors:
+        process = subprocess.Popen([mcp, "--server", server.address, "--http", "0", "--host", "192.0.2.1", "--insecure"],
+                                   stdout=subprocess.DEVNULL, stderr=errors)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None and "beyond loopback" not in log.read_text():
+            time.sleep(0.05)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    warnings = [line for line in log.read_text().splitlines() if "serving MCP beyond loopback without authentication" in line]
+    assert len(warnings) == 1 and "--insecure" in warnings[0], log.read_text()

@@ -2,11 +2,12 @@ import Foundation
 import Hummingbird
 import Logging
 import MCP
+import Messaging
 import NIOCore
 import ServiceLifecycle
 
 /// MCP's streamable HTTP transport on one endpoint (`POST`, `GET`, `DELETE` on `/mcp`), served by
-/// Hummingbird on loopback unless another host is named. Each `initialize` opens a session (its own
+/// Hummingbird on loopback unless another host is named (`checkHost`: only with `--insecure`). Each `initialize` opens a session (its own
 /// MCP server, transport and `SimSession`, so its own lease), named by the `Mcp-Session-Id` header;
 /// a session ends on `DELETE`, after `idleTimeout` seconds without a request, or at shutdown, and
 /// its lease is released then. The SDK's stateful transport does the protocol (SSE replies,
@@ -32,17 +33,30 @@ public struct StreamableHTTPServer: Sendable {
         self.logger = logger
     }
 
-    /// True for a loopback host name or address.
-    public static func isLoopback(_ host: String) -> Bool {
-        host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+    /// The endpoint has no authentication, so a `host` beyond loopback (anything but what
+    /// `ListenAddress.isLoopbackHost` accepts: 127.x.x.x, `::1`, `localhost`) is refused unless
+    /// `insecure` (`--insecure`). Call before serving; the error is one line.
+    public static func checkHost(_ host: String, insecure: Bool) throws(ExposureRefused) {
+        guard insecure || ListenAddress.isLoopbackHost(host) else { throw ExposureRefused(host: host) }
+    }
+
+    /// `checkHost` refused a host beyond loopback.
+    public struct ExposureRefused: Error, CustomStringConvertible, Sendable {
+        public let host: String
+        public var description: String {
+            "refusing to serve MCP on --host \(host): it is beyond loopback and the HTTP endpoint has no authentication (anyone who reaches it can drive the simulator); add --insecure to serve it anyway, or reach it through an SSH tunnel (docs/security.md)"
+        }
     }
 
     /// The server as `Service`s for a ServiceGroup: the HTTP application and the idle-session reaper.
-    /// `onRunning` gets the bound port.
+    /// `onRunning` gets the bound port. A host beyond loopback (allowed by `checkHost` with
+    /// `insecure`) is logged as a warning.
     public func services(onRunning: @escaping @Sendable (Int) -> Void = { _ in }) -> [any Service] {
-        let loopback = Self.isLoopback(host)
+        let loopback = ListenAddress.isLoopbackHost(host)
         if !loopback {
-            logger.warning("serving MCP beyond loopback: Host and Origin checks are off", metadata: ["mcp.host": "\(host)"])
+            logger.warning(
+                "serving MCP beyond loopback without authentication (--insecure): anyone who reaches the port can drive the simulator; Host and Origin checks are off",
+                metadata: ["mcp.host": "\(host)"])
         }
         let validation = StandardValidationPipeline(validators: [
             loopback ? OriginValidator.localhost() : OriginValidator.disabled,

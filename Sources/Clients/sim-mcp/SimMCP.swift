@@ -18,7 +18,7 @@ struct SimMCP: AsyncParsableCommand {
             Examples:
               sim-mcp --server tcp://127.0.0.1:7700     # stdio, as an MCP client's subprocess
               sim-mcp --http 8800                        # http://127.0.0.1:8800/mcp
-              sim-mcp --http 8800 --host 0.0.0.0         # beyond loopback: only when asked
+              sim-mcp --http 8800 --host 0.0.0.0 --insecure   # beyond loopback: no authentication on the endpoint
             """)
 
     @OptionGroup var connection: ConnectionOptions
@@ -26,8 +26,11 @@ struct SimMCP: AsyncParsableCommand {
     @Option(help: "Serve streamable HTTP on this port instead of stdio (0: any free port, printed).")
     var http: Int?
 
-    @Option(help: "With --http: the interface to listen on; loopback unless you name another.")
+    @Option(help: "With --http: the interface to listen on; loopback unless you name another (which needs --insecure).")
     var host = "127.0.0.1"
+
+    @Flag(help: "With --http: allow a --host beyond loopback. The endpoint has no authentication: anyone reaching it drives the simulator.")
+    var insecure = false
 
     @Option(help: "With --http: seconds without a request after which a session is closed (its lease released).")
     var idleTimeout: Double = 1800
@@ -39,6 +42,8 @@ struct SimMCP: AsyncParsableCommand {
         if let http, !(0...65535).contains(http) { throw ValidationError("--http must be a port, 0-65535") }
         guard idleTimeout >= 10, idleTimeout <= 86400 else { throw ValidationError("--idle-timeout must be 10-86400 seconds") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+        // Not a ValidationError: one line, without the usage text.
+        if http != nil { try StreamableHTTPServer.checkHost(host, insecure: insecure) }
     }
 
     func run() async throws {
