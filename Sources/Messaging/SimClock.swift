@@ -15,6 +15,8 @@ public final class SimClock: Sendable {
         }
         struct Value {
             var time: Double?
+            /// `/clock` messages heard.
+            var heard: UInt64 = 0
             var waiters: [UInt64: Waiter] = [:]
             var nextWaiter: UInt64 = 0
             /// Waiters whose timeout came before they started waiting.
@@ -28,6 +30,7 @@ public final class SimClock: Sendable {
             let ready = value.withLock { v -> [CheckedContinuation<Void, Never>] in
                 let wentBack = v.time.map { time < $0 } ?? false
                 v.time = time
+                v.heard &+= 1
                 let due = v.waiters.filter { wentBack || $0.value.target <= time }
                 for key in due.keys { v.waiters.removeValue(forKey: key) }
                 return due.values.map(\.continuation)
@@ -58,6 +61,10 @@ public final class SimClock: Sendable {
 
     /// The latest sim time heard (seconds), or nil before the first `/clock` message.
     public var now: Double? { state.value.withLock { $0.time } }
+
+    /// How many `/clock` messages were heard: a server that says the same time again (one waiting
+    /// for its pacing clients) is alive.
+    public var heard: UInt64 { state.value.withLock { $0.heard } }
 
     /// Returns once sim time reaches `simTime`, the clock goes back, or `timeout` of wall time passed.
     public func wait(until simTime: Double, timeout: Duration) async {

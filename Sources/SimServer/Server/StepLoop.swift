@@ -130,6 +130,7 @@ final class StepLoop: @unchecked Sendable {
         var lastFactor = realTimeFactor
         var drained = UInt64.max
         var heldAt: Double?   // the sim time the loop last waited at for a pacing client
+        var heldTold = Date.distantPast   // when /clock last said so
         while running.load(ordering: .acquiring) {
             let commands = queue.withLock { q in
                 defer { q.removeAll(keepingCapacity: true) }
@@ -148,10 +149,14 @@ final class StepLoop: @unchecked Sendable {
             }
             if let limit = pace.limit(), simTime >= limit + 1e-9 {
                 // A pacing client has not caught up: wait for its next /pace (it wakes the loop). It
-                // hears the time it is waited at (once), and the loop always steps once past a
-                // stamp, so a horizon shorter than a step or than the clock's period still moves on.
-                if heldAt != simTime {
+                // hears the time it is waited at, and the loop always steps once past a stamp, so a
+                // horizon shorter than a step or than the clock's period still moves on. The time is
+                // said again every 0.2 s of waiting: a /clock dropped on the way (a subscriber's full
+                // queue, one still connecting) must not leave both sides waiting for each other.
+                let now = Date()
+                if heldAt != simTime || now.timeIntervalSince(heldTold) >= 0.2 {
                     heldAt = simTime
+                    heldTold = now
                     exclusive.withLock { _ in publisher.publishClock(simTime: simTime) }
                 }
                 wait(until: Date().addingTimeInterval(0.002))

@@ -148,6 +148,7 @@ public final class StrategistRun: @unchecked Sendable {
         let horizon = max(2 * period, 0.05)
         var lastClock: Double?
         var lastPaced: Double?
+        var pacedAt = ContinuousClock.now, heardAtPace: UInt64 = 0
         while !interrupted.load(ordering: .relaxed) && (episodes == 0 || summary.ended < episodes) {
             let actedOn = clock.now
             let wentBack = actedOn.flatMap { now in lastClock.map { now + 1e-9 < $0 } } ?? false
@@ -173,9 +174,14 @@ public final class StrategistRun: @unchecked Sendable {
             lastClock = actedOn ?? lastClock
             for k in envs.indices { tick(k, &summary, limit: episodes) }
             // Only a time newer than the last one paced: a silent clock (a paused, stopped or
-            // restarting server) must not hold a restarted server at the old server's time.
-            if let actedOn, actedOn != lastPaced {
+            // restarting server) must not hold a restarted server at the old server's time. The same
+            // time again after 0.25 s when the server said something since (one waiting for this
+            // client repeats its time): a /pace lost on the way must not hold it until it gives up.
+            let heard = clock.heard
+            if let actedOn, actedOn != lastPaced || (heard != heardAtPace && ContinuousClock.now - pacedAt >= .milliseconds(250)) {
                 lastPaced = actedOn
+                pacedAt = .now
+                heardAtPace = heard
                 pace.publish(Robosim_Pace.with {
                     $0.node = nodeName
                     $0.stamp = .init(seconds: actedOn)
