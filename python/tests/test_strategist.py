@@ -59,9 +59,10 @@ def run_offline(tmp_path_factory, log_dir, rtf):
 
 def test_offline_strategist_pushes_tbars_into_their_slots(tmp_path_factory, tmp_path):
     (succeeded, _), stdout, s, _ = run_offline(tmp_path_factory, tmp_path, "3")
-    # The offline planner succeeds in 95-100% of episodes (docs/strategist.md); 7 of 8 is a safe floor:
-    # it paces the server on sim time, so a loaded machine does not change its outcome.
-    assert succeeded >= 7, stdout
+    # The offline planner succeeds in about 90% of episodes at any --rtf (scripts/strategist-rtf.sh:
+    # 83-94% over runs of 48; a realtime run is not bit-exact). 5 of 8 fails by chance in 0.5% of
+    # runs at 90%; a strategist that does not pace (12% at --rtf 0) passes it in 0.1%.
+    assert succeeded >= 5, stdout
     assert s.backend == "offline" and s.push_side and len(s.waypoints) >= 2 and s.rationale
     assert abs(s.waypoints[-1].position.z - 0.763) < 1e-6
     logs = read_logs(tmp_path)
@@ -73,7 +74,7 @@ def test_strategist_paces_a_server_running_as_fast_as_it_can(tmp_path_factory, t
     """At --rtf 0 the server outruns any client that acts on wall-clock ticks (12% success before
     /pace); the strategist holds it to its own sim time through /pace and succeeds as at --rtf 1."""
     (succeeded, _), stdout, _, server = run_offline(tmp_path_factory, tmp_path, "0")
-    assert succeeded >= 7, stdout
+    assert succeeded >= 5, stdout   # the floor of the test above
     log = server.log.read_text()
     assert "pacing: the step loop now waits for this client's sim time" in log
     assert "pacing: client stopped pacing" in log, "the strategist did not say it stopped pacing"
