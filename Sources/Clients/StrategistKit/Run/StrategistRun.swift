@@ -143,9 +143,10 @@ public final class StrategistRun: @unchecked Sendable {
         defer { watch?.stop() }
         var lastProgress = Date()
         var next = clock.now ?? 0
-        // The server may run this far past the sim time the last tick acted on: two ticks, and at
-        // least a few /clock periods, so that the time the loop waits for is always published.
-        let horizon = max(2 * period, 0.05)
+        // The server may run this far past the sim time the last tick acted on: one tick. It then
+        // waits at the next tick's time (and publishes it) until this loop has acted on it, so the
+        // decisions land about as late in sim time as on a server at --rtf 1, whatever its speed.
+        let horizon = period
         var lastClock: Double?
         var lastPaced: Double?
         var pacedAt = ContinuousClock.now, heardAtPace: UInt64 = 0
