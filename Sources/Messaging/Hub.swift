@@ -67,7 +67,7 @@ public final class Hub: Sendable {
             localEndpoints = (local!.serviceEndpoint, local!.subscribeEndpoint, local!.publishEndpoint)
         }
         do {
-            core = try HubCore(configuration: configuration, context: context, local: local)
+            core = try HubCore(configuration: configuration, context: context, local: local, zap: zap)
         } catch {
             throw HubError("cannot listen: \(error)")
         }
@@ -106,8 +106,9 @@ public final class Hub: Sendable {
         zap?.stop()
     }
 
-    /// Client handshakes the authentication handler refused (keys not allow-listed), since start.
-    /// Zero without `configuration.security`. Thread-safe.
+    /// Client handshakes refused since start: keys not allow-listed (the ZAP handler's refusals),
+    /// and handshakes that failed before ZAP was asked (a plaintext client, a wrong server key, a
+    /// connection dropped mid-handshake). Zero without `configuration.security`. Thread-safe.
     public var refusedClients: UInt64 { zap?.refused.load(ordering: .relaxed) ?? 0 }
 
     /// Client handshakes the authentication handler admitted, since start. Thread-safe.

@@ -34,23 +34,27 @@ final class HubCore: @unchecked Sendable {
     /// Messages forwarded per burst before the loop looks at the other sockets.
     static let burst = 1024
 
-    init(configuration: HubConfiguration, context: ZMQContext, local: HubConfiguration?) throws(ZMQError) {
+    /// Binds the sockets; with `zap`, each is watched for handshakes that fail before ZAP.
+    init(configuration: HubConfiguration, context: ZMQContext, local: HubConfiguration?, zap: ZAPHandler?) throws(ZMQError) {
         self.configuration = configuration
         let hardLimit = Int64(configuration.maxFrameBytes) * 4
         router = try ZMQSocket(context, .router)
         // CURVE options before any bind: libzmq copies a socket's options into each listener.
         // (`inproc://` connections have no handshake: only this process reaches them.)
         try configuration.security?.apply(to: router)
+        try zap?.watch(router)
         try router.setMaxMessageSize(hardLimit)
         try router.setHighWaterMarks(send: 10_000, receive: 10_000)
         try router.bind(configuration.serviceEndpoint)
         xpub = try ZMQSocket(context, .xpub)
         try configuration.security?.apply(to: xpub)
+        try zap?.watch(xpub)
         try xpub.setOption(ZMQ_XPUB_VERBOSER, Int32(1))
         try xpub.setHighWaterMarks(send: configuration.highWaterMark, receive: configuration.highWaterMark)
         try xpub.bind(configuration.subscribeEndpoint)
         xsub = try ZMQSocket(context, .xsub)
         try configuration.security?.apply(to: xsub)
+        try zap?.watch(xsub)
         try xsub.setMaxMessageSize(hardLimit)
         try xsub.setHighWaterMarks(send: configuration.highWaterMark, receive: configuration.highWaterMark)
         try xsub.bind(configuration.publishEndpoint)
@@ -65,6 +69,12 @@ final class HubCore: @unchecked Sendable {
     static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
     func run() {
+        // The ZAP handler stops reading the socket monitors after this thread ends (Hub.shutdown):
+        // stop them first, as libzmq's I/O thread would wait on events nobody reads. (So a hub
+        // started again after a shutdown no longer logs handshakes that fail before ZAP; a hub
+        // never started keeps its monitors until its sockets close, queueing up to
+        // `HandshakeMonitor.queueLimit` events.)
+        defer { for socket in [router, xpub, xsub] { socket.stopMonitor() } }
         guard let hub else { return }
         var poller = ZMQPoller()
         let routerIndex = poller.add(router)

@@ -1,9 +1,10 @@
 import Foundation
 import Logging
-import Messaging
 import SwiftProtobuf
 import TestSupport
 import Testing
+
+@testable import Messaging
 
 /// CURVE transport and the ZAP allow-list, over real TCP sockets on loopback.
 @Suite(.serialized) struct SecurityTests {
@@ -119,10 +120,13 @@ import Testing
         #expect(try plainSub.receiveMultipart(flags: .dontWait) == nil)  // nor to a plaintext client
         #expect(hub.hub.refusedClients >= 3)
         let refusals = hub.log.entries(.warning).filter { $0.message == "refused a client" }
-        #expect(!refusals.isEmpty)
-        #expect(
-            refusals.allSatisfy { $0.metadata["zap.key"] == CurveKey.prefix(stranger.publicKey) && $0.metadata["zap.peer"] == "127.0.0.1" })
         #expect(refusals.count <= 10)  // rate-limited
+        // The ZAP handler's refusals name the stranger's key (the plaintext SUB's are logged too:
+        // see handshakesFailingBeforeZAPAreLoggedAndCounted).
+        let byKey = refusals.filter { $0.metadata["zap.reason"] == "key not allowed" }
+        #expect(!byKey.isEmpty)
+        #expect(
+            byKey.allSatisfy { $0.metadata["zap.key"] == CurveKey.prefix(stranger.publicKey) && $0.metadata["zap.peer"] == "127.0.0.1" })
     }
 
     /// A flood of refused handshakes logs at most a burst of lines; every one is counted.
@@ -139,6 +143,95 @@ import Testing
         defer { withExtendedLifetime(sockets) {} }
         #expect(eventually(timeout: 30) { hub.hub.refusedClients >= 25 })
         #expect(hub.log.entries(.warning).filter { $0.message == "refused a client" }.count == 10)
+    }
+
+    /// A plaintext client and a CURVE client that encrypts to another server key fail the handshake
+    /// before ZAP is asked; the socket monitors log and count them like the handler's refusals, and
+    /// an allowed client is still served.
+    @Test func handshakesFailingBeforeZAPAreLoggedAndCounted() async throws {
+        let keys = try Keys()
+        let hub = try SecureHub(keys)
+        let refusals = { (endpoint: String) in
+            hub.log.entries(.warning).filter { $0.message == "refused a client" && $0.metadata["zap.endpoint"] == endpoint }
+        }
+        // The greeting of a client without CURVE (ZMTP 3.0, NULL mechanism), sent whole on a connection
+        // left open: the server reads the mechanism and refuses it.
+        let raw = try plaintextGreeting(to: hub.hub.serviceEndpoint)
+        defer { close(raw) }
+        #expect(eventually(timeout: 30) { !refusals(hub.hub.serviceEndpoint).isEmpty })
+        let mismatch = try #require(refusals(hub.hub.serviceEndpoint).first)
+        #expect(mismatch.metadata["zap.reason"] == "handshake failed: mechanism mismatch (a client without CURVE?)")
+        #expect(mismatch.metadata["zap.key"] == "none")
+        // Its peer is learnt when the monitor sees the connection before it fails; in one process
+        // a plaintext handshake fails within microseconds, so it may be unknown.
+        #expect(["127.0.0.1", "?"].contains(mismatch.metadata["zap.peer"]))
+        #expect(Int(mismatch.metadata["zap.refused_total"] ?? "") ?? 0 >= 1)
+
+        // A real plaintext ZeroMQ client (on the publish port) sees the mismatch too, and may hang up
+        // before the server reads its mechanism: either reason is logged (it does not retry).
+        let plain = try ZMQSocket(ZMQContext.shared, .pub)
+        try plain.connect(hub.hub.publishEndpoint)
+        withExtendedLifetime(plain) { #expect(eventually(timeout: 30) { !refusals(hub.hub.publishEndpoint).isEmpty }) }
+        let reason = refusals(hub.hub.publishEndpoint).first?.metadata["zap.reason"] ?? ""
+        #expect(reason.contains("mechanism mismatch") || reason.contains("ended mid-handshake"), "\(reason)")
+
+        // An allow-listed key that encrypts to another server's key, on the subscribe port: its HELLO
+        // does not open. That handshake takes round trips, so its peer is known.
+        let impostor = try CurveKeyPair.generate()
+        let wrongServer = try ClientSecurity(serverKey: impostor.publicKey, keyPair: keys.allowed)
+        let sub = try ZMQSocket(ZMQContext.shared, .sub)
+        try wrongServer.apply(to: sub)
+        try sub.subscribe("")
+        try sub.connect(hub.hub.subscribeEndpoint)
+        withExtendedLifetime(sub) {
+            #expect(eventually(timeout: 60) { refusals(hub.hub.subscribeEndpoint).contains { $0.metadata["zap.peer"] == "127.0.0.1" } })
+        }
+        let wrongKey = try #require(refusals(hub.hub.subscribeEndpoint).first)
+        #expect(wrongKey.metadata["zap.reason"] == "handshake failed: protocol error, a CURVE box did not open (wrong server key?)")
+        #expect(hub.hub.refusedClients >= 3)
+        #expect(hub.log.entries(.warning).filter { $0.message == "refused a client" }.count <= 10)  // the same rate limit
+
+        // The right key is still served, and counted apart.
+        let node = try Node(
+            name: "allowed", server: hub.hub.serviceEndpoint, heartbeat: 0.2, timeout: 10, security: keys.client(keys.allowed))
+        defer { node.close() }
+        #expect(try node.client.describe().services.contains("/sim/describe"))
+        #expect(hub.hub.admittedClients >= 1)
+        #expect(hub.log.entries(.warning).allSatisfy { $0.metadata["zap.reason"] != "key not allowed" })
+    }
+
+    /// The pairing of monitor events: a failure takes the peer of the descriptor that closes right
+    /// after it; ZAP's own refusals (status 400) are left to the handler.
+    @Test func handshakeTrackerPairsFailuresWithPeers() {
+        let at = "tcp://127.0.0.1:7700"
+        func event(_ kind: UInt16, _ value: UInt32) -> ZMQMonitorEvent { ZMQMonitorEvent(event: kind, value: value, endpoint: at) }
+        var looked: [Int32] = []
+        let peer = { (fd: Int32, endpoint: String) -> String? in
+            looked.append(fd)
+            return endpoint == at && fd != 13 ? "10.0.0.\(fd)" : nil
+        }
+        var tracker = HandshakeTracker()
+        let failures = tracker.consume(
+            [
+                event(ZMQMonitorEvent.accepted, 11), event(ZMQMonitorEvent.accepted, 12), event(ZMQMonitorEvent.accepted, 13),
+                event(ZMQMonitorEvent.handshakeFailedProtocol, ZMQMonitorEvent.cryptographic), event(ZMQMonitorEvent.disconnected, 12),
+                event(ZMQMonitorEvent.handshakeFailedAuth, 400), event(ZMQMonitorEvent.disconnected, 11),  // ZAP's: already logged
+                event(ZMQMonitorEvent.handshakeFailedProtocol, ZMQMonitorEvent.mechanismMismatch), event(ZMQMonitorEvent.disconnected, 13),
+                // Descriptor 14 accepted twice in one batch: the first connection closed and its number was reused.
+                event(ZMQMonitorEvent.accepted, 14), event(ZMQMonitorEvent.handshakeFailedNoDetail, UInt32(ECONNRESET)),
+                event(ZMQMonitorEvent.disconnected, 14), event(ZMQMonitorEvent.accepted, 14),
+                event(ZMQMonitorEvent.handshakeFailedAuth, 500),
+            ], peer: peer)
+        #expect(failures.map(\.peer) == ["10.0.0.12", "?", "?"])
+        #expect(failures.map(\.endpoint) == [at, at, at])
+        #expect(failures[0].reason.hasSuffix("(wrong server key?)") && failures[1].reason.contains("mechanism mismatch"))
+        #expect(failures[2].reason.contains("mid-handshake") && failures[2].reason.contains("reset"))
+        #expect(looked == [11, 12, 13, 14])  // never the reused 14 before its second ACCEPTED
+        #expect(tracker.peers == [14: "10.0.0.14"])
+        // A failure waits for its DISCONNECTED across batches.
+        let next = tracker.consume([event(ZMQMonitorEvent.disconnected, 14)], peer: peer)
+        #expect(next == [HandshakeTracker.Failure(reason: "handshake failed: authentication status 500", peer: "10.0.0.14", endpoint: at)])
+        #expect(tracker.peers.isEmpty)
     }
 
     @Test func exposedListenNeedsKeysOrInsecure() throws {
@@ -160,6 +253,31 @@ import Testing
         #expect(ListenAddress.isLoopbackHost("127.0.0.1") && ListenAddress.isLoopbackHost("::1"))
         #expect(!ListenAddress.isLoopbackHost("0.0.0.0"))
     }
+}
+
+/// Connects to `endpoint` (`tcp://127.0.0.1:PORT`) and sends, all at once, the 64-byte greeting of a
+/// ZeroMQ 3.0 peer with the NULL mechanism: what a client without CURVE sends first. Returns the
+/// descriptor (close it).
+private func plaintextGreeting(to endpoint: String) throws -> Int32 {
+    let port = try #require(endpoint.split(separator: ":").last.flatMap { UInt16($0) })
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    try #require(fd >= 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = port.bigEndian
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    var greeting = [UInt8](repeating: 0, count: 64)  // signature, version 3.0, mechanism, as-server 0, filler
+    greeting[0] = 0xFF
+    greeting[9] = 0x7F
+    greeting[10] = 3
+    greeting.replaceSubrange(12..<16, with: Array("NULL".utf8))
+    let sent = connected == 0 ? send(fd, greeting, greeting.count, 0) : -1
+    if sent != greeting.count { close(fd) }
+    try #require(sent == greeting.count, "cannot send a greeting to \(endpoint)")
+    return fd
 }
 
 /// A server key pair, an allowed client key pair, and the allow-list.

@@ -8,11 +8,16 @@ import Synchronization
 /// (key prefix and peer address) at most `logBurst` times per burst window, so that a flood of
 /// handshakes cannot fill the log; the rest are counted and summed up in the next line.
 ///
+/// The same thread reads the socket monitors of the hub's sockets (`watch`): handshakes that fail
+/// before ZAP is asked (a plaintext client, a wrong server key) are logged and counted the same way.
+///
 /// The socket is bound in `init`, before the hub binds its own sockets, and stays bound until the
 /// handler is deinitialized (with the hub): without a handler libzmq would admit any client key.
 final class ZAPHandler: @unchecked Sendable {
-    // Invariant: `socket` is used by the handler thread only, once `start()` has run.
+    // Invariant: `socket` and `monitors` are used by the handler thread only, once `start()` has
+    // run; before that, `monitors` grows in `watch` (during `Hub.init`).
     private let socket: ZMQSocket
+    private var monitors: [HandshakeMonitor] = []
     private let allowed: Set<[UInt8]>
     private let logger: Logger
     private let running = Atomic<Bool>(false)
@@ -41,6 +46,13 @@ final class ZAPHandler: @unchecked Sendable {
         }
     }
 
+    /// Logs and counts the handshakes of `socket` (one of the hub's CURVE server sockets) that fail
+    /// before ZAP. Call before `start()` and before `socket` binds, on the socket's owner.
+    func watch(_ socket: ZMQSocket) throws(ZMQError) {
+        precondition(!running.load(ordering: .acquiring), "watch a socket before the ZAP handler starts")
+        monitors.append(try HandshakeMonitor(watching: socket))
+    }
+
     func start() {
         guard !running.exchange(true, ordering: .acquiringAndReleasing) else { return }
         threadDone.withLock { $0 = false }
@@ -63,48 +75,86 @@ final class ZAPHandler: @unchecked Sendable {
         done.unlock()
     }
 
+    /// Refusal lines logged in the current burst window, and refusals left out of the log since
+    /// the last line. Handler thread only.
+    private struct LogWindow {
+        var start: Double
+        var logged = 0
+        var unlogged = 0
+    }
+
     private func loop() {
-        var window = (start: HubCore.now(), logged: 0, suppressed: 0)
+        var window = LogWindow(start: HubCore.now())
+        var poller = ZMQPoller()
+        let zapIndex = poller.add(socket)
+        let monitorIndices = monitors.map { poller.add($0.reader) }
         while running.load(ordering: .acquiring) {
-            guard (try? socket.waitReadable(timeout: 0.1)) == true else { continue }
-            guard let frames = try? socket.receiveMultipart(flags: .dontWait) else { continue }
-            let verdict = judge(frames)
-            let requestID = frames.count > 1 ? frames[1] : []
-            let reply: [[UInt8]] = [
-                Array("1.0".utf8), requestID, Array((verdict.ok ? "200" : "400").utf8), Array((verdict.ok ? "OK" : verdict.reason).utf8),
-                verdict.ok ? Array(verdict.key.utf8) : [], [],
-            ]
-            // A REP socket must send before it can receive again: retry a send that failed (EINTR),
-            // else every later handshake would wait on a handler that can no longer read.
-            var sent = false
-            for _ in 0..<100 where running.load(ordering: .acquiring) {
-                if (try? socket.send(frames: reply)) != nil {
-                    sent = true
-                    break
+            do {
+                guard try poller.poll(timeoutMs: 100) > 0 else { continue }
+            } catch {
+                Thread.sleep(forTimeInterval: 0.01)  // EINTR; ETERM only once the hub is gone
+                continue
+            }
+            if poller.isReadable(zapIndex) { answer(&window) }
+            for (monitor, index) in zip(monitors, monitorIndices) where poller.isReadable(index) {
+                for failure in monitor.drain() {
+                    let metadata: Logger.Metadata = [
+                        "zap.key": "none", "zap.peer": "\(failure.peer)", "zap.reason": "\(failure.reason)",
+                        "zap.endpoint": "\(failure.endpoint)",
+                    ]
+                    refuse(metadata, &window)
                 }
-                Thread.sleep(forTimeInterval: 0.001)
             }
-            if !sent { logger.error("could not answer a ZAP request: handshakes may wait") }
-            if verdict.ok {
-                admitted.add(1, ordering: .relaxed)
-                continue
-            }
-            refused.add(1, ordering: .relaxed)
-            let now = HubCore.now()
-            if now - window.start >= Self.logWindow { window = (now, 0, window.suppressed) }
-            guard window.logged < Self.logBurst else {
-                window.suppressed += 1
-                continue
-            }
-            window.logged += 1
-            var metadata: Logger.Metadata = [
-                "zap.key": "\(verdict.key.isEmpty ? "none" : CurveKey.prefix(verdict.key))", "zap.peer": "\(verdict.peer)",
-                "zap.reason": "\(verdict.reason)", "zap.refused_total": "\(refused.load(ordering: .relaxed))",
-            ]
-            if window.suppressed > 0 { metadata["zap.unlogged"] = "\(window.suppressed)" }
-            window.suppressed = 0
-            logger.warning("refused a client", metadata: metadata)
         }
+    }
+
+    /// Answers one ZAP request, if one is waiting.
+    private func answer(_ window: inout LogWindow) {
+        guard let frames = try? socket.receiveMultipart(flags: .dontWait) else { return }
+        let verdict = judge(frames)
+        let requestID = frames.count > 1 ? frames[1] : []
+        let reply: [[UInt8]] = [
+            Array("1.0".utf8), requestID, Array((verdict.ok ? "200" : "400").utf8), Array((verdict.ok ? "OK" : verdict.reason).utf8),
+            verdict.ok ? Array(verdict.key.utf8) : [], [],
+        ]
+        // A REP socket must send before it can receive again: retry a send that failed (EINTR),
+        // else every later handshake would wait on a handler that can no longer read.
+        var sent = false
+        for _ in 0..<100 where running.load(ordering: .acquiring) {
+            if (try? socket.send(frames: reply)) != nil {
+                sent = true
+                break
+            }
+            Thread.sleep(forTimeInterval: 0.001)
+        }
+        if !sent { logger.error("could not answer a ZAP request: handshakes may wait") }
+        if verdict.ok {
+            admitted.add(1, ordering: .relaxed)
+            return
+        }
+        refuse(
+            [
+                "zap.key": "\(verdict.key.isEmpty ? "none" : CurveKey.prefix(verdict.key))", "zap.peer": "\(verdict.peer)",
+                "zap.reason": "\(verdict.reason)",
+            ],
+            &window)
+    }
+
+    /// Counts a refusal and logs it, unless this burst window has had its `logBurst` lines.
+    private func refuse(_ metadata: Logger.Metadata, _ window: inout LogWindow) {
+        let total = refused.add(1, ordering: .relaxed).newValue
+        let now = HubCore.now()
+        if now - window.start >= Self.logWindow { window = LogWindow(start: now, unlogged: window.unlogged) }
+        guard window.logged < Self.logBurst else {
+            window.unlogged += 1
+            return
+        }
+        window.logged += 1
+        var metadata = metadata
+        metadata["zap.refused_total"] = "\(total)"
+        if window.unlogged > 0 { metadata["zap.unlogged"] = "\(window.unlogged)" }
+        window.unlogged = 0
+        logger.warning("refused a client", metadata: metadata)
     }
 
     private struct Verdict {

@@ -107,6 +107,26 @@ public final class ZMQSocket {
         if zmq_disconnect(handle, endpoint) != 0 { throw ZMQError("disconnect \(endpoint)") }
     }
 
+    // MARK: Monitoring
+
+    /// Starts libzmq's monitor on this socket (zmq_socket_monitor): each of `events` (a mask of
+    /// `ZMQ_EVENT_*` bits) is sent, as the two frames `ZMQMonitorEvent` decodes, on a PAIR socket
+    /// that libzmq binds at the `inproc://` `endpoint` of this socket's context. Call on the
+    /// socket's owner, before `bind`.
+    ///
+    /// Connect one PAIR socket to `endpoint` at once and keep reading it: libzmq's I/O thread
+    /// blocks on an event it cannot queue (no reader connected, or the reader's queue full), and
+    /// with it every socket of the context. `stopMonitor()` (or closing this socket) ends it.
+    public func startMonitor(_ endpoint: String, events: Int32) throws(ZMQError) {
+        if zmq_socket_monitor(handle, endpoint, events) != 0 { throw ZMQError("zmq_socket_monitor \(endpoint)") }
+    }
+
+    /// Stops the monitor `startMonitor` started (libzmq closes its PAIR socket); does nothing when
+    /// none runs. Call on the socket's owner.
+    public func stopMonitor() {
+        zmq_socket_monitor(handle, nil, 0)
+    }
+
     // MARK: Sending
 
     /// Sends one frame from raw bytes. Returns false when `.dontWait` was given and it would block.
