@@ -3,6 +3,7 @@ import Logging
 import Messaging
 import Synchronization
 import Testing
+import TestSupport
 @testable import StrategistKit
 
 /// How the strategist tells a restarted server: its instance id decides (read in the background and
