@@ -219,7 +219,7 @@ class SceneEnv(gymnasium.Env):
             total += float(reward[0])
             success = success or bool(infos["is_success"][0])
             terminated, truncated = bool(term[0]), bool(trunc[0])
-            if "server_restarted" in infos:  # the episode was cut short by a server restart
+            if "server_restarted" in infos and bool(infos["server_restarted"][0]):  # cut short by a server restart
                 info.update(server_restarted=True, reason=str(infos["reason"][0]))
             if terminated or truncated:
                 break

@@ -224,19 +224,21 @@ class RoboSimVectorEnv(ReconnectingMixin, VectorEnv):
     Server restarts (:mod:`robosim.reconnect`): when the server dies and the same server command is
     started again on the same address (``kill -9``, a crash, a rolled pod), the failed ``step`` waits
     for it (``/sim/describe`` with backoff, up to ``reconnect_timeout``), checks that it is the same
-    scene, env count and spaces (else :class:`ServerChangedError`), leases the same envs again, sets
-    the reward expression again, reopens the step channel, and resets every env to the episode its
-    seed schedule plays next (per ``(seed, seed index, episode index)``: the episodes that follow
-    are those of an uninterrupted run). That step returns every env truncated (reward 0),
-    ``infos["server_restarted"]`` True and ``infos["reason"] == "server restarted"``; with same-step
-    autoreset the observations are the new episodes' first and ``infos["final_obs"]`` the last ones
-    before the restart; with next-step autoreset the step returns the last observations and the next
-    step starts the new episodes. ``reconnects`` and ``episodes_lost`` (the episodes in flight) count
-    what happened, and a ``logging`` warning says it. A server that does not come back raises
-    :class:`ServerLostError` (a ``ConnectionError``) after ``reconnect_timeout`` seconds. A server
-    that answers and still holds the lease was only slow: the error propagates as without recovery
-    (with ``lease=False`` that cannot be told, and the envs are reset). ``send``/``recv`` do not
-    recover themselves: the next ``step`` or ``reset`` does.
+    scene, env count and spaces (else :class:`ServerChangedError`), gives the old lease back, leases
+    the same envs again, sets the reward expression again, reopens the step channel, and resets every
+    env to the start of the episode it was playing (per ``(seed, seed index, episode index)``: the
+    interrupted episodes are played again, and those that follow are an uninterrupted run's). That
+    step returns the envs truncated (reward 0), ``infos["server_restarted"]`` True and
+    ``infos["reason"] == "server restarted"``; with same-step autoreset the observations are the
+    replayed episodes' first and ``infos["final_obs"]`` the last ones before the restart; with
+    next-step autoreset the step returns the last observations and the next step starts the
+    episodes again (an env whose reset step was cut starts its next episode at once, not truncated;
+    pixel envs end it once more instead). ``reconnects`` and ``episodes_lost`` (the episodes in
+    flight) count what happened, and a ``logging`` warning says it, and whether the server restarted
+    (a new ``instance_id``) or only lost the lease (a slow server, a lease expired past ``ttl_s``):
+    both are recovered the same way. A server that does not come back raises
+    :class:`ServerLostError` (a ``ConnectionError``) after ``reconnect_timeout`` seconds.
+    ``send``/``recv`` do not recover themselves: the next ``step`` or ``reset`` does.
     """
 
     metadata: Dict[str, Any] = {"autoreset_mode": AutoresetMode.SAME_STEP}
@@ -844,7 +846,7 @@ class RoboSimEnv(gymnasium.Env):
             a = a.reshape(1)  # the vector env takes one index per env
         obs, reward, terminated, truncated, infos = self.vector.step(a)
         info: Dict[str, Any] = {"is_success": bool(infos["is_success"][0])}
-        if "server_restarted" in infos:
+        if "server_restarted" in infos and bool(infos["server_restarted"][0]):
             info.update(server_restarted=True, reason=RESTART_REASON)
         return self._single(obs), float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
 

@@ -237,7 +237,9 @@ class ReconnectingMixin:
                 # beginning, as a next-step autoreset does.
                 starting = self._ended.copy()
                 self._recover(exc, advance=starting)
-                waiting = ~starting
+                # Pixel envs cannot step some envs apart from the others: there every env waits for
+                # its next step (the ended ones report a second end, then start their next episode).
+                waiting = ~starting if not self._render else np.ones(self.num_envs, np.bool_)
                 self._resync[:] = waiting
                 self._ended[:] = waiting
                 obs = self._obs.copy()
@@ -246,7 +248,7 @@ class ReconnectingMixin:
                 for k, v in pixels.items():
                     v[waiting] = last_pixels[k][waiting]
                 rewards, terminated, truncated = self._restart_flags()
-                truncated[starting] = False
+                truncated[~waiting] = False
                 return self._observation(obs, pixels), rewards, terminated, truncated, self._restart_infos(None, None, waiting)
             self._recover(exc)
             obs = self._observation(self._obs.copy(), {k: v.copy() for k, v in self._pixels.items()})
@@ -345,11 +347,11 @@ class ReconnectingMixin:
                     dropped = True
                 self._check_same_server(d)
                 if not released:
-                    released = True
                     try:   # a server that was only slow still holds the old lease: give it back
                         self._client.call("/sim/release", _srv.ReleaseRequest(lease=old_lease), _srv.Empty, call_timeout)
                     except ServiceError:
-                        pass
+                        pass   # a restarted server never heard of it
+                    released = True   # not after a timeout: the next try gives it back again
                 if old_lease:
                     self._lease_again(call_timeout)
                 if self._reward_expression:

@@ -162,6 +162,28 @@ def test_kill_restart_truncates_and_keeps_the_seed_schedule(srv, reference, tran
     assert f"{in_flight} episode(s) in flight lost" in text
 
 
+def test_pixel_envs_under_next_step_autoreset_start_their_episodes_again(tmp_path):
+    """Pixel envs cannot step some envs apart from the others, so after a restart under next-step
+    autoreset every env waits for its next step (an env whose reset step was cut ends once more, then
+    starts its next episode): the step after the truncated one renders and starts every episode."""
+    with RestartableServer("Scenes/object_tracker", "--mode", "lockstep", "--envs", "2", log_dir=tmp_path) as pixels_srv:
+        with RoboSimVectorEnv(pixels_srv.address, num_envs=2, obs_mode="state+pixels", timeout=5.0, reconnect_timeout=30.0,
+                              autoreset_mode=AutoresetMode.NEXT_STEP, transport="socket") as env:
+            first, _ = env.reset(seed=SEED)
+            actions = np.zeros((2, 2))
+            for _ in range(10):
+                env.step(actions)
+            pixels_srv.restart()
+            obs, _, terminated, truncated, infos = env.step(actions)
+            assert truncated.all() and not terminated.any() and infos["server_restarted"].all() and env.reconnects == 1
+            obs, rewards, terminated, truncated, _ = env.step(actions)   # the episodes start again
+            assert not (terminated | truncated).any() and not rewards.any()
+            assert np.array_equal(obs["state"], first["state"])
+            assert np.array_equal(obs["pixels"]["follower_camera"], first["pixels"]["follower_camera"])
+            obs, _, terminated, truncated, _ = env.step(actions)
+            assert not (terminated | truncated).any()
+
+
 def test_server_that_never_comes_back_raises_within_the_timeout(srv):
     with make(srv, transport="shm", timeout=0.5, reconnect_timeout=2.0) as env:
         env.reset(seed=SEED)

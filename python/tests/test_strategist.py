@@ -125,7 +125,9 @@ def test_strategist_goes_on_after_a_server_restart(tmp_path):
                 p.kill()
     assert p.returncode == 0, stderr[-3000:]
     first = stdout.splitlines()[0]
-    assert "the server restarted (new instance id): episodes in flight lost" in stderr
+    # One restart: seen by its new instance id, or (a loaded machine) by its clock going back while
+    # the new server did not answer yet.
+    assert len(re.findall(r"the server restarted \(.*?\): episodes in flight lost", stderr)) == 1, stderr[-3000:]
     lost = re.findall(r"env (\d+) episode (\d+)", re.search(r"strategist\.lost=(.*?) \[", stderr).group(1))
     # Both envs were playing, unless one had just ended an episode when the server went.
     assert 1 <= len(lost) <= 2 and f"1 server restart(s), {len(lost)} episode(s) in flight lost" in first, (lost, stdout)

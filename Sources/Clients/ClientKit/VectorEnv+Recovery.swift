@@ -151,7 +151,6 @@ extension VectorEnv {
         // Another process answers (or one too old to say): a restart. The same one: it was slow, or
         // the lease expired; either way the episodes in flight are no longer known to be in step.
         let restarted = d!.instanceID.isEmpty || d!.instanceID != serverInstance
-        serverInstance = d!.instanceID
         // A server that did not restart (a call that timed out, a lease that expired) may still
         // hold the old lease: give it back first.
         var release = Robosim_ReleaseRequest()
@@ -184,6 +183,7 @@ extension VectorEnv {
         }
         let lost = episodeSteps.reduce(0) { $0 + ($1 > 0 ? 1 : 0) }
         try resetToSchedule(Array(0..<count), countingLost: false)
+        serverInstance = d!.instanceID   // only now: a recovery that failed is tried again against the old id
         reconnects += 1
         if restarted { restarts += 1 }
         episodesLost += lost
