@@ -155,7 +155,10 @@ public final class StrategistRun: @unchecked Sendable {
             let wentBack = actedOn.flatMap { now in lastClock.map { now + 1e-9 < $0 } } ?? false
             if let watch, var ids = tracker {
                 // The instance id decides; a clock that went back only asks for it at once.
-                let verdict = ids.check(seen: watch.latest, clockWentBack: wentBack, read: watch.read)
+                // The read blocks (up to its timeout, behind a poll in flight): off the cooperative pool.
+                let fresh: (id: String?, number: Int)? = wentBack
+                    ? await withCheckedContinuation { c in DispatchQueue.global().async { c.resume(returning: watch.read()) } } : nil
+                let verdict = ids.check(seen: watch.latest, clockWentBack: wentBack, read: { fresh ?? watch.read() })
                 tracker = ids
                 if case .restarted(let was, let now) = verdict {
                     restarted(.instance(was: was, now: now), clock: (lastClock, actedOn), &summary)
