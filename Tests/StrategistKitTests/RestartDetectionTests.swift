@@ -12,70 +12,63 @@ import TestSupport
     typealias Tracker = InstanceWatch.Tracker
     typealias Reading = InstanceWatch.Reading
 
-    /// A read the tracker must not make (nothing new from the watch and a clock that did not go back).
-    static func noRead() -> (id: String?, number: Int) {
-        Issue.record("the tracker read the id without a reason")
-        return (nil, 0)
-    }
-
     @Test func aNewIdIsARestartWhateverTheClockSays() {
         var t = Tracker(known: "a")
-        #expect(t.check(seen: Reading(id: "a", number: 1), clockWentBack: false, read: Self.noRead) == .same)
-        #expect(t.check(seen: Reading(id: "b", number: 2), clockWentBack: false, read: Self.noRead) == .restarted(was: "a", now: "b"))
+        #expect(t.check(seen: Reading(id: "a", number: 1), hint: nil) == .same)
+        #expect(t.check(seen: Reading(id: "b", number: 2), hint: nil) == .restarted(was: "a", now: "b"))
         // The same reading again, and the next: the restart is not counted twice.
-        #expect(t.check(seen: Reading(id: "b", number: 2), clockWentBack: false, read: Self.noRead) == .same)
-        #expect(t.check(seen: Reading(id: "b", number: 3), clockWentBack: false, read: Self.noRead) == .same)
+        #expect(t.check(seen: Reading(id: "b", number: 2), hint: nil) == .same)
+        #expect(t.check(seen: Reading(id: "b", number: 3), hint: nil) == .same)
         #expect(t.known == "b")
     }
 
     @Test func aClockThatWentBackOnTheSameInstanceIsNoRestart() {
         var t = Tracker(known: "a")
-        var reads = 0
-        #expect(t.check(seen: Reading(id: "a", number: 1), clockWentBack: true, read: { reads += 1; return ("a", 2) }) == .same)
-        #expect(reads == 1 && t.known == "a")
+        #expect(t.check(seen: Reading(id: "a", number: 1), hint: ("a", 2)) == .same)
+        #expect(t.known == "a" && t.decidedAt == 2)
     }
 
     @Test func theClockFirstThenTheWatchCountsOnce() {
         var t = Tracker(known: "a")
         // The clock went back: the id read at once says b.
-        #expect(t.check(seen: Reading(id: "a", number: 4), clockWentBack: true, read: { ("b", 5) }) == .restarted(was: "a", now: "b"))
+        #expect(t.check(seen: Reading(id: "a", number: 4), hint: ("b", 5)) == .restarted(was: "a", now: "b"))
         // The watch's latest is still the old server's (read 4, before the loop's read 5): old news.
-        #expect(t.check(seen: Reading(id: "a", number: 4), clockWentBack: false, read: Self.noRead) == .same)
+        #expect(t.check(seen: Reading(id: "a", number: 4), hint: nil) == .same)
         // A read that started before the loop's but answered after it, from the old server.
-        #expect(t.check(seen: Reading(id: "a", number: 3), clockWentBack: false, read: Self.noRead) == .same)
-        #expect(t.check(seen: Reading(id: "b", number: 6), clockWentBack: false, read: Self.noRead) == .same)
+        #expect(t.check(seen: Reading(id: "a", number: 3), hint: nil) == .same)
+        #expect(t.check(seen: Reading(id: "b", number: 6), hint: nil) == .same)
         #expect(t.known == "b")
     }
 
     @Test func theWatchFirstThenTheClockCountsOnce() {
         var t = Tracker(known: "a")
-        #expect(t.check(seen: Reading(id: "b", number: 7), clockWentBack: false, read: Self.noRead) == .restarted(was: "a", now: "b"))
+        #expect(t.check(seen: Reading(id: "b", number: 7), hint: nil) == .restarted(was: "a", now: "b"))
         // The new server's clock is heard later, below the old server's last time: the same instance.
-        #expect(t.check(seen: Reading(id: "b", number: 7), clockWentBack: true, read: { ("b", 8) }) == .same)
+        #expect(t.check(seen: Reading(id: "b", number: 7), hint: ("b", 8)) == .same)
         #expect(t.known == "b")
     }
 
     @Test func anUnreadableIdWhenTheClockWentBackIsOneRestartAndTheNextIdIsAdopted() {
         var t = Tracker(known: "a")
-        #expect(t.check(seen: Reading(id: "a", number: 1), clockWentBack: true, read: { (nil, 2) }) == .restarted(was: "a", now: nil))
+        #expect(t.check(seen: Reading(id: "a", number: 1), hint: (nil, 2)) == .restarted(was: "a", now: nil))
         #expect(t.known == nil)
         // Still down, the clock goes back again (flapping): no second count.
-        #expect(t.check(seen: Reading(id: "a", number: 1), clockWentBack: true, read: { (nil, 3) }) == .same)
+        #expect(t.check(seen: Reading(id: "a", number: 1), hint: (nil, 3)) == .same)
         // The watch's reading from before is old news; the next one is adopted without counting.
-        #expect(t.check(seen: Reading(id: "c", number: 4), clockWentBack: false, read: Self.noRead) == .same)
+        #expect(t.check(seen: Reading(id: "c", number: 4), hint: nil) == .same)
         #expect(t.known == "c")
         // From then on a new id counts again.
-        #expect(t.check(seen: Reading(id: "d", number: 5), clockWentBack: false, read: Self.noRead) == .restarted(was: "c", now: "d"))
+        #expect(t.check(seen: Reading(id: "d", number: 5), hint: nil) == .restarted(was: "c", now: "d"))
     }
 
     @Test func aServerThatWasOnlySlowIsKnownAgain() {
         // The id could not be read in time (a loaded server): counted, by the rule; when the same id
         // answers again it is known again, so that a later restart still counts.
         var t = Tracker(known: "a")
-        #expect(t.check(seen: Reading(id: "a", number: 1), clockWentBack: true, read: { (nil, 2) }) == .restarted(was: "a", now: nil))
-        #expect(t.check(seen: Reading(id: "a", number: 3), clockWentBack: false, read: Self.noRead) == .same)
+        #expect(t.check(seen: Reading(id: "a", number: 1), hint: (nil, 2)) == .restarted(was: "a", now: nil))
+        #expect(t.check(seen: Reading(id: "a", number: 3), hint: nil) == .same)
         #expect(t.known == "a")
-        #expect(t.check(seen: Reading(id: "b", number: 4), clockWentBack: false, read: Self.noRead) == .restarted(was: "a", now: "b"))
+        #expect(t.check(seen: Reading(id: "b", number: 4), hint: nil) == .restarted(was: "a", now: "b"))
     }
 }
 

@@ -33,15 +33,14 @@ final class InstanceWatch: Sendable {
 
         init(known: String) { self.known = known }
 
-        /// One tick's verdict. `seen` is the watch's latest reading (nil: none yet); when it says
-        /// nothing new and the clock went back (a hint, never proof), `read` reads the id now (its
-        /// `id` nil when it could not). A restart is counted once, whichever of the two notices it first.
-        mutating func check(seen: Reading?, clockWentBack: Bool, read: () -> (id: String?, number: Int)) -> Verdict {
+        /// One tick's verdict. `seen` is the watch's latest reading (nil: none yet); `hint` is the id
+        /// read at once because the clock went back (a hint, never proof; its `id` nil when it could
+        /// not be read), nil when it did not. A restart is counted once, whichever notices it first.
+        mutating func check(seen: Reading?, hint: (id: String?, number: Int)?) -> Verdict {
             if let seen, seen.number > decidedAt, case .restarted(let was, let now)? = adopt(seen.id) {
                 return .restarted(was: was, now: now)
             }
-            guard clockWentBack else { return .same }
-            let now = read()
+            guard let now = hint else { return .same }
             decidedAt = max(decidedAt, now.number)
             if let id = now.id { return adopt(id) ?? .same }
             // The clock went back and the server does not answer (it is flapping): a restart, unless

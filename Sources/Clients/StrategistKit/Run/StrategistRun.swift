@@ -156,9 +156,9 @@ public final class StrategistRun: @unchecked Sendable {
             if let watch, var ids = tracker {
                 // The instance id decides; a clock that went back only asks for it at once.
                 // The read blocks (up to its timeout, behind a poll in flight): off the cooperative pool.
-                let fresh: (id: String?, number: Int)? = wentBack
+                let hint: (id: String?, number: Int)? = wentBack
                     ? await withCheckedContinuation { c in DispatchQueue.global().async { c.resume(returning: watch.read()) } } : nil
-                let verdict = ids.check(seen: watch.latest, clockWentBack: wentBack, read: { fresh ?? watch.read() })
+                let verdict = ids.check(seen: watch.latest, hint: hint)
                 tracker = ids
                 if case .restarted(let was, let now) = verdict {
                     restarted(.instance(was: was, now: now), clock: (lastClock, actedOn), &summary)
