@@ -112,12 +112,7 @@ final class StepPublisher: @unchecked Sendable {
     /// After a batch of `ids`: the clock, the due topics of each env, then the episode events.
     func publish(world: World, stepped ids: [Int], simTime: Double) {
         refreshWanted()
-        if simTime + 1e-12 >= nextClock, clockWanted {
-            var m = RosgraphMsgs_Clock()
-            m.clock = .init(seconds: simTime)
-            clock.publish(m)
-            nextClock = simTime + clockPeriod
-        }
+        if simTime + 1e-12 >= nextClock { sendClock(simTime) }
         publishTopics(world: world, envs: ids, simTime: simTime)
         publishEvents(world: world, envs: ids, simTime: simTime)
     }
@@ -127,6 +122,11 @@ final class StepPublisher: @unchecked Sendable {
     /// otherwise hold both for good).
     func publishClock(simTime: Double) {
         refreshWanted()
+        sendClock(simTime)
+    }
+
+    /// `/clock` at `simTime` when someone subscribes; the next periodic one is a period later.
+    private func sendClock(_ simTime: Double) {
         guard clockWanted else { return }
         var m = RosgraphMsgs_Clock()
         m.clock = .init(seconds: simTime)
